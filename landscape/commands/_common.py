@@ -1,0 +1,82 @@
+"""Pieces shared by the subcommands: parameter types, common options, device and thread setup."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import click
+
+MAX_GRID_POINTS_PER_AXIS = 10001
+
+
+@dataclass(frozen=True)
+class Range:
+    """An evenly spaced axis ``start:stop:num`` (both ends included), like ``numpy.linspace``."""
+
+    start: float
+    stop: float
+    num: int
+
+    def as_tuple(self):
+        return (self.start, self.stop, self.num)
+
+
+class RangeType(click.ParamType):
+    """``MIN:MAX:NUM`` such as ``-1:1:51``: MIN < MAX, finite, 1 < NUM <= 10001."""
+
+    name = "MIN:MAX:NUM"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Range):
+            return value
+        parts = str(value).split(":")
+        if len(parts) != 3:
+            self.fail(f"{value!r} is not of the form MIN:MAX:NUM (for example -1:1:51).", param, ctx)
+        try:
+            start, stop = float(parts[0]), float(parts[1])
+        except ValueError:
+            self.fail(f"{value!r}: MIN and MAX must be numbers (for example -1:1:51).", param, ctx)
+        try:
+            num = int(parts[2])
+        except ValueError:
+            self.fail(f"{value!r}: NUM must be a whole number of points (for example -1:1:51).", param, ctx)
+        if not (math.isfinite(start) and math.isfinite(stop)):
+            self.fail(f"{value!r}: MIN and MAX must be finite.", param, ctx)
+        if not start < stop:
+            self.fail(f"{value!r}: MIN must be less than MAX.", param, ctx)
+        if not 2 <= num <= MAX_GRID_POINTS_PER_AXIS:
+            self.fail(f"{value!r}: NUM must be between 2 and {MAX_GRID_POINTS_PER_AXIS}.", param, ctx)
+        return Range(start, stop, num)
+
+
+RANGE = RangeType()
+
+
+def device_option(f):
+    return click.option(
+        "--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N",
+        help="Where to compute; auto picks CUDA when available.")(f)
+
+
+def threads_option(f):
+    return click.option(
+        "--threads", type=click.IntRange(min=0), default=0, show_default=True,
+        help="CPU threads for torch (0: torch's default). Small nets on few cores are often fastest with 1.")(f)
+
+
+def setup_compute(device: str = "auto", threads: int = 0):
+    """Apply ``--threads`` and resolve ``--device`` to a ``torch.device`` (ValueError if unavailable)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise click.BadParameter(f"{device!r} is not a device; use auto, cpu, cuda or cuda:N.", param_hint="--device")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise click.BadParameter("cuda was asked for but no CUDA device is available; use --device cpu.",
+                                 param_hint="--device")
+    return dev
