@@ -76,9 +76,11 @@ def load(path: os.PathLike) -> Dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # garbage bytes, not a refused class
+            raise FileFormatError(f"{str(path)!r} is not a readable PyTorch checkpoint (corrupted or another format).") from exc
         raise FileFormatError(
             f"Refused to load {str(path)!r}: it holds pickled objects other than tensors and plain data "
-            f"(loading it could run code). Only weights are accepted. ({' '.join(str(exc).split()[:12])} …)"
+            f"(loading it could run code). Only weights and plain data are accepted."
         ) from exc
     except (RuntimeError, EOFError, ValueError, OSError) as exc:
         raise FileFormatError(f"{str(path)!r} is not a readable PyTorch checkpoint: {' '.join(str(exc).split())[:160]}") from exc
