@@ -39,6 +39,12 @@ class Objective:
         return self.fn(model, batch)
 
 
+def _upcast(t: torch.Tensor) -> torch.Tensor:
+    """Losses are summed in at least float32 (half outputs are upcast); float64 stays float64 so that
+    second-order quantities (Hessians in landscape.sharpness) of a float64 model keep their precision."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
 def _split_xy(batch: Batch) -> Tuple[Any, torch.Tensor]:
     if isinstance(batch, dict):
         keys = [k for k in ("input", "inputs", "x") if k in batch], [k for k in ("target", "targets", "label", "labels", "y") if k in batch]
@@ -64,22 +70,22 @@ def _cross_entropy(model: nn.Module, batch: Batch) -> BatchScore:
             f"loss='cross_entropy' needs model outputs (N, classes) and integer targets (N,); got outputs "
             f"{tuple(out.shape)} and targets {tuple(y.shape)}. Use loss='mse' for regression."
         )
-    loss = F.cross_entropy(out.float(), y, reduction="sum")
+    loss = F.cross_entropy(_upcast(out), y, reduction="sum")
     return loss, y.shape[0], (out.argmax(1) == y).sum()
 
 
 def _nll(model: nn.Module, batch: Batch) -> BatchScore:
     x, y = _split_xy(batch)
     out = model(x)
-    return F.nll_loss(out.float(), y, reduction="sum"), y.shape[0], (out.argmax(1) == y).sum()
+    return F.nll_loss(_upcast(out), y, reduction="sum"), y.shape[0], (out.argmax(1) == y).sum()
 
 
 def _mse(model: nn.Module, batch: Batch) -> BatchScore:
     x, y = _split_xy(batch)
-    out = model(x).float()
+    out = _upcast(model(x))
     if out.shape != y.shape:
         raise ValueError(f"loss='mse' needs outputs and targets of one shape; got {tuple(out.shape)} and {tuple(y.shape)}.")
-    per_sample = (out - y.float()).pow(2).reshape(out.shape[0], -1).mean(1)
+    per_sample = (out - y.to(out.dtype)).pow(2).reshape(out.shape[0], -1).mean(1)
     return per_sample.sum(), out.shape[0], None
 
 
@@ -119,7 +125,7 @@ def objective(loss: Any = "cross_entropy", batch_size_fn: Optional[Callable[[Bat
             value = criterion(model(x), y)
             _check_scalar(value, type(criterion).__name__)
             n = y.shape[0]
-            return value.float() * n, n, None
+            return _upcast(value) * n, n, None
 
         return Objective(type(loss).__name__, module_loss, False)
     if callable(loss):
@@ -131,10 +137,10 @@ def objective(loss: Any = "cross_entropy", batch_size_fn: Optional[Callable[[Bat
                 if len(value) != 2:
                     raise ValueError("A custom loss must return a scalar mean loss or a tuple (loss_sum, count).")
                 _check_scalar(value[0], getattr(loss, "__name__", "loss"))
-                return value[0].float(), int(value[1]), None
+                return _upcast(value[0]), int(value[1]), None
             _check_scalar(value, getattr(loss, "__name__", "loss"))
             n = size_of(batch)
-            return value.float() * n, n, None
+            return _upcast(value) * n, n, None
 
         return Objective(getattr(loss, "__name__", "custom"), custom, False)
     raise ValueError(
