@@ -1,0 +1,279 @@
+"""Sampling loss and accuracy on a 1D line or a 2D plane around a model (Li et al. 2018).
+
+``compute`` evaluates ``f(a, b) = L(w + a·d1 + b·d2)`` on a grid, in *rounds*: a round is a batch of
+pending cells (sized to take about ``round_seconds``), evaluated by a
+:class:`landscape.engine.PointEvaluator` and, when a ``path`` is given, written to the HDF5 file
+before the next round starts. A killed job loses at most one round; rerunning it fills only the
+missing cells (see ``landscape.io`` for why the file survives a kill at any moment).
+
+    grid cells ──pending──> rounds ──PointEvaluator──> values ──sink──> file (write_cells) / arrays
+
+The pieces are separate on purpose: ``run_rounds`` is the loop a distributed runner shards, and the
+evaluator is what a faster engine replaces.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import directions as directions_mod
+from . import io, progress
+from .engine import BN_MODES, PRECISIONS, PointEvaluator
+from .errors import check_choice
+from .evaluate import batches as make_batches, check_model_accepts, objective as make_objective
+from .params import ParamFilter, first_device, restored, select
+
+log = logging.getLogger(__name__)
+
+AxisSpec = Union[tuple, Sequence[float], np.ndarray]
+MAX_ROUND = 4096  # cells per round at most: keeps per-round memory bounded on huge grids
+
+
+def axis(spec: AxisSpec, name: str = "x") -> np.ndarray:
+    """Grid coordinates along one axis: ``(start, stop, num)`` (like ``np.linspace``, both ends
+    included), an object with ``as_tuple()`` (the CLI's ``Range``), or an array of coordinates."""
+    if hasattr(spec, "as_tuple"):
+        spec = spec.as_tuple()
+    if isinstance(spec, tuple) and len(spec) == 3 and isinstance(spec[2], (int, np.integer)) \
+            and not isinstance(spec[2], bool):
+        start, stop, num = spec
+        if num < 1:
+            raise ValueError(f"{name}=(start, stop, num) needs num >= 1, got {num}.")
+        out = np.linspace(float(start), float(stop), int(num))
+    else:
+        try:
+            out = np.asarray(spec, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be (start, stop, num) or an array of coordinates, got {spec!r}.") from None
+    if out.size == 0 or not np.isfinite(out).all():
+        raise ValueError(f"{name} must hold at least one finite coordinate, got {spec!r}.")
+    if out.size > 1 and not (np.diff(out) > 0).all():
+        raise ValueError(f"{name} coordinates must be strictly increasing, got {spec!r}.")
+    return out
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of every parameter and buffer (names, dtypes, shapes, bytes): recorded in the file so a
+    resume against other weights is refused even when no checkpoint file is involved."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _model_spec(model: nn.Module) -> Optional[dict]:
+    spec = getattr(model, "spec", None)
+    if isinstance(spec, dict):
+        return spec
+    try:  # models/ is optional for the core: any nn.Module works without it
+        import models
+
+        return models.spec(model)
+    except Exception:
+        return None
+
+
+def _check_directions(model: nn.Module, dirs: Sequence[Mapping[str, torch.Tensor]], params: ParamFilter):
+    state = model.state_dict(keep_vars=True)
+    names = list(dirs[0])
+    for k, d in enumerate(dirs):
+        if list(d) != names:
+            raise ValueError(f"All directions must name the same tensors; direction {k} differs from direction 0.")
+    unknown = [n for n in names if n not in state]
+    if unknown:
+        raise ValueError(f"The directions name {unknown[:3]}, which the model does not have; "
+                         f"build directions from this model (e.g. landscape.directions.random(model)).")
+    for d in dirs:
+        for n, t in d.items():
+            if tuple(t.shape) != tuple(state[n].shape) or not state[n].is_floating_point():
+                raise ValueError(f"Direction entry {n!r} has shape {tuple(t.shape)}; the model's tensor is "
+                                 f"{tuple(state[n].shape)} ({state[n].dtype}). Build directions from this model.")
+    if params is not None:
+        chosen = set(select(model, params))
+        kept = [n for n in names if n in chosen]
+        if not kept:
+            raise ValueError("params= selects none of the tensors the directions move; pass params=None to move "
+                             "everything the directions name.")
+        dirs = directions_mod.Directions([{n: d[n] for n in kept} for d in dirs], getattr(dirs, "attrs", {}))
+    return dirs
+
+
+def cell_coords(x: np.ndarray, y: Optional[np.ndarray], flat: np.ndarray) -> np.ndarray:
+    """Coordinates (k, ndim) of cells given by flat indices into the row-major grid ([y, x] for 2D)."""
+    flat = np.asarray(flat, dtype=np.int64)
+    if y is None:
+        return x[flat][:, None]
+    iy, ix = np.divmod(flat, len(x))
+    return np.stack([x[ix], y[iy]], axis=1)
+
+
+def run_rounds(evaluate_round: Callable[[np.ndarray], Dict[str, np.ndarray]], pending: np.ndarray,
+               coords_of: Callable[[np.ndarray], np.ndarray], sink: Callable[[np.ndarray, Dict[str, np.ndarray]], None],
+               bar=None, round_seconds: float = 2.0, max_round: int = MAX_ROUND) -> None:
+    """Evaluate ``pending`` cells (flat indices) in rounds and hand each round to ``sink``.
+
+    The first round is one cell; later rounds hold as many cells as fit in ``round_seconds`` at the
+    measured speed (at least 1, at most ``max_round``), so a kill loses little work while the
+    per-round write cost stays negligible.
+    """
+    size, i = 1, 0
+    while i < len(pending):
+        idx = pending[i:i + size]
+        start = time.monotonic()
+        values = evaluate_round(coords_of(idx))
+        elapsed = time.monotonic() - start
+        sink(idx, values)
+        i += len(idx)
+        if bar is not None:
+            bar.update(len(idx))
+            first = next(iter(values))
+            bar.set_postfix_str(f"{first}={values[first][-1]:.4g}", refresh=False)
+        per_cell = elapsed / len(idx)
+        size = int(max(1, min(max_round, round_seconds / max(per_cell, 1e-9))))
+
+
+def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Optional[AxisSpec] = None,
+            data: Any = None, test_data: Any = None, loss: Any = "cross_entropy",
+            metrics: Sequence[str] = ("loss", "acc"), bn: str = "eval", precision: str = "fp32",
+            batch_size: Optional[int] = None, device: Optional[Union[str, torch.device]] = None,
+            path: Optional[str] = None, resume: bool = True, overwrite: bool = False, progress: bool = True,
+            params: ParamFilter = None, attrs: Optional[Mapping[str, Any]] = None,
+            round_seconds: float = 2.0) -> io.Surface:
+    """Loss (and accuracy) of ``model`` on a grid around its weights, along ``directions``.
+
+    Args:
+        model: any ``nn.Module``; evaluated in eval mode; its weights, buffers and train/eval modes
+            are restored bitwise afterwards, also on error or Ctrl-C.
+        directions: one dict per axis ``{name: Tensor}`` (``landscape.directions``), or a
+            ``PCADirections`` (its trajectory is stored too). Tensors named move; others stay fixed.
+        x, y: grid axes: ``(start, stop, num)`` or arrays of coordinates; ``y=None`` for a 1D line.
+        data: ``(X, Y)`` tensors, a Dataset, a DataLoader or an iterable of batches -> ``train_*`` values.
+        test_data: optional second data set -> ``test_*`` values.
+        loss: "cross_entropy", "mse", "nll", a loss module or ``f(model, batch)`` (``landscape.evaluate``).
+        metrics: of ("loss", "acc"); accuracy only where the loss has it (classification).
+        bn: "eval" — BatchNorm uses the model's running statistics at every point (the reference
+            code's behaviour); "recompute" — re-estimate them at every point with one pass over
+            ``data`` (BatchNorm layers alone in train mode, equal-weight average over batches), then
+            evaluate in eval mode. Costs one more pass over the training data per point.
+        precision: "fp32" (IEEE float32 everywhere, TF32 disabled; matches a naive loop to ~1e-6).
+        batch_size: evaluation batch size for tensors/Datasets (default 1024; no effect on the
+            mean except float rounding, but it is recorded and part of the job's identity).
+        device: where to evaluate (default: the model's device); the model is moved back afterwards.
+        path: HDF5 file to write as it goes (resumable); None keeps everything in memory.
+        resume: with an existing file of the same job, compute only its missing cells.
+        overwrite: replace an existing file, whatever it holds.
+        progress: show a progress bar with ETA (stderr; TTY-aware).
+        params: restrict what moves to this selection (``landscape.params.select``) of the tensors
+            the directions name; default: everything they name.
+        attrs: settings to record (the CLI passes model, checkpoint, dataset …); merged with what
+            ``compute`` knows itself (loss, bn, precision, sample counts, direction settings, …).
+        round_seconds: target duration of a round (how much work a kill can lose).
+
+    Returns:
+        The :class:`landscape.io.Surface` (read back from ``path`` when given). Values: ``(ny, nx)``
+        arrays indexed [y, x] (2D) or ``(nx,)`` (1D); accuracy as a fraction.
+
+    Raises:
+        ValueError: bad option values, data the model does not accept, directions of another model,
+            or an existing ``path`` holding a different job (pass ``overwrite=True``).
+    """
+    check_choice("bn", bn, BN_MODES)
+    check_choice("precision", precision, PRECISIONS)
+    if data is None:
+        raise ValueError("compute needs data=: (X, Y) tensors, a Dataset, a DataLoader or an iterable of batches.")
+    trajectory = directions.trajectory() if isinstance(directions, directions_mod.PCADirections) else None
+    dirs = directions_mod.as_list(directions)
+    xs = axis(x, "x")
+    ys = axis(y, "y") if y is not None else None
+    ndim = 1 if ys is None else 2
+    if len(dirs) != ndim:
+        raise ValueError(f"A {ndim}D grid (y {'given' if ys is not None else 'None'}) needs {ndim} direction(s), "
+                         f"got {len(dirs)}; pass y=... for a plane or a single direction for a line.")
+    dirs = _check_directions(model, dirs, params)
+
+    home = first_device(model)
+    dev = torch.device(device) if device is not None else home
+    obj = make_objective(loss)
+    fingerprint = weights_fingerprint(model)
+    moved = False
+    try:
+        if dev != home:
+            model.to(dev)
+            moved = True
+        splits = {"train": make_batches(data, batch_size, dev)}
+        if test_data is not None:
+            splits["test"] = make_batches(test_data, batch_size, dev)
+        with restored(model):
+            model.eval()
+            for batches in splits.values():
+                check_model_accepts(model, batches, obj)
+            evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn,
+                                       bn_batches=splits["train"], precision=precision)
+            names = evaluator.value_names
+            settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
+                                 evaluator, attrs)
+            shape = (len(xs),) if ys is None else (len(ys), len(xs))
+            if path is not None:
+                done = io.prepare(path, xs, ys, names, settings, dirs, trajectory, resume=resume, overwrite=overwrite)
+                sink = lambda idx, vals: io.write_cells(path, idx, vals)  # noqa: E731
+                arrays = None
+            else:
+                done = np.zeros(shape, dtype=bool)
+                arrays = {n: np.full(shape, np.nan) for n in names}
+
+                def sink(idx, vals):
+                    for n, v in vals.items():
+                        arrays[n].reshape(-1)[idx] = v
+                    done.reshape(-1)[idx] = True
+
+            pending = np.flatnonzero(~done.reshape(-1))
+            total = int(np.prod(shape))
+            log.info("surface: %d of %d cells to compute (%s)", len(pending), total, ", ".join(names))
+            with progress_bar(total, total - len(pending), progress) as bar:
+                run_rounds(evaluator, pending, lambda idx: cell_coords(xs, ys, idx), sink, bar, round_seconds)
+    finally:
+        if moved:
+            model.to(home)
+    if path is not None:
+        return io.load(path)
+    settings = {**io.stamp(), **settings}
+    return io.Surface(x=xs, y=ys, values=arrays, attrs=settings, directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
+                      trajectory=trajectory, computed=done)
+
+
+def progress_bar(total: int, done: int, enabled: bool):
+    return progress.bar(total=total, desc="surface", enabled=enabled, initial=done)
+
+
+def _settings(model, dirs, loss_name, bn, precision, batch_size, splits, names, fingerprint, evaluator,
+              attrs: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Every setting that determines the values, for the file's root attributes."""
+    from .evaluate import DEFAULT_BATCH_SIZE, batch_size_of
+
+    counts = {split: sum(batch_size_of(b) for b in batches) for split, batches in splits.items()}
+    spec = _model_spec(model)
+    out: Dict[str, Any] = {
+        "model_name": str(spec.get("name")) if spec and spec.get("name") else type(model).__name__,
+        "model_spec": spec,
+        "direction_kind": "custom", "norm": "none", "ignore": "none", "seed": -1,
+        "loss": loss_name, "bn": bn, "precision": precision,
+        "batch_size": int(batch_size or DEFAULT_BATCH_SIZE),
+        "n_samples": counts["train"],
+        "n_test_samples": counts.get("test", 0),
+        "values": list(names),
+        "moved_tensors": len(dirs[0]),
+        "moved_numel": int(sum(t.numel() for t in dirs[0].values())),
+        "weights_sha256": fingerprint,
+        "ndim": len(dirs),
+    }
+    out.update(getattr(dirs, "attrs", {}) or {})
+    out.update(dict(attrs or {}))
+    return out
