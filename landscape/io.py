@@ -545,6 +545,7 @@ def load(path: os.PathLike) -> Surface:
                 v = ds[()].astype(np.float64)
                 v[~done] = np.nan
                 values[name] = v
+        values = {k: values[k] for k in sorted(values, key=_value_order)}
         directions = _read_directions(f["directions"]) if "directions" in f else None
         trajectory = {k: ds[()] for k, ds in f["trajectory"].items()} if "trajectory" in f else None
         metrics = _read_tree(f["metrics"]) if "metrics" in f else {}
@@ -553,6 +554,11 @@ def load(path: os.PathLike) -> Surface:
                 metrics[name] = _read_tree(item)
     return Surface(x=x, y=y, values=values, attrs=attrs, directions=directions, trajectory=trajectory,
                    metrics=metrics, path=str(path), computed=done)
+
+
+def _value_order(name: str) -> tuple:
+    """train_loss, train_acc, test_loss, test_acc first (the reference order), then others by name."""
+    return (VALUE_NAMES.index(name), "") if name in VALUE_NAMES else (len(VALUE_NAMES), name)
 
 
 def _load_reference(f, attrs: Dict[str, Any], path) -> Surface:
@@ -583,6 +589,7 @@ def _load_reference(f, attrs: Dict[str, Any], path) -> Surface:
             values[name] = v
         elif ds.dtype.kind in "SOU" and ds.shape == ():
             attrs[name] = _py(ds[()])
+    values = {k: values[k] for k in sorted(values, key=_value_order)}
     attrs.setdefault("format", REFERENCE_FORMAT)
     return Surface(x=x, y=y, values=values, attrs=attrs, path=str(path))
 

@@ -106,6 +106,20 @@ def _check_directions(model: nn.Module, dirs: Sequence[Mapping[str, torch.Tensor
     return dirs
 
 
+def _named_splits(data: Any, test_data: Any) -> Dict[str, Any]:
+    if isinstance(data, Mapping) and not any(k in data for k in ("input", "inputs", "x")):
+        if test_data is not None:
+            raise ValueError("Pass test data either as test_data= or as a 'test' entry of data=, not both.")
+        bad = [k for k in data if not isinstance(k, str) or not k.isidentifier()]
+        if not data or bad:
+            raise ValueError(f"data= as a dict needs split names such as 'train' and 'test' as keys, got {list(data)}.")
+        return dict(data)
+    out = {"train": data}
+    if test_data is not None:
+        out["test"] = test_data
+    return out
+
+
 def cell_coords(x: np.ndarray, y: Optional[np.ndarray], flat: np.ndarray) -> np.ndarray:
     """Coordinates (k, ndim) of cells given by flat indices into the row-major grid ([y, x] for 2D)."""
     flat = np.asarray(flat, dtype=np.int64)
@@ -146,7 +160,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             batch_size: Optional[int] = None, device: Optional[Union[str, torch.device]] = None,
             path: Optional[str] = None, resume: bool = True, overwrite: bool = False, progress: bool = True,
             params: ParamFilter = None, attrs: Optional[Mapping[str, Any]] = None,
-            round_seconds: float = 2.0) -> io.Surface:
+            round_seconds: float = 2.0, bn_data: Any = None) -> io.Surface:
     """Loss (and accuracy) of ``model`` on a grid around its weights, along ``directions``.
 
     Args:
@@ -155,7 +169,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         directions: one dict per axis ``{name: Tensor}`` (``landscape.directions``), or a
             ``PCADirections`` (its trajectory is stored too). Tensors named move; others stay fixed.
         x, y: grid axes: ``(start, stop, num)`` or arrays of coordinates; ``y=None`` for a 1D line.
-        data: ``(X, Y)`` tensors, a Dataset, a DataLoader or an iterable of batches -> ``train_*`` values.
+        data: ``(X, Y)`` tensors, a Dataset, a DataLoader or an iterable of batches -> ``train_*``
+            values; or a dict of named splits ``{"train": ..., "test": ...}`` -> ``<name>_*`` values.
         test_data: optional second data set -> ``test_*`` values.
         loss: "cross_entropy", "mse", "nll", a loss module or ``f(model, batch)`` (``landscape.evaluate``).
         metrics: of ("loss", "acc"); accuracy only where the loss has it (classification).
@@ -176,6 +191,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         attrs: settings to record (the CLI passes model, checkpoint, dataset …); merged with what
             ``compute`` knows itself (loss, bn, precision, sample counts, direction settings, …).
         round_seconds: target duration of a round (how much work a kill can lose).
+        bn_data: data for ``bn="recompute"`` (default: the "train" split).
 
     Returns:
         The :class:`landscape.io.Surface` (read back from ``path`` when given). Values: ``(ny, nx)``
@@ -208,15 +224,21 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         if dev != home:
             model.to(dev)
             moved = True
-        splits = {"train": make_batches(data, batch_size, dev)}
-        if test_data is not None:
-            splits["test"] = make_batches(test_data, batch_size, dev)
+        named = _named_splits(data, test_data)
+        splits = {name: make_batches(d, batch_size, dev) for name, d in named.items()}
+        if bn == "recompute":
+            bn_batches = make_batches(bn_data, batch_size, dev) if bn_data is not None else splits.get("train")
+            if bn_batches is None:
+                raise ValueError("bn='recompute' re-estimates BatchNorm statistics on training data: include a "
+                                 "'train' split in data= or pass bn_data=.")
+        else:
+            bn_batches = None
         with restored(model):
             model.eval()
             for batches in splits.values():
                 check_model_accepts(model, batches, obj)
             evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn,
-                                       bn_batches=splits["train"], precision=precision)
+                                       bn_batches=bn_batches, precision=precision)
             names = evaluator.value_names
             settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
                                  evaluator, attrs)
@@ -259,6 +281,7 @@ def _settings(model, dirs, loss_name, bn, precision, batch_size, splits, names, 
     from .evaluate import DEFAULT_BATCH_SIZE, batch_size_of
 
     counts = {split: sum(batch_size_of(b) for b in batches) for split, batches in splits.items()}
+    first = "train" if "train" in counts else next(iter(counts))
     spec = _model_spec(model)
     out: Dict[str, Any] = {
         "model_name": str(spec.get("name")) if spec and spec.get("name") else type(model).__name__,
@@ -266,8 +289,8 @@ def _settings(model, dirs, loss_name, bn, precision, batch_size, splits, names, 
         "direction_kind": "custom", "norm": "none", "ignore": "none", "seed": -1,
         "loss": loss_name, "bn": bn, "precision": precision,
         "batch_size": int(batch_size or DEFAULT_BATCH_SIZE),
-        "n_samples": counts["train"],
-        "n_test_samples": counts.get("test", 0),
+        "n_samples": counts[first],
+        **{f"n_{split}_samples": n for split, n in counts.items() if split != first},
         "values": list(names),
         "moved_tensors": len(dirs[0]),
         "moved_numel": int(sum(t.numel() for t in dirs[0].values())),

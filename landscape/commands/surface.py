@@ -1,0 +1,215 @@
+"""`landscape surface`: sample loss and accuracy around a checkpoint into a resumable HDF5 file.
+
+A thin layer: it loads the checkpoint and the data the checkpoint was trained on (same dataset and
+normalization unless told otherwise), builds the directions, records every setting and calls
+``landscape.surface.compute``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import click
+
+from ._common import RANGE, device_option, setup_compute, threads_option
+
+log = logging.getLogger(__name__)
+
+KINDS = ("random", "target", "pca", "hessian")
+SPLITS = ("train", "test")
+
+
+def _splits(value: str) -> List[str]:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [p for p in parts if p not in SPLITS]
+    if not parts or bad or len(set(parts)) != len(parts):
+        raise click.BadParameter(f"{value!r}: give one or both of {', '.join(SPLITS)}, comma-separated "
+                                 "(for example train,test).", param_hint="--split")
+    return parts
+
+
+def _load_split(name: str, split: str, n: Optional[int], seed: int, root: Optional[str], normalize: Any):
+    import data
+
+    size = data.info(name, root, inspect=False)["sizes"].get(split)
+    take = n if n is not None and (size is None or n < size) else None
+    return data.load(name, split, n=take, seed=seed, root=root, normalize=normalize)
+
+
+def _snapshots(run_dir: Path) -> Tuple[List[dict], List[int]]:
+    """State dicts and epochs of a training run's ``snapshots/epoch_NNNN.pt``, in epoch order."""
+    from landscape import checkpoint
+
+    files = sorted((run_dir / "snapshots").glob("epoch_*.pt"))
+    if not files:
+        raise ValueError(f"--trajectory {str(run_dir)!r} has no snapshots/epoch_*.pt; train with snapshots "
+                         "(landscape train --save-every K) and pass the run directory.")
+    states, epochs = [], []
+    for f in files:
+        try:
+            epochs.append(int(f.stem.split("_")[1]))
+        except (IndexError, ValueError):
+            raise ValueError(f"Unexpected snapshot name {f.name!r}; expected epoch_NNNN.pt.") from None
+        states.append(checkpoint.load(f)["state_dict"])
+    return states, epochs
+
+
+def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, loss: str, device):
+    """Build the directions of ``kind`` and the settings that describe them."""
+    from landscape import checkpoint, directions
+
+    extra: Dict[str, Any] = {}
+    if kind != "target" and opts["target"]:
+        raise ValueError("--target is only used with --dir target.")
+    if kind != "pca" and opts["trajectory"]:
+        raise ValueError("--trajectory is only used with --dir pca.")
+    if kind == "random":
+        return directions.random(model, n=ndim, norm=opts["norm"], ignore=None if opts["ignore"] == "none" else "biasbn",
+                                 include_buffers=opts["include_buffers"], seed=opts["seed"]), extra
+    if kind == "target":
+        targets = opts["target"]
+        if len(targets) != ndim:
+            raise ValueError(f"--dir target needs {ndim} --target checkpoint(s) for a {ndim}D surface "
+                             f"(1D: the line to one model; 2D: the plane through this model and two others), "
+                             f"got {len(targets)}.")
+        others = [checkpoint.load_model(t, device)[0] for t in targets]
+        extra["target"] = [str(Path(t).resolve()) for t in targets]
+        extra["target_sha256"] = [checkpoint.sha256(t) for t in targets]
+        if ndim == 1:
+            return directions.target(model, others[0], include_buffers=opts["include_buffers"]), extra
+        return directions.plane(model, others[0], others[1], include_buffers=opts["include_buffers"]), extra
+    if kind == "pca":
+        if not opts["trajectory"]:
+            raise ValueError("--dir pca needs --trajectory RUN_DIR (a training run with snapshots/).")
+        run_dir = Path(opts["trajectory"])
+        states, epochs = _snapshots(run_dir)
+        result = directions.pca(states, model, n=ndim, include_buffers=opts["include_buffers"], epochs=epochs)
+        extra["trajectory_dir"] = str(run_dir.resolve())
+        extra["n_snapshots"] = len(states)
+        extra["explained_variance"] = [float(v) for v in result.explained]
+        lo, hi = result.coords.min(0), result.coords.max(0)
+        log.warning("PCA: explained variance %s; trajectory spans %s",
+                    ", ".join(f"{v:.1%}" for v in result.explained),
+                    ", ".join(f"{a:.3g}..{b:.3g}" for a, b in zip(lo, hi)))
+        return result, extra
+    # hessian: the top eigenvectors (unit norm) as axes
+    try:
+        from landscape import sharpness
+    except ImportError as exc:
+        raise ValueError(f"--dir hessian needs landscape.sharpness, which cannot be imported here ({exc}).") from exc
+    eig = sharpness.hessian_eigs(model, train_xy, k=ndim, which="LA", loss=loss, seed=opts["seed"],
+                                 batch_size=opts["batch_size"])
+    extra["hessian_eigenvalues"] = [float(v) for v in eig.values]
+    dirs = directions.Directions([{k: v.to(device) for k, v in vec.items()} for vec in eig.vectors[:ndim]],
+                                 {"direction_kind": "hessian", "norm": "none", "ignore": "none", "seed": opts["seed"]})
+    return dirs, extra
+
+
+def _display_name(spec, model) -> str:
+    try:
+        from landscape.train import display_name
+    except ImportError:
+        return type(model).__name__
+    return display_name(spec, model)
+
+
+@click.command()
+@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(dir_okay=False))
+@click.option("--x", "x_range", type=RANGE, default="-1:1:51", show_default=True,
+              help="First axis MIN:MAX:NUM (filter-normalized units for random directions).")
+@click.option("--y", "y_range", type=RANGE, default=None, help="Second axis MIN:MAX:NUM; omit for a 1D line.")
+@click.option("--dir", "kind", type=click.Choice(KINDS), default="random", show_default=True,
+              help="random: seeded Gaussian directions; target: toward --target model(s); pca: principal "
+                   "directions of --trajectory; hessian: top Hessian eigenvectors.")
+@click.option("--norm", type=click.Choice(["filter", "layer", "weight", "none"]), default="filter", show_default=True,
+              help="Normalization of random directions (filter: Li et al. 2018).")
+@click.option("--ignore", type=click.Choice(["biasbn", "none"]), default="biasbn", show_default=True,
+              help="biasbn: biases and norm-layer parameters stay fixed (random directions).")
+@click.option("--include-buffers", is_flag=True, help="Move BatchNorm running statistics too (random/target/pca).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random directions.")
+@click.option("--dataset", default=None, help="Dataset to evaluate on [default: the checkpoint's].")
+@click.option("--root", type=click.Path(file_okay=False), default=None, help="Data root for on-disk datasets.")
+@click.option("--n-samples", type=click.IntRange(min=1), default=None,
+              help="Evaluate on a seeded random subset of N samples per split [default: all].")
+@click.option("--data-seed", type=int, default=0, show_default=True, help="Seed of the --n-samples subset.")
+@click.option("--split", "split", default="train,test", show_default=True, help="Data splits to evaluate.")
+@click.option("--bn", type=click.Choice(["eval", "recompute"]), default="eval", show_default=True,
+              help="eval: BatchNorm running statistics as stored; recompute: re-estimated at every point.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size [default: 1024].")
+@click.option("--precision", type=click.Choice(["fp32"]), default="fp32", show_default=True)
+@device_option
+@threads_option
+@click.option("--target", multiple=True, type=click.Path(dir_okay=False),
+              help="Checkpoint to move toward (--dir target); give two with --y for the plane through three models.")
+@click.option("--trajectory", type=click.Path(file_okay=False), default=None,
+              help="Training run directory with snapshots/ (--dir pca).")
+@click.option("--overwrite", is_flag=True, help="Replace --out even if it holds another surface.")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar with ETA.")
+@click.option("--round-seconds", type=click.FloatRange(min=0.0), default=2.0, hidden=True,
+              help="Seconds of work between writes to the file.")
+def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, dataset, root, n_samples,
+            data_seed, split, bn, batch_size, precision, device, threads, target, trajectory, overwrite, out,
+            progress, round_seconds):
+    """Sample loss and accuracy on a 1D line or 2D plane around CHECKPOINT into an HDF5 file.
+
+    The file is written as it goes; rerun the same command to resume after an interruption.
+
+    \b
+    Examples:
+      landscape surface runs/mlp20/final.pt --x -1:1:51 --y -1:1:51 --out mlp20.h5
+      landscape surface a.pt --dir target --target b.pt --x -0.5:1.5:41 --out a_to_b.h5
+      landscape surface runs/mlp20/final.pt --dir pca --trajectory runs/mlp20 --x -5:5:41 --y -5:5:41 --out pca.h5
+    """
+    from landscape import checkpoint
+    from landscape import surface as surface_mod
+
+    splits = _splits(split)
+    dev = setup_compute(device, threads)
+    model, ckpt = checkpoint.load_model(checkpoint_path, dev)
+    meta = ckpt.get("data") or {}
+    name = dataset or meta.get("dataset") or meta.get("name")
+    if not name:
+        raise ValueError(f"{checkpoint_path!r} does not say which dataset it was trained on; pass --dataset NAME "
+                         "(see `landscape data`).")
+    normalize = meta.get("normalize", True) if (dataset is None or dataset == meta.get("dataset")) else True
+    root = root or meta.get("root")
+    loss = (ckpt.get("config") or {}).get("loss") or "cross_entropy"
+    loaded = {s: _load_split(name, s, n_samples, data_seed, root, normalize) for s in splits}
+    bn_data = loaded["train"] if "train" in loaded else (
+        _load_split(name, "train", n_samples, data_seed, root, normalize) if bn == "recompute" else None)
+
+    ndim = 1 if y_range is None else 2
+    opts = {"norm": norm, "ignore": ignore, "include_buffers": include_buffers, "seed": seed, "target": target,
+            "trajectory": trajectory, "batch_size": batch_size}
+    if kind != "random" and (norm != "filter" or ignore != "biasbn"):
+        log.warning("--norm/--ignore apply to random directions only; %s directions are used as they are.", kind)
+    train_xy = bn_data if bn_data is not None else next(iter(loaded.values()))
+    dirs, extra = _directions(kind, model, ndim, opts, train_xy, loss, dev)
+
+    attrs = {
+        "model_name": ckpt.get("name") or _display_name(ckpt.get("model"), model),
+        "model_spec": ckpt.get("model"),
+        "checkpoint": str(Path(checkpoint_path).resolve()),
+        "checkpoint_sha256": checkpoint.sha256(checkpoint_path),
+        "checkpoint_epoch": ckpt.get("epoch") if ckpt.get("epoch") is not None else -1,
+        "dataset": name,
+        "normalize": normalize if isinstance(normalize, (bool, int, float, str)) else str(normalize),
+        "data_seed": data_seed,
+        "n_samples_requested": n_samples or 0,
+        "splits": ",".join(splits),
+        **extra,
+    }
+    result = surface_mod.compute(
+        model, dirs, x=x_range, y=y_range, data={s: loaded[s] for s in splits}, loss=loss, bn=bn, precision=precision,
+        batch_size=batch_size, path=out, resume=True, overwrite=overwrite, progress=progress, attrs=attrs,
+        round_seconds=round_seconds, bn_data=bn_data if "train" not in loaded else None)
+    done = int(result.done().sum())
+    click.echo(f"Wrote {out}: {'x'.join(str(n) for n in reversed(result.shape))} grid, {done}/{result.done().size} cells done.")
+    for value in result.values:
+        ext = result.extremes(value)
+        if ext["argmin"] is not None:
+            where = ", ".join(f"{c:.4g}" for c in ext["argmin_coords"])
+            click.echo(f"  {value}: min {ext['min']:.6g} at ({where}), max {ext['max']:.6g}")
