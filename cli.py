@@ -11,6 +11,8 @@ import click
 
 # name -> (module:attribute, one-line help shown by `landscape --help`)
 COMMANDS = {
+    "surface": ("landscape.commands.surface:surface", "Sample loss and accuracy on a 1D line or 2D plane around a checkpoint into an HDF5 file."),
+    "info": ("landscape.commands.info:info", "Show a surface file's settings, grid, progress and value ranges."),
     "data": ("landscape.commands.data:data", "List the built-in datasets and show their shapes and splits."),
 }
 
