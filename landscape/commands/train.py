@@ -1,0 +1,215 @@
+"""`landscape train` and `landscape pair`: train one network, or both members of a pair, on a dataset.
+
+Both build a :class:`landscape.train.TrainConfig` from the options (unset options take the dataset's
+recipe, :func:`landscape.train.recommended`), load the data with ``data.load``, build the model with
+``models.create``/``models.pair`` for the dataset's input shape and class count, and call
+:func:`landscape.train.fit`. The run directory layout is described in :mod:`landscape.train`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import click
+
+from ._common import device_option, setup_compute
+
+
+class MilestonesType(click.ParamType):
+    """Comma-separated epochs such as ``150,225,275`` (increasing, each >= 1)."""
+
+    name = "E1,E2,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            epochs = tuple(int(v) for v in str(value).split(",") if v.strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of whole epochs (for example 150,225).", param, ctx)
+        if any(e < 1 for e in epochs) or list(epochs) != sorted(set(epochs)):
+            self.fail(f"{value!r}: milestones must be increasing epochs >= 1 (for example 150,225).", param, ctx)
+        return epochs
+
+
+def _options(f):
+    """The options `train` and `pair` share (applied bottom-up, so listed here in reverse help order)."""
+    opts = [
+        click.option("--dataset", default="digits", show_default=True, help="Dataset name (see `landscape data list`)."),
+        click.option("--data-root", type=click.Path(file_okay=False), default=None,
+                     help="Directory of on-disk datasets (default $LANDSCAPE_DATA or ~/.cache/landscape/data)."),
+        click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+                     help="Run directory to write (checkpoints, snapshots, history, gradient flow)."),
+        click.option("--n-train", type=click.IntRange(min=2), default=None,
+                     help="Train on a seeded random subset of this many training examples (default: all)."),
+        click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0,
+                     show_default=True, help="Hold out this fraction of the training set (seeded) for validation."),
+        click.option("--patience", type=click.IntRange(min=1), default=None,
+                     help="Early stopping: stop after this many epochs without a better validation loss and "
+                          "restore the best weights (needs --val-fraction)."),
+        click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: dataset recipe; digits 40)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (digits 64)."),
+        click.option("--optimizer", type=click.Choice(["sgd", "adam", "adamw"]), default=None, help="Optimizer (digits sgd)."),
+        click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Peak learning rate (digits 0.05)."),
+        click.option("--momentum", type=click.FloatRange(0.0, 1.0, max_open=True), default=None, help="SGD momentum (0.9)."),
+        click.option("--nesterov/--no-nesterov", default=None, help="Nesterov momentum for SGD (digits on)."),
+        click.option("--weight-decay", type=click.FloatRange(min=0.0), default=None, help="Weight decay (5e-4)."),
+        click.option("--schedule", type=click.Choice(["constant", "step", "cosine"]), default=None,
+                     help="Learning-rate schedule (digits cosine)."),
+        click.option("--milestones", type=MilestonesType(), default=None,
+                     help="Epochs after which --schedule step multiplies the rate by --gamma, e.g. 150,225."),
+        click.option("--gamma", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Step decay factor (0.1)."),
+        click.option("--warmup", type=click.FloatRange(min=0.0), default=None, help="Linear warmup epochs (0)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Seeds the initial weights, data order, augmentation, dropout and the validation split."),
+        click.option("--augment/--no-augment", default=None,
+                     help="Random crops (and flips where they make sense) each batch (default: dataset recipe; digits off)."),
+        click.option("--dropout", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
+                     help="Dropout probability passed to the model (default: the model's)."),
+        click.option("--normalize/--no-normalize", default=True, show_default=True,
+                     help="Standardize inputs with the train split's per-channel mean and std."),
+        click.option("--save-every", type=click.IntRange(min=0), default=None,
+                     help="Snapshot every K epochs for PCA trajectories (0: only first and last; digits 1)."),
+        device_option,
+        click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
+                     help="CPU threads for torch (0: torch's default). 1 is fastest for small nets on a shared CPU."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last epoch."),
+        click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+_CONFIG_KEYS = {"epochs": "epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr",
+                "momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay",
+                "schedule": "schedule", "milestones": "milestones", "gamma": "gamma", "warmup": "warmup_epochs",
+                "seed": "seed", "val_fraction": "val_fraction", "patience": "patience", "augment": "augment",
+                "save_every": "save_every"}
+
+
+def _prepare(opts: Dict[str, Any]):
+    """Config, device, data and data description from the parsed options."""
+    import data
+
+    from landscape.train import recommended
+
+    if opts["resume"] and opts["overwrite"]:
+        raise click.UsageError("--resume and --overwrite exclude each other: continue the run or replace it.")
+    info = data.info(opts["dataset"], opts["data_root"])
+    overrides = {key: opts[opt] for opt, key in _CONFIG_KEYS.items() if opts[opt] is not None}
+    config = recommended(opts["dataset"], **overrides)
+    device = setup_compute(opts["device"], opts["threads"])
+    common = {"root": opts["data_root"], "normalize": opts["normalize"]}
+    train_xy = data.load(opts["dataset"], "train", n=opts["n_train"], seed=opts["seed"], **common)
+    test_xy = data.load(opts["dataset"], "test", **common)
+    meta = {"dataset": opts["dataset"], "root": opts["data_root"], "normalize": opts["normalize"],
+            "n_train": opts["n_train"], "seed": opts["seed"], "val_fraction": config.val_fraction,
+            "augment": config.augment, "mean": info.get("mean"), "std": info.get("std")}
+    build = {"in_shape": tuple(info["input_shape"]), "num_classes": info["num_classes"], "seed": opts["seed"]}
+    if opts["dropout"] is not None:
+        build["dropout"] = opts["dropout"]
+    return config, device, train_xy, test_xy, meta, build
+
+
+def _fit(model, name: str, run_dir: Path, config, device, train_xy, test_xy, meta, opts):
+    from landscape.train import fit
+
+    return fit(model.to(device), train_xy, test_data=test_xy, config=config, run_dir=run_dir,
+               resume=opts["resume"], overwrite=opts["overwrite"], name=name, data_meta=meta,
+               progress_bar=not opts["quiet"], desc=name)
+
+
+def member_names(model: str, vary: str) -> Tuple[str, str]:
+    """Directory/display names of a pair's members: ``("mlp20", "mlp20_noskip")``."""
+    suffix = f"_no{vary}"
+    base = model[: -len(suffix)] if model.endswith(suffix) else model
+    return base, base + suffix
+
+
+@click.command("train", context_settings={"max_content_width": 100})
+@click.argument("model")
+@_options
+def train(model: str, **opts):
+    """Train MODEL (see `landscape models list`) on --dataset into --out.
+
+    Writes final.pt, best.pt, snapshots/epoch_XXXX.pt, history.json/.csv, gradient_flow.json and
+    config.json, then prints a summary. Unset hyperparameters take the dataset's recipe.
+
+    Example: landscape train mlp20 --dataset digits --out runs/mlp20
+    """
+    import models
+
+    from landscape.train import check_run_dir
+
+    out = Path(opts["out"])
+    check_run_dir(out, opts["resume"], opts["overwrite"])
+    config, device, train_xy, test_xy, meta, build = _prepare(opts)
+    net = models.create(model, **build)
+    run = _fit(net, model, out, config, device, train_xy, test_xy, meta, opts)
+    click.echo(summary_table([run]))
+    click.echo(f"Wrote {out}/ (final.pt, best.pt, snapshots/, history.json, gradient_flow.json).")
+
+
+@click.command("pair", context_settings={"max_content_width": 100})
+@click.argument("model")
+@click.option("--vary", type=click.Choice(["skip", "norm"]), default="skip", show_default=True,
+              help="The switch the two members differ in: skip connections, or normalization (norm vs none).")
+@_options
+def pair(model: str, vary: str, **opts):
+    """Train both members of MODEL's pair (with and without --vary) into --out/<member>/.
+
+    Same seed, initial weights (where shapes match), data order and hyperparameters for both; then a
+    side-by-side summary.
+
+    Example: landscape pair mlp20 --vary skip --dataset digits --out runs/pair
+    """
+    import models
+
+    from landscape.train import check_run_dir
+
+    out = Path(opts["out"])
+    names = member_names(model, vary)
+    for name in names:
+        check_run_dir(out / name, opts["resume"], opts["overwrite"])
+    config, device, train_xy, test_xy, meta, build = _prepare(opts)
+    members = models.pair(model, vary=vary, **build)
+    runs = [_fit(net, name, out / name, config, device, train_xy, test_xy, meta, opts)
+            for name, net in zip(names, members)]
+    click.echo(summary_table(runs))
+    click.echo(f"Wrote {out}/{names[0]}/ and {out}/{names[1]}/.")
+
+
+def _pct(v: Optional[float]) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _num(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def summary_table(runs: Sequence[Any]) -> str:
+    """A plain-text table, one column per run: test/train/val accuracy and loss, best epoch, time."""
+    rows: List[Tuple[str, List[str]]] = [("", [r.name for r in runs])]
+    f = [r.final for r in runs]
+    rows += [
+        ("test acc", [_pct(x["test_acc"]) for x in f]),
+        ("test loss", [_num(x["test_loss"]) for x in f]),
+        ("train acc", [_pct(x["train_acc"]) for x in f]),
+        ("train loss", [_num(x["train_loss"]) for x in f]),
+    ]
+    if any(x["val_loss"] is not None for x in f):
+        rows += [("val acc", [_pct(x["val_acc"]) for x in f]), ("val loss", [_num(x["val_loss"]) for x in f])]
+    rows += [
+        ("weights of epoch", [str(x["epoch"]) for x in f]),
+        ("best epoch", [str(r.best_epoch) for r in runs]),
+        ("epochs trained", [str(r.history[-1]["epoch"]) + (" (early stop)" if r.stopped_early else "")
+                            + (" (diverged)" if r.diverged else "") for r in runs]),
+        ("time", [f"{sum(h['seconds'] for h in r.history):.1f}s" for r in runs]),
+    ]
+    label_w = max(len(label) for label, _ in rows)
+    col_w = [max(len(cells[i]) for _, cells in rows) for i in range(len(runs))]
+    lines = ["  ".join([label.ljust(label_w)] + [c.rjust(w) for c, w in zip(cells, col_w)]) for label, cells in rows]
+    rule = "-" * len(lines[0])
+    return "\n".join([lines[0], rule] + lines[1:])
