@@ -14,6 +14,7 @@ COMMANDS = {
     "surface": ("landscape.commands.surface:surface", "Sample loss and accuracy on a 1D line or 2D plane around a checkpoint into an HDF5 file."),
     "info": ("landscape.commands.info:info", "Show a surface file's settings, grid, progress and value ranges."),
     "data": ("landscape.commands.data:data", "List the built-in datasets and show their shapes and splits."),
+    "models": ("landscape.commands.models:models", "List the built-in architectures and show one's options and size."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
