@@ -1,0 +1,298 @@
+"""Make the figure gallery (docs/gallery/*.png and docs/gallery.md): every plot kind, one command.
+
+    python docs/make_gallery.py --out docs/gallery
+
+By default this runs the real pipeline on the embedded default dataset (digits): it trains the
+skip / no-skip pair of a deep MLP with ``landscape pair``, samples 1D and 2D filter-normalized
+surfaces and a PCA-trajectory surface with ``landscape surface``, then draws every kind. Finished
+steps are reused (``--work`` keeps the runs and surface files), so a rerun only redraws.
+
+    python docs/make_gallery.py --out docs/gallery --surfaces with.h5 without.h5 \\
+        [--lines with_1d.h5 without_1d.h5] [--pca pca.h5] [--runs RUN_WITH RUN_WITHOUT]
+
+draws from surface files (and training runs) you already have.
+
+    python docs/make_gallery.py --out /tmp/gallery --synthetic
+
+draws made-up surfaces (a smooth bowl and a rough, partly diverged one) without training anything:
+for developing the plots; the gallery page then says the pictures are synthetic.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shlex
+import subprocess
+import sys
+from typing import List, Optional
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from landscape import plot  # noqa: E402
+from landscape.io import Surface  # noqa: E402
+
+# The pipeline run by default. Kept small so the whole gallery takes minutes on a laptop CPU.
+MODEL = "mlp20"
+DATASET = "digits"
+GRID_2D = "-1:1:51"
+GRID_1D = "-1:1:101"
+SEED = "0"
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: the real pipeline, given files, or synthetic surfaces
+# ---------------------------------------------------------------------------------------------
+
+def _landscape(*args: str) -> None:
+    cmd = [sys.executable, "-m", "cli", *args]
+    print("+ landscape " + " ".join(shlex.quote(a) for a in args), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def _member_order(run_dir: str) -> tuple:
+    # the member without the architectural feature goes second (right-hand panel)
+    name = os.path.basename(run_dir.rstrip("/"))
+    return (any(w in name for w in ("noskip", "nonorm", "without")), name)
+
+
+def run_pipeline(work: str) -> dict:
+    """Train the pair and compute its surfaces under ``work`` (reusing finished files)."""
+    import cli
+
+    missing = [c for c in ("pair", "surface") if c not in cli.COMMANDS]
+    if missing:
+        sys.exit(f"make_gallery: `landscape {' / '.join(missing)}` is not available in this checkout yet; "
+                 "use --synthetic, or --surfaces with files you have.")
+    pair_dir = os.path.join(work, "pair")
+    if not glob.glob(os.path.join(pair_dir, "*", "final.pt")):
+        _landscape("pair", MODEL, "--vary", "skip", "--dataset", DATASET, "--seed", SEED,
+                   "--save-every", "1", "--out", pair_dir)
+    runs = sorted((os.path.dirname(p) for p in glob.glob(os.path.join(pair_dir, "*", "final.pt"))), key=_member_order)
+    if len(runs) != 2:
+        sys.exit(f"make_gallery: expected two members under {pair_dir}, found {runs}.")
+    files = {"surfaces": [], "lines": [], "runs": runs}
+    for run in runs:
+        member = os.path.basename(run)
+        ckpt = os.path.join(run, "final.pt")
+        out2 = os.path.join(work, f"{member}_2d.h5")
+        out1 = os.path.join(work, f"{member}_1d.h5")
+        # the same seed gives both members the same (filter-normalized) directions
+        _landscape("surface", ckpt, "--x", GRID_2D, "--y", GRID_2D, "--seed", SEED, "--dataset", DATASET,
+                   "--split", "train,test", "--out", out2)
+        _landscape("surface", ckpt, "--x", GRID_1D, "--seed", SEED, "--dataset", DATASET,
+                   "--split", "train,test", "--out", out1)
+        files["surfaces"].append(out2)
+        files["lines"].append(out1)
+    pca = os.path.join(work, f"{os.path.basename(runs[0])}_pca.h5")
+    _landscape("surface", os.path.join(runs[0], "final.pt"), "--dir", "pca", "--trajectory", runs[0],
+               "--x", GRID_2D, "--y", GRID_2D, "--dataset", DATASET, "--out", pca)
+    files["pca"] = pca
+    return files
+
+
+def load_inputs(files: dict) -> dict:
+    """Surfaces (and histories) from files."""
+    from landscape import io
+
+    out = {
+        "surfaces": [io.load(p) for p in files["surfaces"]],
+        "lines": [io.load(p) for p in files.get("lines") or []],
+        "pca": io.load(files["pca"]) if files.get("pca") else None,
+        "histories": [],
+    }
+    if files.get("runs"):
+        from landscape.train import load_history
+
+        out["histories"] = [load_history(r) for r in files["runs"]]
+    return out
+
+
+def synthetic_inputs(n: int = 51, seed: int = 0) -> dict:
+    """Made-up surfaces shaped like the paper's: a smooth convex bowl ('with skip') and a rough,
+    non-convex one with a diverged corner ('without skip'), plus 1D lines, a PCA plane with a
+    trajectory and two gradient-flow logs. Nothing here is a measurement."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(-1, 1, n)
+    X, Y = np.meshgrid(x, x)
+    attrs = {"direction_kind": "random", "norm": "filter", "ignore": "biasbn", "dataset": "digits (synthetic)"}
+
+    smooth = 0.03 + 1.4 * (X ** 2 + 0.7 * Y ** 2) + 0.12 * X * Y + 0.04 * np.sin(3 * X) ** 2
+    rough = 0.05 + 3.0 * (X ** 2 + Y ** 2)
+    for _ in range(45):  # bumps and pits away from the centre: the chaotic landscape of a deep plain net
+        r, phi = rng.uniform(0.5, 1.4), rng.uniform(0, 2 * np.pi)
+        w = rng.uniform(0.07, 0.18)
+        rough = rough + rng.uniform(-1.0, 2.5) * np.exp(-((X - r * np.cos(phi)) ** 2 + (Y - r * np.sin(phi)) ** 2) / (2 * w ** 2))
+    rough = np.maximum(rough, 0.04)  # pits bottom out: a loss stays positive
+    corner = (X > 0.75) & (Y > 0.75)
+    rough[corner] = 10.0 ** (2 + 6 * (X[corner] + Y[corner] - 1.5))  # diverging: 1e2 .. 1e5
+    rough[(X > 0.9) & (Y > 0.9)] = np.inf  # diverged
+    def acc(loss):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.where(np.isnan(loss), np.nan, 1.0 / (1.0 + np.nan_to_num(loss, posinf=1e9) ** 1.3))
+
+    def surf(loss, name, y=True):
+        test = loss * 1.15 + 0.05
+        values = {"train_loss": loss, "train_acc": acc(loss), "test_loss": test, "test_acc": acc(test)}
+        if not y:
+            return Surface(x=x, y=None, values=values, attrs={**attrs, "model_name": name})
+        return Surface(x=x.copy(), y=x.copy(), values=values, attrs={**attrs, "model_name": name})
+
+    with_skip = surf(smooth, "mlp20 (synthetic)")
+    without = surf(rough, "mlp20_noskip (synthetic)")
+    line_with = surf(smooth[n // 2], "mlp20 (synthetic)", y=False)
+    line_without = surf(rough[n // 2], "mlp20_noskip (synthetic)", y=False)
+
+    # PCA plane: the path spirals into the minimum at the origin
+    t = np.linspace(0, 1, 31)
+    coords = np.stack([0.9 * (1 - t) ** 1.5 * np.cos(5 * t), 0.6 * (1 - t) ** 1.5 * np.sin(5 * t)], axis=1)
+    pca_loss = 0.12 + 1.2 * X ** 2 + 3.0 * Y ** 2 + 0.1 * np.sin(4 * X + 2 * Y)
+    pca = Surface(x=x.copy(), y=x.copy(), values={"train_loss": pca_loss, "test_loss": pca_loss + 0.07},
+                  attrs={**attrs, "direction_kind": "pca", "model_name": "mlp20 (synthetic)"},
+                  trajectory={"coords": coords, "epochs": np.arange(31), "explained": np.array([0.712, 0.143])})
+
+    layers = [f"layer{i}" for i in range(1, 21)]
+    depth = np.arange(20)
+    epochs = list(range(0, 31))
+    flow_skip = [[0.8 * (1 + 0.1 * np.sin(d)) * np.exp(-e / 20) for d in depth] for e in epochs]
+    flow_plain = [[1e-4 * 2.0 ** (d / 1.5) * np.exp(-e / 30) for d in depth] for e in epochs]
+    histories = [
+        {"name": "mlp20 (synthetic)", "gradient_flow": {"layers": layers, "epochs": epochs, "norms": flow_skip}},
+        {"name": "mlp20_noskip (synthetic)", "gradient_flow": {"layers": layers, "epochs": epochs, "norms": flow_plain}},
+    ]
+    return {"surfaces": [with_skip, without], "lines": [line_with, line_without], "pca": pca,
+            "histories": histories}
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing
+# ---------------------------------------------------------------------------------------------
+
+def unfinished(surface: Surface, done: float = 0.62, seed: int = 0) -> Surface:
+    """A copy of ``surface`` as a half-computed file looks: cells after the first ``done`` fraction
+    (row-major, the order a run fills them) and 1% at random set to NaN."""
+    rng = np.random.default_rng(seed)
+    values = {}
+    for k, v in surface.values.items():
+        v = np.array(v, dtype=float)
+        v.ravel()[int(done * v.size):] = np.nan
+        v[rng.random(v.shape) < 0.01] = np.nan
+        values[k] = v
+    return Surface(x=surface.x, y=surface.y, values=values, attrs=dict(surface.attrs))
+
+
+def make(inputs: dict, out: str, source: str) -> List[tuple]:
+    """Write every figure to ``out``; returns [(file name, caption)]."""
+    made = []
+    a, b = inputs["surfaces"]
+
+    def put(fig, name, caption):
+        plot.save(fig, os.path.join(out, name), dpi=130)
+        plt.close(fig)
+        made.append((name, caption))
+        print(f"wrote {os.path.join(out, name)}", flush=True)
+
+    lines = inputs["lines"] or inputs["surfaces"]
+    put(plot.draw(lines[0], "line"), "line.png",
+        f"`line`: 1D loss (blue, left) and accuracy (red, right) of {a.label()}, train solid, test dashed.")
+    for kind, caption in [
+        ("contour", "`contour`: contour lines of the train loss around the trained model (star: minimum)."),
+        ("contourf", "`contourf`: filled contours."),
+        ("heatmap", "`heatmap`: one cell per grid point; cells not computed yet or diverged stay visible as such."),
+        ("surface", "`surface`: the 3D surface."),
+    ]:
+        put(plot.draw(b, kind), f"{kind}.png", caption + f" ({b.label()})")
+    put(plot.draw(b, "contourf", log=True), "contourf_log.png",
+        f"`contourf --log`: the same on a log scale ({b.label()}).")
+    p = unfinished(b)
+    put(plot.draw(p, "heatmap"), "heatmap_partial.png",
+        f"`heatmap` of a file still being computed: cells not done yet (NaN) are blank ({b.label()}, "
+        "with the last 38% of its cells and a few others blanked out to show it).")
+    put(plot.compare([a, b], kind="contour"), "compare_contour.png",
+        "`compare --kind contour`: with and without skip connections on shared contour levels.")
+    put(plot.compare([a, b], kind="surface"), "compare_surface.png",
+        "`compare --kind surface`: shared z-limits, colour scale and view angle.")
+    put(plot.compare([a, b], kind="heatmap", log=True), "compare_heatmap_log.png",
+        "`compare --kind heatmap --log`: shared logarithmic colour scale.")
+    if len(lines) == 2:
+        put(plot.compare(lines, kind="line"), "compare_line.png",
+            "`compare --kind line`: 1D curves on shared loss and accuracy axes.")
+    if inputs.get("pca") is not None:
+        put(plot.draw(inputs["pca"], "contour"), "trajectory.png",
+            "`contour` of a PCA-plane surface with the training trajectory (epoch labels).")
+    if inputs.get("histories"):
+        put(plot.gradient_flow(inputs["histories"]), "gradient_flow.png",
+            "`gradient_flow`: per-layer gradient norms, by depth and over training.")
+    with plot.style("paper", width="double"):
+        put(plot.compare([a, b], kind="contourf"), "paper_compare_contourf.png",
+            "`style('paper', width='double')`: a 7-inch double-column figure, 8 pt type.")
+    with plot.style("slides"):
+        put(plot.compare([a, b], kind="surface"), "slides_compare_surface.png",
+            "`style('slides')`: 16:9 with large type.")
+    return made
+
+
+def write_page(made: List[tuple], out: str, page: str, source: str, command: str) -> None:
+    rel = os.path.relpath(out, os.path.dirname(os.path.abspath(page)))
+    lines = [
+        "# Gallery",
+        "",
+        "Every plot kind of `landscape.plot`. Made by:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"Source of the surfaces: {source}",
+        "",
+    ]
+    for name, caption in made:
+        lines += [f"## {name[:-4].replace('_', ' ')}", "", caption, "", f"![{name}]({rel}/{name})", ""]
+    with open(page, "w") as fh:
+        fh.write("\n".join(lines))
+    print(f"wrote {page}")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--out", default=os.path.join(ROOT, "docs", "gallery"), help="folder for the PNGs")
+    p.add_argument("--page", default=None, help="markdown page to write (default: OUT/../gallery.md)")
+    p.add_argument("--work", default=os.path.join(ROOT, "out", "gallery-work"),
+                   help="where the pipeline keeps runs and surface files (reused on reruns)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--synthetic", action="store_true", help="made-up surfaces, no training (development)")
+    src.add_argument("--surfaces", nargs=2, metavar=("WITH.h5", "WITHOUT.h5"), help="two 2D surface files")
+    p.add_argument("--lines", nargs=2, metavar=("WITH_1D.h5", "WITHOUT_1D.h5"), help="two 1D surface files")
+    p.add_argument("--pca", metavar="PCA.h5", help="a PCA-plane surface with a trajectory")
+    p.add_argument("--runs", nargs="+", metavar="RUN_DIR", help="training runs for the gradient-flow figure")
+    args = p.parse_args(argv)
+
+    command = "python docs/make_gallery.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    if args.synthetic:
+        inputs = synthetic_inputs()
+        source = ("**synthetic** surfaces made up by `synthetic_inputs()` in `docs/make_gallery.py` "
+                  "(no training); run the command without `--synthetic` for the real digits pipeline.")
+    elif args.surfaces:
+        inputs = load_inputs({"surfaces": args.surfaces, "lines": args.lines, "pca": args.pca, "runs": args.runs})
+        source = "the surface files " + ", ".join(f"`{s}`" for s in args.surfaces) + "."
+    else:
+        inputs = load_inputs(run_pipeline(args.work))
+        source = (f"`landscape pair {MODEL} --vary skip --dataset {DATASET}` then `landscape surface` "
+                  f"({GRID_2D} grids, filter-normalized random directions, seed {SEED}; PCA plane for the trajectory).")
+    os.makedirs(args.out, exist_ok=True)
+    made = make(inputs, args.out, source)
+    page = args.page or os.path.join(os.path.dirname(os.path.abspath(args.out)), "gallery.md")
+    write_page(made, args.out, page, source, command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Figures of loss landscapes: 1D curves, contours, heatmaps, 3D surfaces, comparisons, gradient flow.
+
+Axes-level functions draw on ``ax`` (default: the current axes) and return it; figure-level functions
+(:func:`compare`, :func:`gradient_flow`, :func:`draw`) make a Figure and return it. None of them
+saves, shows or prints: use :func:`save` (PNG/PDF/SVG by extension) and :func:`style` for paper or
+slide figures.
+
+    surf = landscape.io.load("run.h5")
+    ax = landscape.plot.contour(surf, "train_loss", levels=30, log=True)
+    with landscape.plot.style("paper", width="double"):
+        fig = landscape.plot.compare([with_skip, without_skip], kind="surface")
+        landscape.plot.save(fig, "fig1.pdf")
+
+Every plot masks NaN cells (not computed yet) as gaps and clips inf or blown-up losses at a cap
+that the colour bar names ("train loss (clipped at 12.3)"); see ``landscape.plot._scale``.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from ..errors import check_choice
+from . import _draw
+from ._scale import Scale, shared_scale
+from .compare import ALIASES, KINDS, compare, normalize_kind
+from .gradflow import gradient_flow
+from .lines import line
+from .planar import contour, contourf, heatmap
+from .style import STYLES, active_style, save, style
+from .surface3d import surface3d
+
+__all__ = [
+    "KINDS", "STYLES", "Scale", "active_style", "compare", "contour", "contourf", "draw",
+    "gradient_flow", "heatmap", "kinds_for", "line", "save", "shared_scale", "style", "surface3d",
+]
+
+# inches, when no style sets the size: room for a colour bar next to a roughly square plot
+DEFAULT_SIZES = {"line": (5.0, 3.8), "contour": (5.0, 4.0), "contourf": (5.0, 4.0),
+                 "heatmap": (5.0, 4.0), "surface": (5.6, 4.4)}
+
+
+def kinds_for(surface) -> tuple:
+    """The kinds that can draw ``surface``: all of KINDS for 2D, only 'line' for 1D."""
+    return KINDS if surface.ndim == 2 else ("line",)
+
+
+def draw(surface, kind: str = "contour", value: Optional[str] = None, *, figsize=None, **kwargs) -> Figure:
+    """A new Figure with one view of ``surface``: ``kind`` is one of KINDS ('surface3d' accepted).
+
+    value: the value to draw (default 'train_loss'); for 'line' the default draws every value in
+           the file and a name draws only that one.
+    Other keyword arguments go to the kind's function (levels, vmin, vmax, log, cmap, ...).
+    Raises ValueError for an unknown kind or value, or a 2D kind asked of a 1D surface.
+    """
+    kind = normalize_kind(kind)
+    if value is not None:
+        check_choice("value", value, list(surface.values))
+    if kind != "line":
+        _draw.require_2d(surface, kind)
+    if figsize is None and active_style() is None:
+        figsize = DEFAULT_SIZES[kind]
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    if kind == "line":
+        kwargs.pop("levels", None)  # a uniform CLI passes it to every kind; lines have none
+        line(surface, fig.add_subplot(), values=[value] if value else None, **kwargs)
+        return fig
+    value = value or "train_loss"
+    fn = {"contour": contour, "contourf": contourf, "heatmap": heatmap}.get(kind)
+    if fn is None:
+        surface3d(surface, value, fig.add_subplot(projection="3d"), **kwargs)
+    else:
+        fn(surface, value, fig.add_subplot(), **kwargs)
+    return fig

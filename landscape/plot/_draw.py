@@ -1,0 +1,151 @@
+"""Small drawing helpers shared by the plot kinds: axes resolution, minimum marker, trajectory,
+colour bar. Nothing here reads files, saves or shows."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+from matplotlib.axes import Axes
+
+from . import _labels
+from ._scale import Scale, best_index, is_accuracy
+
+TRAJECTORY_COLOR = "#d62728"  # red stands out on viridis at both ends
+MAX_EPOCH_LABELS = 6
+
+
+def require_2d(surface, kind: str) -> None:
+    """ValueError for a 1D surface asked for a 2D kind, saying which kind works."""
+    if surface.ndim != 2:
+        raise ValueError(
+            f"kind={kind!r} needs a 2D surface, but {_labels.title(surface)!r} is 1D "
+            f"({len(surface.x)} points along x); use kind='line'."
+        )
+
+
+def axes_2d(ax: Optional[Axes]) -> Axes:
+    return plt.gca() if ax is None else ax
+
+
+def axes_3d(ax: Optional[Axes]) -> Axes:
+    """A 3D axes: ``ax`` if it is one, the current axes if 3D, else a new 3D subplot."""
+    if ax is not None:
+        if getattr(ax, "name", "") != "3d":
+            raise ValueError("surface3d needs a 3D axes, e.g. fig.add_subplot(projection='3d'), "
+                             f"but a {getattr(ax, 'name', type(ax).__name__)!r} axes was passed.")
+        return ax
+    fig = plt.gcf()
+    current = fig.gca() if fig.axes else None
+    if current is not None and current.name == "3d":
+        return current
+    if fig.axes:  # the current figure is busy with 2D axes: don't draw over them
+        fig = plt.figure()
+    return fig.add_subplot(projection="3d")
+
+
+def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None) -> None:
+    """Mark the minimum of a loss (maximum of an accuracy) with a star and its value.
+
+    values: the raw array (not clipped), shape surface.shape. z: for 3D axes, the drawn z of that cell.
+    """
+    idx = best_index(values, value)
+    if idx is None:
+        return
+    iy, ix = idx if surface.ndim == 2 else (None, idx[0])
+    x = surface.x[ix]
+    y = surface.y[iy] if iy is not None else None
+    word = "max" if is_accuracy(value) else "min"
+    text = f"{word} {values[idx]:.3g}"
+    style = dict(marker="*", markersize=11, markerfacecolor="white", markeredgecolor="black",
+                 markeredgewidth=0.8, linestyle="none", zorder=10, label=text)
+    if z is not None:
+        ax.plot([x], [y], [z], **style)
+        return
+    ax.plot([x], [y], **style)
+    ax.annotate(text, (x, y), xytext=(6, 6), textcoords="offset points", fontsize="small", zorder=10,
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.7))
+
+
+def trajectory_data(surface, trajectory) -> Optional[dict]:
+    """The trajectory to draw: ``surface.trajectory`` for True/None (None: only if present), a
+    given dict as is, nothing for False."""
+    if trajectory is False:
+        return None
+    if trajectory is None or trajectory is True:
+        if trajectory is True and not surface.trajectory:
+            raise ValueError(f"trajectory=True, but {_labels.title(surface)!r} holds no trajectory; "
+                             "compute the surface with PCA directions (--dir pca) or pass a dict "
+                             "{'coords': (n, 2), 'epochs': (n,)}.")
+        return surface.trajectory or None
+    if not isinstance(trajectory, dict) or "coords" not in trajectory:
+        raise ValueError("The value for `trajectory` must be True, False, None or a dict with 'coords' "
+                         f"(n, 2) and optionally 'epochs' (n,), but {type(trajectory).__name__} was passed.")
+    return trajectory
+
+
+def draw_trajectory(ax: Axes, traj: dict, z=None) -> None:
+    """The optimizer's path in the plane, start to end, with a few epoch labels.
+
+    traj: {"coords": (n, 2), "epochs": (n,)}; z: (n,) drawn heights on a 3D axes.
+    """
+    coords = np.asarray(traj["coords"], dtype=float).reshape(-1, 2)
+    epochs = np.asarray(traj.get("epochs", np.arange(len(coords))))
+    if len(coords) == 0:
+        return
+    style = dict(color=TRAJECTORY_COLOR, linewidth=1.2, marker="o", markersize=2.5, zorder=9, label="training path")
+    if z is not None:
+        ax.plot(coords[:, 0], coords[:, 1], z, **style)
+        return
+    ax.plot(coords[:, 0], coords[:, 1], **style)
+    for i in _label_points(ax, coords):
+        label = f"epoch {epochs[i]:g}" if i == 0 else f"{epochs[i]:g}"
+        ax.annotate(label, coords[i], xytext=(4, -9), textcoords="offset points", fontsize="x-small",
+                    color=TRAJECTORY_COLOR, zorder=10,
+                    bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.6))
+
+
+def _label_points(ax: Axes, coords: np.ndarray) -> list:
+    """Indices of the path points to label: first and last, and some in between spread along the
+    path's length, none closer than 8% of the axes to another (a converging path bunches up)."""
+    span = np.array([np.ptp(ax.get_xlim()) or 1.0, np.ptp(ax.get_ylim()) or 1.0])
+    pts = coords / span
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    wanted = np.linspace(0, arc[-1], MAX_EPOCH_LABELS)
+    order = [0, len(coords) - 1] + [int(np.searchsorted(arc, w)) for w in wanted[1:-1]]
+    picked: list = []
+    for i in order:
+        i = min(i, len(coords) - 1)
+        if all(np.linalg.norm(pts[i] - pts[j]) >= 0.08 for j in picked):
+            picked.append(i)
+    return sorted(picked)
+
+
+def colorbar(mappable, axes, scale: Scale, value: str, **kw):
+    """A colour bar for ``mappable`` next to ``axes`` (one Axes or a list), labelled with the value
+    name and, when clipped, the cap ('train loss (clipped at 12.3)') plus an extend arrow."""
+    first = axes[0] if isinstance(axes, (list, tuple, np.ndarray)) else axes
+    fig = first.figure
+    ax_arg = list(np.ravel(axes)) if isinstance(axes, (list, tuple, np.ndarray)) else axes
+    cb = fig.colorbar(mappable, ax=ax_arg, extend=scale.extend, **kw)
+    cb.set_label(scale.label(_labels.value_label(value)))
+    # a few round ticks, not one per contour level (20 labels like 88.71 are unreadable)
+    cb.set_ticks(nice_ticks(scale))
+    cb.minorticks_off()
+    if scale.log:  # 0.5, 1, 2, 5, 10 read better on a loss scale than 5x10^-1, 10^0, 2x10^0
+        cb.formatter = mticker.FuncFormatter(lambda v, _pos: f"{v:.3g}")
+    return cb
+
+
+def nice_ticks(scale: Scale) -> np.ndarray:
+    """Round tick values inside [vmin, vmax]: decades (or 1-2-5) on a log scale, else ~6 steps."""
+    lo, hi = scale.vmin, scale.vmax
+    if scale.log:
+        for subs in ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0)):
+            t = mticker.LogLocator(subs=subs, numticks=30).tick_values(lo, hi)
+            t = t[(t >= lo * (1 - 1e-9)) & (t <= hi * (1 + 1e-9))]
+            if len(t) >= 3:
+                return t
+    t = mticker.MaxNLocator(nbins=6).tick_values(lo, hi)
+    return t[(t >= lo - 1e-9 * abs(hi - lo)) & (t <= hi + 1e-9 * abs(hi - lo))]

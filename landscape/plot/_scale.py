@@ -1,0 +1,208 @@
+"""Value preparation shared by every plot: pick a value, mask gaps, clip blow-ups, choose levels.
+
+Loss surfaces of plain deep nets span many orders of magnitude and often hold ``inf`` (diverged
+cells) or a few enormous values at the edge of the grid; drawn naively, one cell at 1e8 squashes the
+whole picture into a single colour. So every plot goes through :func:`prepare`, which
+
+- masks NaN (cells not computed yet) so they are drawn as gaps, never as a colour;
+- clips ``inf`` and outliers to a cap (``vmax`` if given, else a high quantile when the top of the
+  data lies far beyond the bulk) and records that it did, so the colour bar can say
+  "train loss (clipped at 12.3)" and show an ``extend`` arrow;
+- on a log scale, floors non-positive values at the smallest positive one;
+- builds the contour levels (linear or geometric) from the final limits.
+
+:func:`shared_scale` does the same over several surfaces at once, which is what makes the panels of
+a comparison directly comparable (same levels, same colours, same z-limits).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+from matplotlib import colors as mcolors
+from matplotlib.ticker import MaxNLocator
+
+from ..errors import check_choice
+
+Levels = Union[int, Sequence[float], np.ndarray, None]
+
+DEFAULT_LEVELS = 20
+# Outlier rule for clipping: with q_lo, q_hi the CAP_QUANTILE quantiles of the finite values, values
+# above q_hi + OUTLIER_SPAN * (q_hi - q_lo) count as blown up (in log10 units on a log scale); the cap
+# is then the largest value that is not. A smooth bowl is never clipped; a diverged corner (a few %
+# of the cells at 1e4 or inf) always is, while the legitimate values next to it are kept.
+CAP_QUANTILE = 0.95
+OUTLIER_SPAN = 1.0
+
+
+def value_names(surface) -> list:
+    """Names of the values stored in ``surface`` (e.g. train_loss, test_acc), in file order."""
+    return list(surface.values)
+
+
+def get_values(surface, value: str) -> np.ndarray:
+    """The ``value`` array of ``surface`` as float64; ValueError naming the stored values if absent."""
+    check_choice("value", value, value_names(surface))
+    return np.asarray(surface.values[value], dtype=np.float64)
+
+
+def is_accuracy(value: str) -> bool:
+    """Accuracy-like values are better when larger: the plots mark their maximum, not minimum."""
+    return "acc" in value
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Colour/z limits shared by the artists of one plot (or all panels of a comparison).
+
+    vmin, vmax: limits in data units (vmax is the cap when ``clipped``)
+    log:        logarithmic colour scale / geometric levels
+    levels:     contour levels, increasing, in data units
+    clipped:    True when values above vmax were drawn at vmax (inf or outliers)
+    floored:    True when values below vmin were drawn at vmin
+    """
+
+    vmin: float
+    vmax: float
+    log: bool
+    levels: np.ndarray
+    clipped: bool = False
+    floored: bool = False
+
+    @property
+    def extend(self) -> str:
+        """The colour bar's ``extend`` argument: arrows on the side(s) where values were cut."""
+        return {(False, False): "neither", (True, False): "max",
+                (False, True): "min", (True, True): "both"}[(self.clipped, self.floored)]
+
+    @property
+    def norm(self) -> mcolors.Normalize:
+        if self.log:
+            return mcolors.LogNorm(vmin=self.vmin, vmax=self.vmax, clip=False)
+        return mcolors.Normalize(vmin=self.vmin, vmax=self.vmax, clip=False)
+
+    def label(self, name: str) -> str:
+        """Colour-bar / axis label, saying when values were clipped: 'train loss (clipped at 12.3)'."""
+        notes = []
+        if self.clipped:
+            notes.append(f"clipped at {self.vmax:.3g}")
+        if self.floored:
+            notes.append(f"floored at {self.vmin:.3g}")
+        return f"{name} ({', '.join(notes)})" if notes else name
+
+    def apply(self, values: np.ndarray) -> np.ma.MaskedArray:
+        """Values ready to draw: NaN masked, everything else clamped into [vmin, vmax]."""
+        v = np.asarray(values, dtype=np.float64)
+        missing = np.isnan(v)
+        out = np.clip(np.where(missing, self.vmin, v), self.vmin, self.vmax)
+        return np.ma.masked_array(out, mask=missing)
+
+    def transform(self, values):
+        """Data units -> drawing units for 3D z (log10 on a log scale; matplotlib 3D has no log axis)."""
+        return np.log10(values) if self.log else values
+
+
+def _auto_cap(finite: np.ndarray, log: bool) -> tuple[float, bool]:
+    """The top limit for ``finite`` values and whether it cuts anything off (see OUTLIER_SPAN)."""
+    t = np.log10(finite) if log else finite
+    hi, lo = np.quantile(t, CAP_QUANTILE), np.quantile(t, 1 - CAP_QUANTILE)
+    threshold = hi + OUTLIER_SPAN * max(hi - lo, 1e-12)
+    if t.max() > threshold:
+        return float(finite[t <= threshold].max()), True
+    return float(finite.max()), False
+
+
+def make_levels(vmin: float, vmax: float, levels: Levels, log: bool) -> np.ndarray:
+    """Contour levels: ``levels`` given explicitly, or about that many between vmin and vmax
+    (geometric on a log scale, round numbers on a linear one; vmin and vmax are always levels)."""
+    if levels is None:
+        levels = DEFAULT_LEVELS
+    if np.ndim(levels) == 0:
+        n = int(levels)
+        if n < 2:
+            raise ValueError(f"The value for `levels` must be at least 2 (or a list of levels), but {levels!r} was passed.")
+        if vmax <= vmin:  # a flat surface: one band around its value
+            pad = abs(vmin) * 0.01 or 0.01
+            vmin, vmax = (vmin / 1.01, vmax * 1.01) if log else (vmin - pad, vmax + pad)
+        if log:
+            return np.geomspace(vmin, vmax, n)
+        # round numbers between the limits (0.5, 1.0, 1.5, ...) so contour labels read well; the
+        # limits themselves stay levels so the outer bands cover all data
+        inner = MaxNLocator(nbins=n - 1, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+        tol = 1e-9 * (vmax - vmin)
+        inner = inner[(inner > vmin + tol) & (inner < vmax - tol)]
+        return np.concatenate([[vmin], inner, [vmax]])
+    arr = np.asarray(levels, dtype=np.float64).ravel()
+    if arr.size < 2 or not np.all(np.diff(arr) > 0) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"The value for `levels` must be an int or increasing finite numbers, but {levels!r} was passed.")
+    if log and arr[0] <= 0:
+        raise ValueError(f"The value for `levels` must be positive on a log scale, but {levels!r} was passed.")
+    return arr
+
+
+def shared_scale(arrays: Sequence[np.ndarray], vmin: Optional[float] = None, vmax: Optional[float] = None,
+                 log: bool = False, levels: Levels = None) -> Scale:
+    """One :class:`Scale` covering every array in ``arrays`` (NaN ignored, inf clipped).
+
+    ``vmin``/``vmax`` fix the limits (values beyond them are clipped and flagged); left as None they
+    come from the data, with the top capped at a high quantile when outliers blow it up.
+    """
+    if vmin is not None and vmax is not None and not vmin < vmax:
+        raise ValueError(f"`vmin` must be less than `vmax`, but vmin={vmin!r} and vmax={vmax!r} were passed.")
+    if log and vmin is not None and vmin <= 0:
+        raise ValueError(f"The value for `vmin` must be positive on a log scale, but {vmin!r} was passed.")
+    flat = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays]) if arrays else np.array([])
+    present = flat[~np.isnan(flat)]
+    finite = present[np.isfinite(present)]
+    if log:
+        positive = finite[finite > 0]
+        below = bool(np.any(present <= 0))  # zeros and -inf cannot be placed on a log axis
+        finite = positive
+    else:
+        below = bool(np.any(np.isneginf(present)))
+    if finite.size == 0:  # nothing drawable: an all-NaN (not started) or all-inf grid
+        lo = vmin if vmin is not None else (1.0 if log else 0.0)
+        hi = vmax if vmax is not None else lo * 10 if log else lo + 1.0
+        return Scale(lo, hi, log, make_levels(lo, hi, levels, log), clipped=bool(np.any(np.isposinf(present))))
+
+    if vmax is None:
+        hi, clipped = _auto_cap(finite, log)
+    else:
+        hi, clipped = float(vmax), bool(finite.max() > vmax)
+    clipped = clipped or bool(np.any(np.isposinf(present)))
+    if vmin is None:
+        lo = float(finite.min())
+        floored = below
+    else:
+        lo = float(vmin)
+        floored = below or bool(finite.min() < vmin)
+    if lo >= hi:  # keep a usable range
+        if vmax is None:  # a flat surface (or vmin above all the data): widen upwards
+            hi = lo * 1.1 if log else lo + (abs(lo) * 0.1 or 1.0)
+        else:  # vmax below all the data: everything is drawn at the cap
+            lo = hi / 10 if log else hi - (abs(hi) * 0.1 or 1.0)
+    return Scale(lo, hi, log, make_levels(lo, hi, levels, log), clipped=clipped, floored=floored)
+
+
+def prepare(values: np.ndarray, vmin=None, vmax=None, log: bool = False, levels: Levels = None):
+    """``(scale, drawable)`` for one array: see :func:`shared_scale` and :meth:`Scale.apply`."""
+    scale = shared_scale([values], vmin=vmin, vmax=vmax, log=log, levels=levels)
+    return scale, scale.apply(values)
+
+
+def best_index(values: np.ndarray, value: str) -> Optional[tuple]:
+    """Index of the best finite cell: the minimum of a loss, the maximum of an accuracy (None if none)."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    if not ok.any():
+        return None
+    if is_accuracy(value):
+        flat = np.where(ok, v, -np.inf).argmax()
+    else:
+        flat = np.where(ok, v, np.inf).argmin()
+    return np.unravel_index(flat, v.shape)
+
+
+def check_kind(kind: str, kinds: Sequence[str]) -> None:
+    check_choice("kind", kind, kinds)

@@ -1,0 +1,109 @@
+"""Gradient flow: per-layer gradient norm against depth, the vanishing-gradient picture.
+
+In a deep plain net the gradient reaching the first layers is orders of magnitude smaller than at
+the output (each sigmoid layer multiplies it by at most 1/4; deep ReLU stacks without skip
+connections shrink or scatter it too), so the first layers barely learn. With skip connections the
+norms stay level across depth. Left panel: norm against layer depth at initialization and at the
+last epoch; right panel: the first and last layer's norm over training.
+
+Input is the gradient-flow log of a training run, as returned by ``landscape.train.load_history``:
+``{"name": ..., "gradient_flow": {"layers": [names, input to output], "epochs": [0, 1, ...],
+"norms": [[norm per layer] per epoch]}}`` (epoch 0 = at initialization), or the inner
+``gradient_flow`` dict itself, or a list of either for a pair.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence, Union
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+RUN_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
+
+
+def _one(h, i: int) -> dict:
+    """Normalize one run to {"name", "layers", "epochs", "norms" (n_epochs, n_layers)}."""
+    if isinstance(h, (str, os.PathLike)):
+        from ..train import load_history  # the training module owns the run-directory format
+
+        h = load_history(h)
+    if not isinstance(h, dict):
+        raise ValueError(f"gradient_flow() takes history dicts (landscape.train.load_history), but "
+                         f"{type(h).__name__} was passed.")
+    name = h.get("name") or f"run {i + 1}"
+    g = h.get("gradient_flow", h)
+    if not isinstance(g, dict) or not {"layers", "epochs", "norms"} <= set(g):
+        raise ValueError(f"The history of {name!r} has no gradient-flow log (keys 'layers', 'epochs', "
+                         "'norms'); train with landscape.train, which records it.")
+    norms = np.asarray(g["norms"], dtype=float)
+    layers, epochs = list(g["layers"]), list(g["epochs"])
+    if norms.ndim != 2 or norms.shape != (len(epochs), len(layers)):
+        raise ValueError(f"The gradient-flow log of {name!r} has norms of shape {norms.shape}, but "
+                         f"{len(epochs)} epochs x {len(layers)} layers were listed.")
+    return {"name": str(name), "layers": layers, "epochs": np.asarray(epochs), "norms": norms}
+
+
+def gradient_flow(history: Union[dict, str, os.PathLike, Sequence], *, names: Optional[Sequence[str]] = None,
+                  epochs: Optional[Sequence[int]] = None, figsize=None) -> Figure:
+    """Two panels for one run or several (a pair): gradient norm by depth, and over training.
+
+    history: ``load_history(run_dir)`` dict, its ``gradient_flow`` dict, a run directory, or a list
+    names:   legend names (default: the runs' model names)
+    epochs:  epochs to draw in the depth panel (default: the first and the last logged)
+    Norms are L2 norms of each layer's gradient; the y-axes are logarithmic. Returns the Figure.
+    """
+    runs = history if isinstance(history, (list, tuple)) else [history]
+    runs = [_one(h, i) for i, h in enumerate(runs)]
+    if not runs:
+        raise ValueError("gradient_flow() needs at least one run, but an empty list was passed.")
+    if names is not None:
+        if len(names) != len(runs):
+            raise ValueError(f"`names` must have one entry per run ({len(runs)}), but {len(names)} were passed.")
+        for r, n in zip(runs, names):
+            r["name"] = n
+    if figsize is None:
+        w, h = plt.rcParams["figure.figsize"]
+        figsize = (max(w, 7.0) if _default_size() else w, h)
+    fig, (ax_depth, ax_time) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    for k, r in enumerate(runs):
+        color = RUN_COLORS[k % len(RUN_COLORS)]
+        depth = np.arange(1, len(r["layers"]) + 1)
+        want = list(epochs) if epochs is not None else sorted({int(r["epochs"][0]), int(r["epochs"][-1])})
+        for e in want:
+            hits = np.nonzero(r["epochs"] == e)[0]
+            if not hits.size:
+                raise ValueError(f"epoch {e} is not in the gradient-flow log of {r['name']!r} "
+                                 f"(logged: {r['epochs'].tolist()}).")
+            first = e == want[0] and len(want) > 1
+            ax_depth.plot(depth, _positive(r["norms"][hits[0]]), color=color, marker="o", markersize=2.5,
+                          linestyle=":" if first else "-", alpha=0.8 if first else 1.0,
+                          label=f"{r['name']}, {'init' if e == 0 else f'epoch {e}'}")
+        ax_time.plot(r["epochs"], _positive(r["norms"][:, 0]), color=color, linestyle="-",
+                     label=f"{r['name']}, first layer")
+        ax_time.plot(r["epochs"], _positive(r["norms"][:, -1]), color=color, linestyle="--",
+                     label=f"{r['name']}, last layer")
+    ax_depth.set_yscale("log")
+    ax_depth.set_xlabel("layer (input → output)")
+    ax_depth.set_ylabel("gradient norm")
+    ax_depth.set_title("gradient norm by depth")
+    ax_depth.legend(fontsize="x-small")
+    ax_time.set_yscale("log")
+    ax_time.set_xlabel("epoch")
+    ax_time.set_ylabel("gradient norm")
+    ax_time.set_title("first and last layer over training")
+    ax_time.legend(fontsize="x-small")
+    return fig
+
+
+def _positive(a: np.ndarray) -> np.ndarray:
+    """Zero norms (a dead layer) cannot sit on a log axis; show them as gaps, not as an error."""
+    a = np.asarray(a, dtype=float)
+    return np.where(a > 0, a, np.nan)
+
+
+def _default_size() -> bool:
+    from .style import active_style
+
+    return active_style() is None

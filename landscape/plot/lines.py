@@ -1,0 +1,100 @@
+"""1D view: loss and accuracy along one direction, train and test, on twin y-axes.
+
+The layout of Li et al. 2018 (Fig. 2-3) and Goodfellow et al. 2015: losses in blue on the left
+axis, accuracies in red on the right, solid for train and dashed for test.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from . import _draw, _labels
+from ._scale import Scale, shared_scale
+
+LOSS_COLOR = "tab:blue"
+ACC_COLOR = "tab:red"
+
+
+def profile(surface, value: str) -> np.ndarray:
+    """The 1D values of ``value``: the array itself for a 1D surface, the row through y = 0 (the
+    trained model) for a 2D one. Shape (nx,)."""
+    v = np.asarray(surface.values[value], dtype=np.float64)
+    if surface.ndim == 1:
+        return v
+    return v[int(np.argmin(np.abs(surface.y))), :]
+
+
+def split_values(surface, values: Optional[Sequence[str]] = None):
+    """(loss names, accuracy names) to draw, in file order; checks requested names exist."""
+    from ..errors import check_choice
+
+    names = list(surface.values) if values is None else list(values)
+    for n in names:
+        check_choice("value", n, list(surface.values))
+    acc = [n for n in names if "acc" in n]
+    return [n for n in names if n not in acc], acc
+
+
+def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] = None, log: bool = False,
+         vmin: Optional[float] = None, vmax: Optional[float] = None, mark_min: bool = True,
+         legend: bool = True, title: Optional[str] = None, loss_scale: Optional[Scale] = None,
+         acc_limits: Optional[tuple] = None) -> Axes:
+    """Loss (left axis) and accuracy (right axis) along the x direction; returns the loss Axes.
+
+    surface: 1D ``Surface`` (values (nx,)), or 2D, then the slice through y = 0 is drawn
+    values:  names to draw (default: every value in the file); names with "acc" go on the right
+    log:     logarithmic loss axis
+    vmin, vmax: loss-axis limits; losses above vmax (and inf/outliers) are drawn at the cap and the
+             axis label says "(clipped at ...)"
+    loss_scale, acc_limits: shared limits, used by ``compare`` so panels line up
+    The accuracy twin axes, if any, is ``ax.landscape_twin``. NaN points are gaps in the curves.
+    """
+    ax = _draw.axes_2d(ax)
+    losses, accs = split_values(surface, values)
+    x = np.asarray(surface.x, dtype=float)
+    if losses:
+        raw = [profile(surface, n) for n in losses]
+        scale = loss_scale or shared_scale(raw, vmin=vmin, vmax=vmax, log=log)
+        for n, r in zip(losses, raw):
+            ax.plot(x, scale.apply(r).filled(np.nan), color=LOSS_COLOR, linestyle="--" if "test" in n else "-",
+                    label=_labels.value_label(n))
+            if mark_min:
+                i = np.nanargmin(np.where(np.isfinite(r), r, np.nan)) if np.isfinite(r).any() else None
+                if i is not None:
+                    ax.plot([x[i]], [r[i]], marker="o", markersize=4, color=LOSS_COLOR, linestyle="none")
+        if scale.log:
+            ax.set_yscale("log")
+        pad = (scale.vmax / scale.vmin) ** 0.03 if scale.log else 0.03 * (scale.vmax - scale.vmin)
+        ax.set_ylim(scale.vmin / pad if scale.log else scale.vmin - pad,
+                    scale.vmax * pad if scale.log else scale.vmax + pad)
+        ax.set_ylabel(scale.label("loss"), color=LOSS_COLOR)
+        ax.tick_params(axis="y", colors=LOSS_COLOR)
+    handles, labels = ax.get_legend_handles_labels()
+    handles = [h for h, l in zip(handles, labels) if not l.startswith("_")]
+    twin = None
+    if accs:
+        twin = ax.twinx() if losses else ax
+        for n in accs:
+            twin.plot(x, profile(surface, n), color=ACC_COLOR, linestyle="--" if "test" in n else "-",
+                      label=_labels.value_label(n))
+        if acc_limits is not None:
+            twin.set_ylim(*acc_limits)
+        twin.set_ylabel("accuracy", color=ACC_COLOR)
+        twin.tick_params(axis="y", colors=ACC_COLOR)
+        if twin is not ax:
+            handles += twin.get_lines()
+    ax.landscape_twin = twin if twin is not ax else None
+    ax.set_xlabel(_labels.axis_label(surface, 0))
+    ax.set_xlim(x.min(), x.max())
+    if title is None:
+        title = _labels.title(surface) + ("" if surface.ndim == 1 else " (slice at y = 0)")
+    if title:
+        ax.set_title(title)
+    if legend and handles:
+        # below the axes: inside, it would sit on a curve whatever the corner (losses are high at
+        # the edges, accuracies in the middle)
+        ax.legend(handles=handles, labels=[h.get_label() for h in handles], fontsize="small",
+                  loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    return ax

@@ -1,0 +1,115 @@
+"""2D views of a surface from above: contour lines, filled contours, heatmap.
+
+These are the pictures of Li et al. 2018 ("Visualizing the Loss Landscape of Neural Nets", Fig. 5-6):
+concentric, convex contours around a smooth minimum with skip connections; crowded, chaotic ones
+without. Values are indexed [y, x] (surface.values[name] has shape (ny, nx)).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
+
+from . import _draw, _labels
+from ._scale import Levels, Scale, get_values, shared_scale
+
+DEFAULT_CMAP = "viridis"  # perceptually uniform, readable in greyscale and by colour-blind readers
+
+
+def _setup(surface, value, kind, vmin, vmax, log, levels, scale):
+    _draw.require_2d(surface, kind)
+    raw = get_values(surface, value)
+    if scale is None:
+        scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log, levels=levels)
+    return raw, scale, scale.apply(raw)
+
+
+def _finish(ax: Axes, surface, value, raw, scale, mappable, *, trajectory, mark_min, colorbar, title):
+    """What every planar kind adds on top: trajectory, minimum, labels, title, colour bar."""
+    ax.set_xlabel(_labels.axis_label(surface, 0))
+    ax.set_ylabel(_labels.axis_label(surface, 1))
+    ax.set_xlim(surface.x.min(), surface.x.max())
+    ax.set_ylim(surface.y.min(), surface.y.max())
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))  # -1, -0.5, 0, ...
+    traj = _draw.trajectory_data(surface, trajectory)
+    if traj is not None:  # after the limits: label spacing is measured in axes units
+        _draw.draw_trajectory(ax, traj)
+    if mark_min:
+        _draw.mark_best(ax, surface, value, raw)
+    if title is None:
+        title = _labels.title(surface)
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        _draw.colorbar(mappable, ax, scale, value)
+    return ax
+
+
+def contour(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, levels: Levels = None,
+            vmin: Optional[float] = None, vmax: Optional[float] = None, log: bool = False,
+            cmap: str = DEFAULT_CMAP, trajectory=None, mark_min: bool = True, clabel: bool = True,
+            colorbar: bool = True, title: Optional[str] = None, scale: Optional[Scale] = None,
+            linewidths: float = 0.8) -> Axes:
+    """Contour lines of ``surface.values[value]`` over the plane; returns the Axes.
+
+    surface:    a 2D ``landscape.io.Surface`` (values (ny, nx), NaN = not computed, drawn as gaps)
+    levels:     number of levels (default 20) or explicit increasing values, in data units
+    vmin, vmax: colour limits; values above ``vmax`` (and inf/outliers, see ``_scale``) are clipped,
+                and the colour bar says so
+    log:        logarithmic levels and colours (losses spanning decades)
+    trajectory: None draws ``surface.trajectory`` if the file has one, True requires it, False
+                hides it, or a dict {"coords": (n, 2), "epochs": (n,)}
+    scale:      a precomputed shared ``Scale`` (``compare`` passes one so panels share levels)
+    """
+    ax = _draw.axes_2d(ax)
+    raw, scale, z = _setup(surface, value, "contour", vmin, vmax, log, levels, scale)
+    cs = ax.contour(surface.x, surface.y, z, levels=scale.levels, cmap=cmap, norm=scale.norm,
+                    extend=scale.extend, linewidths=linewidths)
+    if clabel and len(cs.levels) > 2:
+        inner = cs.levels[1:-1]  # the limits are rarely round numbers: label the levels between
+        step = max(1, len(inner) // 5)  # a handful of labels; all of them would be a blur
+        ax.clabel(cs, inner[::step], inline=True, fontsize="x-small", fmt="%.3g")
+    return _finish(ax, surface, value, raw, scale, cs, trajectory=trajectory, mark_min=mark_min,
+                   colorbar=colorbar, title=title)
+
+
+def contourf(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, levels: Levels = None,
+             vmin: Optional[float] = None, vmax: Optional[float] = None, log: bool = False,
+             cmap: str = DEFAULT_CMAP, trajectory=None, mark_min: bool = True, lines: bool = True,
+             colorbar: bool = True, title: Optional[str] = None, scale: Optional[Scale] = None,
+             rasterized: bool = True) -> Axes:
+    """Filled contours of ``surface.values[value]``; returns the Axes.
+
+    Same arguments as :func:`contour`; ``lines`` adds thin contour lines on the band edges.
+    ``rasterized`` turns the filled bands into an image inside PDF/SVG output (a 51x51 grid with 20
+    bands would otherwise be thousands of vector paths); lines, text and axes stay vector.
+    """
+    ax = _draw.axes_2d(ax)
+    raw, scale, z = _setup(surface, value, "contourf", vmin, vmax, log, levels, scale)
+    cs = ax.contourf(surface.x, surface.y, z, levels=scale.levels, cmap=cmap, norm=scale.norm,
+                     extend=scale.extend)
+    cs.set_rasterized(rasterized)
+    if lines:
+        ax.contour(surface.x, surface.y, z, levels=scale.levels, colors="black", linewidths=0.3, alpha=0.5)
+    return _finish(ax, surface, value, raw, scale, cs, trajectory=trajectory, mark_min=mark_min,
+                   colorbar=colorbar, title=title)
+
+
+def heatmap(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, vmin: Optional[float] = None,
+            vmax: Optional[float] = None, log: bool = False, cmap: str = DEFAULT_CMAP, trajectory=None,
+            mark_min: bool = True, colorbar: bool = True, title: Optional[str] = None,
+            scale: Optional[Scale] = None, rasterized: bool = True, levels: Levels = None) -> Axes:
+    """One coloured cell per grid point (no interpolation between points); returns the Axes.
+
+    Cells not computed yet (NaN) are left empty, so a half-finished file shows its progress.
+    ``levels`` is accepted for a uniform signature and ignored (colours are continuous).
+    """
+    ax = _draw.axes_2d(ax)
+    raw, scale, z = _setup(surface, value, "heatmap", vmin, vmax, log, levels, scale)
+    mesh = ax.pcolormesh(surface.x, surface.y, z, cmap=cmap, norm=scale.norm, shading="nearest")
+    mesh.set_rasterized(rasterized)
+    return _finish(ax, surface, value, raw, scale, mesh, trajectory=trajectory, mark_min=mark_min,
+                   colorbar=colorbar, title=title)

@@ -1,0 +1,122 @@
+"""The 3D surface view: loss as height over the plane of two directions (Li et al. 2018, Fig. 1).
+
+matplotlib's ``plot_surface`` handles NaN cells unevenly (it drops single vertices from the
+neighbouring quads, leaving slivers), so the quads are built here: one per grid cell whose four
+corners are all computed, coloured by the cell's mean value. Missing cells are holes.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+from . import _draw, _labels
+from ._scale import Levels, Scale, best_index, get_values, shared_scale
+
+DEFAULT_VIEW = (30.0, -60.0)  # (elevation, azimuth) in degrees: matplotlib's default, read well
+
+
+def cell_quads(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Quads of the grid cells whose 4 corners are finite.
+
+    x: (nx,), y: (ny,), z: (ny, nx) drawing heights (NaN = missing)
+    returns verts (m, 4, 3) and the (m, 2) [iy, ix] index of each cell's lower-left corner.
+    """
+    X, Y = np.meshgrid(x, y)
+    ok = np.isfinite(z)
+    cell_ok = ok[:-1, :-1] & ok[1:, :-1] & ok[:-1, 1:] & ok[1:, 1:]
+    iy, ix = np.nonzero(cell_ok)
+    corners = [(iy, ix), (iy, ix + 1), (iy + 1, ix + 1), (iy + 1, ix)]
+    verts = np.stack([np.stack([X[c], Y[c], z[c]], axis=-1) for c in corners], axis=1)
+    return verts, np.stack([iy, ix], axis=1)
+
+
+def _height_formatter(log: bool):
+    # On a log scale z is drawn as log10(value) (3D axes have no log scale); label ticks in data units.
+    return FuncFormatter(lambda v, _pos: f"{10 ** v:.3g}") if log else None
+
+
+def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, vmin: Optional[float] = None,
+              vmax: Optional[float] = None, log: bool = False, cmap: str = "viridis",
+              view: Tuple[float, float] = DEFAULT_VIEW, trajectory=None, mark_min: bool = True,
+              colorbar: bool = True, title: Optional[str] = None, scale: Optional[Scale] = None,
+              rasterized: bool = True, edgecolor: Optional[str] = None, short_labels: bool = False,
+              levels: Levels = None) -> Axes:
+    """Draw ``surface.values[value]`` as a 3D surface on a 3D axes and return that axes.
+
+    ax:   a 3D axes (``fig.add_subplot(projection="3d")``); None uses the current axes if it is 3D,
+          else adds one (in a new figure if the current one already has 2D axes)
+    view: (elevation, azimuth) in degrees
+    vmin, vmax, log, scale: as in :func:`landscape.plot.contour`; clipped values form a flat top at
+          the cap, and the z-limits are the scale's limits (so panels sharing a scale share z)
+    edgecolor: colour of the cell edges (None: none, the smooth look of the paper's figures)
+    short_labels: "direction 1" instead of "direction 1 (filter-normalized)" (narrow panels)
+    ``levels`` only matters through ``scale`` (colour bar ticks) and is otherwise ignored.
+    """
+    _draw.require_2d(surface, "surface")
+    ax = _draw.axes_3d(ax)
+    raw = get_values(surface, value)
+    if scale is None:
+        scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log, levels=levels)
+    drawn = scale.apply(raw).filled(np.nan)
+    height = scale.transform(drawn)
+    verts, idx = cell_quads(surface.x, surface.y, height)
+    # colour each quad by its mean height, mapped back to data units so the colour bar reads in them
+    mean_h = verts[:, :, 2].mean(axis=1) if len(verts) else np.zeros(0)
+    face_values = 10 ** mean_h if scale.log else mean_h
+    poly = Poly3DCollection(verts, cmap=cmap,
+                            norm=scale.norm, linewidths=0.15 if edgecolor else 0.0,
+                            edgecolors=edgecolor if edgecolor else "none", antialiased=False)
+    poly.set_array(face_values)
+    poly.set_rasterized(rasterized)
+    # draw in the order given (zorder), not by matplotlib's per-artist depth guess, so the marker
+    # and the path stay visible on top of the surface
+    ax.computed_zorder = False
+    poly.set_zorder(1)
+    ax.add_collection3d(poly)
+
+    ax.set_xlim(surface.x.min(), surface.x.max())
+    ax.set_ylim(surface.y.min(), surface.y.max())
+    ax.set_zlim(*scale.transform(np.array([scale.vmin, scale.vmax])))
+    fmt = _height_formatter(scale.log)
+    if fmt is not None:
+        ax.zaxis.set_major_formatter(fmt)
+    ax.view_init(elev=view[0], azim=view[1])
+    ax.set_xlabel(_labels.axis_label(surface, 0, short=short_labels))
+    ax.set_ylabel(_labels.axis_label(surface, 1, short=short_labels))
+    ax.set_zlabel(scale.label(_labels.value_label(value)) if not colorbar else "")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=4, prune="both"))  # 3D tick labels collide at the corners
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        # 3D labels are placed a fixed distance from the axis line, not from the tick labels, so
+        # large type (slides) needs a proportionally larger pad to clear them
+        axis.labelpad = 0.6 * axis.label.get_size()
+    if not scale.log:
+        ax.zaxis.set_major_locator(MaxNLocator(nbins=5))
+
+    traj = _draw.trajectory_data(surface, trajectory)
+    if traj is not None:
+        coords = np.asarray(traj["coords"], dtype=float).reshape(-1, 2)
+        _draw.draw_trajectory(ax, traj, z=_heights_at(surface, height, coords))
+    if mark_min:
+        best = best_index(raw, value)
+        if best is not None:
+            _draw.mark_best(ax, surface, value, raw, z=height[best])
+    if title is None:
+        title = _labels.title(surface)
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        _draw.colorbar(poly, ax, scale, value, shrink=0.7, pad=0.12)
+    return ax
+
+
+def _heights_at(surface, height: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Bilinear heights of the drawn surface at (n, 2) plane coordinates (NaN outside the grid)."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    interp = RegularGridInterpolator((surface.y, surface.x), height, bounds_error=False, fill_value=np.nan)
+    return interp(coords[:, ::-1])
