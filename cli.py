@@ -15,6 +15,8 @@ COMMANDS = {
     "info": ("landscape.commands.info:info", "Show a surface file's settings, grid, progress and value ranges."),
     "data": ("landscape.commands.data:data", "List the built-in datasets and show their shapes and splits."),
     "models": ("landscape.commands.models:models", "List the built-in architectures and show one's options and size."),
+    "train": ("landscape.commands.train:train", "Train one network on a dataset, with checkpoints, history and gradient flow."),
+    "pair": ("landscape.commands.train:pair", "Train both members of a pair (with/without skip or norm) with the same seed and data order."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
