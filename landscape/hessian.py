@@ -204,6 +204,9 @@ def operator(model: nn.Module, data: Any, loss: Any = "cross_entropy", params: P
     """
     check_choice("bn", bn, BN_MODES)
     check_choice("method", method, HVP_METHODS)
+    if method == "func" and bn == "train":
+        raise ValueError("method='func' cannot use batch statistics (bn='train' updates BatchNorm buffers in place, "
+                         "which torch.func transforms forbid); use method='autograd' or bn='eval'.")
     select(model, params)  # fail early, before moving data, on a model without trainable parameters
     data_batches = _evaluate.batches(data, batch_size, first_device(model))
     obj = _evaluate.objective(loss)

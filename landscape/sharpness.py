@@ -54,10 +54,10 @@ Radii = Union[float, Sequence[float]]
 
 @dataclass
 class _Result:
-    """Shared behaviour: ``to_dict()`` turns arrays into lists and leaves out tensors."""
+    """Shared behaviour: ``to_dict()`` (key ``result``: the class name) turns arrays into lists and leaves out tensors."""
 
     def to_dict(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"kind": type(self).__name__}
+        out: Dict[str, Any] = {"result": type(self).__name__}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "vectors":
