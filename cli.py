@@ -13,6 +13,9 @@ import click
 COMMANDS = {
     "surface": ("landscape.commands.surface:surface", "Sample loss and accuracy on a 1D line or 2D plane around a checkpoint into an HDF5 file."),
     "info": ("landscape.commands.info:info", "Show a surface file's settings, grid, progress and value ranges."),
+    "plot": ("landscape.commands.plot:plot", "Draw a surface file: line, contour, filled contour, heatmap or 3D surface."),
+    "compare": ("landscape.commands.plot:compare", "Draw surfaces side by side on shared scales (e.g. with and without skip connections)."),
+    "export": ("landscape.commands.plot:export", "Export a surface for ParaView (.vtp), as a mesh (.obj) or as an animation (.gif/.mp4)."),
     "data": ("landscape.commands.data:data", "List the built-in datasets and show their shapes and splits."),
     "models": ("landscape.commands.models:models", "List the built-in architectures and show one's options and size."),
     "train": ("landscape.commands.train:train", "Train one network on a dataset, with checkpoints, history and gradient flow."),

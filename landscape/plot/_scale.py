@@ -42,9 +42,17 @@ def value_names(surface) -> list:
 
 
 def get_values(surface, value: str) -> np.ndarray:
-    """The ``value`` array of ``surface`` as float64; ValueError naming the stored values if absent."""
+    """The ``value`` array of ``surface`` as float64; ValueError naming the stored values if absent.
+
+    A loss that is NaN in a cell the file marks as computed (``surface.computed``) diverged there:
+    it is returned as +inf, so it is drawn at the cap like other blow-ups, not as a gap.
+    """
     check_choice("value", value, value_names(surface))
-    return np.asarray(surface.values[value], dtype=np.float64)
+    v = np.asarray(surface.values[value], dtype=np.float64)
+    computed = getattr(surface, "computed", None)
+    if computed is not None and not is_accuracy(value) and np.shape(computed) == v.shape:
+        v = np.where(np.isnan(v) & np.asarray(computed, dtype=bool), np.inf, v)
+    return v
 
 
 def is_accuracy(value: str) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from . import _draw, _labels
-from ._scale import Scale, shared_scale
+from ._scale import Scale, get_values, shared_scale
 
 LOSS_COLOR = "tab:blue"
 ACC_COLOR = "tab:red"
@@ -20,7 +20,7 @@ ACC_COLOR = "tab:red"
 def profile(surface, value: str) -> np.ndarray:
     """The 1D values of ``value``: the array itself for a 1D surface, the row through y = 0 (the
     trained model) for a 2D one. Shape (nx,)."""
-    v = np.asarray(surface.values[value], dtype=np.float64)
+    v = get_values(surface, value)
     if surface.ndim == 1:
         return v
     return v[int(np.argmin(np.abs(surface.y))), :]

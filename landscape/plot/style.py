@@ -128,6 +128,9 @@ def save(fig: Figure, path, dpi: Optional[float] = None, **kwargs) -> str:
         # many publishers, and fonttype is read at save time, not when the figure was made
         with os.fdopen(fd, "wb") as fh, mpl.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
             fig.savefig(fh, format=ext, dpi=dpi, **kwargs)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a figure should read like any file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

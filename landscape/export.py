@@ -1,0 +1,270 @@
+"""Surfaces out of matplotlib: ParaView (.vtp), a mesh (.obj) and animations (.gif, .mp4).
+
+- ``.vtp``: VTK XML PolyData, written by hand (no VTK dependency), as Li et al. 2018 did for their
+  ParaView renderings. Points are the grid (x, y, drawn height); one quad per grid cell whose four
+  corners are computed; every stored value is a point array (``height`` is the drawn one, clipped
+  like the plots). Arrays are inline base64 "binary" so NaN survives (VTK's ASCII parser cannot
+  read ``nan``). A 1D surface becomes polylines in the (x, value) plane.
+- ``.obj``: Wavefront mesh of the same grid, two triangles per computed cell (Blender, MeshLab).
+- ``.gif`` (Pillow) / ``.mp4`` (only where ffmpeg is installed): the 3D surface turning around,
+  or the training trajectory drawn step by step over the contours of a PCA-plane surface.
+
+Every writer writes a temporary file beside the target and renames it into place.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import tempfile
+from typing import Callable, Optional
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+from .errors import check_choice
+from .plot._scale import get_values, shared_scale
+
+FORMATS = ("vtp", "obj", "gif", "mp4")
+ANIMATIONS = ("rotate", "trajectory")
+
+
+@contextlib.contextmanager
+def _atomic(path: str, suffix: str):
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=parent)
+    os.close(fd)
+    try:
+        yield tmp
+        _default_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _default_mode(path: str) -> None:
+    """Give a temporary file the permissions a plain ``open(path, "w")`` would (mkstemp makes 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def heights(surface, value: str = "train_loss", *, log: bool = False, vmin=None, vmax=None):
+    """``(z, ok, scale)``: drawn heights (clipped like the plots; log10 if ``log``), shape
+    ``surface.shape``, with missing cells set to the lowest height; ``ok`` marks computed cells."""
+    raw = get_values(surface, value)
+    scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log)
+    ok = ~np.isnan(raw)
+    z = scale.transform(scale.apply(raw).filled(scale.vmin))
+    return np.asarray(z, dtype=np.float64), ok, scale
+
+
+# --- VTK PolyData ------------------------------------------------------------------------------
+
+def _b64(array: np.ndarray) -> str:
+    # uncompressed inline binary: one base64 stream of [UInt64 byte count][little-endian data]
+    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    return base64.b64encode(np.uint64(len(data)).tobytes() + data).decode("ascii")
+
+
+def _data_array(name: Optional[str], array: np.ndarray, components: int = 1) -> str:
+    vtk_type = {"f": "Float64", "i": "Int64", "u": "UInt8"}[array.dtype.kind]
+    array = array.astype({"f": np.float64, "i": np.int64, "u": np.uint8}[array.dtype.kind])
+    name_attr = f" Name={quoteattr(name)}" if name else ""
+    comp = f' NumberOfComponents="{components}"' if components != 1 else ""
+    return f'<DataArray type="{vtk_type}"{name_attr}{comp} format="binary">{_b64(array.ravel())}</DataArray>'
+
+
+def cell_faces(ok: np.ndarray) -> np.ndarray:
+    """(m, 4) point indices of the quads of cells whose 4 corners are computed; ``ok`` is (ny, nx),
+    points numbered row-major (index = iy * nx + ix), corners counter-clockwise."""
+    ny, nx = ok.shape
+    cell_ok = ok[:-1, :-1] & ok[:-1, 1:] & ok[1:, 1:] & ok[1:, :-1]
+    iy, ix = np.nonzero(cell_ok)
+    p = iy * nx + ix
+    return np.stack([p, p + 1, p + nx + 1, p + nx], axis=1)
+
+
+def _runs(ok: np.ndarray) -> list:
+    """Index ranges of consecutive computed points in a 1D mask (each a polyline of >= 2 points)."""
+    runs, start = [], None
+    for i, good in enumerate(list(ok) + [False]):
+        if good and start is None:
+            start = i
+        elif not good and start is not None:
+            if i - start >= 2:
+                runs.append(np.arange(start, i))
+            start = None
+    return runs
+
+
+def to_vtp(surface, path, value: str = "train_loss", *, log: bool = False, vmin=None, vmax=None,
+           zscale: float = 1.0) -> str:
+    """Write ``surface`` as VTK XML PolyData for ParaView; returns the path.
+
+    Points: (x, y, zscale * height) for a 2D surface, (x, height, 0) for a 1D one, where height is
+    ``value`` clipped like the plots (log10 of it with ``log``). Point arrays: ``height``, a
+    ``computed`` 0/1 mask, and every value in the file (NaN where not computed, ±inf as NaN).
+    """
+    path = os.fspath(path)
+    z, ok, scale = heights(surface, value, log=log, vmin=vmin, vmax=vmax)
+    x = np.asarray(surface.x, dtype=np.float64)
+    if surface.ndim == 2:
+        X, Y = np.meshgrid(x, np.asarray(surface.y, dtype=np.float64))
+        points = np.stack([X.ravel(), Y.ravel(), zscale * z.ravel()], axis=1)
+        polys = cell_faces(ok)
+        lines: list = []
+    else:
+        points = np.stack([x, z, np.zeros_like(x)], axis=1)
+        polys = np.zeros((0, 4), dtype=np.int64)
+        lines = _runs(ok)
+    arrays = [_data_array("height", z.ravel()), _data_array("computed", ok.ravel().astype(np.uint8))]
+    for name in surface.values:
+        v = np.asarray(surface.values[name], dtype=np.float64).ravel()
+        arrays.append(_data_array(name, np.where(np.isfinite(v), v, np.nan)))
+    out = [
+        '<?xml version="1.0"?>',
+        "<!-- landscape surface: value=%s%s model=%s -->" % (
+            value, " (log10)" if scale.log else "", str(surface.label()).replace("--", "-")),
+        '<VTKFile type="PolyData" version="1.0" byte_order="LittleEndian" header_type="UInt64">',
+        "<PolyData>",
+        f'<Piece NumberOfPoints="{len(points)}" NumberOfVerts="0" NumberOfLines="{len(lines)}" '
+        f'NumberOfStrips="0" NumberOfPolys="{len(polys)}">',
+        '<PointData Scalars="height">', *arrays, "</PointData>",
+        "<Points>", _data_array(None, points, components=3), "</Points>",
+    ]
+    for tag, cells in (("Lines", lines), ("Polys", list(polys))):
+        if len(cells):
+            conn = np.concatenate(cells).astype(np.int64)
+            offsets = np.cumsum([len(c) for c in cells]).astype(np.int64)
+            out += [f"<{tag}>", _data_array("connectivity", conn), _data_array("offsets", offsets), f"</{tag}>"]
+    out += ["</Piece>", "</PolyData>", "</VTKFile>", ""]
+    with _atomic(path, ".vtp") as tmp, open(tmp, "w") as fh:
+        fh.write("\n".join(out))
+    return path
+
+
+# --- Wavefront OBJ -----------------------------------------------------------------------------
+
+def to_obj(surface, path, value: str = "train_loss", *, log: bool = False, vmin=None, vmax=None,
+           zscale: float = 1.0) -> str:
+    """Write a 2D ``surface`` as a triangle mesh (.obj); returns the path.
+
+    One vertex per grid point (x, y, zscale * height; row-major, 1-based in the file), two
+    triangles per cell whose 4 corners are computed. Heights as in :func:`to_vtp`.
+    """
+    path = os.fspath(path)
+    if surface.ndim != 2:
+        raise ValueError(f"An .obj mesh needs a 2D surface, but {surface.label()!r} is 1D; use .vtp for a line.")
+    z, ok, scale = heights(surface, value, log=log, vmin=vmin, vmax=vmax)
+    X, Y = np.meshgrid(np.asarray(surface.x, float), np.asarray(surface.y, float))
+    quads = cell_faces(ok) + 1  # OBJ indices start at 1
+    tris = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]]) if len(quads) else np.zeros((0, 3), int)
+    with _atomic(path, ".obj") as tmp, open(tmp, "w") as fh:
+        fh.write(f"# landscape surface: {surface.label()}, value={value}{' (log10)' if scale.log else ''}, "
+                 f"grid {len(surface.y)}x{len(surface.x)} [y, x], {len(tris)} triangles\n")
+        fh.write("o surface\n")
+        np.savetxt(fh, np.stack([X.ravel(), Y.ravel(), zscale * z.ravel()], axis=1), fmt="v %.9g %.9g %.9g")
+        np.savetxt(fh, tris, fmt="f %d %d %d")
+    return path
+
+
+# --- animations ----------------------------------------------------------------------------------
+
+def ffmpeg_available() -> bool:
+    """Whether matplotlib can write MP4 here (an ``ffmpeg`` executable on PATH)."""
+    from matplotlib import animation
+
+    return animation.writers.is_available("ffmpeg")
+
+
+def animate(surface, path, *, kind: Optional[str] = None, fmt: Optional[str] = None,
+            value: str = "train_loss", frames: int = 36,
+            fps: int = 12, dpi: int = 80, figsize=(5.0, 4.2), elev: float = 30.0, log: bool = False,
+            vmin=None, vmax=None, progress: Optional[Callable[[int, int], None]] = None) -> str:
+    """Write an animation of a 2D ``surface`` to ``path`` (.gif, or .mp4 where ffmpeg exists).
+
+    fmt:    'gif' or 'mp4' (default: from the extension of ``path``)
+    kind:   'rotate' (the 3D surface turning a full circle in ``frames`` steps) or 'trajectory'
+            (the training path drawn epoch by epoch over the contours; needs ``surface.trajectory``);
+            default: 'trajectory' if the surface has one, else 'rotate'
+    progress: optional callback(frame, total)
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    from . import plot
+
+    path = os.fspath(path)
+    ext = fmt or os.path.splitext(path)[1].lower().lstrip(".")
+    if ext not in ("gif", "mp4"):
+        raise ValueError(f"An animation is written as .gif or .mp4, but {path!r} was passed; "
+                         "end the file name in .gif or .mp4.")
+    if ext == "mp4" and not ffmpeg_available():
+        raise ValueError("An .mp4 needs ffmpeg, which was not found on PATH; install ffmpeg or write a .gif.")
+    if kind is None:
+        kind = "trajectory" if surface.trajectory else "rotate"
+    check_choice("kind", kind, ANIMATIONS)
+    if surface.ndim != 2:
+        raise ValueError(f"An animation needs a 2D surface, but {surface.label()!r} is 1D.")
+    if frames < 2:
+        raise ValueError(f"The value for `frames` must be at least 2, but {frames!r} was passed.")
+
+    fig = plt.figure(figsize=figsize, dpi=dpi, layout="constrained")
+    try:
+        if kind == "rotate":
+            ax = plot.surface3d(surface, value, fig.add_subplot(projection="3d"), log=log, vmin=vmin, vmax=vmax)
+            azim0 = ax.azim
+
+            def update(i):
+                ax.view_init(elev=elev, azim=azim0 + 360.0 * i / frames)
+                return []
+            n = frames
+        else:
+            if not surface.trajectory:
+                raise ValueError(f"kind='trajectory' needs a surface with a trajectory (PCA directions), "
+                                 f"but {surface.label()!r} has none; use kind='rotate'.")
+            ax = plot.contourf(surface, value, fig.add_subplot(), log=log, vmin=vmin, vmax=vmax, trajectory=False)
+            coords = np.asarray(surface.trajectory["coords"], float).reshape(-1, 2)
+            epochs = np.asarray(surface.trajectory.get("epochs", np.arange(len(coords))))
+            (path_line,) = ax.plot([], [], color="#d62728", marker="o", markersize=3, linewidth=1.5, zorder=9)
+            title = ax.get_title()
+
+            def update(i):
+                path_line.set_data(coords[: i + 1, 0], coords[: i + 1, 1])
+                ax.set_title(f"{title}: epoch {epochs[i]:g}")
+                return [path_line]
+            n = len(coords)
+        writer = animation.PillowWriter(fps=fps) if ext == "gif" else animation.FFMpegWriter(fps=fps)
+        with _atomic(path, "." + ext) as tmp:
+            with writer.saving(fig, tmp, dpi):
+                for i in range(n):
+                    update(i)
+                    writer.grab_frame()
+                    if progress:
+                        progress(i + 1, n)
+    finally:
+        plt.close(fig)
+    return path
+
+
+# --- one entry point -----------------------------------------------------------------------------
+
+def export(surface, path, to: Optional[str] = None, value: str = "train_loss", **kwargs) -> str:
+    """Write ``surface`` to ``path`` as ``to`` ('vtp', 'obj', 'gif', 'mp4'; default: the extension).
+
+    Keyword arguments go to :func:`to_vtp`, :func:`to_obj` or :func:`animate`. Returns the path.
+    """
+    path = os.fspath(path)
+    if to is None:
+        to = os.path.splitext(path)[1].lower().lstrip(".")
+    check_choice("to", to, FORMATS)
+    if to == "vtp":
+        return to_vtp(surface, path, value, **kwargs)
+    if to == "obj":
+        return to_obj(surface, path, value, **kwargs)
+    return animate(surface, path, fmt=to, value=value, **kwargs)
