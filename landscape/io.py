@@ -157,21 +157,19 @@ def _is_native(value: Any) -> bool:
         return True
     if isinstance(value, np.ndarray):
         return value.dtype.kind in "biuf"
-    if isinstance(value, (list, tuple)) and value and all(
-            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value):
-        return True
-    return False
+    return False  # lists go through JSON so they come back as lists
 
 
 def _write_attrs(obj, attrs: Mapping[str, Any]) -> None:
-    """Write attributes as HDF5-native values; anything else (dicts, None, lists of strings) as a JSON
-    string, its name listed in the ``json_attrs`` attribute so it is decoded on load."""
+    """Write strings, numbers, booleans and numeric arrays as HDF5-native values; anything else (dicts,
+    lists, None) as a JSON string, its name listed in the ``json_attrs`` attribute so it is decoded
+    on load."""
     json_names = []
     for key, value in attrs.items():
         if key == "json_attrs":
             continue
         if _is_native(value):
-            obj.attrs[key] = np.asarray(value) if isinstance(value, (list, tuple)) else value
+            obj.attrs[key] = value
         else:
             obj.attrs[key] = json.dumps(_jsonable(value), sort_keys=True)
             json_names.append(key)
@@ -235,12 +233,22 @@ def _open(path, mode: str):
     return h5py.File(path, mode, libver="earliest", locking=False)
 
 
+def _temp_beside(path: Path) -> str:
+    """A new empty file next to ``path`` with the permissions a plain ``open(path, "w")`` would give
+    (mkstemp's are 0600, which would make shared result files unreadable to the group)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    os.close(fd)
+    return tmp
+
+
 def _atomic_build(path: os.PathLike, build) -> None:
     """Create ``path`` by running ``build(h5file)`` on a temporary file beside it, then renaming it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _temp_beside(path)
     try:
         with _open(tmp, "w") as f:
             build(f)
@@ -283,8 +291,8 @@ def _write_tree(group, tree: Mapping[str, Any]) -> None:
             _write_tree(group.create_group(key), value)
         elif isinstance(value, torch.Tensor):
             group.create_dataset(key, data=value.detach().cpu().numpy())
-        elif isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and _is_native(value)):
-            group.create_dataset(key, data=np.asarray(value))
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+            group.create_dataset(key, data=value)
         else:
             scalars[key] = value
     _write_attrs(group, scalars)
@@ -478,8 +486,7 @@ def save_metrics(path: os.PathLike, metrics: Mapping[str, Any], group: str = "me
     if not isinstance(group, str) or not group.strip("/") or group.strip("/") in _RESERVED:
         raise ValueError(f"group must be a name such as 'metrics' (not one of {sorted(_RESERVED)}), got {group!r}.")
     group = group.strip("/")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _temp_beside(path)
     try:
         shutil.copyfile(path, tmp)
         with _open(tmp, "r+") as f:

@@ -1,0 +1,45 @@
+"""Write the golden surface files in this folder (run once per format version; never regenerate an
+old version's file: the point is that future readers still read exactly these bytes).
+
+    python tests/data/make_golden.py
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from landscape import io
+
+HERE = Path(__file__).parent
+
+
+def golden_values():
+    """The values stored in surface_v1.0.h5: train_loss = 1 + x^2 + 2 y^2 on a 4 x 3 grid ([y, x]),
+    cell [2, 3] not done, cell [0, 0] done but diverged (inf)."""
+    x, y = np.linspace(-1, 1, 4), np.linspace(-0.5, 0.5, 3)
+    X, Y = np.meshgrid(x, y)
+    loss = 1 + X ** 2 + 2 * Y ** 2
+    acc = 1 / loss
+    done = np.ones((3, 4), np.uint8)
+    done[2, 3] = 0
+    loss[0, 0] = np.inf
+    return x, y, loss, acc, done
+
+
+def write_v1_0(path=HERE / "surface_v1.0.h5"):
+    x, y, loss, acc, done = golden_values()
+    dirs = [{"layer.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3), "layer.bias": torch.zeros(2)},
+            {"layer.weight": -torch.arange(6, dtype=torch.float32).reshape(2, 3), "layer.bias": torch.zeros(2)}]
+    attrs = {"created_by": "landscape 0.1.0", "created_at": "2026-01-01T00:00:00+00:00",
+             "library_versions": {"landscape": "0.1.0"}, "model_name": "golden", "model_spec": {"name": "mlp", "depth": 2},
+             "direction_kind": "random", "norm": "filter", "ignore": "biasbn", "seed": 0, "dataset": "digits",
+             "n_samples": 100, "loss": "cross_entropy", "bn": "eval", "precision": "fp32", "values": ["train_loss", "train_acc"]}
+    io.create(path, x, y, ["train_loss", "train_acc"], attrs, dirs,
+              trajectory={"coords": np.array([[0.5, 0.25], [0.0, 0.0]]), "epochs": np.array([0, 1]),
+                          "explained": np.array([0.75, 0.125]), "error": np.array([0.01, 0.0])},
+              values={"train_loss": np.where(done, loss, np.nan), "train_acc": np.where(done, acc, np.nan)},
+              done=done, metrics={"sharpness": 0.5, "eigs": {"values": np.array([3.0, 1.0])}})
+
+
+if __name__ == "__main__":
+    write_v1_0()
