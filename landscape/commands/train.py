@@ -143,6 +143,7 @@ def train(model: str, **opts):
 
     from landscape.train import check_run_dir
 
+    models.resolve(model)  # an unknown name fails before any data is read
     out = Path(opts["out"])
     check_run_dir(out, opts["resume"], opts["overwrite"])
     config, device, train_xy, test_xy, meta, build = _prepare(opts)
@@ -169,6 +170,7 @@ def pair(model: str, vary: str, **opts):
 
     from landscape.train import check_run_dir
 
+    models.resolve(model)
     out = Path(opts["out"])
     names = member_names(model, vary)
     for name in names:
