@@ -13,6 +13,7 @@ import click
 COMMANDS = {
     "surface": ("landscape.commands.surface:surface", "Sample loss and accuracy on a 1D line or 2D plane around a checkpoint into an HDF5 file."),
     "info": ("landscape.commands.info:info", "Show a surface file's settings, grid, progress and value ranges."),
+    "sharpness": ("landscape.commands.sharpness:sharpness", "Measure sharpness: Hessian eigenvalues, trace, spectral density, SAM/ASAM/ε-sharpness, or grid curvature of a surface file."),
     "plot": ("landscape.commands.plot:plot", "Draw a surface file: line, contour, filled contour, heatmap or 3D surface."),
     "compare": ("landscape.commands.plot:compare", "Draw surfaces side by side on shared scales (e.g. with and without skip connections)."),
     "export": ("landscape.commands.plot:export", "Export a surface for ParaView (.vtp), as a mesh (.obj) or as an animation (.gif/.mp4)."),

@@ -1,0 +1,305 @@
+"""`landscape sharpness`: numbers for how sharp a minimum is.
+
+Given a checkpoint it measures the Hessian (top-k and smallest eigenvalues, trace, spectral
+density) and the worst-case loss rise nearby (ε-, SAM and ASAM sharpness) on the data the checkpoint
+was trained on. Given a surface file it computes grid metrics (quadratic-fit curvature, basin widths,
+roughness; optionally the |λmin/λmax| map) and stores them in the file's ``metrics/`` group. Which
+one is meant is told by the file's content (HDF5 signature), not its name.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import click
+
+from ._common import device_option, setup_compute, threads_option
+
+# options that only mean something for one kind of input
+_CHECKPOINT_ONLY = ("top_k", "smallest", "method", "tol", "max_iter", "trace", "probes", "density", "lanczos_steps",
+                    "eps", "sam", "asam", "steps", "eta", "split", "seed", "bn")
+_SURFACE_ONLY = ("value", "thresholds", "window", "curvature_map", "checkpoint")
+
+
+def _floats(values: Sequence[str], option: str) -> List[float]:
+    """``--sam 0.05 --sam 0.1`` or ``--sam 0.05,0.1`` -> [0.05, 0.1]."""
+    out = []
+    for value in values:
+        for part in str(value).split(","):
+            if not part.strip():
+                continue
+            try:
+                out.append(float(part))
+            except ValueError:
+                raise click.BadParameter(f"{part!r} is not a number; give numbers such as 0.05 or 0.01,0.05.",
+                                         param_hint=option) from None
+    return out
+
+
+def _is_surface_file(path: str) -> bool:
+    if not Path(path).is_file():
+        return False
+    with open(path, "rb") as f:
+        if f.read(8) == b"\x89HDF\r\n\x1a\n":
+            return True
+    import h5py
+
+    return bool(h5py.is_hdf5(path))  # superblock at a later offset (user block)
+
+
+def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
+    return [n for n in names if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+
+
+def _load_data(name: str, split: str, n: Optional[int], seed: int, root: Optional[str], normalize: Any):
+    import data
+
+    size = data.info(name, root, inspect=False)["sizes"].get(split)
+    take = n if n is not None and (size is None or n < size) else None
+    return data.load(name, split, n=take, seed=seed, root=root, normalize=normalize)
+
+
+@click.command()
+@click.argument("path", metavar="CHECKPOINT|SURFACE.h5", type=click.Path(exists=True, dir_okay=False))
+@click.option("--top-k", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Largest Hessian eigenvalues to compute (0: none).")
+@click.option("--smallest", is_flag=True, help="Also compute the smallest (most negative) eigenvalue.")
+@click.option("--method", type=click.Choice(["lanczos", "power"]), default="lanczos", show_default=True,
+              help="Eigenvalue solver: Lanczos (scipy eigsh) or power iteration with deflation.")
+@click.option("--tol", type=click.FloatRange(min=0.0), default=None,
+              help="Relative residual of the eigenpairs [default: machine precision (lanczos), 1e-4 (power)].")
+@click.option("--max-iter", type=click.IntRange(min=1), default=None, help="Iteration limit of the eigenvalue solver.")
+@click.option("--trace", is_flag=True, help="Estimate the Hessian trace (Hutchinson, with standard error).")
+@click.option("--probes", type=click.IntRange(min=2), default=100, show_default=True, help="Hutchinson probes.")
+@click.option("--density", is_flag=True, help="Eigenvalue spectral density (stochastic Lanczos quadrature).")
+@click.option("--lanczos-steps", type=click.IntRange(min=2), default=50, show_default=True,
+              help="Lanczos steps per probe for --density.")
+@click.option("--eps", multiple=True, metavar="R", help="ε-sharpness (Keskar et al. 2017) at box radius R (repeat or comma-separate).")
+@click.option("--sam", multiple=True, metavar="RHO", help="SAM sharpness (Foret et al. 2021) at radius RHO.")
+@click.option("--asam", multiple=True, metavar="RHO", help="ASAM adaptive sharpness (Kwon et al. 2021) at radius RHO.")
+@click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ascent steps for SAM/ASAM (1: the first-order step of the papers).")
+@click.option("--eta", type=click.FloatRange(min=0.0), default=0.01, show_default=True, help="ASAM's eta.")
+@click.option("--dataset", default=None, help="Dataset [default: the checkpoint's, or the surface's].")
+@click.option("--root", type=click.Path(file_okay=False), default=None, help="Data root for on-disk datasets.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
+              help="Which split the sharpness is measured on.")
+@click.option("--n-samples", type=click.IntRange(min=1), default=None, help="A seeded random subset of N samples [default: all].")
+@click.option("--data-seed", type=int, default=0, show_default=True, help="Seed of the --n-samples subset.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random start vectors and probes.")
+@click.option("--bn", type=click.Choice(["eval", "train"]), default="eval", show_default=True,
+              help="BatchNorm statistics: running (eval) or per batch (train).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size for the Hessian products [default: 1024].")
+@click.option("--value", "values", multiple=True, help="Surface value to measure [default: train_loss]; repeatable.")
+@click.option("--thresholds", multiple=True, metavar="DELTA",
+              help="Loss rises above the minimum for basin widths [default: 0.1,0.5,1.0].")
+@click.option("--window", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Cells on each side of the minimum for the quadratic fit.")
+@click.option("--curvature-map", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Also compute |λmin/λmax| on an N x N subset of the surface grid (needs the model).")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Model for --curvature-map [default: the checkpoint recorded in the surface file].")
+@device_option
+@threads_option
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@click.pass_context
+def sharpness(ctx, path, **opts):
+    """Measure sharpness: Hessian eigenvalues, trace, spectral density, SAM/ASAM/ε-sharpness of a
+    CHECKPOINT, or grid curvature, basin widths and roughness of a SURFACE.h5 (stored in its metrics/).
+
+    \b
+    Examples:
+      landscape sharpness runs/mlp20/final.pt --top-k 3 --smallest --trace --sam 0.05 --json mlp20.json
+      landscape sharpness mlp20.h5 --thresholds 0.1,0.5 --curvature-map 5
+    """
+    if _is_surface_file(path):
+        wrong = _given(ctx, _CHECKPOINT_ONLY)
+        if wrong:
+            raise click.UsageError(f"--{wrong[0].replace('_', '-')} applies to a checkpoint; {path!r} is a surface file.")
+        result = _surface(path, opts)
+    else:
+        wrong = _given(ctx, _SURFACE_ONLY)
+        if wrong:
+            raise click.UsageError(f"--{wrong[0].replace('_', '-')} applies to a surface file; {path!r} is not HDF5 "
+                                   "(taken for a checkpoint).")
+        result = _checkpoint(path, opts)
+    if opts["json_out"]:
+        Path(opts["json_out"]).write_text(json.dumps(result, indent=2, allow_nan=False, default=str) + "\n")
+        click.echo(f"Wrote {opts['json_out']}")
+
+
+# --- a checkpoint ----------------------------------------------------------------------------------
+
+def _checkpoint(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
+    from landscape import checkpoint
+    from landscape import sharpness as S
+
+    eps, sam, asam = (_floats(opts[k], f"--{k}") for k in ("eps", "sam", "asam"))
+    dev = setup_compute(opts["device"], opts["threads"])
+    model, ckpt = checkpoint.load_model(path, dev)
+    meta = ckpt.get("data") or {}
+    name = opts["dataset"] or meta.get("dataset") or meta.get("name")
+    if not name:
+        raise ValueError(f"{path!r} does not say which dataset it was trained on; pass --dataset NAME (see `landscape data`).")
+    same = opts["dataset"] is None or opts["dataset"] == (meta.get("dataset") or meta.get("name"))
+    normalize = meta.get("normalize", True) if same else True
+    root = opts["root"] or (meta.get("root") if same else None)
+    loss = (ckpt.get("config") or {}).get("loss") or "cross_entropy"
+    xy = _load_data(name, opts["split"], opts["n_samples"], opts["data_seed"], root, normalize)
+    common = dict(loss=loss, bn=opts["bn"], batch_size=opts["batch_size"], progress=opts["progress"])
+
+    from landscape.train import display_name
+
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    label = ckpt.get("name") or display_name(ckpt.get("model"), model)
+    out: Dict[str, Any] = {"checkpoint": str(Path(path).resolve()), "checkpoint_sha256": checkpoint.sha256(path),
+                           "model_name": label, "dataset": name, "split": opts["split"], "n_samples": int(len(xy[1])),
+                           "data_seed": opts["data_seed"], "n_params": n_params, "loss": str(loss), "bn": opts["bn"]}
+    rows: List[tuple] = []
+    eig_opts = dict(method=opts["method"], seed=opts["seed"], tol=opts["tol"], max_iter=opts["max_iter"], **common)
+    if opts["top_k"]:
+        r = S.hessian_eigs(model, xy, k=opts["top_k"], which="LA", **eig_opts)
+        out["eigenvalues"] = r.to_dict()
+        for i, v in enumerate(r.values):
+            rows.append((f"lambda_{i + 1}" if i else "lambda_max", f"{v:.6g}", f"residual {r.residuals[i]:.1e}"))
+        rows.append(("", "", f"{r.method}, {r.iterations} Hessian-vector products"))
+    if opts["smallest"]:
+        r = S.hessian_eigs(model, xy, k=1, which="SA", **eig_opts)
+        out["smallest"] = r.to_dict()
+        rows.append(("lambda_min", f"{r.values[0]:.6g}", f"residual {r.residuals[0]:.1e}"))
+        if opts["top_k"]:
+            top = out["eigenvalues"]["values"][0]
+            rows.append(("|lambda_min/lambda_max|", f"{abs(r.values[0] / top):.4g}" if top else "nan", ""))
+    if opts["trace"]:
+        r = S.hessian_trace(model, xy, n_probes=opts["probes"], seed=opts["seed"], **common)
+        out["trace"] = r.to_dict()
+        rows.append(("trace", f"{r.trace:.6g}", f"± {r.stderr:.2g} (std. error, {r.n_probes} probes)"))
+    if opts["density"]:
+        r = S.spectral_density(model, xy, steps=opts["lanczos_steps"], seed=opts["seed"], **common)
+        out["density"] = r.to_dict()
+        rows.append(("spectral density", f"{len(r.grid)} points",
+                     f"eigenvalues {r.grid[0]:.3g} .. {r.grid[-1]:.3g}, sigma {r.sigma:.2g} (in the JSON)"))
+    if eps:
+        r = S.epsilon_sharpness(model, xy, rho=eps, **common)
+        out["epsilon"] = r.to_dict()
+        rows += [(f"eps-sharpness rho={rho:g}", f"{s:.6g}", "% of 1 + loss") for rho, s in zip(r.rho, r.sharpness)]
+    if sam:
+        r = S.sam_sharpness(model, xy, rho=sam, steps=opts["steps"], **common)
+        out["sam"] = r.to_dict()
+        rows += [(f"SAM rho={rho:g}", f"{s:.6g}", "loss rise") for rho, s in zip(r.rho, r.sharpness)]
+    if asam:
+        r = S.asam_sharpness(model, xy, rho=asam, steps=opts["steps"], eta=opts["eta"], **common)
+        out["asam"] = r.to_dict()
+        rows += [(f"ASAM rho={rho:g}", f"{s:.6g}", f"loss rise (eta {r.eta:g})") for rho, s in zip(r.rho, r.sharpness)]
+    click.echo(f"{label} ({path}) on {name} {opts['split']}: {out['n_samples']} samples, {n_params:,} parameters, "
+               f"loss {loss}, BN {opts['bn']}, seed {opts['seed']}")
+    _table(rows)
+    return out
+
+
+def _table(rows: List[tuple]) -> None:
+    if not rows:
+        click.echo("  (nothing asked for: pass --top-k, --trace, --density, --eps, --sam or --asam)")
+        return
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for a, b, c in rows:
+        click.echo(f"  {a:<{w0}}  {b:>{w1}}  {c}".rstrip())
+
+
+# --- a surface file ------------------------------------------------------------------------------
+
+def _surface(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
+    from landscape import geometry, io
+
+    surf = io.load(path)
+    values = list(opts["values"]) or (["train_loss"] if "train_loss" in surf.values else
+                                     [v for v in surf.values if v.endswith("loss")][:1] or list(surf.values)[:1])
+    thresholds = _floats(opts["thresholds"], "--thresholds") or list(geometry.DEFAULT_THRESHOLDS)
+    out: Dict[str, Any] = {"surface": str(Path(path).resolve()), "model_name": surf.label()}
+    click.echo(f"{surf.label()} ({path}): {'x'.join(str(n) for n in reversed(surf.shape))} grid")
+    for value in values:
+        metrics = geometry.grid_metrics(surf, value, thresholds, opts["window"])
+        metrics["thresholds_are"] = "loss rise above the grid minimum"
+        io.save_metrics(path, metrics, group=f"metrics/{value}")
+        out[value] = _plain(metrics)
+        _print_grid(value, metrics, surf.ndim)
+    if opts["curvature_map"]:
+        cmap = _curvature_map(surf, opts)
+        io.save_metrics(path, {**cmap.to_dict(), "definition": "|lambda_min / lambda_max| of the loss Hessian (Li et al. 2018)"},
+                        group="metrics/curvature")
+        out["curvature"] = _plain(cmap.to_dict())
+        click.echo(f"  |lambda_min/lambda_max| on {'x'.join(str(n) for n in reversed(cmap.ratio.shape))} points: "
+                   f"median {float(_nanmedian(cmap.ratio)):.3g}, max {float(_nanmax(cmap.ratio)):.3g}; "
+                   f"lambda_max {float(_nanmax(cmap.lambda_max)):.4g} at most")
+    click.echo(f"Wrote metrics into {path} (metrics/{', metrics/'.join(values + (['curvature'] if opts['curvature_map'] else []))})")
+    return out
+
+
+def _print_grid(value: str, m: Dict[str, Any], ndim: int) -> None:
+    names = ["x", "y"][:ndim]
+    curv = ", ".join(f"{n} {m[f'curvature_{n}']:.4g}" for n in names)
+    click.echo(f"  {value}: min {m['min']:.6g} at ({', '.join(f'{c:.3g}' for c in m['argmin'])})")
+    click.echo(f"    curvature (quadratic fit, {m['fit_points']} cells): {curv}"
+               + (f"; fit Hessian eigenvalues {', '.join(f'{e:.4g}' for e in m['fit_eigenvalues'])}" if ndim == 2 else "")
+               + f"; R^2 {m['fit_r2']:.3f}")
+    for i, delta in enumerate(m["basin_thresholds"]):
+        widths = ", ".join(f"{n} {m[f'basin_width_{n}'][i]:.3g}" for n in names)
+        area = f", area {m['basin_area'][i]:.3g}" if ndim == 2 else ""
+        clipped = " (reaches the grid edge: lower bound)" if m["basin_clipped"][i] else ""
+        click.echo(f"    basin at min+{delta:g}: width {widths}{area}{clipped}")
+    click.echo(f"    roughness: {m['n_local_minima']} local minima, residual energy {m['residual_energy']:.3g}")
+
+
+def _curvature_map(surf, opts: Dict[str, Any]):
+    from landscape import checkpoint, geometry
+
+    ckpt_path = opts["checkpoint"] or surf.attrs.get("checkpoint")
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        raise ValueError(f"--curvature-map needs the model: the surface records checkpoint {ckpt_path!r}, which is "
+                         "not there; pass --checkpoint PATH.")
+    dev = setup_compute(opts["device"], opts["threads"])
+    model, ckpt = checkpoint.load_model(ckpt_path, dev)
+    meta = ckpt.get("data") or {}
+    name = opts["dataset"] or surf.attrs.get("dataset") or meta.get("dataset")
+    if not name:
+        raise ValueError("Neither the surface nor the checkpoint says which dataset to use; pass --dataset NAME.")
+    normalize = surf.attrs.get("normalize", meta.get("normalize", True))
+    n = opts["n_samples"] or (surf.attrs.get("n_samples_requested") or None)
+    seed = opts["data_seed"] if opts["n_samples"] else surf.attrs.get("data_seed", opts["data_seed"])
+    xy = _load_data(name, "train", n, seed, opts["root"] or meta.get("root"), normalize)
+    loss = (ckpt.get("config") or {}).get("loss") or surf.attrs.get("loss") or "cross_entropy"
+    return geometry.surface_curvature_map(surf, model, xy, n=opts["curvature_map"], loss=loss,
+                                          batch_size=opts["batch_size"], progress=opts["progress"])
+
+
+def _plain(d: Dict[str, Any]) -> Dict[str, Any]:
+    import numpy as np
+
+    def conv(v):
+        if isinstance(v, np.ndarray):
+            return [conv(x) for x in v.tolist()] if v.ndim else conv(v.item())
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, (np.floating, float)):
+            return float(v) if math.isfinite(v) else None
+        if isinstance(v, (np.integer, np.bool_)):
+            return v.item()
+        return v
+
+    return {k: conv(v) for k, v in d.items()}
+
+
+def _nanmedian(a):
+    import numpy as np
+
+    return np.nanmedian(a) if np.isfinite(a).any() else float("nan")
+
+
+def _nanmax(a):
+    import numpy as np
+
+    return np.nanmax(a) if np.isfinite(a).any() else float("nan")
