@@ -16,7 +16,7 @@ import torch
 from landscape import io
 from landscape.errors import FileFormatError
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "golden"
 
 
 def small_surface(ndim=2):

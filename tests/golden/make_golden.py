@@ -1,7 +1,7 @@
 """Write the golden surface files in this folder (run once per format version; never regenerate an
 old version's file: the point is that future readers still read exactly these bytes).
 
-    python tests/data/make_golden.py
+    python tests/golden/make_golden.py
 """
 from pathlib import Path
 
