@@ -35,8 +35,6 @@ _COMMON = {
     "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib as TrueType: identical everywhere
     "mathtext.fontset": "dejavusans",
     "image.cmap": "viridis",
-    "axes.spines.top": False,
-    "axes.spines.right": False,
     "legend.frameon": False,
 }
 
