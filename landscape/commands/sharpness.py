@@ -229,7 +229,8 @@ def _surface(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
         _print_grid(value, metrics, surf.ndim)
     if opts["curvature_map"]:
         cmap = _curvature_map(surf, opts)
-        io.save_metrics(path, {**cmap.to_dict(), "definition": "|lambda_min / lambda_max| of the loss Hessian (Li et al. 2018)"},
+        arrays = {k: getattr(cmap, k) for k in cmap.__dataclass_fields__}  # arrays stay HDF5 datasets
+        io.save_metrics(path, {**arrays, "definition": "|lambda_min / lambda_max| of the loss Hessian (Li et al. 2018)"},
                         group="metrics/curvature")
         out["curvature"] = _plain(cmap.to_dict())
         click.echo(f"  |lambda_min/lambda_max| on {'x'.join(str(n) for n in reversed(cmap.ratio.shape))} points: "
