@@ -69,7 +69,10 @@ class GradientFlow:
     def __init__(self, model: nn.Module):
         self.groups = layers(model)
         named = dict(model.named_parameters())
-        self._params = [[named[n] for n in names] for names in self.groups.values()]
+        self._params = [named[n] for names in self.groups.values() for n in names]
+        # owner[i] = layer index of self._params[i], to sum squared norms per layer in one kernel
+        self._owner = torch.tensor([i for i, names in enumerate(self.groups.values()) for _ in names],
+                                   device=self._params[0].device)
         self._sum: Optional[torch.Tensor] = None
         self._count = 0
 
@@ -80,12 +83,11 @@ class GradientFlow:
 
     def accumulate(self) -> None:
         """Add the current gradients' per-layer L2 norms (sqrt of the sum of squares over the layer's weights)."""
-        norms = []
-        for params in self._params:
-            sq = [p.grad.detach().float().pow(2).sum() for p in params if p.grad is not None]
-            norms.append(torch.stack(sq).sum().sqrt() if sq else torch.zeros((), device=params[0].device))
-        batch = torch.stack(norms).double()  # (layers,)
-        self._sum = batch if self._sum is None else self._sum + batch
+        grads = [p.grad.detach() if p.grad is not None else torch.zeros((), device=p.device) for p in self._params]
+        per_tensor = torch.stack(torch._foreach_norm(grads)).double()  # (weights,), one fused kernel
+        per_layer = torch.zeros(len(self.groups), dtype=torch.float64, device=per_tensor.device)
+        per_layer = per_layer.index_add(0, self._owner.to(per_tensor.device), per_tensor.pow(2)).sqrt()
+        self._sum = per_layer if self._sum is None else self._sum + per_layer
         self._count += 1
 
     def mean(self, reset: bool = True) -> List[float]:
