@@ -88,7 +88,7 @@ def test_attributes_are_hdf5_native_no_pickles(tmp_path):
 
 
 def test_golden_v1_0_file_reads():
-    """A file written by format 1.0 (tests/data/make_golden.py) must read the same forever."""
+    """A file written by format 1.0 (tests/golden/make_golden.py) must read the same forever."""
     s = io.load(DATA / "surface_v1.0.h5")
     assert s.attrs["format_version"] == "1.0" and s.attrs["created_at"] == "2026-01-01T00:00:00+00:00"
     assert s.attrs["model_spec"] == {"name": "mlp", "depth": 2} and s.attrs["seed"] == 0

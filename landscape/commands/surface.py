@@ -95,8 +95,10 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
                     ", ".join(f"{a:.3g}..{b:.3g}" for a, b in zip(lo, hi)))
         return result, extra
     # hessian: the top eigenvectors (unit norm) as axes
+    import importlib
+
     try:
-        from landscape import sharpness
+        sharpness = importlib.import_module("landscape.sharpness")
     except ImportError as exc:
         raise ValueError(f"--dir hessian needs landscape.sharpness, which cannot be imported here ({exc}).") from exc
     eig = sharpness.hessian_eigs(model, train_xy, k=ndim, which="LA", loss=loss, seed=opts["seed"],
@@ -127,7 +129,9 @@ def _display_name(spec, model) -> str:
               help="Normalization of random directions (filter: Li et al. 2018).")
 @click.option("--ignore", type=click.Choice(["biasbn", "none"]), default="biasbn", show_default=True,
               help="biasbn: biases and norm-layer parameters stay fixed (random directions).")
-@click.option("--include-buffers", is_flag=True, help="Move BatchNorm running statistics too (random/target/pca).")
+@click.option("--include-buffers/--no-include-buffers", default=None,
+              help="Move BatchNorm running statistics too [default: only for --dir target, so that x = 1 is "
+                   "exactly the target model].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random directions.")
 @click.option("--dataset", default=None, help="Dataset to evaluate on [default: the checkpoint's].")
 @click.option("--root", type=click.Path(file_okay=False), default=None, help="Data root for on-disk datasets.")
@@ -182,6 +186,8 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         _load_split(name, "train", n_samples, data_seed, root, normalize) if bn == "recompute" else None)
 
     ndim = 1 if y_range is None else 2
+    if include_buffers is None:
+        include_buffers = kind == "target"
     opts = {"norm": norm, "ignore": ignore, "include_buffers": include_buffers, "seed": seed, "target": target,
             "trajectory": trajectory, "batch_size": batch_size}
     if kind != "random" and (norm != "filter" or ignore != "biasbn"):
