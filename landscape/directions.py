@@ -93,19 +93,31 @@ def _normalize(d: torch.Tensor, w: torch.Tensor, norm: str, ignore: Optional[str
     if norm == "filter":
         if d.dim() <= 1:
             return d.sign() * w.abs() + (d == 0) * w.abs()  # a zero draw (probability 0) keeps |w_i|
-        dn = d.reshape(d.shape[0], -1).norm(dim=1)
-        wn = w.reshape(w.shape[0], -1).norm(dim=1)
-        scale = wn / (dn + _EPS)
+        scale = _norm(w, rows=True) / (_norm(d, rows=True) + _EPS)
         return d * scale.reshape((-1,) + (1,) * (d.dim() - 1))
     if norm == "layer":
-        return d * (w.norm() / (d.norm() + _EPS))
+        return d * (_norm(w) / (_norm(d) + _EPS))
     if norm == "weight":
         return d * w
     return d
 
 
+def _norm(t: torch.Tensor, rows: bool = False) -> torch.Tensor:
+    """Euclidean norm (per row of dim 0 with ``rows``) in float64 by numpy's pairwise summation:
+    unlike torch's parallel reductions it does not depend on the thread count, so a seed gives
+    bitwise the same directions on every machine (which resuming a surface file checks)."""
+    a = t.detach().cpu().double().numpy()
+    a = a.reshape(a.shape[0], -1) if rows else a.reshape(-1)
+    return torch.from_numpy(np.asarray(np.sqrt(np.sum(a * a, axis=-1))))
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Thread-count independent dot product of two flat float64 tensors (see :func:`_norm`)."""
+    return float(np.sum(a.numpy() * b.numpy()))
+
+
 def _flat(direction: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    return torch.cat([t.reshape(-1).double() for t in direction.values()])
+    return torch.cat([t.detach().cpu().reshape(-1).double() for t in direction.values()])
 
 
 def _orthogonalize(dirs: List[Direction]) -> None:
@@ -113,13 +125,13 @@ def _orthogonalize(dirs: List[Direction]) -> None:
     rescaled to its own previous overall norm (so the axes keep their units)."""
     for i in range(1, len(dirs)):
         v = _flat(dirs[i])
-        length = v.norm()
+        length = _dot(v, v) ** 0.5
         for j in range(i):
             u = _flat(dirs[j])
-            uu = u.dot(u)
+            uu = _dot(u, u)
             if uu > 0:
-                v = v - (u.dot(v) / uu) * u
-        new = v.norm()
+                v = v - (_dot(u, v) / uu) * u
+        new = _dot(v, v) ** 0.5
         if new > 0:
             v = v * (length / new)
         dirs[i] = _unflatten(v, dirs[i])
@@ -222,13 +234,14 @@ def plane(model_a: nn.Module, model_b: Weights, model_c: Weights, params: ParamF
     (u,) = target(model_a, model_b, params, include_buffers)
     (v,) = target(model_a, model_c, params, include_buffers)
     fu, fv = _flat(u), _flat(v)
-    uu = fu.dot(fu)
+    uu = _dot(fu, fu)
     if uu == 0:
         raise ValueError("model_b has the same weights as model_a: there is no plane through them.")
-    fv = fv - (fu.dot(fv) / uu) * fu
-    if fv.norm() <= 1e-12 * fu.norm():
+    fv = fv - (_dot(fu, fv) / uu) * fu
+    vv = _dot(fv, fv)
+    if vv <= 1e-24 * uu:
         raise ValueError("model_c lies on the line through model_a and model_b: there is no plane through them.")
-    fv = fv * (fu.norm() / fv.norm())
+    fv = fv * (uu / vv) ** 0.5
     return _to_model([_unflatten(fu, u), _unflatten(fv, v)], targets, direction_kind="plane", norm="none",
                      ignore="none", include_buffers=bool(include_buffers))
 
@@ -354,7 +367,7 @@ def as_list(directions) -> Directions:
 def cosine(d1: Direction, d2: Direction) -> float:
     """Cosine similarity of two directions as flat vectors (near 0 for random high-dim directions)."""
     a, b = _flat(d1), _flat(d2)
-    return float(a.dot(b) / (a.norm() * b.norm()).clamp_min(1e-300))
+    return _dot(a, b) / max((_dot(a, a) * _dot(b, b)) ** 0.5, 1e-300)
 
 
 _DIRECTION_ATTRS = ("direction_kind", "norm", "ignore", "seed", "include_buffers", "orthogonal")

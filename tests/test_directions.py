@@ -55,6 +55,21 @@ def test_same_seed_same_directions_and_global_rng_untouched(mlp):
     assert not torch.equal(a[0]["net.0.weight"], a[1]["net.0.weight"])  # the two axes differ
 
 
+def test_directions_do_not_depend_on_thread_count():
+    """Bitwise: resuming a surface compares stored directions with regenerated ones."""
+    big = nn.Sequential(nn.Linear(300, 400), nn.Linear(400, 10))  # 120,000 weights: parallel reductions
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = directions.random(big, n=2, seed=0, orthogonal=True)
+        torch.set_num_threads(4)
+        four = directions.random(big, n=2, seed=0, orthogonal=True)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(one, four):
+        assert all(torch.equal(a[n], b[n]) for n in a)
+
+
 def test_directions_do_not_depend_on_model_dtype(mlp):
     """Drawn in float32 on the CPU whatever the model: a float64 model gets the same numbers."""
     d32 = directions.random(mlp, n=1, seed=1)[0]

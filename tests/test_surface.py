@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape import directions, io, surface
+from landscape import directions, evaluate, io, surface
 from landscape.engine import PointEvaluator
 
 
@@ -117,7 +117,7 @@ def test_frozen_parameters_stay_fixed_and_params_filter_restricts(mlp, xy):
     mlp.net[0].weight.requires_grad_(False)
     dirs = directions.random(mlp, n=1, seed=0)
     assert "net.0.weight" not in dirs[0]
-    ev = PointEvaluator(mlp, dirs, {"train": [xy]}, surface.make_objective("cross_entropy"))
+    ev = PointEvaluator(mlp, dirs, {"train": [xy]}, evaluate.objective("cross_entropy"))
     frozen = mlp.net[0].weight.detach().clone()
     ev.set_point([0.7])
     assert torch.equal(mlp.net[0].weight, frozen)

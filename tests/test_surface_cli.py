@@ -177,6 +177,18 @@ def test_hessian_direction(trained, tmp_path):
     assert float(norm) == pytest.approx(1.0, rel=1e-4)
 
 
+def test_resuming_a_hessian_surface_reuses_its_directions(trained, tmp_path, monkeypatch):
+    ckpt, _, _ = trained
+    args = ["surface", ckpt, "--dir", "hessian", "--x", "-0.5:0.5:3", "--n-samples", 64, "--split", "train",
+            "--out", tmp_path / "h.h5", "--no-progress"]
+    assert run(*args).exit_code == 0
+    first = io.load(tmp_path / "h.h5")
+    monkeypatch.setitem(sys.modules, "landscape.sharpness", None)  # recomputing would now fail
+    again = run(*args)
+    assert again.exit_code == 0 and "3/3 cells done" in again.output, again.output
+    assert io.load(tmp_path / "h.h5").attrs["hessian_eigenvalues"] == first.attrs["hessian_eigenvalues"]
+
+
 def test_hessian_direction_without_sharpness_module(trained, tmp_path, monkeypatch):
     ckpt, _, _ = trained
     monkeypatch.setitem(sys.modules, "landscape.sharpness", None)  # import fails as if absent

@@ -109,6 +109,37 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
     return dirs, extra
 
 
+# Settings that describe directions computed from data (Hessian) or a run (PCA), copied from a file
+# whose directions are reused.
+_DERIVED = ("hessian_eigenvalues", "trajectory_dir", "n_snapshots", "explained_variance")
+_DIRECTION_ATTRS = ("direction_kind", "norm", "ignore", "seed", "include_buffers", "orthogonal")
+
+
+def _stored_directions(out: str, kind: str, seed: int, ckpt_sha: str, device, trajectory: Optional[str] = None):
+    """When resuming a Hessian or PCA surface, its stored directions (recomputing them costs time and
+    need not reproduce them bitwise, e.g. with another thread count); None when there is nothing to
+    reuse — the surface job then compares every setting as usual."""
+    from landscape import directions, io
+    from landscape.errors import FileFormatError
+
+    if kind not in ("hessian", "pca") or not Path(out).is_file():
+        return None
+    try:
+        stored = io.load(out)
+    except FileFormatError:
+        return None
+    a = stored.attrs
+    if (a.get("format") != io.FORMAT or a.get("direction_kind") != kind or a.get("checkpoint_sha256") != ckpt_sha
+            or (kind == "hessian" and a.get("seed") != seed) or not stored.directions):
+        return None
+    if kind == "pca" and (not trajectory or a.get("n_snapshots") != len(list(Path(trajectory).glob("snapshots/epoch_*.pt")))):
+        return None
+    log.info("Resuming %s: reusing the %s directions stored in it.", out, kind)
+    dirs = directions.Directions([{k: v.to(device) for k, v in d.items()} for d in stored.directions],
+                                 {k: a[k] for k in _DIRECTION_ATTRS if k in a})
+    return dirs, {k: a[k] for k in _DERIVED if k in a}
+
+
 def _display_name(spec, model) -> str:
     try:
         from landscape.train import display_name
@@ -193,13 +224,15 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     if kind != "random" and (norm != "filter" or ignore != "biasbn"):
         log.warning("--norm/--ignore apply to random directions only; %s directions are used as they are.", kind)
     train_xy = bn_data if bn_data is not None else next(iter(loaded.values()))
-    dirs, extra = _directions(kind, model, ndim, opts, train_xy, loss, dev)
+    ckpt_sha = checkpoint.sha256(checkpoint_path)
+    reused = None if overwrite else _stored_directions(out, kind, seed, ckpt_sha, dev, trajectory)
+    dirs, extra = reused if reused is not None else _directions(kind, model, ndim, opts, train_xy, loss, dev)
 
     attrs = {
         "model_name": ckpt.get("name") or _display_name(ckpt.get("model"), model),
         "model_spec": ckpt.get("model"),
         "checkpoint": str(Path(checkpoint_path).resolve()),
-        "checkpoint_sha256": checkpoint.sha256(checkpoint_path),
+        "checkpoint_sha256": ckpt_sha,
         "checkpoint_epoch": ckpt.get("epoch") if ckpt.get("epoch") is not None else -1,
         "dataset": name,
         "normalize": normalize if isinstance(normalize, (bool, int, float, str)) else str(normalize),
