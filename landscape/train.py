@@ -64,8 +64,10 @@ class TrainConfig:
     """Every hyperparameter of a run (saved as ``config.json``; resuming requires the same values).
 
     The defaults are the recipe for the built-in ``digits`` set (see :func:`recommended`): SGD with
-    Nesterov momentum and a cosine schedule; a 20-layer residual MLP reaches about 97% test accuracy
-    in 40 epochs, a few seconds on one CPU core.
+    Nesterov momentum, lr 0.05, a 2-epoch linear warmup then a cosine decay, 40 epochs of batches of 64.
+    Measured on digits (seeds 0-2, one CPU core, about 10 s per network): mlp20 98-99% test accuracy,
+    mlp20_noskip 97-98% (but a 50x higher final training loss), mlp20_nonorm 95-97%. The warmup is
+    what lets the unnormalized nets start: without it their first steps overflow to NaN even at lr 0.01.
 
     Attributes:
         epochs: passes over the training data (>= 1).
@@ -103,7 +105,7 @@ class TrainConfig:
     schedule: str = "cosine"
     milestones: Tuple[int, ...] = ()
     gamma: float = 0.1
-    warmup_epochs: float = 0.0
+    warmup_epochs: float = 2.0
     seed: int = 0
     val_fraction: float = 0.0
     patience: Optional[int] = None
@@ -174,7 +176,7 @@ _RECIPES: Dict[str, Dict[str, Any]] = {
     "mnist": {"epochs": 20, "batch_size": 128, "lr": 0.05},
     "fashion-mnist": {"epochs": 30, "batch_size": 128, "lr": 0.05},
     "cifar10": {"epochs": 300, "batch_size": 128, "lr": 0.1, "nesterov": False, "schedule": "step",
-                "milestones": (150, 225, 275), "augment": True, "save_every": 10},
+                "milestones": (150, 225, 275), "warmup_epochs": 0.0, "augment": True, "save_every": 10},
 }
 
 

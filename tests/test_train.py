@@ -265,7 +265,7 @@ def test_patience_without_validation_data_is_refused():
 
 def test_divergence_stops_and_is_recorded():
     X, Y = blobs(100)
-    run = fit(tiny_net(), (X * 1e3, Y), config=TrainConfig(epochs=10, lr=1e6, batch_size=25, weight_decay=0.0),
+    run = fit(tiny_net(), (X * 1e3, Y), config=TrainConfig(epochs=10, lr=1e6, batch_size=25, weight_decay=0.0, warmup_epochs=0),
               progress_bar=False)
     assert run.diverged and len(run.history) < 11
     assert not math.isfinite(run.history[-1]["train_loss"])

@@ -59,7 +59,7 @@ def _options(f):
         click.option("--milestones", type=MilestonesType(), default=None,
                      help="Epochs after which --schedule step multiplies the rate by --gamma, e.g. 150,225."),
         click.option("--gamma", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Step decay factor (0.1)."),
-        click.option("--warmup", type=click.FloatRange(min=0.0), default=None, help="Linear warmup epochs (0)."),
+        click.option("--warmup", type=click.FloatRange(min=0.0), default=None, help="Linear warmup epochs (digits 2)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seeds the initial weights, data order, augmentation, dropout and the validation split."),
         click.option("--augment/--no-augment", default=None,
