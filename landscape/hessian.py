@@ -9,8 +9,8 @@ taken anywhere in weight space without touching the model.
 Two ways to multiply by the Hessian:
 
 - ``method="autograd"`` (default): double backward, ``d/dw (grad L(w) . v)`` (Pearlmutter 1994).
-  With a single batch of data the first-order graph is kept between products (``cache_graph``), which
-  halves the cost of every further product. On CPU this was the fastest (see docs / the issue report).
+  The first-order graphs are kept between products when they fit in ``GRAPH_CACHE_BYTES``
+  (``cache_graph``), which halves the cost of every further product. On CPU this was the fastest.
 - ``method="func"``: forward-over-reverse, ``torch.func.jvp(torch.func.grad(L), (w,), (v,))``.
 
 Batch norm is in eval mode by default (running statistics, so ``L`` is a fixed function of ``w``);
@@ -36,6 +36,10 @@ from .params import ParamFilter, first_device, restored, select
 
 BN_MODES = ("eval", "train")
 HVP_METHODS = ("autograd", "func")
+# With method="autograd", the first-order graphs of all batches are kept between products when they
+# fit in this many bytes (measured on the first batch): each further product is then one backward
+# pass instead of forward + two backward passes (about 2x faster on CPU).
+GRAPH_CACHE_BYTES = 1 << 30
 
 
 def flatten(tensors: Mapping[str, torch.Tensor], names: Optional[Sequence[str]] = None) -> torch.Tensor:
@@ -60,6 +64,20 @@ def set_bn_mode(model: nn.Module, bn: str = "eval") -> None:
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.train()
+
+
+def _measured(fn):
+    """Run ``fn`` and return ``(result, bytes of the tensors autograd saved for backward meanwhile)``."""
+    storages: Dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, sum(storages.values())
 
 
 class _Scored(nn.Module):
@@ -95,7 +113,7 @@ class Hessian:
         self.batches = data_batches
         self.obj = obj
         self.method = method
-        self.cache_graph = (len(data_batches) == 1) if cache_graph is None else bool(cache_graph)
+        self.cache_graph: Optional[bool] = None if cache_graph is None else bool(cache_graph)  # None: decide on first use
         self._scored = _Scored(model, obj)
         _evaluate.check_model_accepts(model, data_batches, obj)
         stats = _evaluate.evaluate(model, data_batches, obj)
@@ -172,11 +190,20 @@ class Hessian:
             yield from self._graphs
             return
         kept = []
-        for batch in self.batches:
+        for i, batch in enumerate(self.batches):
             leaves = [self.point[k].detach().requires_grad_(True) for k in self.names]
-            value = self._call(dict(zip(self.names, leaves)), batch)
-            grads = list(torch.autograd.grad(value, leaves, create_graph=True, allow_unused=True,
-                                             materialize_grads=True))
+
+            def build():
+                value = self._call(dict(zip(self.names, leaves)), batch)
+                return list(torch.autograd.grad(value, leaves, create_graph=True, allow_unused=True,
+                                                materialize_grads=True))
+
+            if self.cache_graph is None and i == 0:
+                # Keep every batch's graph if all of them fit in GRAPH_CACHE_BYTES (measured on the first)
+                grads, nbytes = _measured(build)
+                self.cache_graph = nbytes * len(self.batches) <= GRAPH_CACHE_BYTES
+            else:
+                grads = build()
             if self.cache_graph:
                 kept.append((leaves, grads))
             yield leaves, grads
@@ -196,8 +223,10 @@ def operator(model: nn.Module, data: Any, loss: Any = "cross_entropy", params: P
     """Context manager yielding the :class:`Hessian` of ``model``'s mean loss over ``data``.
 
     ``data`` is anything :func:`landscape.evaluate.batches` accepts (moved once to the model's device);
-    ``loss`` anything :func:`landscape.evaluate.objective` accepts. On exit the model's weights,
-    buffers and train/eval modes are exactly as before.
+    ``loss`` anything :func:`landscape.evaluate.objective` accepts. ``cache_graph`` (autograd only):
+    keep the first-order graphs between products; None decides by their measured size
+    (``GRAPH_CACHE_BYTES``). On exit the model's weights, buffers and train/eval modes are exactly as
+    before.
 
     >>> with operator(model, (X, Y)) as H:
     ...     hv = H.matvec(torch.randn(H.n))

@@ -40,21 +40,35 @@ def test_flatten_unflatten_round_trip():
         hessian.unflatten(torch.zeros(3), tensors)
 
 
-@pytest.mark.parametrize("method", ["autograd", "func"])
-@pytest.mark.parametrize("batch_size", [None, 16])  # one batch (cached graph) and three batches
-def test_dense_hessian_matches_autograd_oracle(method, batch_size):
+@pytest.mark.parametrize("method, cache", [("autograd", None), ("autograd", False), ("func", None)])
+@pytest.mark.parametrize("batch_size", [None, 16])  # one batch and three batches
+def test_dense_hessian_matches_autograd_oracle(method, cache, batch_size):
     model, (X, Y) = _mlp64(), _data64()
     exact = _exact(model, X, Y)
-    with hessian.operator(model, (X, Y), method=method, batch_size=batch_size) as H:
+    with hessian.operator(model, (X, Y), method=method, batch_size=batch_size, cache_graph=cache) as H:
         assert H.n == exact.shape[0] == 51
         assert H.count == 40
-        assert H.cache_graph == (batch_size is None)
         dense = H.dense()
         assert H.n_products == 51
         # a second pass reuses the cached graph (or rebuilds it) and must give the same products
         v = torch.randn(H.n, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
         torch.testing.assert_close(H.matvec(v), exact @ v, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(dense, exact, rtol=1e-10, atol=1e-12)
+
+
+def test_graph_cache_is_decided_by_measured_size(monkeypatch):
+    model, (X, Y) = _mlp64(), _data64()
+    v = torch.ones(51, dtype=torch.float64)
+    with hessian.operator(model, (X, Y), batch_size=16) as H:
+        assert H.cache_graph is None
+        first = H.matvec(v)
+        assert H.cache_graph is True and len(H._graphs) == 3  # a tiny graph: kept
+        torch.testing.assert_close(H.matvec(v), first, rtol=0, atol=0)
+    monkeypatch.setattr(hessian, "GRAPH_CACHE_BYTES", 1000)
+    with hessian.operator(model, (X, Y), batch_size=16) as H:
+        torch.testing.assert_close(H.matvec(v), first, rtol=0, atol=0)
+        assert H.cache_graph is False and H._graphs is None
+        torch.testing.assert_close(H.matvec(v), first, rtol=0, atol=0)
 
 
 def test_loss_and_grad_match_autograd():

@@ -69,7 +69,7 @@ def _load_data(name: str, split: str, n: Optional[int], seed: int, root: Optiona
 @click.option("--method", type=click.Choice(["lanczos", "power"]), default="lanczos", show_default=True,
               help="Eigenvalue solver: Lanczos (scipy eigsh) or power iteration with deflation.")
 @click.option("--tol", type=click.FloatRange(min=0.0), default=None,
-              help="Relative residual of the eigenpairs [default: machine precision (lanczos), 1e-4 (power)].")
+              help="Relative residual of the eigenpairs [default: 1e-6 (lanczos), 1e-4 (power)].")
 @click.option("--max-iter", type=click.IntRange(min=1), default=None, help="Iteration limit of the eigenvalue solver.")
 @click.option("--trace", is_flag=True, help="Estimate the Hessian trace (Hutchinson, with standard error).")
 @click.option("--probes", type=click.IntRange(min=2), default=100, show_default=True, help="Hutchinson probes.")
