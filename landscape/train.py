@@ -462,6 +462,10 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
         resume against a different architecture or config.
     """
     config = config or TrainConfig()
+    if (resume or overwrite) and run_dir is None:
+        raise ValueError("`resume` and `overwrite` refer to a run directory; pass `run_dir` as well.")
+    if resume and overwrite:
+        raise ValueError("Pass `resume` (continue the run) or `overwrite` (replace it), not both.")
     params = list(model.parameters())
     if not params:
         raise ValueError("The model has no parameters to train.")

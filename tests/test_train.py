@@ -205,11 +205,12 @@ class Interrupt(Exception):
     pass
 
 
-def test_interrupted_then_resumed_run_is_bitwise_identical(tmp_path):
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_interrupted_then_resumed_run_is_bitwise_identical(tmp_path, optimizer):
     """An exception mid-epoch (a stand-in for a kill; the CLI test uses a real SIGKILL) then resume=True."""
     X, Y = blobs(200)
     config = TrainConfig(**{**FAST, "epochs": 5, "augment": True, "val_fraction": 0.2, "schedule": "step",
-                            "milestones": (3,)})
+                            "milestones": (3,), "optimizer": optimizer, "lr": 0.05 if optimizer == "sgd" else 0.01})
     calls = {"n": 0}
 
     def identity(x, generator):
@@ -256,6 +257,11 @@ def test_early_stopping_restores_the_best_weights(tmp_path):
     assert json.loads((tmp_path / "history.json").read_text())["stopped_early"] is True
     snaps = sorted(p.name for p in (tmp_path / "snapshots").iterdir())  # save_every=0: first and last only
     assert snaps == ["epoch_0000.pt", f"epoch_{run.history[-1]['epoch']:04d}.pt"]
+
+
+def test_resume_or_overwrite_without_run_dir_is_refused():
+    with pytest.raises(ValueError, match="run_dir"):
+        fit(tiny_net(), blobs(50), config=TrainConfig(epochs=1), resume=True, progress_bar=False)
 
 
 def test_patience_without_validation_data_is_refused():

@@ -67,6 +67,15 @@ def test_train_writes_a_self_describing_run(tmp_path):
     assert ckpt["model"]["in_shape"] == [1, 8, 8] and ckpt["model"]["num_classes"] == 10
 
 
+def test_progress_is_plain_lines_in_a_log(tmp_path):
+    args = [a for a in SMALL if a != "--quiet"]
+    res = invoke("train", "mlp8", *args, "--out", tmp_path / "run")
+    assert res.exit_code == 0, res.output
+    assert "\r" not in res.output  # no carriage-return bar redraws in a non-TTY log
+    last = [line for line in res.output.splitlines() if line.startswith("mlp8: ")][-1]
+    assert "(100.0%)" in last and "epoch 2/2" in last and "test_acc" in last
+
+
 @pytest.mark.parametrize("vary, other", [("skip", "mlp8_noskip"), ("norm", "mlp8_nonorm")])
 def test_pair_trains_both_members_from_the_same_start(tmp_path, vary, other):
     res = invoke("pair", "mlp8", "--vary", vary, *SMALL, "--out", tmp_path)
