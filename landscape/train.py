@@ -83,8 +83,8 @@ class TrainConfig:
         gamma: decay factor of "step".
         warmup_epochs: linear warmup length in epochs (0: none).
         seed: seeds shuffling, augmentation, dropout and the validation split.
-        val_fraction: fraction of the training data held out for validation (0: none); the split is
-            seeded and stratified by nothing, a plain random subset.
+        val_fraction: fraction of the training data held out for validation (0: none): a seeded
+            random subset (not stratified), the same for every run with this seed.
         patience: stop after this many epochs without a lower validation loss and restore the best
             weights (early stopping); None: train all epochs. Needs validation data.
         augment: apply the augmentation function each batch (``fit(augment=...)``).
