@@ -65,7 +65,7 @@ def _member_order(run_dir: str) -> tuple:
 
 
 def run_pipeline(work: str) -> dict:
-    """Train the pair and compute its surfaces under ``work`` (reusing finished files)."""
+    """Train the pair and compute its surfaces under ``work`` (finished files are reused)."""
     import cli
 
     missing = [c for c in ("pair", "surface") if c not in cli.COMMANDS]
@@ -73,30 +73,51 @@ def run_pipeline(work: str) -> dict:
         sys.exit(f"make_gallery: `landscape {' / '.join(missing)}` is not available in this checkout yet; "
                  "use --synthetic, or --surfaces with files you have.")
     pair_dir = os.path.join(work, "pair")
-    if not glob.glob(os.path.join(pair_dir, "*", "final.pt")):
+    if len(glob.glob(os.path.join(pair_dir, "*", "final.pt"))) < 2:
         _landscape("pair", MODEL, "--vary", "skip", "--dataset", DATASET, "--seed", SEED,
-                   "--save-every", "1", "--out", pair_dir)
+                   "--save-every", "1", "--quiet", "--overwrite", "--out", pair_dir)
     runs = sorted((os.path.dirname(p) for p in glob.glob(os.path.join(pair_dir, "*", "final.pt"))), key=_member_order)
     if len(runs) != 2:
         sys.exit(f"make_gallery: expected two members under {pair_dir}, found {runs}.")
     files = {"surfaces": [], "lines": [], "runs": runs}
+    common = ["--dataset", DATASET, "--split", "train,test", "--threads", "1", "--no-progress"]
     for run in runs:
         member = os.path.basename(run)
         ckpt = os.path.join(run, "final.pt")
         out2 = os.path.join(work, f"{member}_2d.h5")
         out1 = os.path.join(work, f"{member}_1d.h5")
-        # the same seed gives both members the same (filter-normalized) directions
-        _landscape("surface", ckpt, "--x", GRID_2D, "--y", GRID_2D, "--seed", SEED, "--dataset", DATASET,
-                   "--split", "train,test", "--out", out2)
-        _landscape("surface", ckpt, "--x", GRID_1D, "--seed", SEED, "--dataset", DATASET,
-                   "--split", "train,test", "--out", out1)
+        # the same seed gives both members the same (filter-normalized) directions; a finished
+        # file is left as is by `landscape surface` (it resumes, finding nothing to do)
+        _landscape("surface", ckpt, "--x", GRID_2D, "--y", GRID_2D, "--seed", SEED, *common, "--out", out2)
+        _landscape("surface", ckpt, "--x", GRID_1D, "--seed", SEED, *common, "--out", out1)
         files["surfaces"].append(out2)
         files["lines"].append(out1)
-    pca = os.path.join(work, f"{os.path.basename(runs[0])}_pca.h5")
-    _landscape("surface", os.path.join(runs[0], "final.pt"), "--dir", "pca", "--trajectory", runs[0],
-               "--x", GRID_2D, "--y", GRID_2D, "--dataset", DATASET, "--out", pca)
-    files["pca"] = pca
+    files["pca"] = _pca_surface(work, runs[0], common)
     return files
+
+
+def _pca_surface(work: str, run: str, common: list) -> str:
+    """A PCA-plane surface framing the training path. PCA coordinates are in parameter units, so
+    the grid's extent is unknown up front: a 3x3 probe gives the path, then the real grid covers it
+    with a 30% margin."""
+    from landscape import io
+
+    member = os.path.basename(run)
+    ckpt = os.path.join(run, "final.pt")
+    probe = os.path.join(work, f"{member}_pca_probe.h5")
+    _landscape("surface", ckpt, "--dir", "pca", "--trajectory", run, "--x", "-1:1:3", "--y", "-1:1:3",
+               *common, "--out", probe)
+    coords = np.asarray(io.load(probe).trajectory["coords"], dtype=float)
+    lo = np.minimum(coords.min(axis=0), 0.0)  # the final model (the origin) is always in view
+    hi = np.maximum(coords.max(axis=0), 0.0)
+    pad = 0.15 * (hi - lo) + 1e-3
+    lo, hi = lo - pad, hi + pad
+    n = GRID_2D.split(":")[2]
+    out = os.path.join(work, f"{member}_pca.h5")
+    _landscape("surface", ckpt, "--dir", "pca", "--trajectory", run,
+               "--x", f"{lo[0]:.4g}:{hi[0]:.4g}:{n}", "--y", f"{lo[1]:.4g}:{hi[1]:.4g}:{n}",
+               *common, "--out", out)
+    return out
 
 
 def load_inputs(files: dict) -> dict:
@@ -189,6 +210,18 @@ def unfinished(surface: Surface, done: float = 0.62, seed: int = 0) -> Surface:
     return Surface(x=surface.x, y=surface.y, values=values, attrs=dict(surface.attrs))
 
 
+def scale_note(surfaces) -> str:
+    """', log scale (chosen by itself: ...)' when the default picks a log scale for these surfaces."""
+    from landscape.plot import _scale
+
+    arrays = [_scale.get_values(s, "train_loss") for s in surfaces]
+    if not _scale.resolve_log(None, arrays, "train_loss"):
+        return ""
+    pos = np.concatenate([a[np.isfinite(a) & (a > 0)].ravel() for a in arrays])
+    decades = np.log10(pos.max() / pos.min())
+    return f"; log colour scale, chosen by default because the loss spans {decades:.0f} decades"
+
+
 def make(inputs: dict, out: str, source: str) -> List[tuple]:
     """Write every figure to ``out``; returns [(file name, caption)]."""
     made = []
@@ -204,24 +237,25 @@ def make(inputs: dict, out: str, source: str) -> List[tuple]:
     put(plot.draw(lines[0], "line"), "line.png",
         f"`line`: 1D loss (blue, left) and accuracy (red, right) of {a.label()}, train solid, test dashed.")
     for kind, caption in [
-        ("contour", "`contour`: contour lines of the train loss around the trained model (star: minimum)."),
-        ("contourf", "`contourf`: filled contours."),
-        ("heatmap", "`heatmap`: one cell per grid point; cells not computed yet or diverged stay visible as such."),
-        ("surface", "`surface`: the 3D surface."),
+        ("contour", "`contour`: contour lines of the train loss around the trained model (star: minimum)"),
+        ("contourf", "`contourf`: filled contours"),
+        ("heatmap", "`heatmap`: one cell per grid point, no interpolation"),
+        ("surface", "`surface`: the 3D surface"),
     ]:
-        put(plot.draw(b, kind), f"{kind}.png", caption + f" ({b.label()})")
-    put(plot.draw(b, "contourf", log=True), "contourf_log.png",
-        f"`contourf --log`: the same on a log scale ({b.label()}).")
+        put(plot.draw(b, kind), f"{kind}.png", f"{caption} ({b.label()}){scale_note([b])}.")
+    put(plot.draw(b, "contourf", log=False, vmax=10), "contourf_linear.png",
+        f"`contourf --linear --vmax 10`: a linear scale clipped at 10, as in Li et al. (2018); the "
+        f"colour bar says where it clips ({b.label()}).")
     p = unfinished(b)
     put(plot.draw(p, "heatmap"), "heatmap_partial.png",
         f"`heatmap` of a file still being computed: cells not done yet (NaN) are blank ({b.label()}, "
         "with the last 38% of its cells and a few others blanked out to show it).")
     put(plot.compare([a, b], kind="contour"), "compare_contour.png",
-        "`compare --kind contour`: with and without skip connections on shared contour levels.")
+        f"`compare --kind contour`: with and without skip connections on shared contour levels{scale_note([a, b])}.")
     put(plot.compare([a, b], kind="surface"), "compare_surface.png",
         "`compare --kind surface`: shared z-limits, colour scale and view angle.")
-    put(plot.compare([a, b], kind="heatmap", log=True), "compare_heatmap_log.png",
-        "`compare --kind heatmap --log`: shared logarithmic colour scale.")
+    put(plot.compare([a, b], kind="heatmap"), "compare_heatmap.png",
+        "`compare --kind heatmap`: one colour scale for both.")
     if len(lines) == 2:
         put(plot.compare(lines, kind="line"), "compare_line.png",
             "`compare --kind line`: 1D curves on shared loss and accuracy axes.")

@@ -137,12 +137,18 @@ def test_vmax_clips_and_is_named():
     assert cb.extend == "max"
 
 
-def test_log_scale_uses_lognorm_and_geometric_levels():
-    ax = plot.contourf(bowl(), log=True, levels=10)
+def test_log_scale_uses_lognorm_and_round_levels():
+    s = bowl()
+    ax = plot.contourf(s, log=True, levels=10)
     cs = ax.collections[0]
     assert isinstance(cs.norm, mcolors.LogNorm)
-    ratios = cs.levels[1:] / cs.levels[:-1]
-    assert np.allclose(ratios, ratios[0])
+    lv = cs.levels
+    assert lv[0] == pytest.approx(s.values["train_loss"].min()) and lv[-1] == pytest.approx(s.values["train_loss"].max())
+    assert 5 <= len(lv) <= 20 and np.all(np.diff(lv) > 0)
+    mantissas = lv[1:-1] / 10.0 ** np.floor(np.log10(lv[1:-1]))
+    assert np.allclose(mantissas, np.round(mantissas, 1))  # 0.2, 0.3, 0.5, ... not 0.2154
+    wide = _scale.make_levels(1e-4, 1e3, 20, log=True)  # 7 decades: 1-3 steps or so, all round
+    assert 10 <= len(wide) <= 40
 
 
 def test_explicit_levels_are_used():
@@ -422,3 +428,19 @@ def test_draw_every_kind_of_a_2d_surface_and_line_of_a_1d_one():
     assert plot.kinds_for(line_surface()) == ("line",)
     fig = plot.draw(line_surface(), "line", "test_loss")
     assert [l.get_label() for l in fig.axes[0].lines if not l.get_label().startswith("_")] == ["test loss"]
+
+
+def test_log_scale_is_chosen_for_a_loss_spanning_decades_unless_told():
+    s = bowl()
+    s.values["train_loss"] = 1e-4 * 10 ** (6 * (s.values["train_loss"] - 0.1) / 1.5)  # 1e-4 .. 1e2
+    ax = plot.contourf(s)
+    assert isinstance(ax.collections[0].norm, mcolors.LogNorm)
+    ax = plot.contourf(s, log=False, ax=plt.figure().add_subplot())
+    assert not isinstance(ax.collections[0].norm, mcolors.LogNorm)
+    ax = plot.contourf(s, vmin=0, ax=plt.figure().add_subplot())  # vmin 0 implies linear
+    assert not isinstance(ax.collections[0].norm, mcolors.LogNorm)
+    # a narrow range stays linear, and accuracy never goes log by itself
+    assert not isinstance(plot.contourf(bowl(), ax=plt.figure().add_subplot()).collections[0].norm, mcolors.LogNorm)
+    s.values["train_acc"] = s.values["train_loss"]
+    assert not isinstance(plot.heatmap(s, "train_acc", ax=plt.figure().add_subplot()).collections[0].norm,
+                          mcolors.LogNorm)

@@ -21,7 +21,7 @@ def _load(path: str):
     return io.load(path)
 
 
-def _plot_kwargs(log: bool, vmin: Optional[float], vmax: Optional[float], levels: Optional[int]) -> dict:
+def _plot_kwargs(log: Optional[bool], vmin: Optional[float], vmax: Optional[float], levels: Optional[int]) -> dict:
     kw = {"log": log, "vmin": vmin, "vmax": vmax}
     if levels is not None:
         kw["levels"] = levels
@@ -60,7 +60,9 @@ def common_options(f):
                      help="About how many contour levels (default 20).")(f)
     f = click.option("--vmax", type=float, default=None, help="Top of the colour scale; higher values are clipped.")(f)
     f = click.option("--vmin", type=float, default=None, help="Bottom of the colour scale.")(f)
-    f = click.option("--log", is_flag=True, help="Logarithmic colour scale / loss axis.")(f)
+    f = click.option("--log/--linear", "log", default=None,
+                     help="Logarithmic or linear colour scale / loss axis (default: log when the loss "
+                          "spans 3 decades or more).")(f)
     f = click.option("--value", default="train_loss", show_default=True,
                      help="Which value to draw: train_loss, train_acc, test_loss, test_acc, ...")(f)
     f = click.option("--out", "-o", required=True, metavar="FIG",

@@ -64,7 +64,11 @@ def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None) -> None
         ax.plot([x], [y], [z], **style)
         return
     ax.plot([x], [y], **style)
-    ax.annotate(text, (x, y), xytext=(6, 6), textcoords="offset points", fontsize="small", zorder=10,
+    # text on the side with room, so it never sticks out of the axes (and pushes the layout)
+    x0, x1 = ax.get_xlim()
+    right_half = (x - x0) / ((x1 - x0) or 1.0) > 0.6
+    ax.annotate(text, (x, y), xytext=(-6 if right_half else 6, 6), textcoords="offset points",
+                ha="right" if right_half else "left", fontsize="small", zorder=10, annotation_clip=True,
                 bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.7))
 
 
@@ -134,7 +138,7 @@ def colorbar(mappable, axes, scale: Scale, value: str, **kw):
     cb.set_ticks(nice_ticks(scale))
     cb.minorticks_off()
     if scale.log:  # 0.5, 1, 2, 5, 10 read better on a loss scale than 5x10^-1, 10^0, 2x10^0
-        cb.formatter = mticker.FuncFormatter(lambda v, _pos: f"{v:.3g}")
+        cb.formatter = mticker.FuncFormatter(lambda v, _pos: f"{v:g}")
     return cb
 
 

@@ -8,7 +8,8 @@ whole picture into a single colour. So every plot goes through :func:`prepare`, 
 - clips ``inf`` and outliers to a cap (``vmax`` if given, else a high quantile when the top of the
   data lies far beyond the bulk) and records that it did, so the colour bar can say
   "train loss (clipped at 12.3)" and show an ``extend`` arrow;
-- on a log scale, floors non-positive values at the smallest positive one;
+- on a log scale, floors non-positive values at the smallest positive one; ``log=None`` chooses a
+  log scale by itself for losses spanning many decades (AUTO_LOG_DECADES);
 - builds the contour levels (linear or geometric) from the final limits.
 
 :func:`shared_scale` does the same over several surfaces at once, which is what makes the panels of
@@ -34,6 +35,11 @@ DEFAULT_LEVELS = 20
 # of the cells at 1e4 or inf) always is, while the legitimate values next to it are kept.
 CAP_QUANTILE = 0.95
 OUTLIER_SPAN = 1.0
+# log=None (auto) picks a log scale for a loss whose bulk (q05..q95 of the positive finite values)
+# spans at least this many decades: on a linear scale such a surface is one flat blob around the
+# minimum and a few contours at the edge (filter-normalized directions of width 1 often reach
+# losses 1e4 times the minimum).
+AUTO_LOG_DECADES = 3.0
 
 
 def value_names(surface) -> list:
@@ -134,7 +140,7 @@ def make_levels(vmin: float, vmax: float, levels: Levels, log: bool) -> np.ndarr
             pad = abs(vmin) * 0.01 or 0.01
             vmin, vmax = (vmin / 1.01, vmax * 1.01) if log else (vmin - pad, vmax + pad)
         if log:
-            return np.geomspace(vmin, vmax, n)
+            return _log_levels(vmin, vmax, n)
         # round numbers between the limits (0.5, 1.0, 1.5, ...) so contour labels read well; the
         # limits themselves stay levels so the outer bands cover all data
         inner = MaxNLocator(nbins=n - 1, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
@@ -149,13 +155,54 @@ def make_levels(vmin: float, vmax: float, levels: Levels, log: bool) -> np.ndarr
     return arr
 
 
+def wide_range(arrays: Sequence[np.ndarray]) -> bool:
+    """Whether the positive finite values' bulk spans AUTO_LOG_DECADES or more (see ``log=None``)."""
+    flat = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays]) if arrays else np.array([])
+    pos = flat[np.isfinite(flat) & (flat > 0)]
+    if pos.size < 2:
+        return False
+    lo, hi = np.quantile(pos, [1 - CAP_QUANTILE, CAP_QUANTILE])
+    return bool(hi / lo >= 10 ** AUTO_LOG_DECADES)
+
+
+def resolve_log(log: Optional[bool], arrays: Sequence[np.ndarray], value: str = "") -> bool:
+    """``log`` as given, or for None: True for a loss spanning many decades (never for accuracy)."""
+    if log is not None:
+        return bool(log)
+    return not is_accuracy(value) and wide_range(arrays)
+
+
+# mantissas of round values per decade, coarse to fine (1, 10, 100 / 1, 3, 10 / 1, 2, 5, 10 ...)
+_LOG_STEPS = ((1,), (1, 3), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
+
+
+def _log_levels(vmin: float, vmax: float, n: int) -> np.ndarray:
+    """About ``n`` levels between vmin and vmax on a log scale, at round values (0.01, 0.02, 0.05,
+    0.1, ...) so contour labels read well; the limits are levels too. Falls back to a geometric
+    sequence when no set of round values comes close to ``n``."""
+    lo_dec, hi_dec = int(np.floor(np.log10(vmin))), int(np.ceil(np.log10(vmax)))
+    best = None
+    for mant in _LOG_STEPS:
+        vals = np.array([m * 10.0 ** d for d in range(lo_dec, hi_dec + 1) for m in mant])
+        inner = vals[(vals > vmin * (1 + 1e-9)) & (vals < vmax * (1 - 1e-9))]
+        if best is None or abs(len(inner) + 2 - n) < abs(len(best) + 2 - n):
+            best = inner
+    if len(best) + 2 < n / 2 or len(best) + 2 > 2 * n:
+        return np.geomspace(vmin, vmax, n)
+    return np.concatenate([[vmin], best, [vmax]])
+
+
 def shared_scale(arrays: Sequence[np.ndarray], vmin: Optional[float] = None, vmax: Optional[float] = None,
-                 log: bool = False, levels: Levels = None) -> Scale:
+                 log: Optional[bool] = False, levels: Levels = None, value: str = "") -> Scale:
     """One :class:`Scale` covering every array in ``arrays`` (NaN ignored, inf clipped).
 
     ``vmin``/``vmax`` fix the limits (values beyond them are clipped and flagged); left as None they
     come from the data, with the top capped at a high quantile when outliers blow it up.
+    ``log=None`` decides by :func:`resolve_log` (``value`` names what the arrays hold).
     """
+    if log is None and vmin is not None and vmin <= 0:
+        log = False  # a non-positive lower limit asks for a linear scale
+    log = resolve_log(log, arrays, value)
     if vmin is not None and vmax is not None and not vmin < vmax:
         raise ValueError(f"`vmin` must be less than `vmax`, but vmin={vmin!r} and vmax={vmax!r} were passed.")
     if log and vmin is not None and vmin <= 0:
@@ -193,7 +240,7 @@ def shared_scale(arrays: Sequence[np.ndarray], vmin: Optional[float] = None, vma
     return Scale(lo, hi, log, make_levels(lo, hi, levels, log), clipped=clipped, floored=floored)
 
 
-def prepare(values: np.ndarray, vmin=None, vmax=None, log: bool = False, levels: Levels = None):
+def prepare(values: np.ndarray, vmin=None, vmax=None, log: Optional[bool] = False, levels: Levels = None):
     """``(scale, drawable)`` for one array: see :func:`shared_scale` and :meth:`Scale.apply`."""
     scale = shared_scale([values], vmin=vmin, vmax=vmax, log=log, levels=levels)
     return scale, scale.apply(values)

@@ -31,7 +31,7 @@ def normalize_kind(kind: str) -> str:
 
 def compare(surfaces: Sequence, kind: str = "contour", value: str = "train_loss", *,
             titles: Optional[Sequence[str]] = None, levels: Levels = None, vmin: Optional[float] = None,
-            vmax: Optional[float] = None, log: bool = False, cmap: str = "viridis",
+            vmax: Optional[float] = None, log: Optional[bool] = None, cmap: str = "viridis",
             view: Tuple[float, float] = DEFAULT_VIEW, trajectory=None, figsize=None,
             fig: Optional[Figure] = None) -> Figure:
     """One panel per surface, all on one scale; returns the Figure.
@@ -64,7 +64,8 @@ def compare(surfaces: Sequence, kind: str = "contour", value: str = "train_loss"
     if kind == "line":
         return _compare_lines(fig, surfaces, titles, log=log, vmin=vmin, vmax=vmax)
 
-    scale = shared_scale([get_values(s, value) for s in surfaces], vmin=vmin, vmax=vmax, log=log, levels=levels)
+    scale = shared_scale([get_values(s, value) for s in surfaces], vmin=vmin, vmax=vmax, log=log, levels=levels,
+                         value=value)
     proj = "3d" if kind == "surface" else None
     axes = [fig.add_subplot(1, n, i + 1, projection=proj) for i in range(n)]
     mappable = None

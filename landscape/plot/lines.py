@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from . import _draw, _labels
 from ._scale import Scale, get_values, shared_scale
@@ -37,7 +38,7 @@ def split_values(surface, values: Optional[Sequence[str]] = None):
     return [n for n in names if n not in acc], acc
 
 
-def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] = None, log: bool = False,
+def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] = None, log: Optional[bool] = None,
          vmin: Optional[float] = None, vmax: Optional[float] = None, mark_min: bool = True,
          legend: bool = True, title: Optional[str] = None, loss_scale: Optional[Scale] = None,
          acc_limits: Optional[tuple] = None) -> Axes:
@@ -45,7 +46,7 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
 
     surface: 1D ``Surface`` (values (nx,)), or 2D, then the slice through y = 0 is drawn
     values:  names to draw (default: every value in the file); names with "acc" go on the right
-    log:     logarithmic loss axis
+    log:     logarithmic loss axis; None (default): when the losses span 3 decades or more
     vmin, vmax: loss-axis limits; losses above vmax (and inf/outliers) are drawn at the cap and the
              axis label says "(clipped at ...)"
     loss_scale, acc_limits: shared limits, used by ``compare`` so panels line up
@@ -88,6 +89,7 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
     ax.landscape_twin = twin if twin is not ax else None
     ax.set_xlabel(_labels.axis_label(surface, 0))
     ax.set_xlim(x.min(), x.max())
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
     if title is None:
         title = _labels.title(surface) + ("" if surface.ndim == 1 else " (slice at y = 0)")
     if title:

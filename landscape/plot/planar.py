@@ -22,7 +22,7 @@ def _setup(surface, value, kind, vmin, vmax, log, levels, scale):
     _draw.require_2d(surface, kind)
     raw = get_values(surface, value)
     if scale is None:
-        scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log, levels=levels)
+        scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log, levels=levels, value=value)
     return raw, scale, scale.apply(raw)
 
 
@@ -49,7 +49,7 @@ def _finish(ax: Axes, surface, value, raw, scale, mappable, *, trajectory, mark_
 
 
 def contour(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, levels: Levels = None,
-            vmin: Optional[float] = None, vmax: Optional[float] = None, log: bool = False,
+            vmin: Optional[float] = None, vmax: Optional[float] = None, log: Optional[bool] = None,
             cmap: str = DEFAULT_CMAP, trajectory=None, mark_min: bool = True, clabel: bool = True,
             colorbar: bool = True, title: Optional[str] = None, scale: Optional[Scale] = None,
             linewidths: float = 0.8) -> Axes:
@@ -59,7 +59,8 @@ def contour(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, le
     levels:     number of levels (default 20) or explicit increasing values, in data units
     vmin, vmax: colour limits; values above ``vmax`` (and inf/outliers, see ``_scale``) are clipped,
                 and the colour bar says so
-    log:        logarithmic levels and colours (losses spanning decades)
+    log:        logarithmic levels and colours; None (default) picks log for a loss whose values
+                span 3 decades or more, where a linear scale shows one blob and a few edge contours
     trajectory: None draws ``surface.trajectory`` if the file has one, True requires it, False
                 hides it, or a dict {"coords": (n, 2), "epochs": (n,)}
     scale:      a precomputed shared ``Scale`` (``compare`` passes one so panels share levels)
@@ -77,7 +78,7 @@ def contour(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, le
 
 
 def contourf(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, levels: Levels = None,
-             vmin: Optional[float] = None, vmax: Optional[float] = None, log: bool = False,
+             vmin: Optional[float] = None, vmax: Optional[float] = None, log: Optional[bool] = None,
              cmap: str = DEFAULT_CMAP, trajectory=None, mark_min: bool = True, lines: bool = True,
              colorbar: bool = True, title: Optional[str] = None, scale: Optional[Scale] = None,
              rasterized: bool = True) -> Axes:
@@ -99,7 +100,7 @@ def contourf(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, l
 
 
 def heatmap(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, vmin: Optional[float] = None,
-            vmax: Optional[float] = None, log: bool = False, cmap: str = DEFAULT_CMAP, trajectory=None,
+            vmax: Optional[float] = None, log: Optional[bool] = None, cmap: str = DEFAULT_CMAP, trajectory=None,
             mark_min: bool = True, colorbar: bool = True, title: Optional[str] = None,
             scale: Optional[Scale] = None, rasterized: bool = True, levels: Levels = None) -> Axes:
     """One coloured cell per grid point (no interpolation between points); returns the Axes.

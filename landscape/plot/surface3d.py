@@ -36,11 +36,11 @@ def cell_quads(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> Tuple[np.ndarray,
 
 def _height_formatter(log: bool):
     # On a log scale z is drawn as log10(value) (3D axes have no log scale); label ticks in data units.
-    return FuncFormatter(lambda v, _pos: f"{10 ** v:.3g}") if log else None
+    return FuncFormatter(lambda v, _pos: f"{float(f'{10 ** v:.3g}'):g}") if log else None
 
 
 def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, vmin: Optional[float] = None,
-              vmax: Optional[float] = None, log: bool = False, cmap: str = "viridis",
+              vmax: Optional[float] = None, log: Optional[bool] = None, cmap: str = "viridis",
               view: Tuple[float, float] = DEFAULT_VIEW, trajectory=None, mark_min: bool = True,
               colorbar: bool = True, title: Optional[str] = None, scale: Optional[Scale] = None,
               rasterized: bool = True, edgecolor: Optional[str] = None, short_labels: bool = False,
@@ -60,7 +60,7 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
     ax = _draw.axes_3d(ax)
     raw = get_values(surface, value)
     if scale is None:
-        scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log, levels=levels)
+        scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log, levels=levels, value=value)
     drawn = scale.apply(raw).filled(np.nan)
     height = scale.transform(drawn)
     verts, idx = cell_quads(surface.x, surface.y, height)
