@@ -15,6 +15,8 @@ A run directory holds (the contract shared with surfaces, plots and the demo):
     config.json                  the exact TrainConfig, model spec, data description and versions
     last_state.pt                everything ``resume=True`` needs to continue bitwise-identically
 
+(:mod:`landscape.rundir` owns these files; ``load_history`` reads a run back.)
+
 Determinism: shuffling and augmentation draw from one ``torch.Generator`` seeded with
 ``config.seed``; dropout draws from torch's global RNG, which ``fit`` seeds with ``config.seed``
 inside ``torch.random.fork_rng`` so the caller's RNG is left alone. On a CPU, with the same thread
@@ -24,36 +26,28 @@ the history are saved atomically after every epoch).
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import logging
 import math
 import os
-import pickle
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
-from . import checkpoint, evaluate, gradflow, progress
-from .errors import FileFormatError, check_choice
+from . import checkpoint, evaluate, gradflow, progress, rundir
+from .errors import check_choice
+from .rundir import COLUMNS, check_run_dir, display_name, load_history  # noqa: F401  (public here too)
 from .schedules import SCHEDULES, lr_at
 
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "seconds")
-STATE_FORMAT = "landscape-train-state"
-STATE_VERSION = 1
 INIT_FLOW_BATCHES = 32  # batches used to measure gradient flow at initialization (the whole of digits)
-ARTIFACTS = ("final.pt", "best.pt", "last_state.pt", "history.json", "history.csv", "gradient_flow.json",
-             "config.json")
 
 PathLike = Union[str, os.PathLike]
 Data = Union[Tuple[torch.Tensor, torch.Tensor], torch.utils.data.Dataset]
@@ -256,93 +250,6 @@ def split_validation(X: torch.Tensor, Y: torch.Tensor, fraction: float, seed: in
     return (X[train], Y[train]), (X[val], Y[val])
 
 
-# ---------------------------------------------------------------------------------- run directory
-
-def _json_dump(obj: Any, path: Path) -> None:
-    """Write JSON atomically (temporary file + rename): a killed run never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, allow_nan=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _write_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
-
-
-def _prepare_dir(run_dir: Path, resume: bool, overwrite: bool) -> Optional[Dict[str, Any]]:
-    """Create ``run_dir`` (ValueError if impossible) and return the saved state when resuming."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "snapshots").mkdir(exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-", delete=True)
-        probe.close()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ValueError(f"Cannot write the run directory {str(run_dir)!r}: {reason}. "
-                         "Pass an output directory you can write to.") from None
-    state_path = run_dir / "last_state.pt"
-    if resume:
-        if state_path.is_file():
-            return _load_state(state_path)
-        if (run_dir / "final.pt").is_file():
-            raise ValueError(f"Cannot resume {str(run_dir)!r}: it holds a final.pt but no last_state.pt to continue "
-                             "from. Pass overwrite to train it again.")
-        log.info("nothing to resume in %s; starting from scratch", run_dir)
-        return None
-    if overwrite:
-        for name in ARTIFACTS:
-            (run_dir / name).unlink(missing_ok=True)
-        for snap in (run_dir / "snapshots").glob("epoch_*.pt"):
-            snap.unlink()
-        return None
-    check_run_dir(run_dir, resume, overwrite)
-    return None
-
-
-def check_run_dir(run_dir: PathLike, resume: bool = False, overwrite: bool = False) -> None:
-    """ValueError if ``run_dir`` already holds a run and neither ``resume`` nor ``overwrite`` is set.
-
-    Touches nothing, so a command training several runs can check every directory before starting.
-    """
-    run_dir = Path(run_dir)
-    if resume or overwrite:
-        return
-    if (run_dir / "final.pt").is_file() or (run_dir / "last_state.pt").is_file():
-        what = "a finished run (final.pt)" if (run_dir / "final.pt").is_file() else "an interrupted run (last_state.pt)"
-        raise ValueError(f"{str(run_dir)!r} already holds {what}; pass --resume to continue it or --overwrite "
-                         "to replace it, or choose another --out.")
-
-
-def _load_state(path: Path) -> Dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise FileFormatError(f"Refused to load {str(path)!r}: it holds pickled objects other than tensors and "
-                              "plain data (loading it could run code).") from exc
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise FileFormatError(f"{str(path)!r} is not a readable training state: {' '.join(str(exc).split())[:160]}") from exc
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise FileFormatError(f"{str(path)!r} is not a landscape training state (format {STATE_FORMAT!r}).")
-    if int(state.get("version", 0)) > STATE_VERSION:
-        raise FileFormatError(f"{str(path)!r} was written by a newer landscape (state version {state['version']}); "
-                              "upgrade landscape to resume it.")
-    return state
-
-
 def _check_resumable(state: Dict[str, Any], model: nn.Module, spec: Optional[dict], config: TrainConfig,
                      path: Path) -> None:
     """ValueError unless the saved run used this architecture and this config."""
@@ -383,18 +290,6 @@ def _spec_of(model: nn.Module) -> Optional[dict]:
     except (ImportError, ValueError):
         found = getattr(model, "spec", None)
         return found if isinstance(found, dict) else None
-
-
-def display_name(spec: Optional[dict], model: Optional[nn.Module] = None) -> str:
-    """A short name for a built-in spec (``mlp20_noskip``), else the model's class name."""
-    if spec and "name" in spec:
-        name = f"{spec['name']}{spec.get('depth', '')}"
-        if spec.get("skip") is False:
-            name += "_noskip"
-        if spec.get("norm") == "none":
-            name += "_nonorm"
-        return name
-    return type(model).__name__.lower() if model is not None else "model"
 
 
 def _rng_state(gen: torch.Generator) -> Dict[str, Any]:
@@ -496,9 +391,9 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
     finally:
         model.train(was_training)
     spec = spec if spec is not None else _spec_of(model)
-    name = name or display_name(spec, model)
+    name = name or rundir.display_name(spec, model)
     run_dir = Path(run_dir) if run_dir is not None else None
-    state = _prepare_dir(run_dir, resume, overwrite) if run_dir is not None else None
+    state = rundir.prepare(run_dir, resume, overwrite) if run_dir is not None else None
     if state is not None:
         _check_resumable(state, model, spec, config, run_dir / "last_state.pt")
     data_meta = dict(data_meta or {})
@@ -594,19 +489,19 @@ class _Loop:
                 "stopped_early": self.stopped_early, "diverged": self.diverged}
 
     def _write_logs(self) -> None:
-        _json_dump(self._history_doc(), self.run_dir / "history.json")
-        _write_csv(self.history, self.run_dir / "history.csv")
-        _json_dump(self._gradient_flow(), self.run_dir / "gradient_flow.json")
+        rundir.write_json(self._history_doc(), self.run_dir / "history.json")
+        rundir.write_csv(self.history, self.run_dir / "history.csv")
+        rundir.write_json(self._gradient_flow(), self.run_dir / "gradient_flow.json")
 
     def _write_config(self) -> None:
-        _json_dump({"name": self.name, "train": self.config.to_dict(), "model": self.spec, "data": self.data_meta,
+        rundir.write_json({"name": self.name, "train": self.config.to_dict(), "model": self.spec, "data": self.data_meta,
                     "device": str(self.X.device), "threads": torch.get_num_threads(),
                     "landscape_version": _version(), "torch_version": torch.__version__},
                    self.run_dir / "config.json")
 
     def _save_state(self, epoch: int) -> None:
         state = {
-            "format": STATE_FORMAT, "version": STATE_VERSION, "epoch": epoch, "step": self.step,
+            "format": rundir.STATE_FORMAT, "version": rundir.STATE_VERSION, "epoch": epoch, "step": self.step,
             "spec": self.spec, "config": self.config.to_dict(),
             "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(), "rng": _rng_state(self.gen),
@@ -752,29 +647,3 @@ def _version() -> str:
     from . import __version__
 
     return __version__
-
-
-def load_history(run_dir: PathLike) -> Dict[str, Any]:
-    """``history.json`` of a run merged with ``{"gradient_flow": ..., "name": ...}``.
-
-    ``gradient_flow`` is the content of ``gradient_flow.json`` (None if absent); ``name`` is the model's
-    display name (e.g. ``"mlp20_noskip"``). Raises FileFormatError if ``run_dir`` holds no history.
-    """
-    run_dir = Path(run_dir)
-    path = run_dir / "history.json"
-    if not path.is_file():
-        raise FileFormatError(f"{str(run_dir)!r} holds no history.json; pass a directory written by `landscape train`.")
-    try:
-        history = json.loads(path.read_text())
-        flow_path = run_dir / "gradient_flow.json"
-        flow = json.loads(flow_path.read_text()) if flow_path.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"{str(path)!r} is not valid JSON: {exc}") from exc
-    if not isinstance(history, dict) or "epochs" not in history:
-        raise FileFormatError(f"{str(path)!r} is not a landscape training history (no 'epochs').")
-    name = history.get("name")
-    if not name:
-        cfg_path = run_dir / "config.json"
-        cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
-        name = cfg.get("name") or display_name(cfg.get("model"))
-    return {**history, "gradient_flow": flow, "name": name}
