@@ -98,7 +98,8 @@ def _load_data(name: str, split: str, n: Optional[int], seed: int, root: Optiona
 @click.option("--window", type=click.IntRange(min=1), default=2, show_default=True,
               help="Cells on each side of the minimum for the quadratic fit.")
 @click.option("--curvature-map", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="Also compute |λmin/λmax| on an N x N subset of the surface grid (needs the model).")
+              help="Also compute |λmin/λmax| on an N x N subset of the surface grid (needs the model; two "
+                   "eigenvalue solves per point, so minutes for N=5 on a CPU).")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Model for --curvature-map [default: the checkpoint recorded in the surface file].")
 @device_option
