@@ -287,6 +287,19 @@ def write_page(made: List[tuple], out: str, page: str, source: str, command: str
         "",
         f"Source of the surfaces: {source}",
         "",
+        "The same figures from the command line, for your own files:",
+        "",
+        "```",
+        "landscape plot surf.h5 --kind all --out figs/surf.png          # line, contour, contourf, heatmap, surface",
+        "landscape plot surf.h5 --kind contourf --linear --vmax 10 --out c.pdf --style paper",
+        "landscape compare with.h5 without.h5 --kind surface --out compare.png   # shared scales, one colour bar",
+        "landscape export surf.h5 --out surf.vtp                        # ParaView; also .obj, .gif (.mp4 with ffmpeg)",
+        "```",
+        "",
+        "and from Python: `landscape.plot.contour(surface, ax=ax)`, `landscape.plot.compare([a, b], kind=\"surface\")`,",
+        "`landscape.plot.gradient_flow([landscape.train.load_history(d) for d in runs])`, inside",
+        "`with landscape.plot.style(\"paper\"):` and saved with `landscape.plot.save(fig, \"fig.pdf\")`.",
+        "",
     ]
     for name, caption in made:
         lines += [f"## {name[:-4].replace('_', ' ')}", "", caption, "", f"![{name}]({rel}/{name})", ""]

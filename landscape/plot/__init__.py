@@ -32,7 +32,7 @@ from .style import STYLES, active_style, save, style
 from .surface3d import surface3d
 
 __all__ = [
-    "KINDS", "STYLES", "Scale", "active_style", "compare", "contour", "contourf", "draw",
+    "ALIASES", "KINDS", "STYLES", "Scale", "active_style", "compare", "contour", "contourf", "draw",
     "gradient_flow", "heatmap", "kinds_for", "line", "save", "shared_scale", "style", "surface3d",
 ]
 
