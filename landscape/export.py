@@ -57,7 +57,8 @@ def heights(surface, value: str = "train_loss", *, log: bool = False, vmin=None,
     """``(z, ok, scale)``: drawn heights (clipped like the plots; log10 if ``log``), shape
     ``surface.shape``, with missing cells set to the lowest height; ``ok`` marks computed cells."""
     raw = get_values(surface, value)
-    scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log)
+    # geometry is linear unless asked: a mesh in log10 units is a different shape, not a colour choice
+    scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=bool(log))
     ok = ~np.isnan(raw)
     z = scale.transform(scale.apply(raw).filled(scale.vmin))
     return np.asarray(z, dtype=np.float64), ok, scale
@@ -184,7 +185,7 @@ def ffmpeg_available() -> bool:
 
 def animate(surface, path, *, kind: Optional[str] = None, fmt: Optional[str] = None,
             value: str = "train_loss", frames: int = 36,
-            fps: int = 12, dpi: int = 80, figsize=(5.0, 4.2), elev: float = 30.0, log: bool = False,
+            fps: int = 12, dpi: int = 80, figsize=(5.0, 4.2), elev: float = 30.0, log: Optional[bool] = None,
             vmin=None, vmax=None, progress: Optional[Callable[[int, int], None]] = None) -> str:
     """Write an animation of a 2D ``surface`` to ``path`` (.gif, or .mp4 where ffmpeg exists).
 
@@ -192,6 +193,7 @@ def animate(surface, path, *, kind: Optional[str] = None, fmt: Optional[str] = N
     kind:   'rotate' (the 3D surface turning a full circle in ``frames`` steps) or 'trajectory'
             (the training path drawn epoch by epoch over the contours; needs ``surface.trajectory``);
             default: 'trajectory' if the surface has one, else 'rotate'
+    log:    as for the plots (None: log when the loss spans 3 decades or more)
     progress: optional callback(frame, total)
     """
     import matplotlib.pyplot as plt
@@ -217,7 +219,8 @@ def animate(surface, path, *, kind: Optional[str] = None, fmt: Optional[str] = N
     fig = plt.figure(figsize=figsize, dpi=dpi, layout="constrained")
     try:
         if kind == "rotate":
-            ax = plot.surface3d(surface, value, fig.add_subplot(projection="3d"), log=log, vmin=vmin, vmax=vmax)
+            ax = plot.surface3d(surface, value, fig.add_subplot(projection="3d"), log=log, vmin=vmin, vmax=vmax,
+                                short_labels=True)  # long labels leave the frame as it turns
             azim0 = ax.azim
 
             def update(i):

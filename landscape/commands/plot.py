@@ -168,7 +168,9 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
               help="Format (default: from the --out extension). vtp: ParaView; obj: mesh; gif/mp4: animation.")
 @click.option("--out", "-o", required=True, metavar="PATH", help="Output file.")
 @click.option("--value", default="train_loss", show_default=True, help="Which value gives the height / colour.")
-@click.option("--log", is_flag=True, help="Height = log10(value).")
+@click.option("--log/--linear", "log", default=None,
+              help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for animations "
+                   "log when the loss spans 3 decades or more).")
 @click.option("--vmax", type=float, default=None, help="Clip heights above this value.")
 @click.option("--animation", "anim", default=None, metavar="rotate|trajectory",
               help="gif/mp4: turn the 3D surface, or draw the training path (default: path if the file has one).")
