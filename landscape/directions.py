@@ -46,12 +46,23 @@ _EPS = 1e-10  # guards the division for an all-zero random filter (as in the ref
 
 def movable(model: nn.Module, params: ParamFilter = None, include_buffers: bool = False) -> Dict[str, torch.Tensor]:
     """The tensors a direction has entries for, in a fixed order: selected parameters
-    (``named_parameters`` order), then, with ``include_buffers``, the floating-point buffers."""
+    (``named_parameters`` order), then, with ``include_buffers``, the floating-point buffers.
+
+    A buffer is left out when the module that owns it has parameters and none of them is selected:
+    the running statistics of a frozen backbone's BatchNorm stay as fixed as its weights.
+    """
     chosen: Dict[str, torch.Tensor] = dict(select(model, params))
     if include_buffers:
-        for name, buf in model.named_buffers():
-            if buf.is_floating_point():
-                chosen[name] = buf
+        picked = {id(p) for p in chosen.values()}
+        seen = set()  # a buffer shared by two modules gets one entry, as in named_buffers()
+        for prefix, module in model.named_modules():
+            own = list(module.parameters(recurse=False))
+            if own and not any(id(p) in picked for p in own):
+                continue
+            for name, buf in module.named_buffers(prefix=prefix, recurse=False):
+                if buf is not None and buf.is_floating_point() and id(buf) not in seen:
+                    seen.add(id(buf))
+                    chosen[name] = buf
     return chosen
 
 

@@ -9,8 +9,9 @@ batch sizes: ``(loss_sum, count, correct)``; ``correct`` is None where accuracy 
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -56,27 +57,43 @@ def _split_xy(batch: Batch) -> Tuple[Any, torch.Tensor]:
         )
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
         return batch[0], batch[1]
+    got = (f"a tuple of {len(batch)} items" if isinstance(batch, (tuple, list))
+           else f"a single Tensor {tuple(batch.shape)}" if isinstance(batch, torch.Tensor) else type(batch).__name__)
     raise ValueError(
-        f"A built-in loss needs batches of (inputs, targets); got {type(batch).__name__}. "
-        "Pass loss=callable(model, batch) -> mean loss (or (loss_sum, count)) for other batches."
+        f"A built-in loss needs batches of (inputs, targets); got {got}. Pass data=(X, Y) or batches of "
+        "(inputs, targets), or loss=callable(model, batch) -> mean loss (or (loss_sum, count)) for other batches."
     )
 
 
 def _cross_entropy(model: nn.Module, batch: Batch) -> BatchScore:
     x, y = _split_xy(batch)
     out = model(x)
-    if out.dim() != 2 or y.dim() != 1:
-        raise ValueError(
-            f"loss='cross_entropy' needs model outputs (N, classes) and integer targets (N,); got outputs "
-            f"{tuple(out.shape)} and targets {tuple(y.shape)}. Use loss='mse' for regression."
-        )
+    _check_class_targets("cross_entropy", out, y)
     loss = F.cross_entropy(_upcast(out), y, reduction="sum")
     return loss, y.shape[0], (out.argmax(1) == y).sum()
+
+
+def _check_class_targets(name: str, out: Any, y: Any) -> None:
+    """Classification losses take outputs (N, classes) and integer class indices (N,)."""
+    if not isinstance(out, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise ValueError(
+            f"loss={name!r} needs the model to return a Tensor of scores (N, classes) and targets as a Tensor; "
+            f"got {type(out).__name__} and {type(y).__name__}. For other outputs pass loss=callable(model, batch).")
+    if out.dim() != 2 or y.dim() != 1:
+        raise ValueError(
+            f"loss={name!r} needs model outputs (N, classes) and integer targets (N,); got outputs "
+            f"{tuple(out.shape)} and targets {tuple(y.shape)}. Use loss='mse' for regression, or "
+            "loss=callable(model, batch) for other shapes (e.g. per-token or per-pixel classes).")
+    if y.is_floating_point() or y.is_complex():
+        raise ValueError(
+            f"loss={name!r} needs integer class indices as targets (int64, values 0..{out.shape[1] - 1}); got "
+            f"{y.dtype}. Pass Y.long(), or loss='mse' if the targets are real-valued (regression).")
 
 
 def _nll(model: nn.Module, batch: Batch) -> BatchScore:
     x, y = _split_xy(batch)
     out = model(x)
+    _check_class_targets("nll", out, y)
     return F.nll_loss(_upcast(out), y, reduction="sum"), y.shape[0], (out.argmax(1) == y).sum()
 
 
@@ -84,7 +101,12 @@ def _mse(model: nn.Module, batch: Batch) -> BatchScore:
     x, y = _split_xy(batch)
     out = _upcast(model(x))
     if out.shape != y.shape:
-        raise ValueError(f"loss='mse' needs outputs and targets of one shape; got {tuple(out.shape)} and {tuple(y.shape)}.")
+        reshape = ", ".join(["-1"] + [str(d) for d in out.shape[1:]])
+        hint = (f" Pass targets shaped like the outputs, e.g. Y.reshape({reshape})." if out.numel() == y.numel()
+                else " For class indices use loss='cross_entropy'." if y.dim() == 1 and not y.is_floating_point()
+                else "")
+        raise ValueError(f"loss='mse' needs outputs and targets of one shape; got outputs {tuple(out.shape)} "
+                         f"and targets {tuple(y.shape)}.{hint}")
     per_sample = (out - y.to(out.dtype)).pow(2).reshape(out.shape[0], -1).mean(1)
     return per_sample.sum(), out.shape[0], None
 
@@ -129,6 +151,10 @@ def objective(loss: Any = "cross_entropy", batch_size_fn: Optional[Callable[[Bat
 
         return Objective(type(loss).__name__, module_loss, False)
     if callable(loss):
+        _check_signature(loss)
+        if batch_size_fn is not None and not callable(batch_size_fn):
+            raise ValueError(f"batch_size_fn must be a function f(batch) -> number of samples, got "
+                             f"{type(batch_size_fn).__name__}.")
         size_of = batch_size_fn or batch_size_of
 
         def custom(model, batch):
@@ -149,13 +175,33 @@ def objective(loss: Any = "cross_entropy", batch_size_fn: Optional[Callable[[Bat
     )
 
 
-def _check_scalar(value: Any, name: str) -> None:
-    if not isinstance(value, torch.Tensor) or value.numel() != 1:
-        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+def _check_signature(loss: Callable) -> None:
+    """A custom loss is called as ``loss(model, batch)``: refuse, before any work, one that cannot be."""
+    try:
+        sig = inspect.signature(loss)
+    except (TypeError, ValueError):  # some builtins have no signature to inspect: let the call decide
+        return
+    try:
+        sig.bind(None, None)
+    except TypeError:
+        name = getattr(loss, "__name__", type(loss).__name__)
         raise ValueError(
-            f"The loss {name!r} returned {shape}, not a scalar; return the mean over the batch "
-            "(e.g. loss.mean()) or a tuple (loss_sum, count)."
-        )
+            f"A custom loss is called as loss(model, batch) and returns the mean loss over the batch (or "
+            f"(loss_sum, count)); {name}{sig} cannot take those two arguments. For a criterion f(outputs, "
+            f"targets) pass loss=lambda model, batch: f(model(batch[0]), batch[1]).") from None
+
+
+def _check_scalar(value: Any, name: str) -> None:
+    """A loss value must be a one-element Tensor (a Python number would cut it off from autograd)."""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(
+            f"The loss {name!r} returned a {type(value).__name__}, not a Tensor; return the mean loss over the "
+            "batch as a scalar Tensor computed from the model's outputs (no .item(): the Hessian needs its "
+            "graph), or a tuple (loss_sum, count).")
+    if value.numel() != 1:
+        raise ValueError(
+            f"The loss {name!r} returned a Tensor of shape {tuple(value.shape)}, not a scalar; return the mean "
+            "over the batch (e.g. loss.mean(), or reduction='mean') or a tuple (loss_sum, count).")
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
@@ -174,30 +220,65 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
 def batches(data: Any, batch_size: Optional[int] = None, device: Optional[torch.device] = None) -> List[Batch]:
     """Materialize ``data`` as a list of batches resident on ``device``.
 
-    ``(X, Y)`` tensors and Datasets are cut into batches of ``batch_size`` (default 1024) in order; a
-    DataLoader or other iterable keeps its own batches. Raises ValueError for an empty or mismatched input.
+    ``(X, Y)`` tensors, a dict of tensors sharing their first dimension (``{"tokens": T, "labels": L}``,
+    cut into dict batches) and Datasets are cut into batches of ``batch_size`` (default 1024) in order;
+    a DataLoader or other iterable keeps its own batches. Raises ValueError for an empty, mismatched or
+    unsupported input, saying what to pass instead.
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0):
+        raise ValueError(f"batch_size must be a positive number of samples, got {batch_size!r}.")
     size = batch_size or DEFAULT_BATCH_SIZE
-    if batch_size is not None and batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive number of samples, got {batch_size}.")
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         X, Y = data
-        if X.shape[0] != Y.shape[0]:
-            raise ValueError(f"data=(X, Y) must have as many targets as inputs; got X {tuple(X.shape)} and Y {tuple(Y.shape)}.")
+        if X.dim() == 0 or Y.dim() == 0 or X.shape[0] != Y.shape[0]:
+            raise ValueError(f"data=(X, Y) must have as many targets as inputs (one row per sample); got X "
+                             f"{tuple(X.shape)} and Y {tuple(Y.shape)}.")
         out = [(X[i:i + size].to(device), Y[i:i + size].to(device)) for i in range(0, X.shape[0], size)]
+    elif isinstance(data, (tuple, list)) and data and any(_is_array(t) for t in data):
+        raise ValueError(
+            "data=(X, Y) must be torch tensors, got " + ", ".join(type(t).__name__ for t in data)
+            + "; pass (torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(Y)) (int64 Y for class indices).")
+    elif isinstance(data, Mapping) and data and all(isinstance(t, torch.Tensor) for t in data.values()):
+        lengths = {k: (t.shape[0] if t.dim() else None) for k, t in data.items()}
+        if None in lengths.values() or len(set(lengths.values())) != 1:
+            raise ValueError(f"data as a dict of tensors needs one row per sample in every entry; got first "
+                             f"dimensions {lengths}.")
+        n = next(iter(lengths.values()))
+        out = [{k: t[i:i + size].to(device) for k, t in data.items()} for i in range(0, n, size)]
     elif isinstance(data, Dataset) and not isinstance(data, DataLoader) and hasattr(data, "__len__"):
         n = len(data)
         out = [to_device(default_collate([data[j] for j in range(i, min(i + size, n))]), device) for i in range(0, n, size)]
-    elif hasattr(data, "__iter__") and not isinstance(data, (str, bytes, torch.Tensor)):
+    elif isinstance(data, torch.Tensor) or _is_array(data):
+        raise ValueError(
+            f"data= got a single {type(data).__name__} {tuple(data.shape)}; pass data=(X, Y) with the targets, or "
+            "(for a loss without targets) an iterable of batches such as list(X.split(256)) together with "
+            "loss=f(model, batch).")
+    elif hasattr(data, "__iter__") and not isinstance(data, (str, bytes, Mapping)):
         out = [to_device(b, device) for b in data]
     else:
         raise ValueError(
-            f"data must be (X, Y) tensors, a Dataset, a DataLoader or an iterable of batches; got {type(data).__name__}."
-        )
+            f"data must be (X, Y) tensors, a dict of tensors, a Dataset, a DataLoader or an iterable of batches; "
+            f"got {type(data).__name__}.")
     if not out:
         raise ValueError("data is empty: there is no batch to evaluate.")
     return out
+
+
+def _is_array(obj: Any) -> bool:
+    """A numpy (or other non-torch) array: something with a shape and dtype that is not a Tensor."""
+    return not isinstance(obj, torch.Tensor) and hasattr(obj, "shape") and hasattr(obj, "dtype")
+
+
+def describe(batch: Batch) -> str:
+    """A short description of a batch's layout for error messages: shapes of the tensors in it."""
+    if isinstance(batch, torch.Tensor):
+        return f"Tensor {tuple(batch.shape)} {str(batch.dtype).replace('torch.', '')}"
+    if isinstance(batch, Mapping):
+        return "{" + ", ".join(f"{k!r}: {describe(v)}" for k, v in batch.items()) + "}"
+    if isinstance(batch, (tuple, list)):
+        return "(" + ", ".join(describe(v) for v in batch) + ")"
+    return type(batch).__name__
 
 
 @torch.no_grad()
@@ -223,16 +304,17 @@ def evaluate(model: nn.Module, data_batches: Sequence[Batch], obj: Objective) ->
 
 
 def check_model_accepts(model: nn.Module, data_batches: Sequence[Batch], obj: Objective) -> None:
-    """Score the first batch once, turning a shape mismatch into a ValueError that says what to pass."""
+    """Score the first batch once, turning a mismatch between model, data and loss into a ValueError
+    that shows the batch's layout and says what to pass."""
     batch = data_batches[0]
     try:
         with torch.no_grad():
             obj(model, batch)
     except ValueError:
         raise
-    except (RuntimeError, TypeError, IndexError) as exc:
-        shape = tuple(batch[0].shape) if isinstance(batch, (tuple, list)) and isinstance(batch[0], torch.Tensor) else type(batch).__name__
+    except (RuntimeError, TypeError, IndexError, KeyError, AttributeError) as exc:
         raise ValueError(
-            f"The model could not be evaluated on the data (first batch inputs {shape}): "
-            f"{' '.join(str(exc).split())[:200]}. Pass data shaped as the model expects."
+            f"The model could not be evaluated on the data (first batch: {describe(batch)[:300]}): "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200].rstrip('.')}. Pass data shaped as the model expects "
+            "(data=(X, Y) calls model(X)), or loss=f(model, batch) that calls the model the way it needs."
         ) from exc

@@ -7,47 +7,99 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import abc
 from typing import Callable, Dict, Iterable, Iterator, Optional, Union
 
 import torch
 from torch import nn
 
-ParamFilter = Union[None, str, Iterable[str], Callable[[str, nn.Parameter], bool]]
+# None (trainable ones) | name regex | names | predicate(name, param) | submodule | parameters
+ParamFilter = Union[None, str, Iterable[str], Callable[[str, nn.Parameter], bool], nn.Module, Iterable[torch.Tensor]]
 
 
 def select(model: nn.Module, params: ParamFilter = None) -> Dict[str, nn.Parameter]:
     """The named parameters a landscape moves, in ``model.named_parameters()`` order.
 
-    ``params`` may be None (all trainable parameters), a regular expression matched against names
-    (``re.search``), a collection of exact names, or a predicate ``f(name, parameter) -> bool``.
-    Raises ValueError when the choice matches nothing, or names a parameter the model lacks.
+    ``params`` may be:
+
+    - None: every trainable parameter (``requires_grad=True``), so a frozen backbone stays fixed;
+    - a regular expression matched against names (``re.search``), e.g. ``r"^head\\."``;
+    - a collection of exact names from ``model.named_parameters()``;
+    - a predicate ``f(name, parameter) -> bool``;
+    - a submodule of ``model`` (its parameters), or an iterable of the parameters themselves
+      (e.g. ``model.head.parameters()``), matched by identity.
+
+    Raises ValueError when ``model`` is not an ``nn.Module``, when the choice matches nothing, or when
+    it names (or hands over) a parameter the model does not have.
     """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}; pass the network itself "
+                         "(for a wrapped model, the nn.Module inside it).")
     named = dict(model.named_parameters())
     if params is None:
         chosen = {n: p for n, p in named.items() if p.requires_grad}
+        if named and not chosen:
+            raise ValueError(
+                f"Every parameter of the model has requires_grad=False ({len(named)} frozen), so nothing would "
+                "move; unfreeze the ones to study (p.requires_grad_(True)) or choose them with params= "
+                "(a name regex, a list of names, a predicate f(name, param) -> bool or a submodule).")
         what = "trainable parameters (requires_grad=True)"
     elif isinstance(params, str):
-        pattern = re.compile(params)
+        try:
+            pattern = re.compile(params)
+        except re.error as exc:
+            raise ValueError(f"params={params!r} is not a valid regular expression ({exc}); pass a regex matched "
+                             f"against parameter names such as {list(named)[:3]}.") from None
         chosen = {n: p for n, p in named.items() if pattern.search(n)}
         what = f"parameters whose name matches {params!r}"
+    elif isinstance(params, nn.Module):
+        chosen = _by_identity(named, list(params.parameters()), "params= (a submodule)")
+        what = "parameters in the params= submodule"
     elif callable(params):
         chosen = {n: p for n, p in named.items() if params(n, p)}
         what = "parameters accepted by the params= predicate"
     else:
-        wanted = list(params)
-        missing = [n for n in wanted if n not in named]
-        if missing:
+        if isinstance(params, abc.Iterator):
+            # A generator such as model.head.parameters() would be used up by the first of the several
+            # calls one measurement makes (directions, then the surface or the Hessian).
+            raise ValueError("params= got a one-shot iterator (such as model.head.parameters()); pass the "
+                             "submodule itself (params=model.head) or a list (list(model.head.parameters())).")
+        try:
+            wanted = list(params)
+        except TypeError:
             raise ValueError(
-                f"params= names {missing[:3]} which the model does not have; "
-                f"pass names from model.named_parameters(), e.g. {list(named)[:3]}."
-            )
-        chosen = {n: named[n] for n in named if n in set(wanted)}
-        what = "the named parameters"
+                f"params= must be None, a name regex, a list of names, a predicate f(name, param) -> bool, a "
+                f"submodule or an iterable of parameters; got {type(params).__name__}.") from None
+        if wanted and all(isinstance(w, torch.Tensor) for w in wanted):
+            chosen = _by_identity(named, wanted, "params=")
+            what = "parameters handed over in params="
+        else:
+            bad = [w for w in wanted if not isinstance(w, str)]
+            if bad:
+                raise ValueError(f"params= as a list must hold parameter names (str) or parameters (tensors), not a "
+                                 f"mix; got {type(bad[0]).__name__}.")
+            missing = [n for n in wanted if n not in named]
+            if missing:
+                raise ValueError(
+                    f"params= names {missing[:3]} which the model does not have; "
+                    f"pass names from model.named_parameters(), e.g. {list(named)[:3]}.")
+            chosen = {n: named[n] for n in named if n in set(wanted)}
+            what = "the named parameters"
     if not chosen:
         raise ValueError(
             f"The model has no {what}; pass params=None (all trainable parameters), a name regex, "
-            f"a list of names from model.named_parameters() or a predicate f(name, param) -> bool."
-        )
+            f"a list of names from model.named_parameters() (e.g. {list(named)[:3]}) or a predicate "
+            f"f(name, param) -> bool.")
+    return chosen
+
+
+def _by_identity(named: Dict[str, nn.Parameter], tensors: list, what: str) -> Dict[str, nn.Parameter]:
+    """The entries of ``named`` that are (by identity) among ``tensors``; every tensor must be one of them."""
+    ids = {id(t) for t in tensors}
+    chosen = {n: p for n, p in named.items() if id(p) in ids}
+    if len({id(p) for p in chosen.values()}) != len(ids):
+        raise ValueError(f"{what} holds tensors that are not parameters of the model; pass parameters of this "
+                         "model (e.g. model.head.parameters()) or their names.")
     return chosen
 
 
