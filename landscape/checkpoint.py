@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
 
+from . import atomic
 from .errors import FileFormatError
 
 FORMAT = "landscape-checkpoint"
@@ -32,19 +32,9 @@ VERSION = 1
 
 
 def atomic_torch_save(obj: Any, path: os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` to a temporary file beside ``path``, then rename over it (``landscape.atomic``)."""
+    with atomic.open_atomic(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def save(path: os.PathLike, model: nn.Module, *, spec: Optional[dict] = None, data: Optional[dict] = None,

@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
@@ -29,6 +28,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from . import atomic
 from .errors import FileFormatError
 
 VALUE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -233,32 +233,12 @@ def _open(path, mode: str):
     return h5py.File(path, mode, libver="earliest", locking=False)
 
 
-def _temp_beside(path: Path) -> str:
-    """A new empty file next to ``path`` with the permissions a plain ``open(path, "w")`` would give
-    (mkstemp's are 0600, which would make shared result files unreadable to the group)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    os.close(fd)
-    return tmp
-
-
 def _atomic_build(path: os.PathLike, build) -> None:
-    """Create ``path`` by running ``build(h5file)`` on a temporary file beside it, then renaming it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path)
-    try:
+    """Create ``path`` by running ``build(h5file)`` on a temporary file beside it, then renaming it
+    (``landscape.atomic``: the old file, if any, stays intact on any error or Ctrl-C)."""
+    with atomic.replacing(path) as tmp:
         with _open(tmp, "w") as f:
             build(f)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _dir_array(t: torch.Tensor) -> np.ndarray:
@@ -486,20 +466,12 @@ def save_metrics(path: os.PathLike, metrics: Mapping[str, Any], group: str = "me
     if not isinstance(group, str) or not group.strip("/") or group.strip("/") in _RESERVED:
         raise ValueError(f"group must be a name such as 'metrics' (not one of {sorted(_RESERVED)}), got {group!r}.")
     group = group.strip("/")
-    tmp = _temp_beside(path)
-    try:
+    with atomic.replacing(path) as tmp:
         shutil.copyfile(path, tmp)
         with _open(tmp, "r+") as f:
             if group in f:
                 del f[group]
             _write_tree(f.require_group(group), metrics)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # --- reading ----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from . import atomic
 from .errors import FileFormatError
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,7 @@ ARTIFACTS = ("final.pt", "best.pt", "last_state.pt", "history.json", "history.cs
 
 def write_json(obj: Any, path: Path) -> None:
     """Write JSON atomically (temporary file + rename): a killed run never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, allow_nan=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic.write_text(path, json.dumps(obj, indent=1, allow_nan=True))
 
 
 def write_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
@@ -59,10 +52,7 @@ def write_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    atomic.write_text(path, buf.getvalue())
 
 
 def prepare(run_dir: Path, resume: bool, overwrite: bool) -> Optional[Dict[str, Any]]:
