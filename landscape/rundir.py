@@ -152,3 +152,26 @@ def load_history(run_dir: PathLike) -> Dict[str, Any]:
         cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
         name = cfg.get("name") or display_name(cfg.get("model"))
     return {**history, "gradient_flow": flow, "name": name}
+
+
+def load_snapshots(run_dir: PathLike) -> tuple:
+    """State dicts and epochs of a run's ``snapshots/epoch_NNNN.pt``, in epoch order: ``(states, epochs)``.
+
+    The points of a PCA trajectory (``landscape.directions.pca(states, model, epochs=epochs)``).
+    Raises ValueError if the run has no snapshots or one is misnamed.
+    """
+    from . import checkpoint
+
+    run_dir = Path(run_dir)
+    files = sorted((run_dir / "snapshots").glob("epoch_*.pt"))
+    if not files:
+        raise ValueError(f"{str(run_dir)!r} has no snapshots/epoch_*.pt; train with snapshots "
+                         "(landscape train --save-every K) and pass the run directory.")
+    states, epochs = [], []
+    for f in files:
+        try:
+            epochs.append(int(f.stem.split("_")[1]))
+        except (IndexError, ValueError):
+            raise ValueError(f"Unexpected snapshot name {f.name!r}; expected epoch_NNNN.pt.") from None
+        states.append(checkpoint.load(f)["state_dict"])
+    return states, epochs
