@@ -23,6 +23,15 @@ COMMANDS = {
     "pair": ("landscape.commands.train:pair", "Train both members of a pair (with/without skip or norm) with the same seed and data order."),
 }
 
+# What Ctrl-C leaves behind and how to go on, per command (None: the rest). Every file is written
+# whole or not at all (landscape.atomic), so an interrupted command never leaves a damaged file.
+INTERRUPT_HINTS = {
+    None: "Files are written whole or not at all, so nothing is damaged; rerun the command to start again.",
+    "surface": "The cells computed so far are saved in the output file; rerun the same command to resume.",
+    "train": "The run is saved after every epoch; rerun the same command with --resume to continue.",
+    "pair": "The runs are saved after every epoch; rerun the same command with --resume to continue.",
+}
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -53,7 +62,8 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise CommandError("Interrupted. Work done so far is saved; rerun the same command to resume.", 130)
+            hint = INTERRUPT_HINTS.get(ctx.invoked_subcommand, INTERRUPT_HINTS[None])
+            raise CommandError(f"Interrupted. {hint}", 130)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]

@@ -89,11 +89,19 @@ def load(path: os.PathLike) -> Dict[str, Any]:
     raise FileFormatError(f"{str(path)!r} is not a landscape checkpoint or a state dict of tensors.")
 
 
-def load_model(path: os.PathLike, device: Optional[torch.device] = None) -> Tuple[nn.Module, Dict[str, Any]]:
-    """Rebuild the model a checkpoint describes and load its weights. Returns ``(model, checkpoint)``."""
+def load_model(path: os.PathLike, device: Optional[torch.device] = None,
+               allow_nonfinite: bool = False) -> Tuple[nn.Module, Dict[str, Any]]:
+    """Rebuild the model a checkpoint describes and load its weights. Returns ``(model, checkpoint)``.
+
+    Weights holding NaN or inf (a diverged training run) are refused with FileFormatError unless
+    ``allow_nonfinite``: every loss around such a point is NaN, so a surface or a sharpness number
+    computed from it would be silently meaningless.
+    """
     import models
 
     ckpt = load(path)
+    if not allow_nonfinite:
+        check_finite(ckpt["state_dict"], str(path))
     if not ckpt.get("model"):
         raise FileFormatError(
             f"{str(path)!r} holds weights but no model spec; build the model yourself and use "
@@ -118,6 +126,16 @@ def check_compatible(model: nn.Module, state_dict: Dict[str, torch.Tensor], sour
         detail = (f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}" if unexpected
                   else f"shape of {wrong[0]!r} is {tuple(state_dict[wrong[0]].shape)}, model has {tuple(own[wrong[0]].shape)}")
         raise FileFormatError(f"{source} does not fit the model's architecture: {detail}.")
+
+
+def check_finite(state_dict: Dict[str, torch.Tensor], source: str) -> None:
+    """Raise FileFormatError if a floating-point tensor of ``state_dict`` holds NaN or inf."""
+    bad = [k for k, v in state_dict.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise FileFormatError(f"{source} holds NaN or inf weights (in {bad[0]!r}{more}): the training diverged. "
+                              "Use an earlier snapshot or best.pt.")
 
 
 def sha256(path: os.PathLike) -> str:

@@ -338,7 +338,13 @@ def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], valu
                  attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]]) -> Optional[str]:
     """Why the file at ``path`` is not the same job (None if it is): a different grid, value set,
     setting (ignoring VOLATILE_ATTRS) or direction. Raises FileFormatError if it is not our format."""
-    with _open(path, "r") as f:
+    try:
+        f = _open(path, "r")
+    except OSError as exc:  # not HDF5 at all (a figure, an empty or truncated file): never ours to write into
+        raise FileFormatError(f"{str(path)!r} exists and is not a readable HDF5 file "
+                              f"({' '.join(str(exc).split())[:120]}); choose another output path or pass "
+                              "--overwrite / overwrite=True.") from exc
+    with f:
         stored = _read_attrs(f)
         if stored.get("format") != FORMAT:
             raise FileFormatError(f"{str(path)!r} exists and is not a landscape surface file; "

@@ -50,7 +50,7 @@ def test_unknown_command_suggests_close_match():
 @pytest.mark.parametrize("exc, code, text", [
     (ValueError("The value for `norm` must be one of ['filter'], but 'x' was passed."), 2, "must be one of"),
     (OSError(28, "No space left on device"), 1, "No space left on device"),
-    (KeyboardInterrupt(), 130, "rerun the same command to resume"),
+    (KeyboardInterrupt(), 130, "Interrupted. Files are written whole or not at all"),
 ])
 def test_library_errors_become_one_line_with_status(monkeypatch, exc, code, text):
     @click.command()

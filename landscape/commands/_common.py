@@ -46,7 +46,21 @@ class RangeType(click.ParamType):
             self.fail(f"{value!r}: MIN must be less than MAX.", param, ctx)
         if not 2 <= num <= MAX_GRID_POINTS_PER_AXIS:
             self.fail(f"{value!r}: NUM must be between 2 and {MAX_GRID_POINTS_PER_AXIS}.", param, ctx)
+        # the coordinates must be finite and distinct: -1e308:1e308:3 overflows to inf, and
+        # 1:1.0000000000000002:3 leaves no float between the ends for the middle point
+        pts = self.points(start, stop, num)
+        if not (math.isfinite(stop - start) and all(math.isfinite(p) for p in pts)
+                and all(b > a for a, b in zip(pts, pts[1:]))):
+            self.fail(f"{value!r}: MIN and MAX are too far apart or too close for {num} distinct points.", param, ctx)
         return Range(start, stop, num)
+
+    @staticmethod
+    def points(start: float, stop: float, num: int):
+        """The coordinates ``numpy.linspace(start, stop, num)`` gives (what the surface samples)."""
+        import numpy as np
+
+        with np.errstate(all="ignore"):
+            return np.linspace(start, stop, num).tolist()
 
 
 RANGE = RangeType()

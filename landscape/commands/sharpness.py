@@ -128,7 +128,9 @@ def sharpness(ctx, path, **opts):
                                    "(taken for a checkpoint).")
         result = _checkpoint(path, opts)
     if opts["json_out"]:
-        Path(opts["json_out"]).write_text(json.dumps(result, indent=2, allow_nan=False, default=str) + "\n")
+        from landscape import atomic
+
+        atomic.write_text(opts["json_out"], json.dumps(result, indent=2, allow_nan=False, default=str) + "\n")
         click.echo(f"Wrote {opts['json_out']}")
 
 
@@ -221,15 +223,17 @@ def _surface(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
                                      [v for v in surf.values if v.endswith("loss")][:1] or list(surf.values)[:1])
     thresholds = _floats(opts["thresholds"], "--thresholds") or list(geometry.DEFAULT_THRESHOLDS)
     out: Dict[str, Any] = {"surface": str(Path(path).resolve()), "model_name": surf.label()}
+    # compute everything before writing anything: bad input, a model that does not fit the stored
+    # directions or Ctrl-C during the (slow) curvature map leave the file as it was
+    computed = {value: geometry.grid_metrics(surf, value, thresholds, opts["window"]) for value in values}
+    cmap = _curvature_map(surf, opts) if opts["curvature_map"] else None
     click.echo(f"{surf.label()} ({path}): {'x'.join(str(n) for n in reversed(surf.shape))} grid")
-    for value in values:
-        metrics = geometry.grid_metrics(surf, value, thresholds, opts["window"])
+    for value, metrics in computed.items():
         metrics["thresholds_are"] = "loss rise above the grid minimum"
         io.save_metrics(path, metrics, group=f"metrics/{value}")
         out[value] = _plain(metrics)
         _print_grid(value, metrics, surf.ndim)
-    if opts["curvature_map"]:
-        cmap = _curvature_map(surf, opts)
+    if cmap is not None:
         arrays = {k: getattr(cmap, k) for k in cmap.__dataclass_fields__}  # arrays stay HDF5 datasets
         io.save_metrics(path, {**arrays, "definition": "|lambda_min / lambda_max| of the loss Hessian (Li et al. 2018)"},
                         group="metrics/curvature")
