@@ -8,8 +8,9 @@ missing cells (see ``landscape.io`` for why the file survives a kill at any mome
 
     grid cells ──pending──> rounds ──PointEvaluator──> values ──sink──> file (write_cells) / arrays
 
-The pieces are separate on purpose: ``run_rounds`` is the loop a distributed runner shards, and the
-evaluator is what a faster engine replaces.
+The pieces are separate on purpose: ``run_rounds`` is the loop ``landscape.distributed`` shards
+across ``torchrun`` ranks (detected from the environment; rank 0 alone writes the file), and the
+evaluator (``landscape.engine``) is where the speed comes from.
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ import torch
 from torch import nn
 
 from . import directions as directions_mod
-from . import io, progress
-from .engine import BN_MODES, PRECISIONS, PointEvaluator
+from . import distributed, io, progress
+from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator
 from .errors import check_choice
 from .evaluate import batches as make_batches, check_model_accepts, objective as make_objective
 from .params import ParamFilter, first_device, restored, select
@@ -160,7 +161,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             batch_size: Optional[int] = None, device: Optional[Union[str, torch.device]] = None,
             path: Optional[str] = None, resume: bool = True, overwrite: bool = False, progress: bool = True,
             params: ParamFilter = None, attrs: Optional[Mapping[str, Any]] = None,
-            round_seconds: float = 2.0, bn_data: Any = None) -> io.Surface:
+            round_seconds: float = 2.0, bn_data: Any = None, engine: Optional[EngineOptions] = None) -> io.Surface:
     """Loss (and accuracy) of ``model`` on a grid around its weights, along ``directions``.
 
     Args:
@@ -178,7 +179,9 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             code's behaviour); "recompute" — re-estimate them at every point with one pass over
             ``data`` (BatchNorm layers alone in train mode, equal-weight average over batches), then
             evaluate in eval mode. Costs one more pass over the training data per point.
-        precision: "fp32" (IEEE float32 everywhere, TF32 disabled; matches a naive loop to ~1e-6).
+        precision: "fp32" (IEEE float32 everywhere, TF32 disabled; matches a naive loop to ~1e-6),
+            "tf32" (TF32 tensor cores on CUDA; plain fp32 on CPUs) or "bf16" (autocast to bfloat16);
+            recorded in the file. See ``landscape.engine.precision_context``.
         batch_size: evaluation batch size for tensors/Datasets (default 1024; no effect on the
             mean except float rounding, but it is recorded and part of the job's identity).
         device: where to evaluate (default: the model's device); the model is moved back afterwards.
@@ -192,6 +195,13 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             ``compute`` knows itself (loss, bn, precision, sample counts, direction settings, …).
         round_seconds: target duration of a round (how much work a kill can lose).
         bn_data: data for ``bn="recompute"`` (default: the "train" split).
+        engine: speed choices (:class:`landscape.engine.EngineOptions`: BatchNorm folding,
+            channels_last, points per vmapped pass, torch.compile, threads); default: chosen per device.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every rank calls ``compute`` with the
+    same arguments: the cells are sharded across ranks, rank 0 alone writes ``path`` and shows
+    progress, and every rank returns the same Surface (``landscape.distributed``). The ranks check
+    that they hold the same weights and settings; rank 0's directions are used if theirs differ.
 
     Returns:
         The :class:`landscape.io.Surface` (read back from ``path`` when given). Values: ``(ny, nx)``
@@ -217,8 +227,13 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
 
     home = first_device(model)
     dev = torch.device(device) if device is not None else home
+    ctx = distributed.init(dev) if distributed.from_env().active else distributed.Context()
+    if ctx.active and device is not None:
+        dev = distributed.device_for(dev, ctx)
     obj = make_objective(loss)
     fingerprint = weights_fingerprint(model)
+    if ctx.active:
+        dirs = _agree(ctx, fingerprint, dirs, dev)
     moved = False
     try:
         if dev != home:
@@ -238,14 +253,18 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             for batches in splits.values():
                 check_model_accepts(model, batches, obj)
             evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn,
-                                       bn_batches=bn_batches, precision=precision)
+                                       bn_batches=bn_batches, precision=precision, options=engine)
             names = evaluator.value_names
             settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
                                  evaluator, attrs)
+            if ctx.active and not distributed.same_everywhere("settings", _digest(settings)):
+                raise ValueError("The ranks of this job were given different settings or data (see the log); "
+                                 "every rank must run the same command.")
             shape = (len(xs),) if ys is None else (len(ys), len(xs))
             if path is not None:
-                done = io.prepare(path, xs, ys, names, settings, dirs, trajectory, resume=resume, overwrite=overwrite)
-                sink = lambda idx, vals: io.write_cells(path, idx, vals)  # noqa: E731
+                done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, dirs, trajectory,
+                                                              resume=resume, overwrite=overwrite), ctx)
+                sink = (lambda idx, vals: io.write_cells(path, idx, vals)) if ctx.is_main else (lambda idx, vals: None)
                 arrays = None
             else:
                 done = np.zeros(shape, dtype=bool)
@@ -258,17 +277,41 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
 
             pending = np.flatnonzero(~done.reshape(-1))
             total = int(np.prod(shape))
-            log.info("surface: %d of %d cells to compute (%s)", len(pending), total, ", ".join(names))
-            with progress_bar(total, total - len(pending), progress) as bar:
-                run_rounds(evaluator, pending, lambda idx: cell_coords(xs, ys, idx), sink, bar, round_seconds)
+            log.info("surface: %d of %d cells to compute (%s)%s", len(pending), total, ", ".join(names),
+                     f" on {ctx.world_size} ranks" if ctx.active else "")
+            coords_of = lambda idx: cell_coords(xs, ys, idx)  # noqa: E731
+            with progress_bar(total, total - len(pending), progress and ctx.is_main) as bar:
+                if ctx.active:
+                    distributed.run_sharded(evaluator, pending, coords_of, sink, bar, round_seconds, ctx=ctx)
+                else:
+                    run_rounds(evaluator, pending, coords_of, sink, bar, round_seconds)
     finally:
         if moved:
             model.to(home)
     if path is not None:
-        return io.load(path)
+        return distributed.on_main(lambda: io.load(path), ctx)
     settings = {**io.stamp(), **settings}
     return io.Surface(x=xs, y=ys, values=arrays, attrs=settings, directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
                       trajectory=trajectory, computed=done)
+
+
+def _digest(settings: Mapping[str, Any]) -> str:
+    import json
+
+    return hashlib.sha256(json.dumps(io._jsonable(dict(settings)), sort_keys=True).encode()).hexdigest()
+
+
+def _agree(ctx: distributed.Context, fingerprint: str, dirs, device: torch.device):
+    """Check every rank holds the same weights (else ValueError) and directions (else take rank 0's:
+    a Hessian or PCA direction need not come out bitwise equal on every machine)."""
+    if not distributed.same_everywhere("model weights", fingerprint):
+        raise ValueError("The model's weights differ between ranks; every rank must load the same checkpoint.")
+    if distributed.same_everywhere("directions", distributed.checksum(dirs)):
+        return dirs
+    log.warning("Using rank 0's directions on every rank.")
+    cpu = distributed.broadcast([{k: v.detach().cpu() for k, v in d.items()} for d in dirs])
+    return directions_mod.Directions([{k: cpu[i][k].to(device=t.device, dtype=t.dtype) for k, t in d.items()}
+                                      for i, d in enumerate(dirs)], getattr(dirs, "attrs", {}))
 
 
 def progress_bar(total: int, done: int, enabled: bool):

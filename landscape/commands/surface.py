@@ -3,6 +3,10 @@
 A thin layer: it loads the checkpoint and the data the checkpoint was trained on (same dataset and
 normalization unless told otherwise), builds the directions, records every setting and calls
 ``landscape.surface.compute``.
+
+Under ``torchrun`` every rank runs this command: each loads the checkpoint and data and builds the
+(seeded) directions, ``compute`` shards the cells, rank 0 writes the file and alone prints. See
+docs/scaling.md, e.g. ``torchrun --standalone --nproc-per-node 2 -m landscape surface ...``.
 """
 from __future__ import annotations
 
@@ -173,7 +177,17 @@ def _display_name(spec, model) -> str:
 @click.option("--bn", type=click.Choice(["eval", "recompute"]), default="eval", show_default=True,
               help="eval: BatchNorm running statistics as stored; recompute: re-estimated at every point.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size [default: 1024].")
-@click.option("--precision", type=click.Choice(["fp32"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]), default="fp32", show_default=True,
+              help="fp32: IEEE float32 (exact); tf32: TF32 tensor cores on CUDA (fp32 on CPUs); bf16: autocast "
+                   "to bfloat16. Recorded in the file.")
+@click.option("--fold-bn/--no-fold-bn", default=True, show_default=True,
+              help="Fold eval-mode BatchNorm into the preceding layer (same values up to float rounding).")
+@click.option("--channels-last/--no-channels-last", default=None,
+              help="channels_last memory format for conv nets [default: on for CUDA, off on CPUs].")
+@click.option("--points-per-pass", type=click.IntRange(min=1), default=None,
+              help="Grid points evaluated together in one vmapped pass [default: 1 on CPUs; several for small "
+                   "non-convolutional models on CUDA].")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the forward pass (pays off on long jobs).")
 @device_option
 @threads_option
 @click.option("--target", multiple=True, type=click.Path(dir_okay=False),
@@ -186,8 +200,8 @@ def _display_name(spec, model) -> str:
 @click.option("--round-seconds", type=click.FloatRange(min=0.0), default=2.0, hidden=True,
               help="Seconds of work between writes to the file.")
 def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, dataset, root, n_samples,
-            data_seed, split, bn, batch_size, precision, device, threads, target, trajectory, overwrite, out,
-            progress, round_seconds):
+            data_seed, split, bn, batch_size, precision, fold_bn, channels_last, points_per_pass, compile_, device,
+            threads, target, trajectory, overwrite, out, progress, round_seconds):
     """Sample loss and accuracy on a 1D line or 2D plane around CHECKPOINT into an HDF5 file.
 
     The file is written as it goes; rerun the same command to resume after an interruption.
@@ -198,11 +212,14 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
       landscape surface a.pt --dir target --target b.pt --x -0.5:1.5:41 --out a_to_b.h5
       landscape surface runs/mlp20/final.pt --dir pca --trajectory runs/mlp20 --x -5:5:41 --y -5:5:41 --out pca.h5
     """
-    from landscape import checkpoint
+    from landscape import checkpoint, distributed
     from landscape import surface as surface_mod
+    from landscape.engine import EngineOptions
 
     splits = _splits(split)
     dev = setup_compute(device, threads)
+    ctx = distributed.init(dev)  # a no-op outside torchrun
+    dev = distributed.device_for(dev, ctx)  # one GPU per local rank
     model, ckpt = checkpoint.load_model(checkpoint_path, dev)
     meta = ckpt.get("data") or {}
     name = dataset or meta.get("dataset") or meta.get("name")
@@ -244,7 +261,11 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     result = surface_mod.compute(
         model, dirs, x=x_range, y=y_range, data={s: loaded[s] for s in splits}, loss=loss, bn=bn, precision=precision,
         batch_size=batch_size, path=out, resume=True, overwrite=overwrite, progress=progress, attrs=attrs,
-        round_seconds=round_seconds, bn_data=bn_data if "train" not in loaded else None)
+        round_seconds=round_seconds, bn_data=bn_data if "train" not in loaded else None,
+        engine=EngineOptions(fold_bn=fold_bn, channels_last=channels_last, points_per_pass=points_per_pass,
+                             compile=compile_))
+    if not ctx.is_main:
+        return
     done = int(result.done().sum())
     click.echo(f"Wrote {out}: {'x'.join(str(n) for n in reversed(result.shape))} grid, {done}/{result.done().size} cells done.")
     for value in result.values:
