@@ -68,11 +68,12 @@ def temp_beside(path: PathLike, suffix: str = ".tmp") -> Path:
 
 
 def _described(exc: OSError, path: Path) -> OSError:
-    """``exc`` with a message that names the target (``[Errno 28] No space left on device`` alone
-    does not say which of a command's files failed)."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
+    """``exc`` with a short message that names the target: ``[Errno 28] No space left on device``
+    alone does not say which of a command's files failed, and h5py's own message is a paragraph."""
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc) or type(exc).__name__)
     hint = " (the disk or a quota is full)" if exc.errno in _NO_SPACE else ""
-    new = OSError(exc.errno, f"Could not write {str(path)!r}: {reason}{hint}")
+    new = OSError(f"Could not write {str(path)!r}: {reason}{hint}")
+    new.errno = exc.errno
     return new
 
 
@@ -111,8 +112,7 @@ def replacing(path: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, OutputError) and exc.errno is not None \
-                and str(path) not in str(exc):
+        if isinstance(exc, OSError) and exc.errno is not None:
             raise _described(exc, path) from exc
         raise
     _fsync_dir(path.parent)

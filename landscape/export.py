@@ -16,12 +16,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import tempfile
 from typing import Callable, Optional
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from . import atomic
 from .errors import check_choice
 from .plot._scale import get_values, shared_scale
 
@@ -31,26 +31,10 @@ ANIMATIONS = ("rotate", "trajectory")
 
 @contextlib.contextmanager
 def _atomic(path: str, suffix: str):
-    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=parent)
-    os.close(fd)
-    try:
-        yield tmp
-        _default_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _default_mode(path: str) -> None:
-    """Give a temporary file the permissions a plain ``open(path, "w")`` would (mkstemp makes 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    """Yield a temporary path (ending in ``suffix``, which writers read the format from) beside
+    ``path``; it replaces ``path`` only if the block succeeds (``landscape.atomic``)."""
+    with atomic.replacing(path, suffix) as tmp:
+        yield str(tmp)
 
 
 def heights(surface, value: str = "train_loss", *, log: bool = False, vmin=None, vmax=None):

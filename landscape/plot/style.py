@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import tempfile
 from typing import Iterator, Optional
 
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
+from .. import atomic
 from ..errors import check_choice
 
 STYLES = ("paper", "slides")
@@ -116,22 +116,10 @@ def save(fig: Figure, path, dpi: Optional[float] = None, **kwargs) -> str:
     if ext not in FORMATS:
         raise ValueError(f"The value for `path` must end in one of {['.' + f for f in FORMATS]}, "
                          f"but {path!r} was passed.")
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
     kwargs.setdefault("bbox_inches", "tight")
     kwargs.setdefault("pad_inches", 0.03)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="." + ext, dir=parent)
-    try:
-        # TrueType glyphs in vector output whatever the style: Type 3 fonts are refused by
-        # many publishers, and fonttype is read at save time, not when the figure was made
-        with os.fdopen(fd, "wb") as fh, mpl.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
-            fig.savefig(fh, format=ext, dpi=dpi, **kwargs)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a figure should read like any file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    # TrueType glyphs in vector output whatever the style: Type 3 fonts are refused by many
+    # publishers, and fonttype is read at save time, not when the figure was made
+    with atomic.open_atomic(path, "wb") as fh, mpl.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
+        fig.savefig(fh, format=ext, dpi=dpi, **kwargs)
     return path
