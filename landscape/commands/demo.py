@@ -1,0 +1,113 @@
+"""`landscape demo` and `landscape experiment`: the whole study, from training to report.md.
+
+Both run :func:`landscape.experiment.run`: ``demo`` on the packaged ``digits-demo.toml``,
+``experiment`` on a config file (or a packaged config's name). The work happens in the library;
+this module turns options into a config, echoes the stages, and prints the timings and the tables.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import click
+
+_OUT_HELP = "Output directory (runs, surfaces, figures, report.md, summary.json); finished work in it is reused."
+
+
+def _options(f):
+    f = click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")(f)
+    f = click.option("--threads", type=click.IntRange(min=0), default=None,
+                     help="CPU threads for torch (0: torch's default) [default: the config's].")(f)
+    f = click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N",
+                     help="Where to compute [default: the config's].")(f)
+    f = click.option("--fresh", is_flag=True, help="Redo everything, replacing what --out holds.")(f)
+    f = click.option("--quick", is_flag=True,
+                     help="A fast version: at most 10 epochs, 21x21 planes, fewer samples for sharpness.")(f)
+    return f
+
+
+def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], threads: Optional[int], progress: bool):
+    from landscape import experiment, study
+
+    if quick:
+        config = study.quick(config)
+    changes = {}
+    if device is not None:
+        changes["device"] = device
+    if threads is not None:
+        changes["threads"] = threads
+    if changes:
+        config = dataclasses.replace(config, **changes)
+    result = experiment.run(config, out, fresh=fresh, progress_bars=progress, echo=click.echo)
+    _print_result(result)
+    return result
+
+
+def _print_result(result) -> None:
+    from landscape.report import pair_sentences
+
+    s = result.summary
+    for pair in s["pairs"]:
+        a, b = s["members"][pair["with"]], s["members"][pair["without"]]
+        click.echo("")
+        click.echo(f"{pair['with']} vs {pair['without']} ({pair['vary']}):")
+        rows = [("test acc", "test_acc", True), ("lambda_max", "lambda_max", False), ("trace", "trace", False),
+                ("curvature x", "curvature_x", False), ("curvature y", "curvature_y", False),
+                ("basin width x", "basin_width_x", False), ("basin width y", "basin_width_y", False)]
+        for label, key, pct in rows:
+            click.echo(f"  {label:<14} {_fmt(a.get(key), pct):>12} {_fmt(b.get(key), pct):>12}")
+        for sentence in pair_sentences(s, pair):
+            click.echo(f"  - {sentence}")
+    click.echo("")
+    click.echo("Stage times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items() if k != "total")
+               + f"; total {result.timings['total']:.1f}")
+    click.echo(f"Report: {result.report}  (numbers: {result.out / 'summary.json'})")
+
+
+def _fmt(v, pct: bool) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.1f}%" if pct else f"{v:.4g}"
+
+
+@click.command(context_settings={"max_content_width": 100})
+@click.option("--out", "-o", default="landscape-demo", show_default=True, type=click.Path(file_okay=False),
+              help=_OUT_HELP)
+@_options
+def demo(out, quick, fresh, device, threads, progress):
+    """Run the whole story on the built-in digits data: train a 20-layer MLP with and without skip
+    connections and with and without batch norm, sample 1D, 2D and PCA-trajectory surfaces, measure
+    sharpness (Hessian λmax and trace, grid curvature, basin width), draw the figures and write
+    report.md. A few minutes on a laptop CPU; a rerun reuses what is finished.
+
+    The settings are the packaged digits-demo.toml (`landscape experiment digits-demo` is the same run).
+
+    \b
+    Examples:
+      landscape demo
+      landscape demo --quick --out /tmp/demo
+    """
+    from landscape import study
+
+    _run(study.demo_config(), out, quick, fresh, device, threads, progress)
+
+
+@click.command(context_settings={"max_content_width": 100})
+@click.argument("config_path", metavar="CONFIG.toml")
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
+              help=_OUT_HELP + " [default: ./NAME, the config's name]")
+@_options
+def experiment(config_path, out, quick, fresh, device, threads, progress):
+    """Run the demo pipeline from a TOML config (models, pairs, dataset, training, grid, directions,
+    metrics, device, precision). CONFIG.toml is a file, or the name of a packaged config:
+    digits-demo, li2018-cifar10-resnet (Li et al. 2018's ResNet comparison on CIFAR-10, for a GPU).
+
+    \b
+    Examples:
+      landscape experiment my-study.toml --out runs/my-study
+      landscape experiment li2018-cifar10-resnet --quick
+    """
+    from landscape import study
+
+    config = study.load_config(study.resolve_config(config_path))
+    _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, progress)

@@ -1,0 +1,232 @@
+"""``report.md`` of a study: tables, sentences and figures made from the measured numbers only.
+
+:func:`render` takes the ``summary.json`` document written by :mod:`landscape.experiment` and returns
+Markdown. Nothing in the report is written before it is measured: every sentence is generated from
+the numbers ("λmax of mlp20_noskip is 77x that of mlp20"), including when the member without skip
+connections or normalization is *not* the sharper one, which the report then says plainly.
+Figures are embedded with links relative to the report, so the output directory can be moved.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional
+
+VARY_WORDS = {"skip": ("Skip connections", "skip connections"), "norm": ("Normalization", "normalization")}
+MEASURE_WORDS = {
+    "lambda_max": "λmax",
+    "trace": "the Hessian trace",
+    "curvature": "the grid curvature",
+    "basin_width": "the basin width",
+}
+
+
+def _num(v: Optional[float], digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1e4 or a < 1e-3:
+        return f"{v:.{digits - 1}e}"
+    return f"{v:.{digits}g}"
+
+
+def _pct(v: Optional[float]) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def _times(r: float) -> str:
+    """A ratio as words: 3.2x, 77x, 0.41x."""
+    if r >= 10:
+        return f"{r:.0f}x"
+    if r >= 0.1:
+        return f"{r:.2g}x" if r < 1 else f"{r:.2g}x"
+    return f"{r:.1e}x"
+
+
+def _pair_table(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
+    a, b = s["members"][pair["with"]], s["members"][pair["without"]]
+    delta = None
+    for m in (a, b):
+        if m.get("basin_delta") is not None:
+            delta = m["basin_delta"]
+
+    def clipped(m):
+        return " (≥, edge)" if m.get("basin_clipped") else ""
+
+    def xy(m, key):
+        x, y = m.get(f"{key}_x"), m.get(f"{key}_y")
+        return "–" if x is None or y is None else f"{_num(x)} / {_num(y)}"
+
+    def trace(m):
+        if m.get("trace") is None:
+            return "–"
+        return f"{_num(m['trace'])} ± {_num(m.get('trace_stderr'), 2)}"
+
+    def acc(m):
+        return "diverged" if m.get("diverged") else _pct(m.get("test_acc"))
+
+    rows = [
+        ("test accuracy", acc(a), acc(b)),
+        ("test loss", _num(a.get("test_loss")), _num(b.get("test_loss"))),
+        ("train loss (final weights)", _num(a.get("train_loss")), _num(b.get("train_loss"))),
+        ("λmax (Hessian, largest eigenvalue)", _num(a.get("lambda_max")), _num(b.get("lambda_max"))),
+        ("trace of the Hessian (± std. error)", trace(a), trace(b)),
+        ("grid curvature x / y", xy(a, "curvature"), xy(b, "curvature")),
+        (f"basin width x / y at +{_num(delta)} loss" if delta is not None else "basin width x / y",
+         xy(a, "basin_width") + clipped(a), xy(b, "basin_width") + clipped(b)),
+    ]
+    lines = [f"| | {pair['with']} | {pair['without']} |", "|---|---:|---:|"]
+    lines += [f"| {label} | {va} | {vb} |" for label, va, vb in rows]
+    return lines
+
+
+def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
+    """What the numbers of one pair say, one sentence each, generated from them."""
+    A, B = pair["with"], pair["without"]
+    a, b = s["members"][A], s["members"][B]
+    out: List[str] = []
+    for m in (a, b):
+        out += m.get("notes", [])
+    if a.get("diverged") or b.get("diverged"):
+        return out
+    acc_a, acc_b = a.get("test_acc"), b.get("test_acc")
+    if acc_a is not None and acc_b is not None:
+        gap = 100 * (acc_a - acc_b)
+        if abs(gap) < 0.05:
+            out.append(f"{A} and {B} reach the same test accuracy ({_pct(acc_a)}).")
+        else:
+            lower, higher = (B, A) if gap > 0 else (A, B)
+            out.append(f"Test accuracy of {lower} is {abs(gap):.1f} points lower than that of {higher} "
+                       f"({_pct(acc_b)} vs {_pct(acc_a)} for {B} and {A}).")
+    la, lb = a.get("train_loss"), b.get("train_loss")
+    if la and lb and la > 0 and lb > 0:
+        out.append(f"The final training loss of {B} is {_times(lb / la)} that of {A} ({_num(lb)} vs {_num(la)}).")
+    comp = pair["comparison"]
+    for measure, e in comp["measures"].items():
+        word = MEASURE_WORDS[measure]
+        if e["a"] is None or e["b"] is None:
+            continue
+        mean = " (mean of the two directions)" if measure in ("curvature", "basin_width") else ""
+        if e["ratio"] is not None:
+            out.append(f"{word[0].upper() + word[1:]} of {B} is {_times(e['ratio'])} that of {A}{mean}.")
+        else:
+            out.append(f"{word[0].upper() + word[1:]} is {_num(e['b'])} for {B} and {_num(e['a'])} for {A}{mean}.")
+    for name, m in ((A, a), (B, b)):
+        if m.get("basin_clipped"):
+            out.append(f"The basin of {name} reaches the edge of the grid, so its width is a lower bound.")
+    n, k = comp["measured"], comp["sharper_count"]
+    if n:
+        sharper = [MEASURE_WORDS[m] for m, e in comp["measures"].items() if e["b_sharper"]]
+        flatter = [MEASURE_WORDS[m] for m, e in comp["measures"].items() if e["b_sharper"] is False]
+        if k == n:
+            out.append(f"By all {n} measures, {B} (without {VARY_WORDS[pair['vary']][1]}) sits in the sharper minimum.")
+        elif k == 0:
+            out.append(f"{B} (without {VARY_WORDS[pair['vary']][1]}) is not the sharper one: by none of the {n} "
+                       f"measures is its minimum sharper than that of {A}.")
+        else:
+            out.append(f"The measures disagree: {B} is sharper by {', '.join(sharper)} and not by "
+                       f"{', '.join(flatter)} ({k} of {n}).")
+    return out
+
+
+def _figure(path: Optional[str], caption: str) -> List[str]:
+    return [f"![{caption}]({path})", ""] if path else []
+
+
+def render(s: Dict[str, Any]) -> str:
+    """The Markdown report of a study from its ``summary.json`` document (see module docstring)."""
+    c = s["config"]
+    d = s["data"]
+    t = c["train"]
+    members = s["members"]
+    lines = [f"# {s['title']}", ""]
+    lines.append(f"Study `{s['name']}`: {len(members)} networks ({', '.join(members)}) trained on {d['dataset']} "
+                 f"({d['train_samples']:,} training / {d['test_samples']:,} test examples, {d['num_classes']} classes, "
+                 f"input {'x'.join(map(str, d['input_shape']))}), {t['epochs']} epochs each; the members of a pair "
+                 f"share their seed ({c['model']['seed']}), initial weights, data order and hyperparameters. "
+                 "Every number below was measured by this run; the settings are at the end.")
+    lines.append("")
+    for pair in s["pairs"]:
+        title = VARY_WORDS[pair["vary"]][0]
+        lines += [f"## {title}: {pair['with']} vs {pair['without']}", ""]
+        lines += _pair_table(s, pair)
+        lines.append("")
+        lines += [f"- {x}" for x in pair_sentences(s, pair)]
+        lines.append("")
+        f = pair.get("figures", {})
+        lines += _figure(f.get("compare_contour"), f"train loss contours of {pair['with']} and {pair['without']} "
+                                                    "on shared levels")
+        lines += _figure(f.get("compare_surface"), f"3D train loss surfaces of {pair['with']} and {pair['without']} "
+                                                    "on a shared scale")
+        lines += _figure(f.get("lines"), f"1D loss and accuracy of {pair['with']} and {pair['without']}")
+        lines += _figure(f.get("gradient_flow"), f"gradient flow of {pair['with']} and {pair['without']}")
+    lines += ["## Each network", ""]
+    for name, m in members.items():
+        lines += [f"### {name}", ""]
+        facts = [f"{m['n_params']:,} parameters"]
+        if m.get("epochs_trained") is not None:
+            facts.append(f"{m['epochs_trained']} epochs" + (" (diverged)" if m.get("diverged") else ""))
+        if m.get("train_seconds") is not None:
+            facts.append(f"trained in {m['train_seconds']:.1f} s")
+        if m.get("fit_r2") is not None:
+            facts.append(f"quadratic fit R² {m['fit_r2']:.3f} around the grid minimum")
+        if m.get("n_local_minima") is not None:
+            facts.append(f"{m['n_local_minima']} local minima on the 2D grid")
+        lines += [", ".join(facts) + ".", ""]
+        f = m.get("figures", {})
+        lines += _figure(f.get("contour"), f"{name}: train loss contours")
+        lines += _figure(f.get("surface"), f"{name}: train loss surface")
+        lines += _figure(f.get("pca"), f"{name}: train loss in the PCA plane of its trajectory, with the path")
+        files = ", ".join(f"`{v}`" for v in m.get("surfaces", {}).values())
+        if files:
+            lines += [f"Surface files: {files}; training run: `{m['run_dir']}`.", ""]
+    lines += _settings(s)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _settings(s: Dict[str, Any]) -> List[str]:
+    c = s["config"]
+    g, dr, mt = c["grid"], c["directions"], c["metrics"]
+    gs = s["grid_samples"]
+    lines = ["## How it was measured", ""]
+    lines.append(f"- Surfaces: loss and accuracy on train ({gs['train']:,} examples) and test ({gs['test']:,}) data "
+                 f"at w + α·d1 + β·d2, {g['plane'][2]}x{g['plane'][2]} planes and {g['line'][2]}-point lines on "
+                 f"[{g['plane'][0]:g}, {g['plane'][1]:g}] and [{g['line'][0]:g}, {g['line'][1]:g}]; directions "
+                 f"{dr['norm']}-normalized Gaussian (Li et al. 2018), ignore = {dr['ignore']}, seed {dr['seed']} for "
+                 f"every network, so both members of a pair are cut along the same draws; batch norm {g['bn']}.")
+    if g.get("pca"):
+        lines.append(f"- PCA planes: the two principal directions of each run's snapshots (Li et al. 2018, sec. 7), "
+                     f"{g['pca']}x{g['pca']} points framing the path with {g['pca_margin']:g} of its span as margin.")
+    lines.append(f"- λmax: largest Hessian eigenvalue of the training loss (Lanczos) and trace (Hutchinson, "
+                 f"{mt['trace_probes']} Rademacher probes, seed {mt['seed']}) on a seeded subset of "
+                 f"{_first_member_samples(s)} training examples.")
+    lines.append(f"- Grid curvature: second derivative along each direction of a quadratic fitted to the 2D train "
+                 f"loss within {mt['window']} cells of its minimum. Basin width: length along each direction of "
+                 f"the connected region around the minimum where the loss stays below min + δ "
+                 f"(δ = {', '.join(f'{x:g}' for x in mt['thresholds'])}; the table shows the first).")
+    env = s["environment"]
+    lines.append(f"- Computed on {env['device']} with {env['threads']} thread(s); "
+                 + ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("device", "threads")) + ".")
+    lines += ["", "Timings of this run (seconds; finished work found in the output directory is reused):", "",
+              "| stage | seconds | made | reused |", "|---|---:|---:|---:|"]
+    for stage, secs in s["timings"].items():
+        if stage == "total":
+            continue
+        lines.append(f"| {stage} | {secs:.1f} | {len(s['computed'].get(stage, []))} | {len(s['reused'].get(stage, []))} |")
+    if "total" in s["timings"]:
+        lines.append(f"| total | {s['timings']['total']:.1f} | | |")
+    lines += ["", "The exact config (`config.toml` beside this report; rerun with `landscape experiment config.toml`):",
+              "", "```toml"]
+    from .study import from_dict, to_toml
+
+    lines += to_toml(from_dict(c)).rstrip().split("\n")
+    lines += ["```", ""]
+    return lines
+
+
+def _first_member_samples(s: Dict[str, Any]) -> str:
+    for m in s["members"].values():
+        if m.get("n_samples") is not None:
+            return f"{m['n_samples']:,}"
+    return "–"
