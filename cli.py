@@ -20,6 +20,8 @@ COMMANDS = {
     "data": ("landscape.commands.data:data", "List the built-in datasets and show their shapes and splits."),
     "models": ("landscape.commands.models:models", "List the built-in architectures and show one's options and size."),
     "train": ("landscape.commands.train:train", "Train one network on a dataset, with checkpoints, history and gradient flow."),
+    "demo": ("landscape.commands.demo:demo", "Run the whole story on the built-in digits data: train pairs, sample surfaces, measure sharpness, write figures and report.md."),
+    "experiment": ("landscape.commands.demo:experiment", "Run the demo pipeline from a TOML config (models, pairs, dataset, training, grid, metrics)."),
     "pair": ("landscape.commands.train:pair", "Train both members of a pair (with/without skip or norm) with the same seed and data order."),
 }
 
