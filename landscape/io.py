@@ -16,6 +16,7 @@ nobody can open without ``h5clear`` — and chunked datasets, whose first writes
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -413,6 +414,43 @@ def read_done(path: os.PathLike) -> np.ndarray:
         return f[DONE][()].astype(bool)
 
 
+@contextlib.contextmanager
+def _exclusive(path: os.PathLike):
+    """Hold an exclusive advisory lock (``flock``) on the file now at ``path`` for the block.
+
+    Serializes the two kinds of write a surface file gets — a job's rounds (:func:`write_cells`) and
+    :func:`save_metrics`' copy-and-rename — so a round is never written into the old copy of a file
+    that ``landscape sharpness`` just replaced. After the lock is granted the path is checked to
+    still name the locked file (it may have been renamed over while waiting). Readers take no lock:
+    the write order keeps what they see consistent. Where ``flock`` is unsupported (some network
+    file systems, Windows) the block runs unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    while True:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # ENOLCK / EOPNOTSUPP: no locks on this file system
+            os.close(fd)
+            yield
+            return
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # replaced while we waited: lock the new file instead
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _runs(flat: np.ndarray, row: int) -> Iterable[tuple]:
     """Split sorted flat indices into runs of consecutive cells within one row of length ``row``."""
     start = 0
@@ -434,7 +472,7 @@ def write_cells(path: os.PathLike, flat_index: np.ndarray, values: Mapping[str, 
         return
     order = np.argsort(flat_index, kind="stable")
     flat_index = flat_index[order]
-    with _open(path, "r+") as f:
+    with _exclusive(path), _open(path, "r+") as f:
         shape = f[DONE].shape
         row = shape[-1]
 
@@ -463,8 +501,9 @@ def save_metrics(path: os.PathLike, metrics: Mapping[str, Any], group: str = "me
 
     Arrays become datasets, dicts subgroups, scalars and strings attributes; read back into
     ``Surface.metrics[group]`` (``Surface.metrics`` itself for the default group). The file is copied,
-    changed and renamed into place, so a kill never corrupts it. Don't call it while a surface job is
-    still writing the same file.
+    changed and renamed into place, so a kill never corrupts it. A surface job still writing the file
+    waits for it and goes on writing into the new file (both hold an advisory lock), so no round is
+    lost; the metrics then describe the cells done so far.
     """
     path = Path(path)
     if not path.is_file():
@@ -472,7 +511,7 @@ def save_metrics(path: os.PathLike, metrics: Mapping[str, Any], group: str = "me
     if not isinstance(group, str) or not group.strip("/") or group.strip("/") in _RESERVED:
         raise ValueError(f"group must be a name such as 'metrics' (not one of {sorted(_RESERVED)}), got {group!r}.")
     group = group.strip("/")
-    with atomic.replacing(path) as tmp:
+    with _exclusive(path), atomic.replacing(path) as tmp:  # no round of a running job is lost
         shutil.copyfile(path, tmp)
         with _open(tmp, "r+") as f:
             if group in f:

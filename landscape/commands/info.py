@@ -65,12 +65,15 @@ def describe(surf) -> str:
         lines.append("values:")
         for name in surf.values:
             e = surf.extremes(name)
+            # done cells whose value is NaN/inf: the loss overflowed there (far from the minimum)
+            bad = int((done & ~np.isfinite(surf.values[name])).sum())
+            diverged = f"; {bad} done cells NaN/inf (diverged)" if bad else ""
             if e["argmin"] is None:
-                lines.append(f"  {name}: no finite value yet")
+                lines.append(f"  {name}: no finite value yet{diverged}")
                 continue
             at = lambda c: "(" + ", ".join(f"{v:.4g}" for v in c) + ")"  # noqa: E731
             lines.append(f"  {name}: min {e['min']:.6g} at {at(e['argmin_coords'])}, "
-                         f"max {e['max']:.6g} at {at(e['argmax_coords'])}")
+                         f"max {e['max']:.6g} at {at(e['argmax_coords'])}{diverged}")
     return "\n".join(lines)
 
 
