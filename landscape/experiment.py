@@ -427,6 +427,9 @@ class _Pipeline:
 
     # -- 4. figures -------------------------------------------------------------------------------
     def stage_figures(self) -> None:
+        if not self.config.figures.draw:
+            self.say("[figures] not drawn (figures.draw = false)")
+            return
         import matplotlib
 
         matplotlib.use("Agg")  # files only; never a window

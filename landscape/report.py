@@ -36,12 +36,15 @@ def _pct(v: Optional[float]) -> str:
 
 
 def _times(r: float) -> str:
-    """A ratio as words: 3.2x, 77x, 0.41x."""
+    """A ratio as words: 3.2x, 77x, 0.41x, 2.5e-03x."""
     if r >= 10:
         return f"{r:.0f}x"
-    if r >= 0.1:
-        return f"{r:.2g}x" if r < 1 else f"{r:.2g}x"
-    return f"{r:.1e}x"
+    return f"{r:.2g}x" if r >= 0.01 else f"{r:.1e}x"
+
+
+def _capital(text: str) -> str:
+    """First letter upper case, except a symbol such as λmax, whose case is its meaning."""
+    return text if text.startswith("λ") else text[:1].upper() + text[1:]
 
 
 def _pair_table(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
@@ -92,13 +95,12 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
         return out
     acc_a, acc_b = a.get("test_acc"), b.get("test_acc")
     if acc_a is not None and acc_b is not None:
-        gap = 100 * (acc_a - acc_b)
+        gap = 100 * (acc_b - acc_a)
         if abs(gap) < 0.05:
             out.append(f"{A} and {B} reach the same test accuracy ({_pct(acc_a)}).")
         else:
-            lower, higher = (B, A) if gap > 0 else (A, B)
-            out.append(f"Test accuracy of {lower} is {abs(gap):.1f} points lower than that of {higher} "
-                       f"({_pct(acc_b)} vs {_pct(acc_a)} for {B} and {A}).")
+            out.append(f"Test accuracy: {A} {_pct(acc_a)}, {B} {_pct(acc_b)} ({abs(gap):.1f} points "
+                       f"{'lower' if gap < 0 else 'higher'}).")
     la, lb = a.get("train_loss"), b.get("train_loss")
     if la and lb and la > 0 and lb > 0:
         out.append(f"The final training loss of {B} is {_times(lb / la)} that of {A} ({_num(lb)} vs {_num(la)}).")
@@ -109,9 +111,9 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
             continue
         mean = " (mean of the two directions)" if measure in ("curvature", "basin_width") else ""
         if e["ratio"] is not None:
-            out.append(f"{word[0].upper() + word[1:]} of {B} is {_times(e['ratio'])} that of {A}{mean}.")
+            out.append(f"{_capital(word)} of {B} is {_times(e['ratio'])} that of {A}{mean}.")
         else:
-            out.append(f"{word[0].upper() + word[1:]} is {_num(e['b'])} for {B} and {_num(e['a'])} for {A}{mean}.")
+            out.append(f"{_capital(word)} is {_num(e['b'])} for {B} and {_num(e['a'])} for {A}{mean}.")
     for name, m in ((A, a), (B, b)):
         if m.get("basin_clipped"):
             out.append(f"The basin of {name} reaches the edge of the grid, so its width is a lower bound.")
@@ -167,12 +169,11 @@ def render(s: Dict[str, Any]) -> str:
         facts = [f"{m['n_params']:,} parameters"]
         if m.get("epochs_trained") is not None:
             facts.append(f"{m['epochs_trained']} epochs" + (" (diverged)" if m.get("diverged") else ""))
-        if m.get("train_seconds") is not None:
-            facts.append(f"trained in {m['train_seconds']:.1f} s")
         if m.get("fit_r2") is not None:
             facts.append(f"quadratic fit R² {m['fit_r2']:.3f} around the grid minimum")
         if m.get("n_local_minima") is not None:
-            facts.append(f"{m['n_local_minima']} local minima on the 2D grid")
+            k = m["n_local_minima"]
+            facts.append(f"{k} local {'minimum' if k == 1 else 'minima'} on the 2D grid (train loss)")
         lines += [", ".join(facts) + ".", ""]
         f = m.get("figures", {})
         lines += _figure(f.get("contour"), f"{name}: train loss contours")
@@ -205,6 +206,9 @@ def _settings(s: Dict[str, Any]) -> List[str]:
                  f"loss within {mt['window']} cells of its minimum. Basin width: length along each direction of "
                  f"the connected region around the minimum where the loss stays below min + δ "
                  f"(δ = {', '.join(f'{x:g}' for x in mt['thresholds'])}; the table shows the first).")
+    if not c["figures"].get("draw", True):
+        lines.append("- Figures were not drawn (`figures.draw = false`); `landscape plot` and `landscape compare` "
+                     "draw them from the surface files.")
     env = s["environment"]
     lines.append(f"- Computed on {env['device']} with {env['threads']} thread(s); "
                  + ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("device", "threads")) + ".")

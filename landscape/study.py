@@ -20,7 +20,7 @@ The TOML layout (every key optional; the defaults are those of the dataclasses b
                   n_samples, data_seed, bn, batch_size
     [directions]  norm, ignore, seed
     [metrics]     n_samples, data_seed, seed, trace_probes, eig_tol, thresholds, window, batch_size
-    [figures]     format, style, dpi
+    [figures]     format, style, dpi, draw
 
 Unknown sections or keys raise ValueError naming them and the allowed ones, so a typo never
 silently falls back to a default.
@@ -216,13 +216,18 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """Figure files: ``format`` png/pdf/svg, ``style`` None/"paper"/"slides" (``landscape.plot.style``), ``dpi``."""
+    """Figure files: ``format`` png/pdf/svg, ``style`` None/"paper"/"slides" (``landscape.plot.style``),
+    ``dpi``; ``draw = false`` skips the figures (e.g. on a headless cluster node; draw them later
+    with ``landscape plot/compare`` from the surface files, or rerun with ``draw = true``)."""
 
     format: str = "png"
     style: Optional[str] = None
     dpi: Optional[float] = None
+    draw: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.draw, bool):
+            raise ValueError(f"The value for `figures.draw` must be true or false, but {self.draw!r} was passed.")
         check_choice("figures.format", self.format, FIGURE_FORMATS)
         if self.style is not None:
             check_choice("figures.style", self.style, FIGURE_STYLES)
