@@ -113,7 +113,13 @@ def init(device: torch.device = torch.device("cpu")) -> Context:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device_for(device, ctx))
-    dist.init_process_group(backend, timeout=TIMEOUT)
+    # torchrun keeps one TCPStore across restarts of the worker group: without a fresh key prefix per
+    # attempt, a restarted rank can read the address a dead rank published in the last attempt and
+    # fail to connect ("Gloo connectFullMesh failed ... Connection refused"). Seen with torch 2.13.
+    store, rank, world = next(dist.rendezvous("env://", timeout=TIMEOUT))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store = dist.PrefixStore(f"landscape/attempt_{attempt}", store)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=TIMEOUT)
     atexit.register(_destroy)
     log.info("rank %d of %d joined the %s process group", ctx.rank, ctx.world_size, backend)
     return context()

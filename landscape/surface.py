@@ -25,7 +25,7 @@ from torch import nn
 
 from . import directions as directions_mod
 from . import distributed, io, progress
-from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator
+from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, _head
 from .errors import check_choice
 from .evaluate import batches as make_batches, check_model_accepts, objective as make_objective
 from .params import ParamFilter, first_device, restored, select
@@ -250,8 +250,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             bn_batches = None
         with restored(model):
             model.eval()
-            for batches in splits.values():
-                check_model_accepts(model, batches, obj)
+            for batches in splits.values():  # a few samples suffice to catch a shape mismatch
+                check_model_accepts(model, [_head(batches[0], 2)], obj)
             evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn,
                                        bn_batches=bn_batches, precision=precision, options=engine)
             names = evaluator.value_names

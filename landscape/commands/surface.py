@@ -183,7 +183,7 @@ def _display_name(spec, model) -> str:
 @click.option("--fold-bn/--no-fold-bn", default=True, show_default=True,
               help="Fold eval-mode BatchNorm into the preceding layer (same values up to float rounding).")
 @click.option("--channels-last/--no-channels-last", default=None,
-              help="channels_last memory format for conv nets [default: on for CUDA, off on CPUs].")
+              help="channels_last memory format for conv nets [default: on when the model has 2D convolutions].")
 @click.option("--points-per-pass", type=click.IntRange(min=1), default=None,
               help="Grid points evaluated together in one vmapped pass [default: 1 on CPUs; several for small "
                    "non-convolutional models on CUDA].")

@@ -1,0 +1,373 @@
+"""How fast is a loss-surface grid point? The reference algorithm against our engine, side by side.
+
+One run times, on the same model, data and grid points:
+
+  (a) the reference algorithm, as the field's code does it: per grid point, copy the origin state
+      dict, add the directions, ``load_state_dict``, ``model.eval()``, then under ``torch.no_grad()``
+      iterate a ``DataLoader`` in batches of 128 (tensors on the host, moved to the device per batch),
+      summing ``CrossEntropyLoss() * batch size`` and correct predictions as Python floats;
+  (b) ``landscape.surface.compute`` (the public API, all of it) in each precision.
+
+and prints, per row: seconds per grid point (min over repeats of total / points), speed-up over (a),
+achieved GFLOP/s (the model's forward FLOPs over the data from ``FlopCounterMode`` — convolutions
+and matmuls of the *unfolded* model, so every row is credited with the same work — divided by the
+time), that as a fraction of a large matmul's GFLOP/s measured in the same run at the same precision,
+peak memory, and the largest relative difference of the loss from (a) (and the largest absolute
+difference of the accuracy).
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during the row; on a CPU the peak resident
+set size of this process while the row ran (sampled every 5 ms from /proc/self/statm) and how much
+that exceeds the RSS at the start of the row — RSS includes torch's own allocator caches, so
+"+MiB" is an upper bound on what the row itself needed.
+
+Cases (``--case``):
+  cpu-resnet20    ResNet-20 (BN), 2,048 CIFAR-shaped random samples, 11x11 grid; by default a
+                  3x3 sub-grid (9 points) of it is timed, for (a) and (b) alike.
+  cpu-mlp-digits  mlp20 (BN, 20 layers) on all 1,797 digits samples, 51x51 grid: (b) computes the
+                  whole grid; (a) times an 11x11 sub-grid of it (121 points).
+  gpu-resnet56    ResNet-56 and ResNet-56-noskip, 10,000 CIFAR-shaped samples; (a) on 3 points,
+                  (b) on a 5x5 sub-grid (25 points), engine batch 2,000.
+  cpu-memory      memory stays flat: a tiny model on a 51x51 and a 201x201 grid written to a file;
+                  prints the peak RSS increase of each (they should be about equal).
+
+Run from the repository root, e.g.::
+
+    python benchmarks/surface_speed.py --case cpu-resnet20 --threads 2
+    python benchmarks/surface_speed.py --case cpu-mlp-digits --threads 2
+    python benchmarks/surface_speed.py --case gpu-resnet56            # (benchmarks/gpu_check.sh)
+
+BatchNorm statistics are calibrated on the data first (one pass in training mode) so that folding
+them is tested with realistic values, not the fresh zeros and ones.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import data as datasets  # noqa: E402
+import models  # noqa: E402
+from landscape import directions, surface  # noqa: E402
+from landscape.engine import EngineOptions  # noqa: E402
+
+# --- measuring ---------------------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Peak memory while the block runs: CUDA max_memory_allocated, or sampled RSS on a CPU."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak = self.start = 0
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start = torch.cuda.memory_allocated(self.device)
+        else:
+            self.start = self.peak = _rss_bytes()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, _rss_bytes())
+        return False
+
+    def describe(self) -> str:
+        mib = 2 ** 20
+        if self.device.type == "cuda":
+            return f"{self.peak / mib:,.0f} MiB alloc"
+        return f"{self.peak / mib:,.0f} MiB RSS (+{(self.peak - self.start) / mib:,.0f})"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_gflops(device: torch.device, precision: str, n: int, repeats: int = 5) -> float:
+    """GFLOP/s of an n x n x n matmul at a precision (fp32 IEEE, tf32, bf16), best of ``repeats``."""
+    from landscape.engine import precision_context
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    best = float("inf")
+    with precision_context("tf32" if precision == "tf32" else "fp32", device.type):
+        for _ in range(repeats + 1):
+            _sync(device)
+            t = time.perf_counter()
+            (a @ b)
+            _sync(device)
+            best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def forward_flops(model: nn.Module, X: torch.Tensor, batch: int = 1024) -> int:
+    """FLOPs of one forward pass over all of X (FlopCounterMode: convolutions and matmuls)."""
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        for i in range(0, len(X), batch):
+            model(X[i:i + batch])
+    return counter.get_total_flops()
+
+
+# --- the two algorithms ------------------------------------------------------------------------------
+
+
+def reference(model: nn.Module, dirs, coords: np.ndarray, X: torch.Tensor, Y: torch.Tensor,
+              device: torch.device) -> np.ndarray:
+    """(a): the field's per-point loop. Returns (k, 2) [loss, acc]."""
+    net = copy.deepcopy(model).to(device)
+    origin = copy.deepcopy(net.state_dict())
+    loader = DataLoader(TensorDataset(X.cpu(), Y.cpu()), batch_size=128, shuffle=False)
+    criterion = nn.CrossEntropyLoss()
+    out = []
+    for c in coords:
+        state = copy.deepcopy(origin)
+        for name in dirs[0]:
+            for k, d in enumerate(dirs):
+                state[name] = state[name] + float(c[k]) * d[name].to(device)
+        net.load_state_dict(state)
+        net.eval()
+        total, correct, loss = 0, 0, 0.0
+        with torch.no_grad():
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                logits = net(x)
+                loss += criterion(logits, y).item() * len(x)
+                correct += (logits.argmax(1) == y).sum().item()
+                total += len(x)
+        out.append((loss / total, correct / total))
+    return np.array(out)
+
+
+def engine(model, dirs, xs, ys, X, Y, device, precision, options, batch_size) -> np.ndarray:
+    """(b): landscape.surface.compute on the grid xs x ys. Returns (k, 2) [loss, acc], row-major [y, x]."""
+    s = surface.compute(model, dirs, x=xs, y=ys, data=(X, Y), precision=precision, engine=options,
+                        batch_size=batch_size, device=device, progress=False, round_seconds=3600.0)
+    return np.stack([s.values["train_loss"].reshape(-1), s.values["train_acc"].reshape(-1)], axis=1)
+
+
+# --- cases --------------------------------------------------------------------------------------------
+
+
+def cifar_like(n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+@torch.no_grad()
+def calibrate_bn(model: nn.Module, X: torch.Tensor, batch: int = 512) -> nn.Module:
+    """Running statistics from one training-mode pass over X (equal-weight average), then eval mode."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for i in range(0, len(X), batch):
+        model(X[i:i + batch])
+    for m in bns:
+        m.momentum = 0.1
+    return model.eval()
+
+
+def sub_axis(n: int, k: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, k).round().astype(int))
+
+
+def _fmt_row(cols: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cols, widths)))
+
+
+def run_case(name: str, args) -> List[Dict]:
+    torch.manual_seed(0)
+    cuda = name.startswith("gpu")
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit(f"--case {name} needs a CUDA device; none is available here.")
+    device = torch.device("cuda" if cuda else "cpu")
+    if name == "cpu-resnet20":
+        nets = ["resnet20"]
+        X, Y = cifar_like(args.samples or 2048)
+        grid, sub_b, sub_a, batch = 11, 3, 3, args.batch_size or 1024
+    elif name == "cpu-mlp-digits":
+        nets = ["mlp20"]
+        Xtr, Ytr = datasets.load("digits", "train")
+        Xte, Yte = datasets.load("digits", "test")
+        X, Y = torch.cat([Xtr, Xte]), torch.cat([Ytr, Yte])
+        if args.samples:
+            X, Y = X[:args.samples], Y[:args.samples]
+        grid, sub_b, sub_a, batch = 51, 51, 11, args.batch_size or 2048
+    elif name == "gpu-resnet56":
+        nets = ["resnet56", "resnet56_noskip"]
+        X, Y = cifar_like(args.samples or 10000)
+        grid, sub_b, sub_a, batch = 51, 5, 2, args.batch_size or 2000
+    else:
+        raise SystemExit(f"unknown case {name!r}")
+    if args.points:
+        sub_b = sub_a = max(1, int(round(args.points ** 0.5)))
+    axis = np.linspace(-1, 1, grid)
+    bx = axis[sub_axis(grid, sub_b)]
+    ax = axis[sub_axis(grid, sub_a)]
+    a_coords = np.array([(x, y) for y in ax for x in ax])
+    in_shape = tuple(X.shape[1:])
+    rows = []
+    for net_name in nets:
+        model = models.create(net_name, seed=0, in_shape=in_shape, num_classes=10)
+        calibrate_bn(model, X)
+        model.to(device)
+        dirs = directions.random(model, n=2, seed=0)
+        flops = forward_flops(model, X.to(device))
+        print(f"\n{net_name}: {sum(p.numel() for p in model.parameters()):,} params, {len(X):,} samples, "
+              f"{flops / 1e9:.2f} GFLOP per grid point (forward over all samples); grid {grid}x{grid}; "
+              f"(a) on {len(a_coords)} points, (b) on {len(bx) ** 2}", flush=True)
+        with PeakMemory(device) as mem:
+            best_a, ref = float("inf"), None
+            for _ in range(args.ref_repeats):
+                _sync(device)
+                t = time.perf_counter()
+                ref = reference(model, dirs, a_coords, X, Y, device)
+                _sync(device)
+                best_a = min(best_a, (time.perf_counter() - t) / len(a_coords))
+        rows.append(dict(model=net_name, variant="(a) reference, batch 128", precision="fp32", s_per_point=best_a,
+                         gflops=flops / best_a / 1e9, memory=mem.describe(), rel_diff=0.0, acc_diff=0.0, ratio=1.0))
+        variants = [(p, EngineOptions(threads=None), f"(b) engine {p}") for p in args.precisions]
+        if args.ablations:
+            variants += [("fp32", EngineOptions(fold_bn=False, channels_last=False), "(b) fp32, no BN folding"),
+                         ("fp32", EngineOptions(channels_last=not cuda), f"(b) fp32, channels_last {'on' if not cuda else 'off'}"),
+                         ("bf16", EngineOptions(channels_last=not cuda), f"(b) bf16, channels_last {'on' if not cuda else 'off'}"),
+                         ("fp32", EngineOptions(points_per_pass=4), "(b) fp32, vmap 4 points/pass")]
+        if args.compile:
+            variants += [(p, EngineOptions(compile=True), f"(b) {p} + torch.compile") for p in args.precisions]
+        # where (b)'s grid and (a)'s points coincide, compare the values
+        b_coords = np.array([(x, y) for y in bx for x in bx])
+        shared = [int(np.flatnonzero((np.abs(b_coords - c) < 1e-12).all(1))[0]) for c in a_coords
+                  if (np.abs(b_coords - c) < 1e-12).all(1).any()]
+        ref_shared = np.array([r for c, r in zip(a_coords, ref) if (np.abs(b_coords - c) < 1e-12).all(1).any()])
+        for precision, opts, label in variants:
+            engine(model, dirs, bx[:1], bx[:1], X, Y, device, precision, opts, batch)  # warm-up (and compile)
+            best, vals = float("inf"), None
+            with PeakMemory(device) as mem:
+                for _ in range(args.repeats):
+                    _sync(device)
+                    t = time.perf_counter()
+                    vals = engine(model, dirs, bx, bx, X, Y, device, precision, opts, batch)
+                    _sync(device)
+                    best = min(best, (time.perf_counter() - t) / len(b_coords))
+            got = vals[shared]
+            rel = float(np.max(np.abs(got[:, 0] - ref_shared[:, 0]) / np.abs(ref_shared[:, 0]))) if len(shared) else float("nan")
+            acc = float(np.max(np.abs(got[:, 1] - ref_shared[:, 1]))) if len(shared) else float("nan")
+            rows.append(dict(model=net_name, variant=label, precision=precision, s_per_point=best,
+                             gflops=flops / best / 1e9, memory=mem.describe(), rel_diff=rel, acc_diff=acc,
+                             ratio=best_a / best))
+            print(f"  {label}: {best:.4f} s/point", flush=True)
+        del model
+    return rows
+
+
+def memory_case(args) -> List[Dict]:
+    """Peak RSS increase of a 51x51 and a 201x201 surface written to a file (tiny model)."""
+    torch.manual_seed(0)
+    X, Y = datasets.load("digits", "train", n=64)
+    model = models.create("mlp", depth=2, width=0.25, in_shape=(1, 8, 8), num_classes=10, seed=0).eval()
+    dirs = directions.random(model, n=2, seed=0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (51, 201, 51):
+            path = os.path.join(tmp, f"s{n}.h5")
+            with PeakMemory(torch.device("cpu")) as mem:
+                t = time.perf_counter()
+                surface.compute(model, dirs, x=(-1, 1, n), y=(-1, 1, n), data=(X, Y), path=path, progress=False)
+                dt = time.perf_counter() - t
+            rows.append(dict(grid=f"{n}x{n}", points=n * n, seconds=dt, peak_mib=mem.peak / 2 ** 20,
+                             increase_mib=(mem.peak - mem.start) / 2 ** 20))
+            print(f"  {n}x{n}: {n * n:,} points in {dt:.1f} s, peak RSS {mem.peak / 2 ** 20:,.1f} MiB "
+                  f"(+{(mem.peak - mem.start) / 2 ** 20:,.1f} MiB over the start of the run)", flush=True)
+    return rows
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--case", required=True, choices=["cpu-resnet20", "cpu-mlp-digits", "gpu-resnet56", "cpu-memory"])
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--precisions", default=None, help="comma-separated; default fp32,tf32,bf16")
+    p.add_argument("--points", type=int, default=None, help="time about this many grid points for (a) and (b)")
+    p.add_argument("--samples", type=int, default=None, help="override the number of samples")
+    p.add_argument("--batch-size", type=int, default=None, help="engine batch size")
+    p.add_argument("--repeats", type=int, default=3, help="engine repeats (the minimum is reported)")
+    p.add_argument("--ref-repeats", type=int, default=1, help="reference repeats (the minimum is reported)")
+    p.add_argument("--ablations", action="store_true", help="also time the engine without each optimization")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile rows")
+    p.add_argument("--json", default=None, help="write the rows here as JSON")
+    args = p.parse_args(argv)
+    args.precisions = (args.precisions or "fp32,tf32,bf16").split(",")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.case.startswith("gpu") else "cpu")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    machine = (torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine())
+    print(f"case {args.case}; {machine}; torch {torch.__version__}; {torch.get_num_threads()} threads; "
+          f"load average {load:.2f}; {datetime.datetime.now().isoformat(timespec='seconds')}", flush=True)
+    if args.case == "cpu-memory":
+        rows = memory_case(args)
+        big, small = rows[1]["increase_mib"], max(rows[0]["increase_mib"], rows[2]["increase_mib"])
+        print(f"201x201 needs {big - small:+.1f} MiB more peak RSS than 51x51 (16x the points).")
+    else:
+        mm = {prec: matmul_gflops(device, prec, 8192 if device.type == "cuda" else 2048)
+              for prec in sorted(set(args.precisions) | {"fp32"})}
+        print("large matmul: " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in mm.items()), flush=True)
+        rows = run_case(args.case, args)
+        widths = [16, 32, 10, 8, 9, 7, 26, 10, 8]
+        print()
+        print(_fmt_row(["model", "variant", "s/point", "x (a)", "GFLOP/s", "of mm", "peak memory", "rel diff", "acc diff"], widths))
+        for r in rows:
+            frac = r["gflops"] / mm[r["precision"]]
+            r["matmul_fraction"] = frac
+            print(_fmt_row([r["model"], r["variant"], f"{r['s_per_point']:.4f}", f"{r['ratio']:.2f}",
+                            f"{r['gflops']:,.1f}", f"{frac:.0%}", r["memory"], f"{r['rel_diff']:.1e}",
+                            f"{r['acc_diff']:.1e}"], widths))
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"case": args.case, "machine": machine, "threads": torch.get_num_threads(),
+                       "torch": torch.__version__, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
