@@ -153,8 +153,23 @@ def stamp() -> Dict[str, Any]:
             "library_versions": library_versions()}
 
 
+_INT64 = np.iinfo(np.int64)
+
+
 def _is_native(value: Any) -> bool:
-    if isinstance(value, (bool, int, float, str, np.integer, np.floating, np.bool_)):
+    """Whether HDF5 stores ``value`` as itself: numbers that fit 64 bits, booleans, real numeric
+    arrays and strings HDF5 can hold (UTF-8 without NUL). Everything else goes through JSON."""
+    if isinstance(value, (bool, float, np.integer, np.floating, np.bool_)):
+        return True
+    if isinstance(value, int):
+        return _INT64.min <= value <= _INT64.max  # bigger ints: JSON keeps them exact
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: JSON escapes them
+            return False
         return True
     if isinstance(value, np.ndarray):
         return value.dtype.kind in "biuf"
@@ -164,16 +179,22 @@ def _is_native(value: Any) -> bool:
 def _write_attrs(obj, attrs: Mapping[str, Any]) -> None:
     """Write strings, numbers, booleans and numeric arrays as HDF5-native values; anything else (dicts,
     lists, None) as a JSON string, its name listed in the ``json_attrs`` attribute so it is decoded
-    on load."""
+    on load. Raises ValueError for a value neither can hold (e.g. complex numbers)."""
     json_names = []
     for key, value in attrs.items():
         if key == "json_attrs":
             continue
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"Attribute names must be non-empty strings, got {key!r}.")
         if _is_native(value):
             obj.attrs[key] = value
-        else:
+            continue
+        try:
             obj.attrs[key] = json.dumps(_jsonable(value), sort_keys=True)
-            json_names.append(key)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"Attribute {key!r} cannot be stored ({exc}); use numbers, strings, booleans, lists, "
+                             "dicts or real numeric arrays.") from None
+        json_names.append(key)
     if json_names:
         obj.attrs["json_attrs"] = json.dumps(sorted(json_names))
 
@@ -537,7 +558,9 @@ def _read_directions(group, device=None) -> List[Dict[str, torch.Tensor]]:
     out = []
     for axis in AXES:
         if axis in group:
-            out.append({name: torch.from_numpy(ds[()]).to(device or "cpu") for name, ds in group[axis].items()})
+            # np.asarray: a 0-d dataset (a scalar parameter) reads back as a numpy scalar, not an array
+            out.append({name: torch.from_numpy(np.asarray(ds[()])).to(device or "cpu")
+                        for name, ds in group[axis].items()})
     return out
 
 
