@@ -498,10 +498,9 @@ class PointEvaluator:
 
     def _prepare_point(self, coords: Sequence[float]) -> None:
         self.set_point(coords)
-        if self.bn == "recompute":
-            recompute_batchnorm(self.runner.module if self.runner.is_copy else self.model, self.bn_batches,
-                                self.objective)
         self.runner.sync()
+        if self.bn == "recompute":  # on the network that runs (the model, or its copy: then at its weights)
+            recompute_batchnorm(self.runner.module, self.bn_batches, self.objective)
 
     def _sums(self, model: Callable) -> torch.Tensor:
         """``(2 · splits,)`` float64 on the device: loss sum and correct count per split (one pass)."""
