@@ -186,16 +186,18 @@ class _Pipeline:
 
         c = self.config
         start = time.perf_counter()
+        # everything that can fail on a setting fails before anything is written
+        self.device = _device(c.device)
+        self.info = data.info(c.data.dataset, c.data.root)
+        self.members, self.pairs = build_members(c, self.info["input_shape"], self.info["num_classes"])
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ValueError(f"Cannot create the output directory {str(self.out)!r}: {exc.strerror}.") from None
-        self.device = _device(c.device)
-        self.info = data.info(c.data.dataset, c.data.root)
-        self.members, self.pairs = build_members(c, self.info["input_shape"], self.info["num_classes"])
         threads = torch.get_num_threads()
         if c.threads:
             torch.set_num_threads(c.threads)
+        self.threads = torch.get_num_threads()  # what the numbers were computed with (for the report)
         try:
             for stage in STAGES:
                 t0 = time.perf_counter()
@@ -549,7 +551,7 @@ def summarize(p: "_Pipeline") -> Dict[str, Any]:
                  "num_classes": int(p.info["num_classes"]), "source": p.info.get("source")},
         "grid_samples": {"train": int(len(p.load("train", c.grid.n_samples, c.grid.data_seed)[1])),
                          "test": int(len(p.load("test", c.grid.n_samples, c.grid.data_seed)[1]))},
-        "environment": {"device": str(p.device), "threads": torch.get_num_threads(), **io.library_versions()},
+        "environment": {"device": str(p.device), "threads": p.threads, **io.library_versions()},
         "members": members, "pairs": pairs,
         "timings": dict(p.timings), "reused": p.reused, "computed": p.computed,
     }

@@ -147,7 +147,9 @@ def render(s: Dict[str, Any]) -> str:
                  f"({d['train_samples']:,} training / {d['test_samples']:,} test examples, {d['num_classes']} classes, "
                  f"input {'x'.join(map(str, d['input_shape']))}), {t['epochs']} epochs each; the members of a pair "
                  f"share their seed ({c['model']['seed']}), initial weights, data order and hyperparameters. "
-                 "Every number below was measured by this run; the settings are at the end.")
+                 "Every number below was measured by the pipeline (by this run, or by an earlier run in the same "
+                 "directory whose finished results it reused); nothing is written before it is measured. "
+                 "The settings are at the end.")
     lines.append("")
     for pair in s["pairs"]:
         title = VARY_WORDS[pair["vary"]][0]
@@ -192,18 +194,20 @@ def _settings(s: Dict[str, Any]) -> List[str]:
     gs = s["grid_samples"]
     lines = ["## How it was measured", ""]
     lines.append(f"- Surfaces: loss and accuracy on train ({gs['train']:,} examples) and test ({gs['test']:,}) data "
-                 f"at w + α·d1 + β·d2, {g['plane'][2]}x{g['plane'][2]} planes and {g['line'][2]}-point lines on "
-                 f"[{g['plane'][0]:g}, {g['plane'][1]:g}] and [{g['line'][0]:g}, {g['line'][1]:g}]; directions "
+                 f"at w + α·d1 + β·d2: {g['plane'][2]}x{g['plane'][2]} planes on [{g['plane'][0]:g}, {g['plane'][1]:g}]², "
+                 f"{g['line'][2]}-point lines on [{g['line'][0]:g}, {g['line'][1]:g}]; directions "
                  f"{dr['norm']}-normalized Gaussian (Li et al. 2018), ignore = {dr['ignore']}, seed {dr['seed']} for "
-                 f"every network, so both members of a pair are cut along the same draws; batch norm {g['bn']}.")
+                 f"every network, so both members of a pair are cut along the same draws; BatchNorm statistics: "
+                 f"{'running averages (eval)' if g['bn'] == 'eval' else 're-estimated at every point'}.")
     if g.get("pca"):
         lines.append(f"- PCA planes: the two principal directions of each run's snapshots (Li et al. 2018, sec. 7), "
                      f"{g['pca']}x{g['pca']} points framing the path with {g['pca_margin']:g} of its span as margin.")
     lines.append(f"- λmax: largest Hessian eigenvalue of the training loss (Lanczos) and trace (Hutchinson, "
                  f"{mt['trace_probes']} Rademacher probes, seed {mt['seed']}) on a seeded subset of "
                  f"{_first_member_samples(s)} training examples.")
-    lines.append(f"- Grid curvature: second derivative along each direction of a quadratic fitted to the 2D train "
-                 f"loss within {mt['window']} cells of its minimum. Basin width: length along each direction of "
+    lines.append(f"- Grid curvature: second derivative along each direction (loss per squared direction unit, "
+                 f"so not comparable to λmax) of a quadratic fitted to the 2D train loss within {mt['window']} cells "
+                 f"of its minimum. Basin width: length along each direction of "
                  f"the connected region around the minimum where the loss stays below min + δ "
                  f"(δ = {', '.join(f'{x:g}' for x in mt['thresholds'])}; the table shows the first).")
     if not c["figures"].get("draw", True):

@@ -353,3 +353,40 @@ def test_digits_demo_quick_equals_experiment(tmp_path):
     res3 = _invoke(["demo", "--quick", "--out", str(tmp_path / "demo"), "--no-progress"])
     again = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert res3.exit_code == 0 and all(again["computed"][s] == [] for s in ("train", "surfaces", "sharpness", "figures"))
+
+
+def test_interrupted_training_resumes_to_the_same_numbers(first_run, tiny_toml, tmp_path, monkeypatch):
+    """Ctrl-C in the middle of training, then the same command again: the run continues from its
+    last epoch and ends with the numbers of an uninterrupted run."""
+    from landscape import train
+
+    _, summary, _ = first_run
+    config = study.load_config(tiny_toml)
+    config = dataclasses.replace(config, figures=dataclasses.replace(config.figures, draw=False))
+    real_epoch = train._Loop._epoch
+
+    def interrupted(self, epoch, bar):
+        if self.name == "mlp8_noskip" and epoch == 2:
+            raise KeyboardInterrupt
+        return real_epoch(self, epoch, bar)
+
+    monkeypatch.setattr(train._Loop, "_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(config, tmp_path / "out", progress_bars=False)
+    assert (tmp_path / "out" / "runs" / "mlp8_noskip" / "last_state.pt").is_file()
+    assert not (tmp_path / "out" / "runs" / "mlp8_noskip" / "final.pt").exists()
+    monkeypatch.setattr(train._Loop, "_epoch", real_epoch)
+    result = experiment.run(config, tmp_path / "out", progress_bars=False)
+    assert result.reused["train"] == ["mlp8"] and result.computed["train"] == ["mlp8_noskip"]
+    assert _numbers(result.summary) == _numbers(summary)
+
+
+def test_unavailable_device_fails_before_writing(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    res = _invoke(["demo", "--device", "cuda", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "no CUDA device" in res.output and not (tmp_path / "out").exists()
+    res = _invoke(["demo", "--device", "tpu", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "`device`" in res.output

@@ -71,8 +71,8 @@ def _fmt(v, pct: bool) -> str:
 
 
 @click.command(context_settings={"max_content_width": 100})
-@click.option("--out", "-o", default="landscape-demo", show_default=True, type=click.Path(file_okay=False),
-              help=_OUT_HELP)
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
+              help=_OUT_HELP + " [default: ./landscape-demo, or ./landscape-demo-quick with --quick]")
 @_options
 def demo(out, quick, fresh, device, threads, progress):
     """Run the whole story on the built-in digits data: train a 20-layer MLP with and without skip
@@ -89,7 +89,9 @@ def demo(out, quick, fresh, device, threads, progress):
     """
     from landscape import study
 
-    _run(study.demo_config(), out, quick, fresh, device, threads, progress)
+    # --quick has a directory of its own: its shorter runs would otherwise replace a full demo's
+    _run(study.demo_config(), out or ("landscape-demo-quick" if quick else "landscape-demo"), quick, fresh, device,
+         threads, progress)
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -110,4 +112,5 @@ def experiment(config_path, out, quick, fresh, device, threads, progress):
     from landscape import study
 
     config = study.load_config(study.resolve_config(config_path))
+    # the quick config is named NAME-quick, so by default it does not replace a full run's results
     _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, progress)
