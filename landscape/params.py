@@ -40,8 +40,8 @@ def select(model: nn.Module, params: ParamFilter = None) -> Dict[str, nn.Paramet
         chosen = {n: p for n, p in named.items() if p.requires_grad}
         if named and not chosen:
             raise ValueError(
-                f"Every parameter of the model has requires_grad=False ({len(named)} frozen), so nothing would "
-                "move; unfreeze the ones to study (p.requires_grad_(True)) or choose them with params= "
+                f"The model has no trainable parameters: all {len(named)} have requires_grad=False, so nothing "
+                "would move; unfreeze the ones to study (p.requires_grad_(True)) or choose them with params= "
                 "(a name regex, a list of names, a predicate f(name, param) -> bool or a submodule).")
         what = "trainable parameters (requires_grad=True)"
     elif isinstance(params, str):
