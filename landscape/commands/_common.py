@@ -66,6 +66,26 @@ class RangeType(click.ParamType):
 RANGE = RangeType()
 
 
+class FiniteFloat(click.ParamType):
+    """A finite number (``float`` accepts ``nan`` and ``inf``, which no colour scale or limit means)."""
+
+    name = "FLOAT"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r}: give a finite number.", param, ctx)
+        return number
+
+
+FINITE = FiniteFloat()
+
+
 def device_option(f):
     return click.option(
         "--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N",

@@ -12,6 +12,8 @@ from typing import List, Optional
 
 import click
 
+from ._common import FINITE
+
 KIND_HELP = "line|contour|contourf|heatmap|surface|all"
 
 
@@ -58,8 +60,8 @@ def common_options(f):
                      help="Resolution of PNGs and of the rasterized parts of PDF/SVG (default: the style's).")(f)
     f = click.option("--levels", type=click.IntRange(min=2), default=None,
                      help="About how many contour levels (default 20).")(f)
-    f = click.option("--vmax", type=float, default=None, help="Top of the colour scale; higher values are clipped.")(f)
-    f = click.option("--vmin", type=float, default=None, help="Bottom of the colour scale.")(f)
+    f = click.option("--vmax", type=FINITE, default=None, help="Top of the colour scale; higher values are clipped.")(f)
+    f = click.option("--vmin", type=FINITE, default=None, help="Bottom of the colour scale.")(f)
     f = click.option("--log/--linear", "log", default=None,
                      help="Logarithmic or linear colour scale / loss axis (default: log when the loss "
                           "spans 3 decades or more).")(f)
@@ -171,7 +173,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
 @click.option("--log/--linear", "log", default=None,
               help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for animations "
                    "log when the loss spans 3 decades or more).")
-@click.option("--vmax", type=float, default=None, help="Clip heights above this value.")
+@click.option("--vmax", type=FINITE, default=None, help="Clip heights above this value.")
 @click.option("--animation", "anim", default=None, metavar="rotate|trajectory",
               help="gif/mp4: turn the 3D surface, or draw the training path (default: path if the file has one).")
 @click.option("--frames", type=click.IntRange(min=2), default=36, show_default=True, help="Frames of a rotation.")
