@@ -118,6 +118,12 @@ def test_dict_of_tensors_is_cut_into_dict_batches():
     assert torch.equal(torch.cat([b["tokens"] for b in out]), tokens)
     with pytest.raises(ValueError, match="one row per sample"):
         evaluate.batches({"tokens": tokens, "labels": torch.zeros(24)})
+    # sharpness takes such a dict directly, with a loss that reads the keys
+    model = TwoInputNet().eval()
+    columns = {"tokens": tokens, "mask": torch.ones(25, 5), "labels": torch.arange(25) % 2}
+    eig = sharpness.hessian_eigs(model, columns, k=1, batch_size=10,
+                                 loss=lambda m, b: F.cross_entropy(m(b["tokens"], b["mask"]), b["labels"]))
+    assert eig.n_samples == 25 and np.isfinite(eig.values).all()
 
 
 def test_custom_loss_forms_agree_with_the_builtin_and_mean_weights_by_batch_size():
