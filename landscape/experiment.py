@@ -290,7 +290,7 @@ class _Pipeline:
         from . import directions
 
         c, g = self.config, self.config.grid
-        splits = {"train": self.load("train", g.n_samples, g.data_seed), "test": self.load("test", g.n_samples, g.data_seed)}
+        splits = {split: self.load(split, g.n_samples, g.data_seed) for split in ("train", "test")}
         loss = c.train.loss
         n_planes = len(self.live()) * (2 + (g.pca > 0))
         self.say(f"[surfaces] {n_planes} surfaces: {g.plane[2]}x{g.plane[2]} planes and {g.line[2]}-point lines "
@@ -317,7 +317,8 @@ class _Pipeline:
                 if dirs is None:
                     continue
                 attrs = {**self._surface_attrs(name), **extra, "experiment_job": _key(job)}
-                self.say(f"  {name} {kind}: {'resuming' if state == 'partial' and not self.fresh else 'computing'} {path}")
+                verb = "resuming" if state == "partial" and not self.fresh else "computing"
+                self.say(f"  {name} {kind}: {verb} {path}")
                 from .surface import compute  # imported late: the engine may be replaced while we run
 
                 compute(model, dirs, x=grid[0], y=grid[1], data=splits, loss=loss, bn=g.bn, precision=c.precision,
@@ -422,7 +423,8 @@ class _Pipeline:
         return {"curvature_x": float(metrics["curvature_x"]), "curvature_y": float(metrics["curvature_y"]),
                 "fit_r2": float(metrics["fit_r2"]), "grid_min": float(metrics["min"]),
                 "basin_delta": float(metrics["basin_thresholds"][i]),
-                "basin_width_x": float(metrics["basin_width_x"][i]), "basin_width_y": float(metrics["basin_width_y"][i]),
+                "basin_width_x": float(metrics["basin_width_x"][i]),
+                "basin_width_y": float(metrics["basin_width_y"][i]),
                 "basin_area": float(metrics["basin_area"][i]), "basin_clipped": bool(metrics["basin_clipped"][i]),
                 "n_local_minima": int(metrics["n_local_minima"]),
                 "residual_energy": _finite(metrics["residual_energy"])}

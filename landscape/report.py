@@ -194,7 +194,8 @@ def _settings(s: Dict[str, Any]) -> List[str]:
     gs = s["grid_samples"]
     lines = ["## How it was measured", ""]
     lines.append(f"- Surfaces: loss and accuracy on train ({gs['train']:,} examples) and test ({gs['test']:,}) data "
-                 f"at w + α·d1 + β·d2: {g['plane'][2]}x{g['plane'][2]} planes on [{g['plane'][0]:g}, {g['plane'][1]:g}]², "
+                 f"at w + α·d1 + β·d2: {g['plane'][2]}x{g['plane'][2]} planes on "
+                 f"[{g['plane'][0]:g}, {g['plane'][1]:g}]², "
                  f"{g['line'][2]}-point lines on [{g['line'][0]:g}, {g['line'][1]:g}]; directions "
                  f"{dr['norm']}-normalized Gaussian (Li et al. 2018), ignore = {dr['ignore']}, seed {dr['seed']} for "
                  f"every network, so both members of a pair are cut along the same draws; BatchNorm statistics: "
@@ -221,7 +222,8 @@ def _settings(s: Dict[str, Any]) -> List[str]:
     for stage, secs in s["timings"].items():
         if stage == "total":
             continue
-        lines.append(f"| {stage} | {secs:.1f} | {len(s['computed'].get(stage, []))} | {len(s['reused'].get(stage, []))} |")
+        made, kept = len(s["computed"].get(stage, [])), len(s["reused"].get(stage, []))
+        lines.append(f"| {stage} | {secs:.1f} | {made} | {kept} |")
     if "total" in s["timings"]:
         lines.append(f"| total | {s['timings']['total']:.1f} | | |")
     lines += ["", "The exact config (`config.toml` beside this report; rerun with `landscape experiment config.toml`):",

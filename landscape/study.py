@@ -99,7 +99,8 @@ class DataSpec:
         _int("data.n_train", self.n_train, 2, optional=True)
         _int("data.seed", self.seed, 0)
         if not isinstance(self.normalize, bool):
-            raise ValueError(f"The value for `data.normalize` must be true or false, but {self.normalize!r} was passed.")
+            raise ValueError(f"The value for `data.normalize` must be true or false, "
+                             f"but {self.normalize!r} was passed.")
 
 
 @dataclass(frozen=True)
@@ -258,12 +259,14 @@ class ExperimentConfig:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip() or "/" in self.name:
-            raise ValueError(f"The value for `name` must be a non-empty name without '/', but {self.name!r} was passed.")
+            raise ValueError(f"The value for `name` must be a non-empty name without '/', "
+                             f"but {self.name!r} was passed.")
         object.__setattr__(self, "pairs", tuple(self.pairs))
         if not self.pairs:
             raise ValueError("A study needs at least one [[pairs]] entry (model = \"mlp20\", vary = \"skip\").")
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
-            raise ValueError(f"The value for `device` must be auto, cpu, cuda or cuda:N, but {self.device!r} was passed.")
+            raise ValueError(f"The value for `device` must be auto, cpu, cuda or cuda:N, "
+                             f"but {self.device!r} was passed.")
         _int("threads", self.threads, 0)
         check_choice("precision", self.precision, PRECISIONS)
 
