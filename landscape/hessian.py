@@ -29,6 +29,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from . import evaluate as _evaluate
 from .errors import check_choice
@@ -239,7 +240,8 @@ def operator(model: nn.Module, data: Any, loss: Any = "cross_entropy", params: P
     select(model, params)  # fail early, before moving data, on a model without trainable parameters
     data_batches = _evaluate.batches(data, batch_size, first_device(model))
     obj = _evaluate.objective(loss)
-    with restored(model):
+    # Fused attention kernels have no double backward; the math kernel does (same values).
+    with restored(model), sdpa_kernel(SDPBackend.MATH):
         set_bn_mode(model, bn)
         yield Hessian(model, data_batches, obj, params=params, method=method, cache_graph=cache_graph)
 

@@ -348,9 +348,6 @@ def test_attention_model_surface_and_restore():
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="hessian.operator must run products under sdpa_kernel(SDPBackend.MATH): the fused CPU "
-                          "attention kernel has no double backward (reported in issue 11's report)")
 def test_attention_model_hessian():
     eig = sharpness.hessian_eigs(TinyAttention().eval(), _tokens(), k=1, seed=0)
     assert np.isfinite(eig.values).all()
