@@ -39,7 +39,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from . import checkpoint, evaluate, gradflow, progress, rundir
+from . import checkpoint, distributed, evaluate, gradflow, progress, rundir
 from .errors import check_choice
 from .rundir import COLUMNS, check_run_dir, display_name, load_history  # noqa: F401  (public here too)
 from .schedules import SCHEDULES, lr_at
@@ -365,6 +365,11 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
     if not params:
         raise ValueError("The model has no parameters to train.")
     device = params[0].device
+    ctx = distributed.init(device) if distributed.from_env().active else distributed.Context()
+    if ctx.active and device.type == "cuda" and device != distributed.device_for(torch.device("cuda"), ctx):
+        device = distributed.device_for(torch.device("cuda"), ctx)  # one GPU per local rank
+        log.info("rank %d trains on %s", ctx.rank, device)
+        model.to(device)
     X, Y = _as_tensors(train_data, "train_data")
     if config.val_fraction > 0:
         if val_data is not None:
@@ -393,7 +398,8 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
     spec = spec if spec is not None else _spec_of(model)
     name = name or rundir.display_name(spec, model)
     run_dir = Path(run_dir) if run_dir is not None else None
-    state = rundir.prepare(run_dir, resume, overwrite) if run_dir is not None else None
+    # under torchrun, rank 0 alone touches the run directory and hands the resume state to every rank
+    state = distributed.on_main(lambda: rundir.prepare(run_dir, resume, overwrite), ctx) if run_dir is not None else None
     if state is not None:
         _check_resumable(state, model, spec, config, run_dir / "last_state.pt")
     data_meta = dict(data_meta or {})
@@ -401,22 +407,38 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(config.seed)
         return _Loop(model, X, Y, eval_sets, obj, config, run_dir, name, spec, data_meta, augment,
-                     progress_bar, desc or name).run(state)
+                     progress_bar and ctx.is_main, desc or name, ctx).run(state)
 
 
 class _Loop:
     """One training run's mutable state; :meth:`run` is the epoch loop."""
 
     def __init__(self, model, X, Y, eval_sets, obj, config: TrainConfig, run_dir, name, spec, data_meta, augment,
-                 progress_bar, desc):
+                 progress_bar, desc, ctx: Optional[distributed.Context] = None):
         self.model, self.X, self.Y, self.eval_sets, self.obj, self.config = model, X, Y, eval_sets, obj, config
+        self.ctx = ctx or distributed.Context()
+        # every rank reads run_dir (a finished run's final.pt); only rank 0 writes into it
         self.run_dir, self.name, self.spec, self.data_meta, self.augment = run_dir, name, spec, data_meta, augment
+        self.writes = run_dir is not None and self.ctx.is_main
         self.progress_bar, self.desc = progress_bar, desc
         self.optimizer = make_optimizer(model, config)
         self.gen = torch.Generator().manual_seed(config.seed)
         self.flow = gradflow.GradientFlow(model)
+        # Under torchrun: DistributedDataParallel averages gradients across ranks, each rank taking
+        # its share of every batch (see _train_epoch); weights stay identical on every rank.
+        self.ddp = None
+        if self.ctx.active:
+            if config.batch_size < 2 * self.ctx.world_size:
+                raise ValueError(f"batch_size={config.batch_size} is too small for {self.ctx.world_size} processes: "
+                                 f"each needs at least 2 samples of every batch; use batch_size >= {2 * self.ctx.world_size}.")
+            from torch.nn.parallel import DistributedDataParallel
+
+            dev = X.device
+            self.ddp = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
         n = X.shape[0]
-        self.batches_per_epoch = n // config.batch_size + (1 if n % config.batch_size > 1 else 0)
+        # a batch needs 2 samples per rank (batch norm cannot train on one): a smaller last batch is dropped
+        smallest = 2 * self.ctx.world_size
+        self.batches_per_epoch = n // config.batch_size + (1 if n % config.batch_size >= max(2, smallest) else 0)
         if self.batches_per_epoch == 0:
             raise ValueError(f"{n} training samples with batch_size={config.batch_size} leave no batch of 2 or more; "
                              "use a smaller batch_size or more data.")
@@ -451,17 +473,24 @@ class _Loop:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.X.device)
         correct = torch.zeros((), dtype=torch.float64, device=self.X.device)
         seen, lr = 0, float("nan")
+        world, rank = self.ctx.world_size, self.ctx.rank
         for i in range(self.batches_per_epoch):
             idx = perm[i * c.batch_size:(i + 1) * c.batch_size]
             x, y = self.X[idx], self.Y[idx]
-            if c.augment:
+            if c.augment:  # the whole batch on every rank: the generator advances alike everywhere
                 x = self.augment(x, generator=self.gen)
             lr = self._lr()
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.optimizer.zero_grad(set_to_none=True)
-            batch_loss, count, batch_correct = self.obj(model, (x, y))
-            (batch_loss / count).backward()
+            if self.ddp is None:
+                batch_loss, count, batch_correct = self.obj(model, (x, y))
+                (batch_loss / count).backward()
+            else:
+                # rank k takes samples k, k + world, ...; DDP averages gradients over ranks, so scaling
+                # each rank's loss sum by world / batch gives the gradient of the batch's mean loss
+                batch_loss, count, batch_correct = self.obj(self.ddp, (x[rank::world], y[rank::world]))
+                (batch_loss * (world / len(idx))).backward()
             self.flow.accumulate()
             self.optimizer.step()
             self.step += 1
@@ -471,6 +500,10 @@ class _Loop:
             seen += count
             if i < self.batches_per_epoch - 1:
                 bar.update(1)  # the epoch's last tick comes after evaluation, with its metrics shown
+        if self.ddp is not None:  # the epoch's running loss over all ranks' samples
+            totals = torch.stack([loss_sum, correct, torch.tensor(float(seen), dtype=torch.float64, device=loss_sum.device)])
+            torch.distributed.all_reduce(totals)
+            loss_sum, correct, seen = totals[0], totals[1], float(totals[2])
         acc = float(correct / seen) if self.obj.has_accuracy else None
         return float(loss_sum / seen), acc, lr
 
@@ -572,7 +605,7 @@ class _Loop:
         self.flow_epochs.append(0)
         self.flow_norms.append(gradflow.measure(self.model, flow_batches, self._batch_loss, self.flow))
         self.history.append(_record(0, metrics, None, time.perf_counter() - t0))
-        if self.run_dir is not None:
+        if self.writes:
             self._write_config()
             self._save_checkpoint(self._snapshot_path(0), 0, self.history[-1])
             self._write_logs()
@@ -599,7 +632,7 @@ class _Loop:
         if math.isfinite(watched) and watched < self.best_value:
             self.best_value, self.best_epoch, self.bad_epochs = watched, epoch, 0
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            if self.run_dir is not None:
+            if self.writes:
                 self._save_checkpoint(self.run_dir / "best.pt", epoch, row)
         else:
             self.bad_epochs += 1
@@ -609,7 +642,7 @@ class _Loop:
                          self.name, self.bad_epochs, epoch, self.best_epoch)
         bar.set_postfix_str(_postfix(row, epoch, c.epochs), refresh=False)
         bar.update(1)
-        if self.run_dir is not None:
+        if self.writes:
             last = stop or epoch == c.epochs
             if last or (c.save_every and epoch % c.save_every == 0):
                 self._save_checkpoint(self._snapshot_path(epoch), epoch, row)
@@ -627,7 +660,7 @@ class _Loop:
         if self.config.patience is not None and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         self.finished = True
-        if self.run_dir is not None:
+        if self.writes:
             epoch = self._final_epoch()
             row = next(r for r in self.history if r["epoch"] == epoch)
             self._save_checkpoint(self.run_dir / "final.pt", epoch, row)

@@ -194,3 +194,20 @@ def test_sigkill_one_rank_under_max_restarts_resumes_to_the_same_file(tmp_path):
     assert got.done().all()
     want = torchrun_job.compute(None, grid, 0)  # uninterrupted, one process, same code path
     np.testing.assert_array_equal(got.values["train_loss"], want.values["train_loss"])
+
+
+@pytest.mark.slow  # about 18 s on a loaded 2-core machine
+def test_ddp_training_matches_one_process_training(tmp_path):
+    """2 ranks x half of every batch with DistributedDataParallel == one process on whole batches (to
+    float rounding; a net without BatchNorm, whose statistics would be per rank); rank 0 writes the run."""
+    rc, out = run_to_end(torchrun(JOB, "train", tmp_path / "ddp"))
+    assert rc == 0, out
+    run_dir = tmp_path / "ddp"
+    assert (run_dir / "final.pt").is_file() and (run_dir / "snapshots" / "epoch_0002.pt").is_file()
+    history = __import__("json").loads((run_dir / "history.json").read_text())
+    single = torchrun_job.train(None)
+    np.testing.assert_allclose([r["train_loss"] for r in history["epochs"]],
+                               [r["train_loss"] for r in single.history], rtol=1e-5)
+    ddp = checkpoint.load(run_dir / "final.pt")["state_dict"]
+    for k, v in single.model.state_dict().items():
+        torch.testing.assert_close(ddp[k], v, rtol=1e-5, atol=1e-6)

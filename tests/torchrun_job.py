@@ -1,6 +1,7 @@
 """One rank of a small sharded surface job, started by tests/test_distributed.py under torchrun.
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/torchrun_job.py OUT GRID SLEEP_MS [PID_DIR]
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/torchrun_job.py train RUN_DIR
 
 Every rank builds the same seeded model, data and directions and calls ``landscape.surface.compute``;
 the loss sleeps ``SLEEP_MS`` per batch so a test has time to kill a rank mid-run. Each rank writes
@@ -47,7 +48,22 @@ def compute(out, grid: int, sleep_ms: float):
                            batch_size=64, path=out, progress=False, round_seconds=0.2)
 
 
+def train(run_dir, epochs: int = 2):
+    """A 6-layer MLP without normalization on 512 digits samples (DistributedDataParallel under torchrun)."""
+    from landscape.train import TrainConfig, fit
+
+    X, Y = data.load("digits", "train", n=512)
+    model = models.create("mlp", depth=6, width=0.5, norm="none", in_shape=(1, 8, 8), num_classes=10, seed=0)
+    config = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, seed=0, save_every=1)
+    return fit(model, (X, Y), config=config, run_dir=run_dir, progress_bar=False)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "train":
+        torch.set_num_threads(1)
+        run = train(sys.argv[2])
+        print(f"rank {os.environ.get('RANK')}: final train loss {run.final['train_loss']:.6f}", flush=True)
+        sys.exit(0)
     out, grid, sleep_ms = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     if len(sys.argv) > 4:
         name = f"{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}-{os.environ.get('RANK', '0')}.pid"

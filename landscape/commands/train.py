@@ -141,14 +141,19 @@ def train(model: str, **opts):
     """
     import models
 
+    from landscape import distributed
     from landscape.train import check_run_dir
 
     models.resolve(model)  # an unknown name fails before any data is read
     out = Path(opts["out"])
-    check_run_dir(out, opts["resume"], opts["overwrite"])
+    main = distributed.from_env().is_main  # under torchrun, rank 0 alone checks the directory and prints
+    if main:
+        check_run_dir(out, opts["resume"], opts["overwrite"])
     config, device, train_xy, test_xy, meta, build = _prepare(opts)
     net = models.create(model, **build)
     run = _fit(net, model, out, config, device, train_xy, test_xy, meta, opts)
+    if not main:
+        return
     click.echo(summary_table([run]))
     click.echo(f"Wrote {out}/ (final.pt, best.pt, snapshots/, history.json, gradient_flow.json).")
 
@@ -168,17 +173,22 @@ def pair(model: str, vary: str, **opts):
     """
     import models
 
+    from landscape import distributed
     from landscape.train import check_run_dir
 
     models.resolve(model)
     out = Path(opts["out"])
     names = member_names(model, vary)
+    main = distributed.from_env().is_main  # under torchrun, rank 0 alone checks the directories and prints
     for name in names:
-        check_run_dir(out / name, opts["resume"], opts["overwrite"])
+        if main:
+            check_run_dir(out / name, opts["resume"], opts["overwrite"])
     config, device, train_xy, test_xy, meta, build = _prepare(opts)
     members = models.pair(model, vary=vary, **build)
     runs = [_fit(net, name, out / name, config, device, train_xy, test_xy, meta, opts)
             for name, net in zip(names, members)]
+    if not main:
+        return
     click.echo(summary_table(runs))
     click.echo(f"Wrote {out}/{names[0]}/ and {out}/{names[1]}/.")
 
