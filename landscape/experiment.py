@@ -213,16 +213,23 @@ class _Pipeline:
                       self.out / "report.md")
 
     def load(self, split: str, n: Optional[int] = None, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
-        """A split of the study's dataset (a seeded subset of ``n``; all of it when ``n`` is None or
-        not smaller than the split), standardized like the training data; cached."""
+        """Data of the study, standardized as for training: ``"train"`` is the training data (the
+        ``data.n_train`` subset when set), ``"test"`` the test split; ``n`` takes a seeded subset of
+        it (all of it when ``n`` is None or not smaller). Cached."""
         import data
 
         d = self.config.data
-        size = self.info["sizes"].get(split)
-        take = n if n is not None and (size is None or n < size) else None
-        key = (split, take, seed if take is not None else None)
+        key = (split, n, seed)
         if key not in self._data:
-            self._data[key] = data.load(d.dataset, split, n=take, seed=seed, root=d.root, normalize=d.normalize)
+            if split == "train" and d.n_train is not None:
+                full = data.load(d.dataset, "train", n=_at_most(d.n_train, self.info["sizes"].get("train")),
+                                 seed=d.seed, root=d.root, normalize=d.normalize)
+                self._data[key] = _subset(full, n, seed)
+            else:
+                # data.load draws the same subset _subset would (a seeded permutation), without
+                # standardizing the rows it then drops
+                take = _at_most(n, self.info["sizes"].get(split))
+                self._data[key] = data.load(d.dataset, split, n=take, seed=seed, root=d.root, normalize=d.normalize)
         return self._data[key]
 
     def path(self, *parts: str) -> Path:
@@ -243,7 +250,7 @@ class _Pipeline:
         from .train import fit
 
         c = self.config
-        train_xy = self.load("train", c.data.n_train, c.data.seed)
+        train_xy = self.load("train")
         test_xy = self.load("test")
         meta = _json(self.data_meta())
         self.say(f"[train] {len(self.members)} networks on {c.data.dataset} ({len(train_xy[1])} train / "
@@ -288,6 +295,7 @@ class _Pipeline:
     # -- 2. surfaces ------------------------------------------------------------------------------
     def stage_surfaces(self) -> None:
         from . import directions
+        from .surface import compute
 
         c, g = self.config, self.config.grid
         splits = {split: self.load(split, g.n_samples, g.data_seed) for split in ("train", "test")}
@@ -296,7 +304,6 @@ class _Pipeline:
         self.say(f"[surfaces] {n_planes} surfaces: {g.plane[2]}x{g.plane[2]} planes and {g.line[2]}-point lines "
                  f"on [{g.plane[0]:g}, {g.plane[1]:g}]" + (f", {g.pca}x{g.pca} PCA planes" if g.pca else ""))
         for name in self.live():
-            r = self.runs[name]
             files = self.surfaces.setdefault(name, {})
             model = None
             for kind in SURFACE_KINDS:
@@ -319,8 +326,6 @@ class _Pipeline:
                 attrs = {**self._surface_attrs(name), **extra, "experiment_job": _key(job)}
                 verb = "resuming" if state == "partial" and not self.fresh else "computing"
                 self.say(f"  {name} {kind}: {verb} {path}")
-                from .surface import compute  # imported late: the engine may be replaced while we run
-
                 compute(model, dirs, x=grid[0], y=grid[1], data=splits, loss=loss, bn=g.bn, precision=c.precision,
                         batch_size=g.batch_size, path=str(path), resume=True,
                         overwrite=self.fresh or state == "other", progress=self.bars, attrs=attrs)
@@ -548,7 +553,7 @@ def summarize(p: "_Pipeline") -> Dict[str, Any]:
     return {
         "format": "landscape-experiment-summary", "version": SUMMARY_VERSION,
         "name": c.name, "title": c.title, "config": c.to_dict(),
-        "data": {"dataset": c.data.dataset, "train_samples": int(len(p.load("train", c.data.n_train, c.data.seed)[1])),
+        "data": {"dataset": c.data.dataset, "train_samples": int(len(p.load("train")[1])),
                  "test_samples": int(len(p.load("test")[1])), "input_shape": list(p.info["input_shape"]),
                  "num_classes": int(p.info["num_classes"]), "source": p.info.get("source")},
         "grid_samples": {"train": int(len(p.load("train", c.grid.n_samples, c.grid.data_seed)[1])),
@@ -622,6 +627,20 @@ def _surface_state(path: Path, job: Dict[str, Any]) -> str:
     if surf.attrs.get("experiment_job") != _key(job):
         return "other"
     return "done" if bool(surf.done().all()) else "partial"
+
+
+def _at_most(n: Optional[int], size: Optional[int]) -> Optional[int]:
+    """``n`` when it is smaller than ``size``, else None (all): data.load refuses n > size."""
+    return n if n is not None and (size is None or n < size) else None
+
+
+def _subset(xy: Tuple[torch.Tensor, torch.Tensor], n: Optional[int], seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A seeded subset of ``n`` rows in their original order, drawn like ``data.load(n=, seed=)``."""
+    X, Y = xy
+    if n is None or n >= len(Y):
+        return xy
+    keep = torch.from_numpy(np.sort(np.random.default_rng(seed).permutation(len(Y))[:n]))
+    return X[keep], Y[keep]
 
 
 def _stored_pca(path: Path, device: torch.device, directions):

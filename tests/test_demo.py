@@ -98,6 +98,8 @@ def test_every_stage_writes_its_outputs(first_run):
         assert set(pair["figures"]) == {"compare_contour", "compare_surface", "lines", "gradient_flow"}
         for path in pair["figures"].values():
             assert (out / path).stat().st_size > 1000
+    # surfaces and sharpness sample the data the networks were trained on (the n_train subset)
+    assert summary["data"]["train_samples"] == 256 and summary["grid_samples"] == {"train": 128, "test": 128}
     assert set(summary["timings"]) == set(experiment.STAGES) | {"total"}
     assert summary["computed"]["train"] == MEMBERS and summary["reused"]["train"] == []
     assert len(summary["computed"]["surfaces"]) == 6 and len(summary["computed"]["figures"]) == 10
