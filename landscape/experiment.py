@@ -113,6 +113,34 @@ def _key(obj: Any) -> str:
     return hashlib.sha256(json.dumps(_json(obj), sort_keys=True).encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class FigureJob:
+    """One figure: who it belongs to (member or pair), its kind, file, inputs (surface files, or run
+    directories for gradient flow) and how to draw it (``how["fn"]``: a ``landscape.plot`` function,
+    the rest its keyword arguments; JSON-able, so a changed recipe is noticed)."""
+
+    owner: str
+    kind: str
+    path: Path
+    inputs: Tuple[Path, ...]
+    how: Dict[str, Any]
+
+    def stamped(self) -> List[Path]:
+        """The files whose change makes the figure stale."""
+        if self.how["fn"] == "gradient_flow":
+            return [p / name for p in self.inputs for name in ("gradient_flow.json", "history.json")]
+        return list(self.inputs)
+
+    def draw(self, plot) -> Any:
+        kw = {k: v for k, v in self.how.items() if k != "fn"}
+        if self.how["fn"] == "draw":
+            kind = kw.pop("kind")
+            return plot.draw(io.load(self.inputs[0]), kind, "train_loss", **kw)
+        if self.how["fn"] == "compare":
+            return plot.compare([io.load(p) for p in self.inputs], **kw)
+        return plot.gradient_flow([rundir.load_history(p) for p in self.inputs])
+
+
 # --------------------------------------------------------------------------------------------------
 # result
 
@@ -442,6 +470,8 @@ class _Pipeline:
         import matplotlib
 
         matplotlib.use("Agg")  # files only; never a window
+        import matplotlib.pyplot as plt
+
         from . import plot
 
         jobs = self._figure_jobs()
@@ -449,62 +479,56 @@ class _Pipeline:
         manifest_path = self.path("figures", "manifest.json")
         manifest = {} if self.fresh else (_read_json(manifest_path) or {})
         f = self.config.figures
-        ctx = plot.style(f.style) if f.style else contextlib.nullcontext()
-        with ctx:
-            for owner, kind, path, inputs, draw in progress.track(jobs, desc="figures", enabled=self.bars):
-                key = _key({"inputs": [_stamp(p) for p in inputs], "format": f.format, "style": f.style, "dpi": f.dpi})
-                rel = str(path.relative_to(self.out))
-                self.figures.setdefault(owner, {})[kind] = path
-                if manifest.get(rel) == key and path.is_file():
+        with plot.style(f.style) if f.style else contextlib.nullcontext():
+            for job in progress.track(jobs, desc="figures", enabled=self.bars):
+                # redrawn when an input file, the recipe or the figure settings change
+                key = _key({"inputs": [_stamp(p) for p in job.stamped()], "how": job.how,
+                            "format": f.format, "style": f.style, "dpi": f.dpi})
+                rel = str(job.path.relative_to(self.out))
+                self.figures.setdefault(job.owner, {})[job.kind] = job.path
+                if manifest.get(rel) == key and job.path.is_file():
                     self.reused["figures"].append(rel)
                     continue
-                fig = draw(plot)
+                fig = job.draw(plot)
                 try:
-                    plot.save(fig, path, dpi=f.dpi)
+                    plot.save(fig, job.path, dpi=f.dpi)
                 finally:
-                    import matplotlib.pyplot as plt
-
                     plt.close(fig)
                 manifest[rel] = key
                 self.computed["figures"].append(rel)
         rundir.write_json(manifest, manifest_path)
 
-    def _figure_jobs(self) -> List[tuple]:
-        """(owner, kind, path, input files, draw(plot) -> Figure) for every figure to make."""
+    def _figure_jobs(self) -> List["FigureJob"]:
+        """Every figure of the study: per member contour, 3D surface and PCA plane with its path;
+        per pair the shared-scale comparisons, the 1D curves and the gradient flow."""
         ext = self.config.figures.format
-        jobs: List[tuple] = []
+        jobs: List[FigureJob] = []
 
-        def fig_path(stem: str) -> Path:
-            return self.path("figures", f"{stem}.{ext}")
+        def add(owner: str, label: str, stem: str, inputs: List[Path], **how: Any) -> None:
+            jobs.append(FigureJob(owner, label, self.path("figures", f"{stem}.{ext}"), tuple(inputs), how))
 
+        # Cross-entropy on these planes spans several decades (1e-4 at the minimum, 1e3 at the edges):
+        # a log scale shows the basin's shape, where a linear one shows one blob (Li et al. clip at
+        # 10). Other losses (MSE can reach 0) keep the plots' own choice.
+        log = True if self.config.train.loss in ("cross_entropy", "nll") else None
         for name in self.live():
             files = self.surfaces.get(name, {})
             if "plane" in files:
-                p = files["plane"]
-                jobs.append((name, "contour", fig_path(f"{name}_contour"), [p],
-                             lambda plot, p=p: plot.draw(io.load(p), "contour", "train_loss")))
-                jobs.append((name, "surface", fig_path(f"{name}_surface"), [p],
-                             lambda plot, p=p: plot.draw(io.load(p), "surface", "train_loss")))
+                add(name, "contour", f"{name}_contour", [files["plane"]], fn="draw", kind="contour", log=log)
+                add(name, "surface", f"{name}_surface", [files["plane"]], fn="draw", kind="surface", log=log)
             if "pca" in files:
-                p = files["pca"]
-                jobs.append((name, "pca", fig_path(f"{name}_pca"), [p],
-                             lambda plot, p=p: plot.draw(io.load(p), "contour", "train_loss", trajectory=True)))
+                add(name, "pca", f"{name}_pca", [files["pca"]], fn="draw", kind="contour", log=log,
+                    trajectory=True)
         for pair in self.pairs:
-            a, b = pair.with_, pair.without
-            fa, fb = self.surfaces.get(a, {}), self.surfaces.get(b, {})
+            fa, fb = self.surfaces.get(pair.with_, {}), self.surfaces.get(pair.without, {})
             if "plane" in fa and "plane" in fb:
-                planes = [fa["plane"], fb["plane"]]
                 for kind in ("contour", "surface"):
-                    jobs.append((pair.name, f"compare_{kind}", fig_path(f"{pair.name}_{kind}"), planes,
-                                 lambda plot, ps=planes, k=kind: plot.compare([io.load(q) for q in ps], kind=k)))
+                    add(pair.name, f"compare_{kind}", f"{pair.name}_{kind}", [fa["plane"], fb["plane"]],
+                        fn="compare", kind=kind, log=log)
             if "line" in fa and "line" in fb:
-                lines = [fa["line"], fb["line"]]
-                jobs.append((pair.name, "lines", fig_path(f"{pair.name}_lines"), lines,
-                             lambda plot, ls=lines: plot.compare([io.load(q) for q in ls], kind="line")))
-            runs = [self.runs[a]["run_dir"], self.runs[b]["run_dir"]]
-            flows = [r / "gradient_flow.json" for r in runs]
-            jobs.append((pair.name, "gradient_flow", fig_path(f"{pair.name}_gradient_flow"), flows,
-                         lambda plot, rs=runs: plot.gradient_flow([rundir.load_history(r) for r in rs])))
+                add(pair.name, "lines", f"{pair.name}_lines", [fa["line"], fb["line"]], fn="compare", kind="line")
+            runs = [self.runs[pair.with_]["run_dir"], self.runs[pair.without]["run_dir"]]
+            add(pair.name, "gradient_flow", f"{pair.name}_gradient_flow", runs, fn="gradient_flow")
         return jobs
 
     # -- 5. report --------------------------------------------------------------------------------
