@@ -58,22 +58,33 @@ def save(path: os.PathLike, model: nn.Module, *, spec: Optional[dict] = None, da
     atomic_torch_save(payload, path)
 
 
-def load(path: os.PathLike) -> Dict[str, Any]:
-    """Read a checkpoint safely (``weights_only=True``); raise FileFormatError if it isn't one."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileFormatError(f"Checkpoint {str(path)!r} does not exist (expected a .pt file written by `landscape train`).")
+def safe_torch_load(path: os.PathLike, what: str = "PyTorch file") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, every failure a one-line FileFormatError.
+
+    A file holding pickled objects other than tensors and plain data is refused (loading it could
+    run code); garbage, truncated or foreign bytes say the file is not a readable ``what``.
+    """
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "global" not in str(exc).lower():  # garbage bytes, not a refused class
-            raise FileFormatError(f"{str(path)!r} is not a readable PyTorch checkpoint (corrupted or another format).") from exc
+        # weights_only refusals name the offending global ("Unsupported global: GLOBAL os.system");
+        # other unpickling errors are bytes that are not a pickle at all
+        if "global" not in str(exc).lower():
+            raise FileFormatError(f"{str(path)!r} is not a readable {what} (corrupted or another format).") from exc
         raise FileFormatError(
             f"Refused to load {str(path)!r}: it holds pickled objects other than tensors and plain data "
             f"(loading it could run code). Only weights and plain data are accepted."
         ) from exc
     except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise FileFormatError(f"{str(path)!r} is not a readable PyTorch checkpoint: {' '.join(str(exc).split())[:160]}") from exc
+        raise FileFormatError(f"{str(path)!r} is not a readable {what}: {' '.join(str(exc).split())[:160]}") from exc
+
+
+def load(path: os.PathLike) -> Dict[str, Any]:
+    """Read a checkpoint safely (``weights_only=True``); raise FileFormatError if it isn't one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError(f"Checkpoint {str(path)!r} does not exist (expected a .pt file written by `landscape train`).")
+    obj = safe_torch_load(path, "PyTorch checkpoint")
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         if int(obj.get("version", 0)) > VERSION:
             raise FileFormatError(

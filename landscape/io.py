@@ -21,8 +21,8 @@ import datetime
 import json
 import os
 import platform
-import shutil
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
@@ -255,12 +255,22 @@ def _open(path, mode: str):
     return h5py.File(path, mode, libver="earliest", locking=False)
 
 
-def _atomic_build(path: os.PathLike, build) -> None:
-    """Create ``path`` by running ``build(h5file)`` on a temporary file beside it, then renaming it
-    (``landscape.atomic``: the old file, if any, stays intact on any error or Ctrl-C)."""
-    with atomic.replacing(path) as tmp:
-        with _open(tmp, "w") as f:
-            build(f)
+def _atomic_build(path: os.PathLike, build, image: Optional[bytes] = None) -> None:
+    """Create ``path`` by running ``build(h5file)`` on an HDF5 file in memory (empty, or opened from
+    the bytes ``image``), then writing its image to a temporary file beside ``path`` and renaming it
+    (``landscape.atomic``: the old file, if any, stays intact on any error or Ctrl-C).
+
+    Building in memory keeps disk errors out of HDF5: a full disk fails our one plain write with a
+    clean OSError, instead of failing inside HDF5, whose half-written objects then print errors as
+    they are freed. It costs memory equal to the file (about 40 bytes per grid cell).
+    """
+    import h5py
+
+    buf = BytesIO(image) if image is not None else BytesIO()
+    with h5py.File(buf, "r+" if image is not None else "w", libver="earliest") as f:
+        build(f)
+    with atomic.open_atomic(path, "wb") as out:
+        out.write(buf.getbuffer())
 
 
 def _dir_array(t: torch.Tensor) -> np.ndarray:
@@ -532,12 +542,13 @@ def save_metrics(path: os.PathLike, metrics: Mapping[str, Any], group: str = "me
     if not isinstance(group, str) or not group.strip("/") or group.strip("/") in _RESERVED:
         raise ValueError(f"group must be a name such as 'metrics' (not one of {sorted(_RESERVED)}), got {group!r}.")
     group = group.strip("/")
-    with _exclusive(path), atomic.replacing(path) as tmp:  # no round of a running job is lost
-        shutil.copyfile(path, tmp)
-        with _open(tmp, "r+") as f:
-            if group in f:
-                del f[group]
-            _write_tree(f.require_group(group), metrics)
+    def build(f):
+        if group in f:
+            del f[group]
+        _write_tree(f.require_group(group), metrics)
+
+    with _exclusive(path):  # no round of a running job is lost
+        _atomic_build(path, build, image=path.read_bytes())
 
 
 # --- reading ----------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import io
 import json
 import logging
 import os
-import pickle
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
@@ -101,13 +100,9 @@ def check_run_dir(run_dir: PathLike, resume: bool = False, overwrite: bool = Fal
 
 def load_state(path: Path) -> Dict[str, Any]:
     """Read ``last_state.pt`` with ``weights_only=True``; FileFormatError if it is not a training state."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise FileFormatError(f"Refused to load {str(path)!r}: it holds pickled objects other than tensors and "
-                              "plain data (loading it could run code).") from exc
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise FileFormatError(f"{str(path)!r} is not a readable training state: {' '.join(str(exc).split())[:160]}") from exc
+    from .checkpoint import safe_torch_load
+
+    state = safe_torch_load(path, "training state")
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise FileFormatError(f"{str(path)!r} is not a landscape training state (format {STATE_FORMAT!r}).")
     if int(state.get("version", 0)) > STATE_VERSION:

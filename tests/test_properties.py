@@ -10,15 +10,15 @@ import math
 import string
 
 import click
-import h5py
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from landscape import io, surface
 from landscape.commands._common import MAX_GRID_POINTS_PER_AXIS, RANGE, Range
+from test_robustness import assert_plain_data_only
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FILES = settings(max_examples=40, deadline=None,
@@ -147,32 +147,6 @@ def same_value(a, b) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
-
-
-def stored_kinds(path):
-    """Every (name, dtype) of the datasets and attributes in an HDF5 file."""
-    out = []
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset):
-            out.append((name, obj.dtype))
-        for key in obj.attrs:
-            out.append((f"{name}@{key}", obj.attrs.get_id(key).dtype))
-
-    with h5py.File(path, "r") as f:
-        for key in f.attrs:
-            out.append((f"@{key}", f.attrs.get_id(key).dtype))
-        f.visititems(visit)
-    return out
-
-
-def assert_plain_data_only(path):
-    """No pickled, opaque, reference or compound objects: numbers, booleans and strings only."""
-    for name, dtype in stored_kinds(path):
-        if dtype.kind == "O":
-            assert h5py.check_string_dtype(dtype) is not None, f"{name} holds objects of dtype {dtype}"
-        else:
-            assert dtype.kind in "biufSU" or h5py.check_enum_dtype(dtype) is not None, f"{name}: {dtype}"
 
 
 @FILES
