@@ -110,7 +110,9 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
         if e["a"] is None or e["b"] is None:
             continue
         mean = " (mean of the two directions)" if measure in ("curvature", "basin_width") else ""
-        if e["ratio"] is not None:
+        if e["ratio"] is not None and abs(e["ratio"] - 1) < 0.005:
+            out.append(f"{_capital(word)} of {B} is the same as that of {A} ({_num(e['a'])}){mean}.")
+        elif e["ratio"] is not None:
             out.append(f"{_capital(word)} of {B} is {_times(e['ratio'])} that of {A}{mean}.")
         else:
             out.append(f"{_capital(word)} is {_num(e['b'])} for {B} and {_num(e['a'])} for {A}{mean}.")

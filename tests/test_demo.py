@@ -311,6 +311,7 @@ def test_report_sharper_by_all_and_mixed():
     s, pair = _summary(_member(), _member(lambda_max=4.0, trace=5.0))
     text = " ".join(report.pair_sentences(s, pair))
     assert "The measures disagree: n_noskip is sharper by λmax and not by the Hessian trace" in text
+    assert "The basin width of n_noskip is the same as that of n (0.5) (mean of the two directions)." in text
 
 
 def test_report_handles_signs_and_divergence():
