@@ -63,7 +63,10 @@ class LazyGroup(click.Group):
             raise CommandError(f"{_one_line(exc)} (rerun with --debug for the traceback)", 1) from exc
         except KeyboardInterrupt:
             if ctx.obj and ctx.obj.get("debug"):
-                raise
+                # re-raising would reach click's own handler: "Aborted!", exit 1, no traceback
+                import traceback
+
+                traceback.print_exc()
             hint = INTERRUPT_HINTS.get(ctx.invoked_subcommand, INTERRUPT_HINTS[None])
             raise CommandError(f"Interrupted. {hint}", 130)
 

@@ -1,0 +1,154 @@
+"""Ctrl-C (SIGINT) during real `landscape surface` and `landscape train` processes.
+
+Each: the process exits with status 130 and one line saying how to go on, no traceback, no
+temporary file left; rerunning as told finishes the job with exactly the result of a run that was
+never interrupted (bitwise). Complements the SIGKILL tests in test_surface_cli.py / test_train_cli.py,
+which show a *killed* job leaves resumable files; here the clean path: KeyboardInterrupt unwinds
+through the library, which restores state and removes temporary files on the way out.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import cli
+import models
+from landscape import checkpoint, io
+
+SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_count():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def landscape_exe():
+    exe = Path(sys.executable).with_name("landscape")
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "import cli; cli.main()"]
+
+
+def invoke(args):
+    result = CliRunner().invoke(cli.main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def wait_for(condition, proc, what: str, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the process ended (status {proc.returncode}) before {what}: {proc.stderr.read()}")
+        time.sleep(0.005)
+    proc.kill()
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def interrupt(proc) -> str:
+    """SIGINT (what Ctrl-C sends); returns stderr after checking the clean exit."""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: Interrupted."), lines
+    return lines[0]
+
+
+def no_temporary_files(root: Path) -> None:
+    stray = [p for p in root.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
+    assert stray == []
+
+
+def test_ctrl_c_during_surface_then_rerun_resumes_to_the_same_grid(tmp_path):
+    model = models.create("mlp", seed=0, **SPEC)
+    ckpt = tmp_path / "ckpt.pt"
+    checkpoint.save(ckpt, model, spec=models.spec(model), data={"dataset": "digits", "normalize": True})
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "s.h5"
+    args = ["surface", ckpt, "--x", "-1:1:51", "--y", "-1:1:51", "--n-samples", 400, "--threads", 1,
+            "--no-progress", "--round-seconds", "0.05"]
+    proc = subprocess.Popen(landscape_exe() + [str(a) for a in args] + ["--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: out.exists() and io.read_done(out).any(), proc, "the first round was written")
+    line = interrupt(proc)
+    assert "rerun the same command to resume" in line
+    partial = io.load(out)
+    done = int(partial.done().sum())
+    assert 0 < done < 51 * 51, done  # interrupted mid-grid
+    assert np.isnan(partial.values["train_loss"][~partial.done()]).all()
+    no_temporary_files(out_dir)
+
+    again = invoke(args + ["--out", out])  # the same command again: fills only the missing cells
+    assert "2601/2601 cells done" in again.output
+    reference = tmp_path / "ref.h5"
+    invoke(args + ["--out", reference])
+    got, want = io.load(out), io.load(reference)
+    for name in want.values:
+        np.testing.assert_array_equal(got.values[name], want.values[name])
+    for d_got, d_want in zip(got.directions, want.directions):
+        assert all(torch.equal(d_got[k], d_want[k]) for k in d_want)
+
+
+TRAIN = ["train", "mlp8", "--n-train", 300, "--epochs", 40, "--batch-size", 50, "--threads", 1, "-q"]
+
+
+def test_ctrl_c_during_train_then_resume_gives_the_same_weights(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(landscape_exe() + [str(a) for a in TRAIN] + ["--out", str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (run / "last_state.pt").exists(), proc, "the first epoch was saved")
+    line = interrupt(proc)
+    assert "--resume" in line
+    assert not (run / "final.pt").exists()  # stopped before the end
+    history = json.loads((run / "history.json").read_text())
+    assert 1 <= len(history["epochs"]) < 40
+    no_temporary_files(run)
+
+    resumed = invoke(TRAIN + ["--out", run, "--resume"])
+    assert "Wrote" in resumed.output
+    invoke(TRAIN + ["--out", tmp_path / "ref"])
+    got = checkpoint.load(run / "final.pt")["state_dict"]
+    want = checkpoint.load(tmp_path / "ref" / "final.pt")["state_dict"]
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    ref_history = json.loads((tmp_path / "ref" / "history.json").read_text())
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(json.loads((run / "history.json").read_text())["epochs"]) == drop(ref_history["epochs"])
+
+
+def test_interrupt_during_file_creation_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl-C while the surface file is being built: no file, no temporary file (in-process, exact timing)."""
+    from landscape import io as io_mod
+
+    model = models.create("mlp", seed=0, **SPEC)
+    ckpt = tmp_path / "ckpt.pt"
+    checkpoint.save(ckpt, model, spec=models.spec(model), data={"dataset": "digits", "normalize": True})
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    real_write = io_mod._write_direction_group
+
+    def interrupted(*a, **k):
+        real_write(*a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(io_mod, "_write_direction_group", interrupted)
+    args = ["surface", str(ckpt), "--x", "-1:1:3", "--n-samples", "8", "--no-progress", "--out", str(out_dir / "s.h5")]
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 130 and "rerun the same command to resume" in result.output
+    assert list(out_dir.iterdir()) == []
+    debug = CliRunner().invoke(cli.main, ["--debug"] + args)
+    assert debug.exit_code == 130 and "Traceback" in debug.stderr and "KeyboardInterrupt" in debug.stderr
+    assert list(out_dir.iterdir()) == []
