@@ -218,10 +218,10 @@ def _fmt_row(cols: Sequence[str], widths: Sequence[int]) -> str:
 
 def run_case(name: str, args) -> List[Dict]:
     torch.manual_seed(0)
-    cuda = name.startswith("gpu")
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
     if cuda and not torch.cuda.is_available():
         raise SystemExit(f"--case {name} needs a CUDA device; none is available here.")
-    device = torch.device("cuda" if cuda else "cpu")
     if name == "cpu-resnet20":
         nets = ["resnet20"]
         X, Y = cifar_like(args.samples or 2048)
@@ -242,6 +242,8 @@ def run_case(name: str, args) -> List[Dict]:
         raise SystemExit(f"unknown case {name!r}")
     if args.points:
         sub_b = sub_a = max(1, int(round(args.points ** 0.5)))
+    if args.models:
+        nets = args.models.split(",")
     axis = np.linspace(-1, 1, grid)
     bx = axis[sub_axis(grid, sub_b)]
     ax = axis[sub_axis(grid, sub_a)]
@@ -249,9 +251,8 @@ def run_case(name: str, args) -> List[Dict]:
     in_shape = tuple(X.shape[1:])
     rows = []
     for net_name in nets:
-        model = models.create(net_name, seed=0, in_shape=in_shape, num_classes=10)
-        calibrate_bn(model, X)
-        model.to(device)
+        model = models.create(net_name, seed=0, in_shape=in_shape, num_classes=10).to(device)
+        calibrate_bn(model, X.to(device))
         dirs = directions.random(model, n=2, seed=0)
         flops = forward_flops(model, X.to(device))
         print(f"\n{net_name}: {sum(p.numel() for p in model.parameters()):,} params, {len(X):,} samples, "
@@ -267,27 +268,31 @@ def run_case(name: str, args) -> List[Dict]:
                 best_a = min(best_a, (time.perf_counter() - t) / len(a_coords))
         rows.append(dict(model=net_name, variant="(a) reference, batch 128", precision="fp32", s_per_point=best_a,
                          gflops=flops / best_a / 1e9, memory=mem.describe(), rel_diff=0.0, acc_diff=0.0, ratio=1.0))
-        variants = [(p, EngineOptions(threads=None), f"(b) engine {p}") for p in args.precisions]
+        variants = [(p, EngineOptions(), batch, f"(b) engine {p}") for p in args.precisions]
         if args.ablations:
-            variants += [("fp32", EngineOptions(fold_bn=False, channels_last=False), "(b) fp32, no BN folding"),
-                         ("fp32", EngineOptions(channels_last=not cuda), f"(b) fp32, channels_last {'on' if not cuda else 'off'}"),
-                         ("bf16", EngineOptions(channels_last=not cuda), f"(b) bf16, channels_last {'on' if not cuda else 'off'}"),
-                         ("fp32", EngineOptions(points_per_pass=4), "(b) fp32, vmap 4 points/pass")]
+            variants += [("fp32", EngineOptions(fold_bn=False, channels_last=False), batch, "(b) fp32, no folding, NCHW"),
+                         ("fp32", EngineOptions(fold_bn=False), batch, "(b) fp32, no BN folding"),
+                         ("fp32", EngineOptions(channels_last=False), batch, "(b) fp32, NCHW (no channels_last)"),
+                         ("bf16", EngineOptions(channels_last=False), batch, "(b) bf16, NCHW (no channels_last)"),
+                         ("fp32", EngineOptions(), 128, "(b) fp32, batch 128"),
+                         ("fp32", EngineOptions(), len(X), f"(b) fp32, batch {len(X)}"),
+                         ("bf16", EngineOptions(), len(X), f"(b) bf16, batch {len(X)}"),
+                         ("fp32", EngineOptions(points_per_pass=4), batch, "(b) fp32, vmap 4 points/pass")]
         if args.compile:
-            variants += [(p, EngineOptions(compile=True), f"(b) {p} + torch.compile") for p in args.precisions]
+            variants += [(p, EngineOptions(compile=True), batch, f"(b) {p} + torch.compile") for p in args.precisions]
         # where (b)'s grid and (a)'s points coincide, compare the values
         b_coords = np.array([(x, y) for y in bx for x in bx])
         shared = [int(np.flatnonzero((np.abs(b_coords - c) < 1e-12).all(1))[0]) for c in a_coords
                   if (np.abs(b_coords - c) < 1e-12).all(1).any()]
         ref_shared = np.array([r for c, r in zip(a_coords, ref) if (np.abs(b_coords - c) < 1e-12).all(1).any()])
-        for precision, opts, label in variants:
-            engine(model, dirs, bx[:1], bx[:1], X, Y, device, precision, opts, batch)  # warm-up (and compile)
+        for precision, opts, bs, label in variants:
+            engine(model, dirs, bx[:1], bx[:1], X, Y, device, precision, opts, bs)  # warm-up (and compile)
             best, vals = float("inf"), None
             with PeakMemory(device) as mem:
                 for _ in range(args.repeats):
                     _sync(device)
                     t = time.perf_counter()
-                    vals = engine(model, dirs, bx, bx, X, Y, device, precision, opts, batch)
+                    vals = engine(model, dirs, bx, bx, X, Y, device, precision, opts, bs)
                     _sync(device)
                     best = min(best, (time.perf_counter() - t) / len(b_coords))
             got = vals[shared]
@@ -325,10 +330,12 @@ def memory_case(args) -> List[Dict]:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", required=True, choices=["cpu-resnet20", "cpu-mlp-digits", "gpu-resnet56", "cpu-memory"])
+    p.add_argument("--device", default=None, help="override the case's device (e.g. a CPU dry run of gpu-resnet56)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--precisions", default=None, help="comma-separated; default fp32,tf32,bf16")
     p.add_argument("--points", type=int, default=None, help="time about this many grid points for (a) and (b)")
     p.add_argument("--samples", type=int, default=None, help="override the number of samples")
+    p.add_argument("--models", default=None, help="comma-separated model names instead of the case's")
     p.add_argument("--batch-size", type=int, default=None, help="engine batch size")
     p.add_argument("--repeats", type=int, default=3, help="engine repeats (the minimum is reported)")
     p.add_argument("--ref-repeats", type=int, default=1, help="reference repeats (the minimum is reported)")
@@ -339,7 +346,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args.precisions = (args.precisions or "fp32,tf32,bf16").split(",")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.case.startswith("gpu") else "cpu")
+    args.device = args.device or ("cuda" if args.case.startswith("gpu") else "cpu")
+    device = torch.device(args.device)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine())
     print(f"case {args.case}; {machine}; torch {torch.__version__}; {torch.get_num_threads()} threads; "

@@ -110,7 +110,9 @@ def init(device: torch.device = torch.device("cpu")) -> Context:
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed.")
     device = torch.device(device)
-    backend = "nccl" if device.type == "cuda" else "gloo"
+    # LANDSCAPE_DIST_BACKEND=gloo lets several ranks share one GPU (NCCL refuses that), e.g. to test
+    # the multi-process path on a one-GPU machine; surfaces only exchange small Python objects.
+    backend = os.environ.get("LANDSCAPE_DIST_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device_for(device, ctx))
     # torchrun keeps one TCPStore across restarts of the worker group: without a fresh key prefix per
