@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from . import checkpoint, io, progress, rundir
+from . import atomic, checkpoint, io, progress, rundir
 from .study import ExperimentConfig, PathLike, to_toml
 
 log = logging.getLogger(__name__)
@@ -691,10 +691,8 @@ def _device(name: str) -> torch.device:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write atomically (temporary file + rename), like every other file of the pipeline."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Write atomically (temporary file + rename, removed on any error), like every other file of the pipeline."""
+    atomic.write_text(path, text)
 
 
 def _read_json(path: Path) -> Optional[Dict[str, Any]]:
