@@ -553,6 +553,45 @@ def test_inf_and_nan_cells_are_stored_as_such_and_metrics_handle_them(tmp_path):
     assert np.isfinite(io.load(out).metrics["train_loss"]["curvature_x"])
 
 
+def test_a_disk_that_fills_up_during_a_job_does_not_stop_it(tmp_path, monkeypatch):
+    """Every dataset of a surface file is allocated when the file is created, so a running (or resumed)
+    job writes only inside it: once the file exists, a full disk cannot stop or damage the job."""
+    from landscape import surface
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not _mount_tmpfs(disk, "size=1m"):
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        model, out = Cliff(), disk / "job.h5"
+        dirs = [{"w": torch.tensor([1.0, 0.0])}, {"w": torch.tensor([0.0, 1.0])}]
+        kw = dict(x=(-0.5, 0.5, 9), y=(-0.5, 0.5, 9), data=(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)),
+                  loss=cliff_loss, path=str(out), progress=False, round_seconds=0.0)
+        calls = []
+        real = io.write_cells
+
+        def interrupted(*a, **k):
+            calls.append(1)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+
+        monkeypatch.setattr(io, "write_cells", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            surface.compute(model, dirs, **kw)
+        monkeypatch.setattr(io, "write_cells", real)
+        assert 0 < io.read_done(out).sum() < 81
+        with open(disk / "ballast", "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 512)
+        with pytest.raises(OSError):
+            (disk / "probe").write_bytes(b"x" * 8192)  # the disk is full
+        s = surface.compute(model, dirs, **kw)  # resumes inside the file
+        assert s.done().all() and np.isfinite(s.values["train_loss"]).all()
+    finally:
+        _umount(disk)
+
+
 # --- hostile files ---------------------------------------------------------------------------------
 
 def test_checkpoint_loading_never_unpickles_code(fx):
