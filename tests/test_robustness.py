@@ -114,6 +114,10 @@ def build_fixtures(root: Path) -> Path:
                root / "evilstate" / "last_state.pt")
     torch.save({"format": "landscape-train-state", "version": 99}, root / "newstate" / "last_state.pt")
     shutil.copy(root / "evil.pt", root / "evilrun" / "snapshots" / "epoch_0000.pt")
+    # experiment configs: not TOML, an unknown setting, a bad value
+    (root / "notoml.toml").write_text("this is = = not toml")
+    (root / "unknown.toml").write_text('name = "x"\nfrobnicate = 1\n')
+    (root / "bad.toml").write_text('name = "x"\n[train]\nepochs = -3\n')
     return root
 
 
@@ -371,6 +375,19 @@ CASES = [
     case("pair-vary-unknown", "pair mlp8 --vary depth --out {T}/runs", 2, "--vary", "depth"),
     case("pair-model-unknown", "pair nosuch --out {T}/runs", 2, "nosuch"),
     case("pair-readonly", "pair mlp8 --epochs 1 --n-train 50 -q --out {RO}/runs", 2, "runs", "write"),
+    # experiment and demo (every row fails before any training starts)
+    case("experiment-config-missing", "experiment {F}/nope.toml --out {T}/exp", 2, "nope.toml", "does not exist"),
+    case("experiment-config-png", "experiment {F}/pic.png --out {T}/exp", 2, "pic.png", "not valid TOML"),
+    case("experiment-config-not-toml", "experiment {F}/notoml.toml --out {T}/exp", 2, "notoml.toml", "TOML"),
+    case("experiment-config-unknown-setting", "experiment {F}/unknown.toml --out {T}/exp", 2, "frobnicate"),
+    case("experiment-config-bad-value", "experiment {F}/bad.toml --out {T}/exp", 2, "epochs", "-3"),
+    case("experiment-packaged-unknown", "experiment nosuch-config --out {T}/exp", 2, "nosuch-config", "digits-demo"),
+    case("experiment-device-unknown", "experiment digits-demo --device tpu --out {T}/exp", 2, "device", "tpu"),
+    case("experiment-readonly", "experiment digits-demo --quick --out {RO}/exp", 2, "exp", "Cannot create"),
+    case("demo-device-unknown", "demo --device tpu --out {T}/demo", 2, "device", "tpu"),
+    case("demo-threads-negative", "demo --threads -1 --out {T}/demo", 2, "--threads"),
+    case("demo-out-is-a-file", "demo --out {F}/ckpt.pt", 2, "--out", "file"),
+    case("demo-readonly", "demo --quick --out {RO}/demo", 2, "demo", "Cannot create"),
     # the group itself
     case("command-unknown", "frobnicate", 2, "frobnicate", "surface"),
 ]
