@@ -32,6 +32,8 @@ INTERRUPT_HINTS = {
     "surface": "The cells computed so far are saved in the output file; rerun the same command to resume.",
     "train": "The run is saved after every epoch; rerun the same command with --resume to continue.",
     "pair": "The runs are saved after every epoch; rerun the same command with --resume to continue.",
+    "demo": "Finished work in the output directory is kept; rerun the same command to continue.",
+    "experiment": "Finished work in the output directory is kept; rerun the same command to continue.",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
