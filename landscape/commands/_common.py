@@ -22,7 +22,8 @@ class Range:
 
 
 class RangeType(click.ParamType):
-    """``MIN:MAX:NUM`` such as ``-1:1:51``: MIN < MAX, finite, 1 < NUM <= 10001."""
+    """``MIN:MAX:NUM`` such as ``-1:1:51``: MIN < MAX, finite, 1 < NUM <= 10001, and the NUM evenly
+    spaced points finite and distinct (what ``landscape.surface.axis`` samples)."""
 
     name = "MIN:MAX:NUM"
 
