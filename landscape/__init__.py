@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "checkpoint", "directions", "errors", "evaluate", "io", "params", "plot",
     "progress", "sharpness", "surface", "train", "distributed", "engine", "export",
-    "geometry", "hessian", "demo", "experiment",
+    "geometry", "hessian", "experiment", "study", "report", "rundir", "atomic",
+    "gradflow", "schedules",
 }
 
 
