@@ -112,6 +112,22 @@ def main(ctx, debug, verbose):
     ctx.obj["debug"] = debug
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _terminate_like_ctrl_c(ctx)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _terminate_like_ctrl_c(ctx) -> None:
+    """SIGTERM (kill, a scheduler's time limit) takes the Ctrl-C path: the same cleanup and the
+    same message saying how to resume. Only in the main thread, where handlers can be installed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 class CommandError(click.ClickException):

@@ -152,3 +152,22 @@ def test_interrupt_during_file_creation_leaves_nothing(tmp_path, monkeypatch):
     debug = CliRunner().invoke(cli.main, ["--debug"] + args)
     assert debug.exit_code == 130 and "Traceback" in debug.stderr and "KeyboardInterrupt" in debug.stderr
     assert list(out_dir.iterdir()) == []
+
+
+def test_sigterm_takes_the_ctrl_c_path(tmp_path):
+    """`kill` (SIGTERM) or a scheduler's time limit: same clean exit and resume message as Ctrl-C."""
+    code = (
+        "import sys, time, click, cli\n"
+        "@click.command()\n"
+        "def wait():\n"
+        "    print('ready', flush=True); time.sleep(30)\n"
+        "cli.COMMANDS['wait'] = ('x:y', 'test')\n"
+        "cli.LazyGroup.get_command = lambda self, ctx, name: wait\n"
+        "cli.main(['wait'])\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "rerun" in err.lower() and "Traceback" not in err
