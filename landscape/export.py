@@ -177,7 +177,7 @@ def animate(surface, path, *, kind: Optional[str] = None, fmt: Optional[str] = N
     kind:   'rotate' (the 3D surface turning a full circle in ``frames`` steps) or 'trajectory'
             (the training path drawn epoch by epoch over the contours; needs ``surface.trajectory``);
             default: 'trajectory' if the surface has one, else 'rotate'
-    log:    as for the plots (None: log when the loss spans 3 decades or more)
+    log:    as for the plots (None: log when the loss spans 2 decades or more)
     progress: optional callback(frame, total)
     """
     import matplotlib.pyplot as plt

@@ -64,7 +64,7 @@ def common_options(f):
     f = click.option("--vmin", type=FINITE, default=None, help="Bottom of the colour scale.")(f)
     f = click.option("--log/--linear", "log", default=None,
                      help="Logarithmic or linear colour scale / loss axis (default: log when the loss "
-                          "spans 3 decades or more).")(f)
+                          "spans 2 decades or more).")(f)
     f = click.option("--value", default="train_loss", show_default=True,
                      help="Which value to draw: train_loss, train_acc, test_loss, test_acc, ...")(f)
     f = click.option("--out", "-o", required=True, metavar="FIG",
@@ -172,7 +172,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
 @click.option("--value", default="train_loss", show_default=True, help="Which value gives the height / colour.")
 @click.option("--log/--linear", "log", default=None,
               help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for animations "
-                   "log when the loss spans 3 decades or more).")
+                   "log when the loss spans 2 decades or more).")
 @click.option("--vmax", type=FINITE, default=None, help="Clip heights above this value.")
 @click.option("--animation", "anim", default=None, metavar="rotate|trajectory",
               help="gif/mp4: turn the 3D surface, or draw the training path (default: path if the file has one).")

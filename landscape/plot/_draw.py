@@ -8,12 +8,14 @@ import numpy as np
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 from matplotlib.axes import Axes
+from matplotlib.font_manager import FontProperties
 
-from . import _labels
+from . import _format, _labels, _place
 from ._scale import Scale, best_index, is_accuracy
 
 TRAJECTORY_COLOR = "#d62728"  # red stands out on viridis at both ends
 MAX_EPOCH_LABELS = 6
+EPOCH_LABEL_SPACING = 0.08  # fraction of the axes between labelled points of the path
 
 
 def require_2d(surface, kind: str) -> None:
@@ -45,10 +47,17 @@ def axes_3d(ax: Optional[Axes]) -> Axes:
     return fig.add_subplot(projection="3d")
 
 
-def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None) -> None:
+STAR_SIZE = 11  # points; the minimum's marker
+
+
+def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None, scale: Optional[Scale] = None,
+              obstacles: Optional[_place.Obstacles] = None) -> None:
     """Mark the minimum of a loss (maximum of an accuracy) with a star and its value.
 
     values: the raw array (not clipped), shape surface.shape. z: for 3D axes, the drawn z of that cell.
+    scale: the plot's scale, so the value is written in the colour bar's notation.
+    obstacles: on 2D axes, what the value's label must not cover (the training path); the star
+    and the label are added to it, so contour labels placed later keep clear of both.
     """
     idx = best_index(values, value)
     if idx is None:
@@ -57,19 +66,25 @@ def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None) -> None
     x = surface.x[ix]
     y = surface.y[iy] if iy is not None else None
     word = "max" if is_accuracy(value) else "min"
-    text = f"{word} {values[idx]:.3g}"
-    style = dict(marker="*", markersize=11, markerfacecolor="white", markeredgecolor="black",
+    number = scale.fmt(values[idx]) if scale is not None else _format.format_number(values[idx], plain=True)
+    text = f"{word} {number}"
+    style = dict(marker="*", markersize=STAR_SIZE, markerfacecolor="white", markeredgecolor="black",
                  markeredgewidth=0.8, linestyle="none", zorder=10, label=text)
     if z is not None:
         ax.plot([x], [y], [z], **style)
         return
     ax.plot([x], [y], **style)
-    # text on the side with room, so it never sticks out of the axes (and pushes the layout)
-    x0, x1 = ax.get_xlim()
-    right_half = (x - x0) / ((x1 - x0) or 1.0) > 0.6
-    ax.annotate(text, (x, y), xytext=(-6 if right_half else 6, 6), textcoords="offset points",
-                ha="right" if right_half else "left", fontsize="small", zorder=10, annotation_clip=True,
-                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.7))
+    if obstacles is None:
+        obstacles = _place.Obstacles(ax)
+    # the label goes on a side of the star with room: inside the axes (so it never pushes the
+    # layout) and off the training path; its box hides the contour lines beneath it
+    pad = 0.2 * FontProperties(size="small").get_size_in_points()
+    w, h = _place.text_size(text, "small", pad=pad)
+    offset = _place.place_near(obstacles, (x, y), w, h, gap=STAR_SIZE / 2, force=True)
+    obstacles.add_marker((x, y), STAR_SIZE / 2)
+    ax.annotate(text, (x, y), xytext=offset, textcoords="offset points", ha="center", va="center",
+                fontsize="small", zorder=10, annotation_clip=True,
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.75))
 
 
 def trajectory_data(surface, trajectory) -> Optional[dict]:
@@ -89,13 +104,15 @@ def trajectory_data(surface, trajectory) -> Optional[dict]:
     return trajectory
 
 
-def draw_trajectory(ax: Axes, traj: dict, z=None) -> None:
+def draw_trajectory(ax: Axes, traj: dict, z=None, obstacles: Optional[_place.Obstacles] = None,
+                    labels: bool = True) -> None:
     """The optimizer's path in the plane, start to end, with a few epoch labels.
 
-    traj: {"coords": (n, 2), "epochs": (n,)}; z: (n,) drawn heights on a 3D axes.
+    traj: {"coords": (n, 2), "epochs": (n,)}; z: (n,) drawn heights on a 3D axes (no labels there).
+    obstacles: on 2D axes, what is placed already; the path is added to it.
+    labels: False draws only the path (call :func:`label_trajectory` once the minimum is marked).
     """
     coords = np.asarray(traj["coords"], dtype=float).reshape(-1, 2)
-    epochs = np.asarray(traj.get("epochs", np.arange(len(coords))))
     if len(coords) == 0:
         return
     style = dict(color=TRAJECTORY_COLOR, linewidth=1.2, marker="o", markersize=2.5, zorder=9, label="training path")
@@ -103,16 +120,38 @@ def draw_trajectory(ax: Axes, traj: dict, z=None) -> None:
         ax.plot(coords[:, 0], coords[:, 1], z, **style)
         return
     ax.plot(coords[:, 0], coords[:, 1], **style)
-    for i in _label_points(ax, coords):
-        label = f"epoch {epochs[i]:g}" if i == 0 else f"{epochs[i]:g}"
-        ax.annotate(label, coords[i], xytext=(4, -9), textcoords="offset points", fontsize="x-small",
-                    color=TRAJECTORY_COLOR, zorder=10,
-                    bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.6))
+    if obstacles is None:
+        obstacles = _place.Obstacles(ax)
+    obstacles.add_path(coords, radius=1.5)  # half the marker, a bit more than half the line
+    if labels:
+        label_trajectory(ax, traj, obstacles)
+
+
+def label_trajectory(ax: Axes, traj: dict, obstacles: _place.Obstacles) -> list:
+    """Epoch labels along a drawn path: 'epoch 0' at the start and the last epoch always, up to
+    MAX_EPOCH_LABELS in all, spread along the path; a label that would come within
+    EPOCH_LABEL_SPACING of the axes of another labelled point, or cover the path, another label
+    or anything in ``obstacles``, is left out. Returns the annotations."""
+    coords = np.asarray(traj["coords"], dtype=float).reshape(-1, 2)
+    epochs = np.asarray(traj.get("epochs", np.arange(len(coords))))
+    out = []
+    for rank, i in enumerate(_label_points(ax, coords)):
+        text = f"epoch {epochs[i]:g}" if i == 0 else f"{epochs[i]:g}"
+        w, h = _place.text_size(text, "x-small", pad=1.0)
+        offset = _place.place_near(obstacles, coords[i], w, h, force=i in (0, len(coords) - 1))
+        if offset is None:
+            continue
+        out.append(ax.annotate(text, coords[i], xytext=offset, textcoords="offset points", ha="center",
+                               va="center", fontsize="x-small", color=TRAJECTORY_COLOR, zorder=10,
+                               annotation_clip=True,
+                               bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.6)))
+    return out
 
 
 def _label_points(ax: Axes, coords: np.ndarray) -> list:
-    """Indices of the path points to label: first and last, and some in between spread along the
-    path's length, none closer than 8% of the axes to another (a converging path bunches up)."""
+    """Indices of the path points to label, in order of importance: first and last, then some in
+    between spread along the path's length, none closer than EPOCH_LABEL_SPACING of the axes to
+    another (a converging path bunches up)."""
     span = np.array([np.ptp(ax.get_xlim()) or 1.0, np.ptp(ax.get_ylim()) or 1.0])
     pts = coords / span
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
@@ -121,9 +160,12 @@ def _label_points(ax: Axes, coords: np.ndarray) -> list:
     picked: list = []
     for i in order:
         i = min(i, len(coords) - 1)
-        if all(np.linalg.norm(pts[i] - pts[j]) >= 0.08 for j in picked):
+        if i in picked:
+            continue
+        if i in (0, len(coords) - 1) or all(np.linalg.norm(pts[i] - pts[j]) >= EPOCH_LABEL_SPACING
+                                            for j in picked):
             picked.append(i)
-    return sorted(picked)
+    return picked
 
 
 def colorbar(mappable, axes, scale: Scale, value: str, **kw):
@@ -137,19 +179,15 @@ def colorbar(mappable, axes, scale: Scale, value: str, **kw):
     # a few round ticks, not one per contour level (20 labels like 88.71 are unreadable)
     cb.set_ticks(nice_ticks(scale))
     cb.minorticks_off()
-    if scale.log:  # 0.5, 1, 2, 5, 10 read better on a loss scale than 5x10^-1, 10^0, 2x10^0
-        cb.formatter = mticker.FuncFormatter(lambda v, _pos: f"{v:g}")
+    if scale.log:  # one notation for every tick: 0.01 ... 100, or 10^-1 ... 10^8 (see _format)
+        cb.formatter = _format.formatter(scale.plain)
     return cb
 
 
-def nice_ticks(scale: Scale) -> np.ndarray:
+def nice_ticks(scale: Scale, max_ticks: int = _format.MAX_TICKS) -> np.ndarray:
     """Round tick values inside [vmin, vmax]: decades (or 1-2-5) on a log scale, else ~6 steps."""
     lo, hi = scale.vmin, scale.vmax
     if scale.log:
-        for subs in ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0)):
-            t = mticker.LogLocator(subs=subs, numticks=30).tick_values(lo, hi)
-            t = t[(t >= lo * (1 - 1e-9)) & (t <= hi * (1 + 1e-9))]
-            if len(t) >= 3:
-                return t
-    t = mticker.MaxNLocator(nbins=6).tick_values(lo, hi)
+        return _format.log_ticks(lo, hi, max_ticks)
+    t = mticker.MaxNLocator(nbins=max_ticks - 1).tick_values(lo, hi)
     return t[(t >= lo - 1e-9 * abs(hi - lo)) & (t <= hi + 1e-9 * abs(hi - lo))]

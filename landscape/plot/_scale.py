@@ -9,7 +9,7 @@ whole picture into a single colour. So every plot goes through :func:`prepare`, 
   data lies far beyond the bulk) and records that it did, so the colour bar can say
   "train loss (clipped at 12.3)" and show an ``extend`` arrow;
 - on a log scale, floors non-positive values at the smallest positive one; ``log=None`` chooses a
-  log scale by itself for losses spanning many decades (AUTO_LOG_DECADES);
+  log scale by itself for a loss spanning AUTO_LOG_DECADES or more (see :func:`wide_range`);
 - builds the contour levels (linear or geometric) from the final limits.
 
 :func:`shared_scale` does the same over several surfaces at once, which is what makes the panels of
@@ -25,6 +25,7 @@ from matplotlib import colors as mcolors
 from matplotlib.ticker import MaxNLocator
 
 from ..errors import check_choice
+from . import _format
 
 Levels = Union[int, Sequence[float], np.ndarray, None]
 
@@ -35,11 +36,13 @@ DEFAULT_LEVELS = 20
 # of the cells at 1e4 or inf) always is, while the legitimate values next to it are kept.
 CAP_QUANTILE = 0.95
 OUTLIER_SPAN = 1.0
-# log=None (auto) picks a log scale for a loss whose bulk (q05..q95 of the positive finite values)
-# spans at least this many decades: on a linear scale such a surface is one flat blob around the
-# minimum and a few contours at the edge (filter-normalized directions of width 1 often reach
-# losses 1e4 times the minimum).
-AUTO_LOG_DECADES = 3.0
+# log=None (auto) picks a log scale for a loss whose positive finite values span at least this many
+# decades from the minimum to the top (the top after the outlier cap, so one diverged cell does not
+# decide): on a linear scale such a surface is one flat blob around the minimum and a few contours
+# at the edge. Filter-normalized planes of width 1 reach 1e3-1e4 times the minimum; a loss from
+# 0.02 to 144 needs log to show its basin, though its middle 90% spans under 3 decades (the
+# quantile rule used before kept it linear).
+AUTO_LOG_DECADES = 2.0
 
 
 def value_names(surface) -> list:
@@ -96,13 +99,22 @@ class Scale:
             return mcolors.LogNorm(vmin=self.vmin, vmax=self.vmax, clip=False)
         return mcolors.Normalize(vmin=self.vmin, vmax=self.vmax, clip=False)
 
+    @property
+    def plain(self) -> bool:
+        """Whether this scale's numbers are plain decimals (else powers of ten), see ``_format``."""
+        return _format.plain_notation(self.vmin, self.vmax, self.log)
+
+    def fmt(self, v: float) -> str:
+        """``v`` in this scale's notation, 3 significant digits: '0.0218', '$2\\times10^{3}$'."""
+        return _format.format_number(v, self.plain)
+
     def label(self, name: str) -> str:
         """Colour-bar / axis label, saying when values were clipped: 'train loss (clipped at 12.3)'."""
         notes = []
         if self.clipped:
-            notes.append(f"clipped at {self.vmax:.3g}")
+            notes.append(f"clipped at {self.fmt(self.vmax)}")
         if self.floored:
-            notes.append(f"floored at {self.vmin:.3g}")
+            notes.append(f"floored at {self.fmt(self.vmin)}")
         return f"{name} ({', '.join(notes)})" if notes else name
 
     def apply(self, values: np.ndarray) -> np.ma.MaskedArray:
@@ -156,13 +168,18 @@ def make_levels(vmin: float, vmax: float, levels: Levels, log: bool) -> np.ndarr
 
 
 def wide_range(arrays: Sequence[np.ndarray]) -> bool:
-    """Whether the positive finite values' bulk spans AUTO_LOG_DECADES or more (see ``log=None``)."""
+    """Whether the positive finite values span AUTO_LOG_DECADES or more (see ``log=None``).
+
+    The span runs from the smallest value (the minimum is what the plot is about, never an
+    outlier) to the top left by the log-scale outlier cap (a few blown-up cells at the edge of the
+    grid are clipped anyway and must not turn a narrow bowl logarithmic).
+    """
     flat = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays]) if arrays else np.array([])
     pos = flat[np.isfinite(flat) & (flat > 0)]
     if pos.size < 2:
         return False
-    lo, hi = np.quantile(pos, [1 - CAP_QUANTILE, CAP_QUANTILE])
-    return bool(hi / lo >= 10 ** AUTO_LOG_DECADES)
+    top, _ = _auto_cap(pos, log=True)
+    return bool(top / pos.min() >= 10 ** AUTO_LOG_DECADES * (1 - 1e-9))
 
 
 def resolve_log(log: Optional[bool], arrays: Sequence[np.ndarray], value: str = "") -> bool:

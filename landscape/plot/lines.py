@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from . import _draw, _labels
+from . import _draw, _format, _labels
 from ._scale import Scale, get_values, shared_scale
 
 LOSS_COLOR = "tab:blue"
@@ -46,7 +46,7 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
 
     surface: 1D ``Surface`` (values (nx,)), or 2D, then the slice through y = 0 is drawn
     values:  names to draw (default: every value in the file); names with "acc" go on the right
-    log:     logarithmic loss axis; None (default): when the losses span 3 decades or more
+    log:     logarithmic loss axis; None (default): when the losses span 2 decades or more
     vmin, vmax: loss-axis limits; losses above vmax (and inf/outliers) are drawn at the cap and the
              axis label says "(clipped at ...)"
     loss_scale, acc_limits: shared limits, used by ``compare`` so panels line up
@@ -67,6 +67,7 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
                     ax.plot([x[i]], [r[i]], marker="o", markersize=4, color=LOSS_COLOR, linestyle="none")
         if scale.log:
             ax.set_yscale("log")
+            _format.format_log_axis(ax.yaxis, scale.vmin, scale.vmax, plain=scale.plain)  # as the colour bars
         pad = (scale.vmax / scale.vmin) ** 0.03 if scale.log else 0.03 * (scale.vmax - scale.vmin)
         ax.set_ylim(scale.vmin / pad if scale.log else scale.vmin - pad,
                     scale.vmax * pad if scale.log else scale.vmax + pad)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from . import _draw, _labels
+from . import _draw, _labels, _place
 from ._scale import Levels, Scale, get_values, shared_scale
 
 DEFAULT_CMAP = "viridis"  # perceptually uniform, readable in greyscale and by colour-blind readers
+MAX_CONTOUR_LABELS = 6  # levels that get a label; all 20 would be a blur
 
 
 def _setup(surface, value, kind, vmin, vmax, log, levels, scale):
@@ -25,19 +27,31 @@ def _setup(surface, value, kind, vmin, vmax, log, levels, scale):
     return raw, scale, scale.apply(raw)
 
 
-def _finish(ax: Axes, surface, value, raw, scale, mappable, *, trajectory, mark_min, colorbar, title):
-    """What every planar kind adds on top: trajectory, minimum, labels, title, colour bar."""
+def _finish(ax: Axes, surface, value, raw, scale, mappable, *, trajectory, mark_min, colorbar, title,
+            contours=None):
+    """What every planar kind adds on top: trajectory, minimum, labels, title, colour bar.
+
+    Text is placed most important first, each piece clear of those before it (see ``_place``):
+    the minimum's value, the epoch labels, then the labels of ``contours`` (a ContourSet) if given.
+    """
     ax.set_xlabel(_labels.axis_label(surface, 0))
     ax.set_ylabel(_labels.axis_label(surface, 1))
     ax.set_xlim(surface.x.min(), surface.x.max())
     ax.set_ylim(surface.y.min(), surface.y.max())
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))  # -1, -0.5, 0, ...
+    obstacles = _place.Obstacles(ax)  # after the limits: placement works in display units
     traj = _draw.trajectory_data(surface, trajectory)
-    if traj is not None:  # after the limits: label spacing is measured in axes units
-        _draw.draw_trajectory(ax, traj)
+    if traj is not None:
+        _draw.draw_trajectory(ax, traj, obstacles=obstacles, labels=False)
     if mark_min:
-        _draw.mark_best(ax, surface, value, raw)
+        _draw.mark_best(ax, surface, value, raw, scale=scale, obstacles=obstacles)
+    if traj is not None:
+        _draw.label_trajectory(ax, traj, obstacles)
+    if contours is not None:
+        # powers of ten need a size up: their superscripts are 70% of the text
+        _place.contour_labels(ax, contours, label_levels(scale, contours.levels), scale.fmt, obstacles,
+                              fontsize="x-small" if scale.plain else "small")
     if title is None:
         title = _labels.title(surface)
     if title:
@@ -59,21 +73,32 @@ def contour(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, le
     vmin, vmax: colour limits; values above ``vmax`` (and inf/outliers, see ``_scale``) are clipped,
                 and the colour bar says so
     log:        logarithmic levels and colours; None (default) picks log for a loss whose values
-                span 3 decades or more, where a linear scale shows one blob and a few edge contours
+                span 2 decades or more, where a linear scale shows one blob and a few edge contours
     trajectory: None draws ``surface.trajectory`` if the file has one, True requires it, False
                 hides it, or a dict {"coords": (n, 2), "epochs": (n,)}
     scale:      a precomputed shared ``Scale`` (``compare`` passes one so panels share levels)
+    clabel:     label a handful of levels, each on a stretch of its line clear of the training path,
+                the minimum's value and the other labels (lines with no such stretch go unlabelled)
     """
     ax = _draw.axes_2d(ax)
     raw, scale, z = _setup(surface, value, "contour", vmin, vmax, log, levels, scale)
     cs = ax.contour(surface.x, surface.y, z, levels=scale.levels, cmap=cmap, norm=scale.norm,
                     extend=scale.extend, linewidths=linewidths)
-    if clabel and len(cs.levels) > 2:
-        inner = cs.levels[1:-1]  # the limits are rarely round numbers: label the levels between
-        step = max(1, len(inner) // 5)  # a handful of labels; all of them would be a blur
-        ax.clabel(cs, inner[::step], inline=True, fontsize="x-small", fmt="%.3g")
     return _finish(ax, surface, value, raw, scale, cs, trajectory=trajectory, mark_min=mark_min,
-                   colorbar=colorbar, title=title)
+                   colorbar=colorbar, title=title, contours=cs if clabel else None)
+
+
+def label_levels(scale: Scale, levels) -> list:
+    """The contour levels worth a label: a handful (MAX_CONTOUR_LABELS) of the levels between the
+    limits (the limits are rarely round numbers), whole decades only on a log scale when at least
+    three are levels, so the labels read 0.01, 0.1, 1 ... like the colour bar."""
+    inner = list(levels[1:-1])
+    if scale.log:
+        decades = [v for v in inner if abs(np.log10(v) - round(np.log10(v))) < 1e-9]
+        if len(decades) >= 3:
+            inner = decades
+    step = max(1, int(np.ceil(len(inner) / MAX_CONTOUR_LABELS)))
+    return inner[::step]
 
 
 def contourf(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, levels: Levels = None,

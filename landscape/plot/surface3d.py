@@ -10,10 +10,10 @@ from typing import Optional, Tuple
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-from . import _draw, _labels
+from . import _draw, _format, _labels
 from ._scale import Levels, Scale, best_index, get_values, shared_scale
 
 DEFAULT_VIEW = (30.0, -60.0)  # (elevation, azimuth) in degrees: matplotlib's default, read well
@@ -34,9 +34,21 @@ def cell_quads(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> Tuple[np.ndarray,
     return verts, np.stack([iy, ix], axis=1)
 
 
-def _height_formatter(log: bool):
-    # On a log scale z is drawn as log10(value) (3D axes have no log scale); label ticks in data units.
-    return FuncFormatter(lambda v, _pos: f"{float(f'{10 ** v:.3g}'):g}") if log else None
+Z_TICKS = 5  # at most; a 3D axis is short and its labels collide at the corners
+
+
+def set_height_ticks(ax: Axes, scale: Scale) -> None:
+    """z ticks of a 3D axes on round values in the scale's notation (see ``_format``).
+
+    On a log scale z holds log10 of the value (matplotlib's 3D axes have no log scale): ticks go
+    on whole decades (1-2-5 steps if fewer than three fit), never on half decades like 0.0316.
+    """
+    if scale.log:
+        ticks = _draw.nice_ticks(scale, max_ticks=Z_TICKS)
+        ax.zaxis.set_major_locator(FixedLocator(np.log10(ticks)))
+        ax.zaxis.set_major_formatter(_format.formatter(scale.plain, log10_units=True))
+    else:
+        ax.zaxis.set_major_locator(MaxNLocator(nbins=Z_TICKS, steps=[1, 2, 2.5, 5, 10]))
 
 
 def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, vmin: Optional[float] = None,
@@ -81,9 +93,7 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
     ax.set_xlim(surface.x.min(), surface.x.max())
     ax.set_ylim(surface.y.min(), surface.y.max())
     ax.set_zlim(*scale.transform(np.array([scale.vmin, scale.vmax])))
-    fmt = _height_formatter(scale.log)
-    if fmt is not None:
-        ax.zaxis.set_major_formatter(fmt)
+    set_height_ticks(ax, scale)
     ax.view_init(elev=view[0], azim=view[1])
     ax.set_xlabel(_labels.axis_label(surface, 0, short=short_labels))
     ax.set_ylabel(_labels.axis_label(surface, 1, short=short_labels))
@@ -94,8 +104,6 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
         # 3D labels are placed a fixed distance from the axis line, not from the tick labels, so
         # large type (slides) needs a proportionally larger pad to clear them
         axis.labelpad = 0.6 * axis.label.get_size()
-    if not scale.log:
-        ax.zaxis.set_major_locator(MaxNLocator(nbins=5))
 
     traj = _draw.trajectory_data(surface, trajectory)
     if traj is not None:
@@ -104,7 +112,7 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
     if mark_min:
         best = best_index(raw, value)
         if best is not None:
-            _draw.mark_best(ax, surface, value, raw, z=height[best])
+            _draw.mark_best(ax, surface, value, raw, z=height[best], scale=scale)
     if title is None:
         title = _labels.title(surface)
     if title:
