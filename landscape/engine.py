@@ -537,12 +537,11 @@ class PointEvaluator:
         if self.bn == "recompute":  # on the network that runs (the model, or its copy: then at its weights)
             recompute_batchnorm(self.runner.module, self.bn_batches, self.objective)
 
-    def _sums(self, model: Callable) -> torch.Tensor:
-        """``(2 · splits,)`` float64 on the device: loss sum and correct count per split (one pass)."""
-        out = []
-        for split, batches in self.data.items():
-            loss = torch.zeros((), dtype=torch.float64, device=self.device)
-            correct = torch.zeros((), dtype=torch.float64, device=self.device)
+    def _sums(self, model: Callable, row: torch.Tensor) -> None:
+        """Add one point's sums into ``row`` ``(2 · splits,)`` float64 on the device: loss sum and
+        correct count per split (one pass over the data)."""
+        for j, (split, batches) in enumerate(self.data.items()):
+            loss, correct = row[2 * j], row[2 * j + 1]
             count = 0
             for batch in batches:
                 l, n, c = self.objective(model, batch)
@@ -551,8 +550,6 @@ class PointEvaluator:
                 if c is not None:
                     correct += c.double()
             self.counts[split] = count
-            out += [loss, correct]
-        return torch.stack(out)
 
     def _group_sums(self, group: np.ndarray) -> torch.Tensor:
         """``(G, 2 · splits)`` sums for a group of points evaluated in one vmapped pass per batch.
@@ -590,23 +587,27 @@ class PointEvaluator:
         return torch.stack(out, dim=1)
 
     def sums(self, coords: np.ndarray) -> torch.Tensor:
-        """Raw sums for a round, ``(k, 2 · splits)`` float64 on the device (no host sync)."""
+        """Raw sums for a round, ``(k, 2 · splits)`` float64 on the device (no host sync).
+
+        Results go straight into one buffer allocated per round: nothing small outlives a point,
+        which keeps glibc's heap from fragmenting into one activation-sized hole per point.
+        """
         coords = np.asarray(coords, dtype=np.float64).reshape(len(coords), -1)
         G = self.options.points_per_pass
-        rows = []
+        out = torch.zeros((len(coords), 2 * len(self.data)), dtype=torch.float64, device=self.device)
         with self._context():
             if G == 1:
-                for c in coords:
+                for i, c in enumerate(coords):
                     self._prepare_point(c)
-                    rows.append(self._sums(self.runner.forward))
-                return torch.stack(rows) if rows else torch.empty((0, 2 * len(self.data)), dtype=torch.float64)
+                    self._sums(self.runner.forward, out[i])
+                return out
             for start in range(0, len(coords), G):
                 group = coords[start:start + G]
                 k = len(group)
                 if k < G:  # pad with copies of the last point: same group shape, same kernels
                     group = np.concatenate([group, np.repeat(group[-1:], G - k, axis=0)])
-                rows.append(self._group_sums(group)[:k])
-            return torch.cat(rows) if rows else torch.empty((0, 2 * len(self.data)), dtype=torch.float64)
+                out[start:start + k] = self._group_sums(group)[:k]
+            return out
 
     @contextlib.contextmanager
     def _context(self) -> Iterator[None]:
