@@ -57,8 +57,6 @@ def format_number(v: float, plain: bool, digits: int = 3) -> str:
     if abs(mant) >= 10:  # 9.996 rounded up to the next decade
         mant, exp = mant / 10, exp + 1
     sign = "-" if mant < 0 else ""
-    if exp == 0:  # 5, not 5x10^0
-        return f"{mant:g}"
     if abs(mant) == 1:
         return f"${sign}10^{{{exp}}}$"
     return f"${mant:g}\\times10^{{{exp}}}$"

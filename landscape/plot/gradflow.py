@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from . import _format
+
 RUN_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
 
 
@@ -84,17 +86,26 @@ def gradient_flow(history: Union[dict, str, os.PathLike, Sequence], *, names: Op
                      label=f"{r['name']}, first layer")
         ax_time.plot(r["epochs"], _positive(r["norms"][:, -1]), color=color, linestyle="--",
                      label=f"{r['name']}, last layer")
-    ax_depth.set_yscale("log")
-    ax_depth.set_xlabel("layer (input → output)")
-    ax_depth.set_ylabel("gradient norm")
-    ax_depth.set_title("gradient norm by depth")
-    ax_depth.legend(fontsize="x-small")
-    ax_time.set_yscale("log")
-    ax_time.set_xlabel("epoch")
-    ax_time.set_ylabel("gradient norm")
-    ax_time.set_title("first and last layer over training")
-    ax_time.legend(fontsize="x-small")
+    for ax, xlabel, title in ((ax_depth, "layer (input → output)", "gradient norm by depth"),
+                              (ax_time, "epoch", "first and last layer over training")):
+        ax.set_yscale("log")
+        _log_ticks(ax)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("gradient norm")
+        ax.set_title(title)
+        # below the axes: the curves of a pair cross the whole panel, so no corner inside is free
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+                  frameon=False, handlelength=2.5)
     return fig
+
+
+def _log_ticks(ax) -> None:
+    """Ticks of a log y axis in the notation of the loss plots (0.01 ... 100, or 10^k beyond)."""
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+    ys = np.concatenate(ys) if ys else np.zeros(0)
+    ys = ys[np.isfinite(ys) & (ys > 0)]
+    if ys.size and ys.max() > ys.min():
+        _format.format_log_axis(ax.yaxis, float(ys.min()), float(ys.max()))
 
 
 def _positive(a: np.ndarray) -> np.ndarray:
