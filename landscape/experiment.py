@@ -507,24 +507,23 @@ class _Pipeline:
         def add(owner: str, label: str, stem: str, inputs: List[Path], **how: Any) -> None:
             jobs.append(FigureJob(owner, label, self.path("figures", f"{stem}.{ext}"), tuple(inputs), how))
 
-        # Cross-entropy on these planes spans several decades (1e-4 at the minimum, 1e3 at the edges):
-        # a log scale shows the basin's shape, where a linear one shows one blob (Li et al. clip at
-        # 10). Other losses (MSE can reach 0) keep the plots' own choice.
-        log = True if self.config.train.loss in ("cross_entropy", "nll") else None
+        # No log/linear choice here: the plots pick log for a loss spanning 2 decades or more (as
+        # cross-entropy on these planes does: 1e-4 at the minimum, 1e3 at the edges), and compare
+        # decides once for both members of a pair.
         for name in self.live():
             files = self.surfaces.get(name, {})
             if "plane" in files:
-                add(name, "contour", f"{name}_contour", [files["plane"]], fn="draw", kind="contour", log=log)
-                add(name, "surface", f"{name}_surface", [files["plane"]], fn="draw", kind="surface", log=log)
+                add(name, "contour", f"{name}_contour", [files["plane"]], fn="draw", kind="contour")
+                add(name, "surface", f"{name}_surface", [files["plane"]], fn="draw", kind="surface")
             if "pca" in files:
-                add(name, "pca", f"{name}_pca", [files["pca"]], fn="draw", kind="contour", log=log,
+                add(name, "pca", f"{name}_pca", [files["pca"]], fn="draw", kind="contour",
                     trajectory=True)
         for pair in self.pairs:
             fa, fb = self.surfaces.get(pair.with_, {}), self.surfaces.get(pair.without, {})
             if "plane" in fa and "plane" in fb:
                 for kind in ("contour", "surface"):
                     add(pair.name, f"compare_{kind}", f"{pair.name}_{kind}", [fa["plane"], fb["plane"]],
-                        fn="compare", kind=kind, log=log)
+                        fn="compare", kind=kind)
             if "line" in fa and "line" in fb:
                 add(pair.name, "lines", f"{pair.name}_lines", [fa["line"], fb["line"]], fn="compare", kind="line")
             runs = [self.runs[pair.with_]["run_dir"], self.runs[pair.without]["run_dir"]]
