@@ -26,6 +26,7 @@ from matplotlib.textpath import TextToPath
 
 MARGIN = 2.5  # points of free space required between a label and anything else
 GAP = 3.5  # points between an annotated point and its label's box
+FRAME_PAD = 4.0  # points between a contour label and the axes frame (a label on the frame looks cut)
 MAX_PER_LEVEL = 2  # contour labels per level (a chaotic surface has many small rings per level)
 # preferred sides of a point for its label: right/left first (text is wide), then above/below
 _SIDES = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
@@ -179,7 +180,8 @@ def _label_spot(obstacles: Obstacles, line: np.ndarray, closed: bool, w: float, 
                 others: np.ndarray):
     """The best spot for a w x h label on one contour line (display points): inside the axes,
     MARGIN clear of obstacles, crossed by no other contour line (``others``: their points), on a
-    straight stretch; the most clearance (up to 4 label heights) wins, then the straightest.
+    straight stretch; the most clearance (up to 4 label heights) wins, then the straightest and
+    most level.
     Returns (center, angle in radians) or None."""
     if closed and not np.allclose(line[0], line[-1]):
         line = np.concatenate([line, line[:1]])
@@ -214,12 +216,13 @@ def _label_spot(obstacles: Obstacles, line: np.ndarray, closed: bool, w: float, 
         elif angle < -np.pi / 2:
             angle += np.pi
         center = pts[i]
-        if not obstacles.inside_axes(center, w, h, angle, pad=2.0):
+        if not obstacles.inside_axes(center, w, h, angle, pad=FRAME_PAD):
             continue
         room = obstacles.clearance(center, w, h, angle)
         if room < MARGIN or box_distance(others, center, w, h, angle) < 0.5:
             continue
-        score = min(room, 4 * h) - 0.5 * bend
+        # room first (up to a point), then straight and level: upright text is read sideways
+        score = min(room, 4 * h) - 0.5 * bend - h * abs(np.sin(angle))
         if score > best_score:
             best, best_score = (center, angle), score
     return best

@@ -34,7 +34,7 @@ def cell_quads(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> Tuple[np.ndarray,
     return verts, np.stack([iy, ix], axis=1)
 
 
-Z_TICKS = 5  # at most; a 3D axis is short and its labels collide at the corners
+Z_TICKS = 6  # at most; a 3D axis is short and its labels collide at the corners
 
 
 def set_height_ticks(ax: Axes, scale: Scale) -> None:
