@@ -73,7 +73,7 @@ def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None, scale: 
     if z is not None:
         ax.plot([x], [y], [z], **style)
         return
-    ax.plot([x], [y], **style)
+    ax.plot([x], [y], clip_on=False, **style)  # a minimum on the grid's edge keeps its whole star
     if obstacles is None:
         obstacles = _place.Obstacles(ax)
     # the label goes on a side of the star with room: inside the axes (so it never pushes the

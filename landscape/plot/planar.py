@@ -16,7 +16,7 @@ from . import _draw, _labels, _place
 from ._scale import Levels, Scale, get_values, shared_scale
 
 DEFAULT_CMAP = "viridis"  # perceptually uniform, readable in greyscale and by colour-blind readers
-MAX_CONTOUR_LABELS = 6  # levels that get a label; all 20 would be a blur
+MAX_CONTOUR_LABELS = 8  # levels offered a label (those with room get one); all 20 would be a blur
 
 
 def _setup(surface, value, kind, vmin, vmax, log, levels, scale):

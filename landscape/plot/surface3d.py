@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-from . import _draw, _format, _labels
+from . import _draw, _format, _labels, _place
 from ._scale import Levels, Scale, best_index, get_values, shared_scale
 
 DEFAULT_VIEW = (30.0, -60.0)  # (elevation, azimuth) in degrees: matplotlib's default, read well
@@ -49,6 +49,24 @@ def set_height_ticks(ax: Axes, scale: Scale) -> None:
         ax.zaxis.set_major_formatter(_format.formatter(scale.plain, log10_units=True))
     else:
         ax.zaxis.set_major_locator(MaxNLocator(nbins=Z_TICKS, steps=[1, 2, 2.5, 5, 10]))
+
+
+def _pad_height_ticks(ax: Axes, scale: Scale) -> None:
+    """Room between the z axis and its tick labels for the widest label.
+
+    mplot3d centres a tick label a fixed 8 points (+ pad) from its tick, so a wide label
+    ('0.001', '1000', in slide type) reaches back over the axis line; the pad grows with the
+    widest label's half width instead.
+    """
+    lo, hi = ax.get_zlim()
+    locs = [v for v in ax.zaxis.get_major_locator().tick_values(lo, hi) if lo - 1e-9 <= v <= hi + 1e-9]
+    if scale.log:
+        texts = [_format.format_number(10.0 ** v, scale.plain) for v in locs]
+    else:
+        texts = [f"{v:g}" for v in locs]
+    size = ax.zaxis.get_major_ticks()[0].label1.get_fontsize() if ax.zaxis.get_major_ticks() else "medium"
+    widest = max((_place.text_size(t, size)[0] for t in texts), default=0.0)
+    ax.tick_params(axis="z", pad=max(3.5, widest / 2 - 5.0))
 
 
 def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, vmin: Optional[float] = None,
@@ -104,6 +122,7 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
         # 3D labels are placed a fixed distance from the axis line, not from the tick labels, so
         # large type (slides) needs a proportionally larger pad to clear them
         axis.labelpad = 0.6 * axis.label.get_size()
+    _pad_height_ticks(ax, scale)
 
     traj = _draw.trajectory_data(surface, trajectory)
     if traj is not None:
