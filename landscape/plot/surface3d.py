@@ -35,6 +35,17 @@ def cell_quads(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> Tuple[np.ndarray,
 
 
 Z_TICKS = 6  # at most; a 3D axis is short and its labels collide at the corners
+# the z axis of the default view spans about this share of the axes' height
+Z_AXIS_SHARE = 0.45
+
+
+def z_tick_count(ax: Axes) -> int:
+    """How many z tick labels fit: one per 1.5 label heights along the z axis, 3 to Z_TICKS
+    (a comparison panel gets fewer than a full-size figure)."""
+    height = ax.get_position().height * ax.figure.get_figheight() * 72.0  # points
+    ticks = ax.zaxis.get_major_ticks()
+    size = ticks[0].label1.get_fontsize() if ticks else 10.0
+    return int(np.clip(Z_AXIS_SHARE * height // (1.5 * size), 3, Z_TICKS))
 
 
 def set_height_ticks(ax: Axes, scale: Scale) -> None:
@@ -43,12 +54,13 @@ def set_height_ticks(ax: Axes, scale: Scale) -> None:
     On a log scale z holds log10 of the value (matplotlib's 3D axes have no log scale): ticks go
     on whole decades (1-2-5 steps if fewer than three fit), never on half decades like 0.0316.
     """
+    n = z_tick_count(ax)
     if scale.log:
-        ticks = _draw.nice_ticks(scale, max_ticks=Z_TICKS)
+        ticks = _draw.nice_ticks(scale, max_ticks=n)
         ax.zaxis.set_major_locator(FixedLocator(np.log10(ticks)))
         ax.zaxis.set_major_formatter(_format.formatter(scale.plain, log10_units=True))
     else:
-        ax.zaxis.set_major_locator(MaxNLocator(nbins=Z_TICKS, steps=[1, 2, 2.5, 5, 10]))
+        ax.zaxis.set_major_locator(MaxNLocator(nbins=n, steps=[1, 2, 2.5, 5, 10]))
 
 
 def _pad_height_ticks(ax: Axes, scale: Scale) -> None:
