@@ -247,3 +247,18 @@ def test_obstacle_geometry():
     assert obstacles.clearance((8, 0), 10, 4) == -1.0
     w, h = _place.text_size("epoch 0", 8)
     assert 25 < w < 40 and 8 < h < 11
+
+
+def test_a_rough_surface_still_gets_a_few_contour_labels_on_white_boxes():
+    x = np.linspace(-1, 1, 101)
+    X, Y = np.meshgrid(x, x)
+    loss = np.exp(3 * (X ** 2 + Y ** 2)) * (1 + 0.3 * np.sin(20 * X) * np.cos(17 * Y)) + 0.01
+    s = Surface(x=x, y=x.copy(), values={"train_loss": loss}, attrs=ATTRS)
+    ax = plot.contour(s, levels=30)
+    labels = [t for t in ax.texts if not t.get_text().startswith("min")]
+    assert 1 <= len(labels) <= _place.MIN_LABELS
+    assert all(t.get_bbox_patch() is not None for t in labels)  # lines cross them: a box hides those
+    # a smooth bowl's labels need no box
+    ax = plot.contour(plane(0.02, 144.0), ax=plt.figure().add_subplot())
+    labels = [t for t in ax.texts if not t.get_text().startswith("min")]
+    assert len(labels) >= 2 and all(t.get_bbox_patch() is None for t in labels)

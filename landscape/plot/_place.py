@@ -28,6 +28,7 @@ MARGIN = 2.5  # points of free space required between a label and anything else
 GAP = 3.5  # points between an annotated point and its label's box
 FRAME_PAD = 4.0  # points between a contour label and the axes frame (a label on the frame looks cut)
 MAX_PER_LEVEL = 2  # contour labels per level (a chaotic surface has many small rings per level)
+MIN_LABELS = 2  # below this many, labels may sit on crossing lines (on a white box)
 # preferred sides of a point for its label: right/left first (text is wide), then above/below
 _SIDES = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
 
@@ -177,12 +178,14 @@ def _resample(pts: np.ndarray, step: float) -> Tuple[np.ndarray, np.ndarray, flo
 
 
 def _label_spot(obstacles: Obstacles, line: np.ndarray, closed: bool, w: float, h: float,
-                others: np.ndarray):
+                others: np.ndarray, max_bend: Optional[float] = None):
     """The best spot for a w x h label on one contour line (display points): inside the axes,
     MARGIN clear of obstacles, crossed by no other contour line (``others``: their points), on a
     straight stretch; the most clearance (up to 4 label heights) wins, then the straightest and
     most level.
+    ``max_bend``: how far (points) the line may stray from the label's baseline (default h/2).
     Returns (center, angle in radians) or None."""
+    max_bend = 0.5 * h if max_bend is None else max_bend
     if closed and not np.allclose(line[0], line[-1]):
         line = np.concatenate([line, line[:1]])
     pts, s, total = _resample(line, 2.0)
@@ -208,7 +211,7 @@ def _label_spot(obstacles: Obstacles, line: np.ndarray, closed: bool, w: float, 
             continue
         normal = np.array([-chord[1], chord[0]]) / np.linalg.norm(chord)
         bend = float(np.abs((pts[d <= half] - a) @ normal).max())
-        if bend > 0.5 * h:
+        if bend > max_bend:
             continue
         angle = float(np.arctan2(chord[1], chord[0]))
         if angle > np.pi / 2:  # text reads left to right
@@ -232,11 +235,16 @@ def contour_labels(ax: Axes, cs, levels: Sequence[float], fmt: Callable[[float],
                    obstacles: Obstacles, fontsize="x-small") -> list:
     """Label the contour lines of ``cs`` at ``levels`` (values from ``cs.levels``), at most
     MAX_PER_LEVEL per level (the longest lines first), each on a straight stretch clear of
-    ``obstacles`` and of the labels placed before it; a line with no such stretch goes
-    unlabelled. The contour line is cut under each label (matplotlib's inline labels).
-    Returns the label Text artists."""
+    ``obstacles``, of the labels placed before it and of the other contour lines; a line with no
+    such stretch goes unlabelled. The contour line is cut under each label (matplotlib's inline
+    labels).
+
+    A rough surface may leave no such stretch anywhere; then up to MIN_LABELS labels go where
+    only ``obstacles`` are avoided, on a white box that hides the lines crossing them.
+    Returns the label Text artists.
+    """
     all_levels = list(cs.levels)
-    spots, used = [], []
+    spots, used, boxed = [], [], []
     paths = cs.get_paths()
     lines_of: list = []  # per level: [(length, display points, closed)]
     for path in paths:
@@ -250,26 +258,39 @@ def contour_labels(ax: Axes, cs, levels: Sequence[float], fmt: Callable[[float],
         lines_of.append(lines)
     dense = [np.concatenate([_resample(p, 2.0)[0] for _l, p, _c in lines if _l > 0] or [np.zeros((0, 2))])
              for lines in lines_of]
-    for level in levels:
+    none = np.zeros((0, 2))
+
+    def label(level, relaxed: bool) -> None:
         idx = all_levels.index(level)
         if idx >= len(paths):
-            continue
+            return
         w, h = text_size(fmt(level), fontsize, pad=1.0)
-        others = np.concatenate([d for j, d in enumerate(dense) if j != idx] or [np.zeros((0, 2))])
+        others = none if relaxed else np.concatenate([d for j, d in enumerate(dense) if j != idx] or [none])
         n = 0
         for _length, pts, closed in sorted(lines_of[idx], key=lambda t: -t[0]):
-            spot = _label_spot(obstacles, pts, closed, w, h, others)
+            spot = _label_spot(obstacles, pts, closed, w, h, others, max_bend=h if relaxed else 0.5 * h)
             if spot is None:
                 continue
             center, angle = spot
             obstacles.add_box(center, w, h, angle)
             spots.append(obstacles.to_data(center)[0])
             used.append(level)
+            boxed.append(relaxed)
             n += 1
-            if n >= MAX_PER_LEVEL:
-                break
+            if n >= (1 if relaxed else MAX_PER_LEVEL):
+                return
+
+    for level in levels:
+        label(level, relaxed=False)
+    if len(spots) < MIN_LABELS:
+        for level in levels:
+            if level not in used and len(spots) < MIN_LABELS:
+                label(level, relaxed=True)
     if not spots:
         return []
-    texts = ax.clabel(cs, sorted(set(used)), inline=True, fontsize=fontsize, fmt=fmt,
-                      manual=[tuple(p) for p in spots])
-    return list(texts)
+    texts = list(ax.clabel(cs, sorted(set(used)), inline=True, fontsize=fontsize, fmt=fmt,
+                           manual=[tuple(p) for p in spots]))
+    for text, box in zip(texts, boxed):  # clabel adds the labels in the order of `manual`
+        if box:
+            text.set_bbox(dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
+    return texts
