@@ -63,7 +63,9 @@ def launch(p: int, t: int, out: str, args) -> dict:
     if args.device == "cuda" and p > 1:
         env["LANDSCAPE_DIST_BACKEND"] = "gloo"  # NCCL refuses two ranks on one GPU
     job = [os.path.abspath(__file__), "--worker", "--threads", str(t), "--out", out, "--samples", str(args.samples),
-           "--grid", str(args.grid), "--model", args.model, "--device", args.device, "--batch-size", str(args.batch_size)]
+           "--grid", str(args.grid), "--model", args.model, "--device", args.device]
+    if args.batch_size:
+        job += ["--batch-size", str(args.batch_size)]
     cmd = [sys.executable, *job] if p == 1 else \
         [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={p}", *job]
     start = time.perf_counter()
@@ -85,7 +87,7 @@ def main() -> None:
     p.add_argument("--model", default="resnet20")
     p.add_argument("--samples", type=int, default=512)
     p.add_argument("--grid", type=int, default=5, help="grid is GRID x GRID")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the engine's automatic choice")
     p.add_argument("--repeats", type=int, default=1, help="runs per configuration (the fastest is reported)")
     args = p.parse_args()
     if args.worker:
@@ -96,7 +98,7 @@ def main() -> None:
 
     from landscape import io
 
-    print(f"{args.model}, {args.samples} samples, {args.grid}x{args.grid} grid, batch {args.batch_size}, {args.device}; "
+    print(f"{args.model}, {args.samples} samples, {args.grid}x{args.grid} grid, batch {args.batch_size or 'auto'}, {args.device}; "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}", flush=True)
     rows, base = [], None
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,8 +25,8 @@ Cases (``--case``):
                   3x3 sub-grid (9 points) of it is timed, for (a) and (b) alike.
   cpu-mlp-digits  mlp20 (BN, 20 layers) on all 1,797 digits samples, 51x51 grid: (b) computes the
                   whole grid; (a) times an 11x11 sub-grid of it (121 points).
-  gpu-resnet56    ResNet-56 and ResNet-56-noskip, 10,000 CIFAR-shaped samples; (a) on 3 points,
-                  (b) on a 5x5 sub-grid (25 points), engine batch 2,000.
+  gpu-resnet56    ResNet-56 and ResNet-56-noskip, 10,000 CIFAR-shaped samples; (a) on 4 points
+                  (a 2x2 sub-grid), (b) on a 5x5 sub-grid (25 points).
   cpu-memory      memory stays flat: a tiny model on a 51x51 grid (twice: the first run warms up)
                   and a 201x201 grid written to a file; prints the peak RSS of each (about equal).
 
@@ -179,10 +179,12 @@ def reference(model: nn.Module, dirs, coords: np.ndarray, X: torch.Tensor, Y: to
 
 
 def engine(model, dirs, xs, ys, X, Y, device, precision, options, batch_size) -> np.ndarray:
-    """(b): landscape.surface.compute on the grid xs x ys. Returns (k, 2) [loss, acc], row-major [y, x]."""
+    """(b): landscape.surface.compute on the grid xs x ys. Returns (k, 2) [loss, acc] (row-major [y, x])
+    and the batch size it used (``batch_size=None``: the engine's automatic choice)."""
     s = surface.compute(model, dirs, x=xs, y=ys, data=(X, Y), precision=precision, engine=options,
                         batch_size=batch_size, device=device, progress=False, round_seconds=3600.0)
-    return np.stack([s.values["train_loss"].reshape(-1), s.values["train_acc"].reshape(-1)], axis=1)
+    vals = np.stack([s.values["train_loss"].reshape(-1), s.values["train_acc"].reshape(-1)], axis=1)
+    return vals, int(s.attrs["batch_size"])
 
 
 # --- cases --------------------------------------------------------------------------------------------
@@ -225,7 +227,7 @@ def run_case(name: str, args) -> List[Dict]:
     if name == "cpu-resnet20":
         nets = ["resnet20"]
         X, Y = cifar_like(args.samples or 2048)
-        grid, sub_b, sub_a, batch = 11, 3, 3, args.batch_size or 1024
+        grid, sub_b, sub_a, batch = 11, 3, 3, args.batch_size
     elif name == "cpu-mlp-digits":
         nets = ["mlp20"]
         Xtr, Ytr = datasets.load("digits", "train")
@@ -233,11 +235,11 @@ def run_case(name: str, args) -> List[Dict]:
         X, Y = torch.cat([Xtr, Xte]), torch.cat([Ytr, Yte])
         if args.samples:
             X, Y = X[:args.samples], Y[:args.samples]
-        grid, sub_b, sub_a, batch = 51, 51, 11, args.batch_size or 2048
+        grid, sub_b, sub_a, batch = 51, 51, 11, args.batch_size
     elif name == "gpu-resnet56":
         nets = ["resnet56", "resnet56_noskip"]
         X, Y = cifar_like(args.samples or 10000)
-        grid, sub_b, sub_a, batch = 51, 5, 2, args.batch_size or 2000
+        grid, sub_b, sub_a, batch = 51, 5, 2, args.batch_size
     else:
         raise SystemExit(f"unknown case {name!r}")
     if args.points:
@@ -275,6 +277,7 @@ def run_case(name: str, args) -> List[Dict]:
                          ("fp32", EngineOptions(channels_last=False), batch, "(b) fp32, NCHW (no channels_last)"),
                          ("bf16", EngineOptions(channels_last=False), batch, "(b) bf16, NCHW (no channels_last)"),
                          ("fp32", EngineOptions(), 128, "(b) fp32, batch 128"),
+                         ("fp32", EngineOptions(), 1024, "(b) fp32, batch 1024"),
                          ("fp32", EngineOptions(), len(X), f"(b) fp32, batch {len(X)}"),
                          ("bf16", EngineOptions(), len(X), f"(b) bf16, batch {len(X)}"),
                          ("fp32", EngineOptions(points_per_pass=4), batch, "(b) fp32, vmap 4 points/pass")]
@@ -292,13 +295,15 @@ def run_case(name: str, args) -> List[Dict]:
                 for _ in range(args.repeats):
                     _sync(device)
                     t = time.perf_counter()
-                    vals = engine(model, dirs, bx, bx, X, Y, device, precision, opts, bs)
+                    vals, used = engine(model, dirs, bx, bx, X, Y, device, precision, opts, bs)
                     _sync(device)
                     best = min(best, (time.perf_counter() - t) / len(b_coords))
             got = vals[shared]
             rel = float(np.max(np.abs(got[:, 0] - ref_shared[:, 0]) / np.abs(ref_shared[:, 0]))) if len(shared) else float("nan")
             acc = float(np.max(np.abs(got[:, 1] - ref_shared[:, 1]))) if len(shared) else float("nan")
-            rows.append(dict(model=net_name, variant=label, precision=precision, s_per_point=best,
+            if bs is None:
+                label = f"{label} (batch {used})"
+            rows.append(dict(model=net_name, variant=label, precision=precision, s_per_point=best, batch=used,
                              gflops=flops / best / 1e9, memory=mem.describe(), rel_diff=rel, acc_diff=acc,
                              ratio=best_a / best))
             print(f"  {label}: {best:.4f} s/point", flush=True)
@@ -337,7 +342,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--points", type=int, default=None, help="time about this many grid points for (a) and (b)")
     p.add_argument("--samples", type=int, default=None, help="override the number of samples")
     p.add_argument("--models", default=None, help="comma-separated model names instead of the case's")
-    p.add_argument("--batch-size", type=int, default=None, help="engine batch size")
+    p.add_argument("--batch-size", type=int, default=None, help="engine batch size (default: automatic)")
     p.add_argument("--repeats", type=int, default=3, help="engine repeats (the minimum is reported)")
     p.add_argument("--ref-repeats", type=int, default=1, help="reference repeats (the minimum is reported)")
     p.add_argument("--ablations", action="store_true", help="also time the engine without each optimization")
@@ -362,7 +367,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
               for prec in sorted(set(args.precisions) | {"fp32"})}
         print("large matmul: " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in mm.items()), flush=True)
         rows = run_case(args.case, args)
-        widths = [16, 32, 10, 8, 9, 7, 26, 10, 8]
+        widths = [16, 40, 8, 7, 8, 5, 24, 8, 8]
         print()
         print(_fmt_row(["model", "variant", "s/point", "x (a)", "GFLOP/s", "of mm", "peak memory", "rel diff", "acc diff"], widths))
         for r in rows:

@@ -25,7 +25,7 @@ from torch import nn
 
 from . import directions as directions_mod
 from . import distributed, io, progress
-from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, _head
+from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, _head, auto_batch_size
 from .errors import check_choice
 from .evaluate import batches as make_batches, check_model_accepts, objective as make_objective
 from .params import ParamFilter, first_device, restored, select
@@ -182,8 +182,10 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         precision: "fp32" (IEEE float32 everywhere, TF32 disabled; matches a naive loop to ~1e-6),
             "tf32" (TF32 tensor cores on CUDA; plain fp32 on CPUs) or "bf16" (autocast to bfloat16);
             recorded in the file. See ``landscape.engine.precision_context``.
-        batch_size: evaluation batch size for tensors/Datasets (default 1024; no effect on the
-            mean except float rounding, but it is recorded and part of the job's identity).
+        batch_size: evaluation batch size for tensors/Datasets; no effect on the mean except float
+            rounding, but it is recorded and part of the job's identity. Default for (X, Y) tensors:
+            chosen from the model's largest activation per sample (``engine.auto_batch_size``: small
+            on CPUs, where a batch that stays in cache is fastest, large on GPUs); else 1024.
         device: where to evaluate (default: the model's device); the model is moved back afterwards.
         path: HDF5 file to write as it goes (resumable); None keeps everything in memory.
         resume: with an existing file of the same job, compute only its missing cells.
@@ -240,6 +242,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             model.to(dev)
             moved = True
         named = _named_splits(data, test_data)
+        if batch_size is None:
+            batch_size = _auto_batch_size(model, named, dev)
         splits = {name: make_batches(d, batch_size, dev) for name, d in named.items()}
         if bn == "recompute":
             bn_batches = make_batches(bn_data, batch_size, dev) if bn_data is not None else splits.get("train")
@@ -293,6 +297,20 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     settings = {**io.stamp(), **settings}
     return io.Surface(x=xs, y=ys, values=arrays, attrs=settings, directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
                       trajectory=trajectory, computed=done)
+
+
+def _auto_batch_size(model: nn.Module, named: Mapping[str, Any], device: torch.device) -> Optional[int]:
+    """The engine's batch size for (X, Y) tensor data (``landscape.engine.auto_batch_size``); other
+    data keeps the library default (DataLoaders and iterables keep their own batches anyway)."""
+    first = next(iter(named.values()))
+    if isinstance(first, (tuple, list)) and len(first) == 2 and isinstance(first[0], torch.Tensor) and len(first[0]) > 1:
+        was = model.training
+        model.eval()
+        try:
+            return auto_batch_size(model, first[0], device)
+        finally:
+            model.train(was)
+    return None
 
 
 def _digest(settings: Mapping[str, Any]) -> str:

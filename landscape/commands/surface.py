@@ -176,7 +176,7 @@ def _display_name(spec, model) -> str:
 @click.option("--split", "split", default="train,test", show_default=True, help="Data splits to evaluate.")
 @click.option("--bn", type=click.Choice(["eval", "recompute"]), default="eval", show_default=True,
               help="eval: BatchNorm running statistics as stored; recompute: re-estimated at every point.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size [default: 1024].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size [default: from the model's activation size: small on CPUs, large on GPUs].")
 @click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]), default="fp32", show_default=True,
               help="fp32: IEEE float32 (exact); tf32: TF32 tensor cores on CUDA (fp32 on CPUs); bf16: autocast "
                    "to bfloat16. Recorded in the file.")
