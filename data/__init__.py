@@ -151,6 +151,18 @@ def load(name: str, split: str = "train", n: Optional[int] = None, seed: int = 0
     return torch.from_numpy(x), torch.from_numpy(np.array(labels, dtype=np.int64))
 
 
+def load_at_most(name: str, split: str = "train", n: Optional[int] = None, seed: int = 0,
+                 root: Optional[PathLike] = None, normalize: bool = True):
+    """:func:`load` with ``n`` read as "at most n": an ``n`` not smaller than the split takes all of it.
+
+    Evaluation subsets (``--n-samples``) use this; for training subsets, where asking for more
+    examples than exist is a mistake, use :func:`load`, which refuses.
+    """
+    size = info(name, root, inspect=False)["sizes"].get(split)
+    take = n if n is not None and (size is None or n < size) else None
+    return load(name, split, n=take, seed=seed, root=root, normalize=normalize)
+
+
 def normalization(name: str, root: Optional[PathLike] = None) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
     """Per-channel ``(mean, std)`` of the whole train split, pixels in [0, 1]; what ``load`` subtracts and divides by.
 

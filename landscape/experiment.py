@@ -250,14 +250,14 @@ class _Pipeline:
         key = (split, n, seed)
         if key not in self._data:
             if split == "train" and d.n_train is not None:
-                full = data.load(d.dataset, "train", n=_at_most(d.n_train, self.info["sizes"].get("train")),
+                full = data.load_at_most(d.dataset, "train", n=d.n_train,
                                  seed=d.seed, root=d.root, normalize=d.normalize)
                 self._data[key] = _subset(full, n, seed)
             else:
                 # data.load draws the same subset _subset would (a seeded permutation), without
                 # standardizing the rows it then drops
-                take = _at_most(n, self.info["sizes"].get(split))
-                self._data[key] = data.load(d.dataset, split, n=take, seed=seed, root=d.root, normalize=d.normalize)
+                self._data[key] = data.load_at_most(d.dataset, split, n=n, seed=seed, root=d.root,
+                                                    normalize=d.normalize)
         return self._data[key]
 
     def path(self, *parts: str) -> Path:
@@ -650,11 +650,6 @@ def _surface_state(path: Path, job: Dict[str, Any]) -> str:
     if surf.attrs.get("experiment_job") != _key(job):
         return "other"
     return "done" if bool(surf.done().all()) else "partial"
-
-
-def _at_most(n: Optional[int], size: Optional[int]) -> Optional[int]:
-    """``n`` when it is smaller than ``size``, else None (all): data.load refuses n > size."""
-    return n if n is not None and (size is None or n < size) else None
 
 
 def _subset(xy: Tuple[torch.Tensor, torch.Tensor], n: Optional[int], seed: int) -> Tuple[torch.Tensor, torch.Tensor]:

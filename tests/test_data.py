@@ -513,3 +513,13 @@ def test_installed_command_bad_root_exits_2_without_traceback(tmp_path):
     assert proc.stdout == "" and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("Error: ")
     assert str(tmp_path / "train-images-idx3-ubyte") in proc.stderr and "truncated" in proc.stderr
+
+
+def test_load_at_most_takes_the_whole_split_when_n_is_not_smaller():
+    whole = data.load("digits", "test")
+    capped = data.load_at_most("digits", "test", n=10_000)
+    assert torch.equal(whole[0], capped[0]) and torch.equal(whole[1], capped[1])
+    sub = data.load_at_most("digits", "test", n=50, seed=3)
+    assert torch.equal(sub[1], data.load("digits", "test", n=50, seed=3)[1])
+    with pytest.raises(ValueError, match="must be a whole number"):
+        data.load("digits", "test", n=10_000)

@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import click
 
+import data
+
 from ._common import device_option, setup_compute, threads_option
 
 # options that only mean something for one kind of input
@@ -51,14 +53,6 @@ def _is_surface_file(path: str) -> bool:
 
 def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
     return [n for n in names if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
-
-
-def _load_data(name: str, split: str, n: Optional[int], seed: int, root: Optional[str], normalize: Any):
-    import data
-
-    size = data.info(name, root, inspect=False)["sizes"].get(split)
-    take = n if n is not None and (size is None or n < size) else None
-    return data.load(name, split, n=take, seed=seed, root=root, normalize=normalize)
 
 
 @click.command()
@@ -151,7 +145,7 @@ def _checkpoint(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
     normalize = meta.get("normalize", True) if same else True
     root = opts["root"] or (meta.get("root") if same else None)
     loss = (ckpt.get("config") or {}).get("loss") or "cross_entropy"
-    xy = _load_data(name, opts["split"], opts["n_samples"], opts["data_seed"], root, normalize)
+    xy = data.load_at_most(name, opts["split"], opts["n_samples"], opts["data_seed"], root, normalize)
     common = dict(loss=loss, bn=opts["bn"], batch_size=opts["batch_size"], progress=opts["progress"])
 
     from landscape.train import display_name
@@ -276,7 +270,7 @@ def _curvature_map(surf, opts: Dict[str, Any]):
     normalize = surf.attrs.get("normalize", meta.get("normalize", True))
     n = opts["n_samples"] or (surf.attrs.get("n_samples_requested") or None)
     seed = opts["data_seed"] if opts["n_samples"] else surf.attrs.get("data_seed", opts["data_seed"])
-    xy = _load_data(name, "train", n, seed, opts["root"] or meta.get("root"), normalize)
+    xy = data.load_at_most(name, "train", n, seed, opts["root"] or meta.get("root"), normalize)
     loss = (ckpt.get("config") or {}).get("loss") or surf.attrs.get("loss") or "cross_entropy"
     return geometry.surface_curvature_map(surf, model, xy, n=opts["curvature_map"], loss=loss,
                                           batch_size=opts["batch_size"], progress=opts["progress"])
