@@ -8,7 +8,8 @@ One run times, on the same model, data and grid points:
       summing ``CrossEntropyLoss() * batch size`` and correct predictions as Python floats;
   (b) ``landscape.surface.compute`` (the public API, all of it) in each precision.
 
-and prints, per row: seconds per grid point (min over repeats of total / points), speed-up over (a),
+and prints, per row: seconds per grid point (the fastest of the repeats, total / points; the rows
+run interleaved, repeat after repeat, so that load from other processes hits them alike), speed-up over (a),
 achieved GFLOP/s (the model's forward FLOPs over the data from ``FlopCounterMode`` — convolutions
 and matmuls of the *unfolded* model, so every row is credited with the same work — divided by the
 time), that as a fraction of a large matmul's GFLOP/s measured in the same run at the same precision,
@@ -260,16 +261,6 @@ def run_case(name: str, args) -> List[Dict]:
         print(f"\n{net_name}: {sum(p.numel() for p in model.parameters()):,} params, {len(X):,} samples, "
               f"{flops / 1e9:.2f} GFLOP per grid point (forward over all samples); grid {grid}x{grid}; "
               f"(a) on {len(a_coords)} points, (b) on {len(bx) ** 2}", flush=True)
-        with PeakMemory(device) as mem:
-            best_a, ref = float("inf"), None
-            for _ in range(args.ref_repeats):
-                _sync(device)
-                t = time.perf_counter()
-                ref = reference(model, dirs, a_coords, X, Y, device)
-                _sync(device)
-                best_a = min(best_a, (time.perf_counter() - t) / len(a_coords))
-        rows.append(dict(model=net_name, variant="(a) reference, batch 128", precision="fp32", s_per_point=best_a,
-                         gflops=flops / best_a / 1e9, memory=mem.describe(), rel_diff=0.0, acc_diff=0.0, ratio=1.0))
         variants = [(p, EngineOptions(), batch, f"(b) engine {p}") for p in args.precisions]
         if args.ablations:
             variants += [("fp32", EngineOptions(fold_bn=False, channels_last=False), batch, "(b) fp32, no folding, NCHW"),
@@ -283,30 +274,54 @@ def run_case(name: str, args) -> List[Dict]:
                          ("fp32", EngineOptions(points_per_pass=4), batch, "(b) fp32, vmap 4 points/pass")]
         if args.compile:
             variants += [(p, EngineOptions(compile=True), batch, f"(b) {p} + torch.compile") for p in args.precisions]
+        # Warm up every row once (first-call costs; compilation), then time the rows *interleaved*,
+        # repeat after repeat, and keep each row's fastest: load from other processes then hits every
+        # row alike instead of whichever happened to run during a busy minute.
+        reference(model, dirs, a_coords[:1], X, Y, device)
+        for precision, opts, bs, _ in variants:
+            engine(model, dirs, bx[:1], bx[:1], X, Y, device, precision, opts, bs)
+        best = {"ref": float("inf"), **{i: float("inf") for i in range(len(variants))}}
+        peak: Dict = {}
+        out: Dict = {}
+        for r in range(max(args.repeats, args.ref_repeats)):
+            jobs = ([("ref", None)] if r < args.ref_repeats else []) + \
+                   ([(i, v) for i, v in enumerate(variants)] if r < args.repeats else [])
+            for key, v in jobs:
+                with PeakMemory(device) as mem:
+                    _sync(device)
+                    t = time.perf_counter()
+                    if key == "ref":
+                        out[key] = reference(model, dirs, a_coords, X, Y, device)
+                        n = len(a_coords)
+                    else:
+                        precision, opts, bs, _ = v
+                        out[key] = engine(model, dirs, bx, bx, X, Y, device, precision, opts, bs)
+                        n = len(bx) ** 2
+                    _sync(device)
+                    best[key] = min(best[key], (time.perf_counter() - t) / n)
+                if key not in peak or mem.peak > peak[key].peak:
+                    peak[key] = mem
+            print(f"  repeat {r + 1}: " + ", ".join(f"{'(a)' if k == 'ref' else k}: {best[k]:.3f}" for k, _ in jobs)
+                  + " s/point so far", flush=True)
+        ref, best_a = out["ref"], best["ref"]
+        rows.append(dict(model=net_name, variant="(a) reference, batch 128", precision="fp32", s_per_point=best_a,
+                         gflops=flops / best_a / 1e9, memory=peak["ref"].describe(), rel_diff=0.0, acc_diff=0.0,
+                         ratio=1.0))
         # where (b)'s grid and (a)'s points coincide, compare the values
         b_coords = np.array([(x, y) for y in bx for x in bx])
         shared = [int(np.flatnonzero((np.abs(b_coords - c) < 1e-12).all(1))[0]) for c in a_coords
                   if (np.abs(b_coords - c) < 1e-12).all(1).any()]
         ref_shared = np.array([r for c, r in zip(a_coords, ref) if (np.abs(b_coords - c) < 1e-12).all(1).any()])
-        for precision, opts, bs, label in variants:
-            engine(model, dirs, bx[:1], bx[:1], X, Y, device, precision, opts, bs)  # warm-up (and compile)
-            best, vals = float("inf"), None
-            with PeakMemory(device) as mem:
-                for _ in range(args.repeats):
-                    _sync(device)
-                    t = time.perf_counter()
-                    vals, used = engine(model, dirs, bx, bx, X, Y, device, precision, opts, bs)
-                    _sync(device)
-                    best = min(best, (time.perf_counter() - t) / len(b_coords))
+        for i, (precision, opts, bs, label) in enumerate(variants):
+            vals, used = out[i]
             got = vals[shared]
             rel = float(np.max(np.abs(got[:, 0] - ref_shared[:, 0]) / np.abs(ref_shared[:, 0]))) if len(shared) else float("nan")
             acc = float(np.max(np.abs(got[:, 1] - ref_shared[:, 1]))) if len(shared) else float("nan")
             if bs is None:
                 label = f"{label} (batch {used})"
-            rows.append(dict(model=net_name, variant=label, precision=precision, s_per_point=best, batch=used,
-                             gflops=flops / best / 1e9, memory=mem.describe(), rel_diff=rel, acc_diff=acc,
-                             ratio=best_a / best))
-            print(f"  {label}: {best:.4f} s/point", flush=True)
+            rows.append(dict(model=net_name, variant=label, precision=precision, s_per_point=best[i], batch=used,
+                             gflops=flops / best[i] / 1e9, memory=peak[i].describe(), rel_diff=rel, acc_diff=acc,
+                             ratio=best_a / best[i]))
         del model
     return rows
 

@@ -137,6 +137,38 @@ def test_runner_copy_follows_every_point_and_model_is_untouched(resnetish, image
     assert [p.is_contiguous() for p in resnetish.parameters()] == formats  # the model's layout is its own
 
 
+class ActAfterUse(nn.Module):
+    """ReLU modules whose inputs are needed afterwards: in-place would corrupt the sum and the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.act_in = nn.ReLU()
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.bn(self.conv(self.act_in(x) - 0.5 * x))  # act_in's input is the batch itself
+        return self.fc((self.act(h) + h).mean((2, 3)))     # act's input is used after it
+
+
+def test_inplace_activations_only_where_they_change_nothing(images):
+    net = models.create("resnet20", in_shape=(1, 8, 8), num_classes=3, seed=0).eval()
+    ev = PointEvaluator(net, directions.random(net, n=1), {"train": [images]}, CE)
+    assert ev.runner.inplace and all(m.inplace for m in ev.runner.module.modules() if isinstance(m, nn.ReLU))
+    assert not any(m.inplace for m in net.modules() if isinstance(m, nn.ReLU))  # the user's model untouched
+    torch.manual_seed(0)
+    bad = _trained_bn(ActAfterUse(), images[0])
+    X = images[0].clone()
+    dirs = directions.random(bad, n=2, seed=0)
+    ev = PointEvaluator(bad, dirs, {"train": [(X, images[1])]}, CE)
+    assert ev.runner.is_copy and not ev.runner.inplace
+    assert not any(m.inplace for m in ev.runner.module.modules() if isinstance(m, nn.ReLU))
+    assert torch.equal(X, images[0])  # the probe left the data alone
+    _assert_matches_naive(_grid(bad, images, dirs), bad, dirs, *images)
+
+
 # --- memory format and precision ----------------------------------------------------------------------
 
 def test_channels_last_and_recomputed_batchnorm_match_naive(resnetish, images):
