@@ -108,7 +108,9 @@ def _check_directions(model: nn.Module, dirs: Sequence[Mapping[str, torch.Tensor
 
 
 def _named_splits(data: Any, test_data: Any) -> Dict[str, Any]:
-    if isinstance(data, Mapping) and not any(k in data for k in ("input", "inputs", "x")):
+    # A dict of tensors is one data set (sliced into dict batches); a dict of anything else names splits.
+    one_dataset = isinstance(data, Mapping) and data and all(isinstance(v, torch.Tensor) for v in data.values())
+    if isinstance(data, Mapping) and not one_dataset and not any(k in data for k in ("input", "inputs", "x")):
         if test_data is not None:
             raise ValueError("Pass test data either as test_data= or as a 'test' entry of data=, not both.")
         bad = [k for k in data if not isinstance(k, str) or not k.isidentifier()]
@@ -213,6 +215,9 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         ValueError: bad option values, data the model does not accept, directions of another model,
             or an existing ``path`` holding a different job (pass ``overwrite=True``).
     """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}; wrap a function in an "
+                         "nn.Module whose forward calls it.")
     check_choice("bn", bn, BN_MODES)
     check_choice("precision", precision, PRECISIONS)
     if data is None:

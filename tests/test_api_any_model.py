@@ -392,3 +392,26 @@ def test_directions_surface_and_sharpness_follow_the_models_device():
     assert np.isfinite(surf.values["train_loss"]).all() and next(model.parameters()).is_cuda
     eig = sharpness.hessian_eigs(model, (X, Y), k=1)
     assert all(t.is_cuda for t in eig.vectors[0].values())
+
+
+def test_surface_refuses_a_non_module_and_takes_a_dict_of_tensors(tmp_path):
+    from landscape import directions, surface
+
+    class DictNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+
+        def forward(self, tokens):
+            return self.lin(tokens)
+
+    net = DictNet()
+    g = torch.Generator().manual_seed(0)
+    batch = {"tokens": torch.randn(40, 4, generator=g), "labels": torch.randint(0, 3, (40,), generator=g)}
+    loss = lambda m, b: nn.functional.cross_entropy(m(b["tokens"]), b["labels"])  # noqa: E731
+    dirs = directions.random(net, n=1, seed=0)
+    surf = surface.compute(net, dirs, x=(-1, 1, 3), data=batch, loss=loss, progress=False)
+    centre = loss(net, batch).item()
+    assert surf.values["train_loss"][1] == pytest.approx(centre, rel=1e-6)
+    with pytest.raises(ValueError, match="must be a torch.nn.Module"):
+        surface.compute(lambda x: x, dirs, x=(-1, 1, 3), data=batch, loss=loss, progress=False)
