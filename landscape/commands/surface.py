@@ -11,11 +11,12 @@ docs/scaling.md, e.g. ``torchrun --standalone --nproc-per-node 2 -m landscape su
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import click
+
+import data
 
 from ._common import RANGE, device_option, setup_compute, threads_option
 
@@ -34,35 +35,9 @@ def _splits(value: str) -> List[str]:
     return parts
 
 
-def _load_split(name: str, split: str, n: Optional[int], seed: int, root: Optional[str], normalize: Any):
-    import data
-
-    size = data.info(name, root, inspect=False)["sizes"].get(split)
-    take = n if n is not None and (size is None or n < size) else None
-    return data.load(name, split, n=take, seed=seed, root=root, normalize=normalize)
-
-
-def _snapshots(run_dir: Path) -> Tuple[List[dict], List[int]]:
-    """State dicts and epochs of a training run's ``snapshots/epoch_NNNN.pt``, in epoch order."""
-    from landscape import checkpoint
-
-    files = sorted((run_dir / "snapshots").glob("epoch_*.pt"))
-    if not files:
-        raise ValueError(f"--trajectory {str(run_dir)!r} has no snapshots/epoch_*.pt; train with snapshots "
-                         "(landscape train --save-every K) and pass the run directory.")
-    states, epochs = [], []
-    for f in files:
-        try:
-            epochs.append(int(f.stem.split("_")[1]))
-        except (IndexError, ValueError):
-            raise ValueError(f"Unexpected snapshot name {f.name!r}; expected epoch_NNNN.pt.") from None
-        states.append(checkpoint.load(f)["state_dict"])
-    return states, epochs
-
-
 def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, loss: str, device):
     """Build the directions of ``kind`` and the settings that describe them."""
-    from landscape import checkpoint, directions
+    from landscape import checkpoint, directions, rundir
 
     extra: Dict[str, Any] = {}
     if kind != "target" and opts["target"]:
@@ -88,7 +63,10 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
         if not opts["trajectory"]:
             raise ValueError("--dir pca needs --trajectory RUN_DIR (a training run with snapshots/).")
         run_dir = Path(opts["trajectory"])
-        states, epochs = _snapshots(run_dir)
+        try:
+            states, epochs = rundir.load_snapshots(run_dir)
+        except ValueError as exc:
+            raise ValueError(f"--trajectory: {exc}") from None
         result = directions.pca(states, model, n=ndim, include_buffers=opts["include_buffers"], epochs=epochs)
         extra["trajectory_dir"] = str(run_dir.resolve())
         extra["n_snapshots"] = len(states)
@@ -229,9 +207,9 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     normalize = meta.get("normalize", True) if (dataset is None or dataset == meta.get("dataset")) else True
     root = root or meta.get("root")
     loss = (ckpt.get("config") or {}).get("loss") or "cross_entropy"
-    loaded = {s: _load_split(name, s, n_samples, data_seed, root, normalize) for s in splits}
+    loaded = {s: data.load_at_most(name, s, n_samples, data_seed, root, normalize) for s in splits}
     bn_data = loaded["train"] if "train" in loaded else (
-        _load_split(name, "train", n_samples, data_seed, root, normalize) if bn == "recompute" else None)
+        data.load_at_most(name, "train", n_samples, data_seed, root, normalize) if bn == "recompute" else None)
 
     ndim = 1 if y_range is None else 2
     if include_buffers is None:
