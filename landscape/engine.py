@@ -219,7 +219,7 @@ def find_foldable(model: nn.Module, batch: Batch, objective: Objective) -> List[
     finally:
         for h in handles:
             h.remove()
-    fed = [layer for layer in feeds.values()]
+    fed = list(feeds.values())
     pairs = []
     for bn_name, layer_name in feeds.items():
         layer, bn = layers[layer_name], bns[bn_name]
@@ -579,7 +579,6 @@ class PointEvaluator:
         self.data = {split: [convert(b) for b in batches] for split, batches in data.items()}
         self.bn_batches = [convert(b) for b in bn_batches] if bn_batches else None
         self.counts: Dict[str, int] = {}
-        self._vmapped: Optional[Callable] = None
         log.debug("engine: %s, %d BatchNorm layer(s) folded", self.options, len(pairs))
 
     def _resolve(self, opts: EngineOptions, model: nn.Module, data) -> EngineOptions:

@@ -330,3 +330,14 @@ def test_cuda_vmap_groups_are_automatic_for_small_models_and_grouping_invariant(
     np.testing.assert_array_equal(ev(coords[::-1])["train_loss"][::-1], grouped)
     single = PointEvaluator(net, dirs, {"train": [(X, Y)]}, CE, options=EngineOptions(points_per_pass=1))(coords)
     np.testing.assert_allclose(grouped, single["train_loss"], rtol=1e-5)
+
+
+@pytest.mark.slow  # torch.compile takes tens of seconds on a CPU
+def test_compiled_engine_follows_the_weights_point_by_point(resnetish, images):
+    """The compiled copy reads weights written in place between calls (no stale constants)."""
+    dirs = directions.random(resnetish, n=2, seed=0)
+    coords = np.array([[0.0, 0.0], [0.8, -0.3], [-0.5, 0.9], [0.0, 0.0]])
+    plain = PointEvaluator(resnetish, dirs, {"train": [images]}, CE)(coords)["train_loss"]
+    compiled = PointEvaluator(resnetish, dirs, {"train": [images]}, CE, options=EngineOptions(compile=True))(coords)
+    np.testing.assert_allclose(compiled["train_loss"], plain, rtol=1e-5)
+    assert len(set(compiled["train_loss"][:3].tolist())) == 3
