@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
-import torch
 from torch import nn
 
 from . import atomic

@@ -1,7 +1,6 @@
 """Shared foundations: parameter selection and restoration, data/loss handling, checkpoints, progress."""
 import io
 import os
-import pickle
 
 import pytest
 import torch

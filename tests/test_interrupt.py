@@ -7,7 +7,6 @@ which show a *killed* job leaves resumable files; here the clean path: KeyboardI
 through the library, which restores state and removes temporary files on the way out.
 """
 import json
-import os
 import signal
 import subprocess
 import sys
