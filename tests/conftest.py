@@ -3,6 +3,8 @@
 Everything here is small enough that a test using it runs in well under a second on one CPU core.
 """
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,3 +91,17 @@ def _close_figures():
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_count():
+    """Commands set torch's thread count (--threads); put it back for the tests that follow."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def landscape_exe() -> list:
+    """The installed `landscape` console script as an argv prefix (`python -c` where it is missing)."""
+    exe = Path(sys.executable).with_name("landscape")
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "import cli; cli.main()"]

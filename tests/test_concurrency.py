@@ -7,33 +7,18 @@ waits for the writer's round and the writer goes on in the new file: no round is
 """
 import re
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from click.testing import CliRunner
 
 import cli
 import models
+from conftest import landscape_exe
 from landscape import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)
 N = 41  # 41 x 41 cells: a few seconds of writing
-
-
-@pytest.fixture(autouse=True)
-def _keep_thread_count():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-def landscape_exe():
-    exe = Path(sys.executable).with_name("landscape")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "import cli; cli.main()"]
 
 
 def test_info_plot_and_sharpness_while_a_job_writes(tmp_path):

@@ -19,22 +19,11 @@ import torch
 from click.testing import CliRunner
 
 import cli
+from conftest import landscape_exe
 import models
 from landscape import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)
-
-
-@pytest.fixture(autouse=True)
-def _keep_thread_count():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-def landscape_exe():
-    exe = Path(sys.executable).with_name("landscape")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "import cli; cli.main()"]
 
 
 def invoke(args):

@@ -22,7 +22,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
@@ -35,19 +34,13 @@ from click.testing import CliRunner
 from torch import nn
 
 import cli
+from conftest import landscape_exe
 import models
 from landscape import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)  # an MLP with BatchNorm, 4.6k weights
 META = {"dataset": "digits", "normalize": True}
 FAST = ["--n-samples", "16", "--no-progress"]  # every surface row evaluates 16 samples
-
-
-@pytest.fixture(autouse=True)
-def _keep_thread_count():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 # --- the files the table reads ----------------------------------------------------------------------
@@ -465,11 +458,6 @@ def test_table_covers_every_command():
 
 
 # --- the same rows as real processes and with --debug -------------------------------------------------
-
-def landscape_exe():
-    exe = Path(sys.executable).with_name("landscape")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "import cli; cli.main()"]
-
 
 BY_ID = {c.id: c for c in CASES}
 

@@ -18,14 +18,6 @@ from landscape import checkpoint, evaluate
 SMALL = ["--dataset", "digits", "--n-train", "200", "--epochs", "2", "--batch-size", "50", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_thread_count():
-    """The commands set torch's thread count (--threads); put it back for the other tests."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def invoke(*args):
     return CliRunner().invoke(cli.main, [str(a) for a in args])
 
