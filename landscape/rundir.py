@@ -3,7 +3,7 @@
 Layout (written by :func:`landscape.train.fit`, read by plots, surfaces and the demo)::
 
     final.pt, best.pt            landscape.checkpoint files
-    snapshots/epoch_XXXX.pt      epoch 0 = initialization
+    snapshots/epoch_NNNN.pt      epoch 0 = initialization
     history.json, history.csv    per-epoch metrics, columns ``COLUMNS`` (missing values null / empty)
     gradient_flow.json           {"layers": [...], "epochs": [...], "norms": [[...] per epoch]}
     config.json                  the exact settings

@@ -7,7 +7,7 @@
 A run directory holds (the contract shared with surfaces, plots and the demo):
 
     final.pt, best.pt            landscape.checkpoint files (state dict + model spec + data info)
-    snapshots/epoch_XXXX.pt      epoch 0 = initialization, every ``save_every`` epochs and the last one:
+    snapshots/epoch_NNNN.pt      epoch 0 = initialization, every ``save_every`` epochs and the last one:
                                  the points of a PCA trajectory (Li et al. 2018, section 7)
     history.json, history.csv    per epoch: train/val/test loss and accuracy, learning rate, seconds
     gradient_flow.json           per-layer gradient norms per epoch, layers input to output (epoch 0 =

@@ -134,7 +134,7 @@ def member_names(model: str, vary: str) -> Tuple[str, str]:
 def train(model: str, **opts):
     """Train MODEL (see `landscape models list`) on --dataset into --out.
 
-    Writes final.pt, best.pt, snapshots/epoch_XXXX.pt, history.json/.csv, gradient_flow.json and
+    Writes final.pt, best.pt, snapshots/epoch_NNNN.pt, history.json/.csv, gradient_flow.json and
     config.json, then prints a summary. Unset hyperparameters take the dataset's recipe.
 
     Example: landscape train mlp20 --dataset digits --out runs/mlp20
