@@ -228,8 +228,10 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(trained, tmp
     exists, while rounds are being written); each time the file opens; resuming ends with exactly the
     grid of an uninterrupted run."""
     ckpt, _, _ = trained
+    # Small batches stretch the grid to ~2 s of computing (unbatched it takes ~0.4 s), so a kill
+    # made within 0.15 s of seeing progress lands mid-grid rather than after the last round.
     args = ["surface", str(ckpt), "--x", "-1:1:21", "--y", "-1:1:21", "--n-samples", 400, "--split", "train",
-            "--threads", 1, "--no-progress", "--round-seconds", "0.02"]
+            "--batch-size", 16, "--threads", 1, "--no-progress", "--round-seconds", "0.02"]
     ref = run(*args, "--out", tmp_path / "ref.h5")
     assert ref.exit_code == 0, ref.output
     expected = io.load(tmp_path / "ref.h5")
