@@ -18,7 +18,7 @@ from conftest import landscape_exe
 from landscape import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)
-N = 41  # 41 x 41 cells: a few seconds of writing
+N = 41  # 41 x 41 cells in small batches: a few seconds of writing, however fast the machine
 
 
 def test_info_plot_and_sharpness_while_a_job_writes(tmp_path):
@@ -28,7 +28,7 @@ def test_info_plot_and_sharpness_while_a_job_writes(tmp_path):
     out = tmp_path / "s.h5"
     writer = subprocess.Popen(
         landscape_exe() + ["surface", str(ckpt), "--x", f"-1:1:{N}", "--y", f"-1:1:{N}", "--n-samples", "300",
-                           "--threads", "1", "--no-progress", "--round-seconds", "0.02", "--out", str(out)],
+                           "--batch-size", "32", "--threads", "1", "--no-progress", "--round-seconds", "0.02", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out.exists() and io.read_done(out).any()):
