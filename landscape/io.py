@@ -439,6 +439,12 @@ def prepare(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_nam
     return read_done(path)
 
 
+def read_attrs(path: os.PathLike) -> Dict[str, Any]:
+    """The settings (file attributes) of a surface file, without reading its values."""
+    with _open(path, "r") as f:
+        return _read_attrs(f)
+
+
 def read_done(path: os.PathLike) -> np.ndarray:
     """The done mask of a surface file (bool, grid shape)."""
     with _open(path, "r") as f:

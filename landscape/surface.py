@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
@@ -26,7 +27,7 @@ from torch import nn
 from . import directions as directions_mod
 from . import distributed, io, progress
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, _head, auto_batch_size
-from .errors import check_choice
+from .errors import FileFormatError, check_choice
 from .evaluate import batches as make_batches, check_model_accepts, objective as make_objective
 from .params import ParamFilter, first_device, restored, select
 
@@ -187,7 +188,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         batch_size: evaluation batch size for tensors/Datasets; no effect on the mean except float
             rounding, but it is recorded and part of the job's identity. Default for (X, Y) tensors:
             chosen from the model's largest activation per sample (``engine.auto_batch_size``: small
-            on CPUs, where a batch that stays in cache is fastest, large on GPUs); else 1024.
+            on CPUs, where a batch that stays in cache is fastest, large on GPUs); else 1024. A
+            resumed file keeps the batch size it records.
         device: where to evaluate (default: the model's device); the model is moved back afterwards.
         path: HDF5 file to write as it goes (resumable); None keeps everything in memory.
         resume: with an existing file of the same job, compute only its missing cells.
@@ -248,7 +250,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             moved = True
         named = _named_splits(data, test_data)
         if batch_size is None:
-            batch_size = _auto_batch_size(model, named, dev)
+            batch_size = (distributed.on_main(lambda: _resumed_batch_size(path, resume, overwrite), ctx)
+                          or _auto_batch_size(model, named, dev))
         splits = {name: make_batches(d, batch_size, dev) for name, d in named.items()}
         if bn == "recompute":
             bn_batches = make_batches(bn_data, batch_size, dev) if bn_data is not None else splits.get("train")
@@ -302,6 +305,19 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     settings = {**io.stamp(), **settings}
     return io.Surface(x=xs, y=ys, values=arrays, attrs=settings, directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
                       trajectory=trajectory, computed=done)
+
+
+def _resumed_batch_size(path: Optional[str], resume: bool, overwrite: bool) -> Optional[int]:
+    """The batch size recorded in a file this job will resume, if any: resuming keeps it (it is part
+    of the job's identity) even where the automatic choice would now differ (another device, or a
+    file from a version with other defaults). Unreadable files are left to ``io.prepare`` to report."""
+    if path is None or overwrite or not resume or not os.path.exists(path):
+        return None
+    try:
+        stored = io.read_attrs(path).get("batch_size")
+    except (OSError, FileFormatError):
+        return None
+    return int(stored) if stored is not None else None
 
 
 def _auto_batch_size(model: nn.Module, named: Mapping[str, Any], device: torch.device) -> Optional[int]:

@@ -220,6 +220,25 @@ def test_resume_counts_only_missing_cells(tmp_path, mlp, xy):
     assert counter.calls == 1 + (6 - done)  # one model check + one batch per missing cell
 
 
+def test_resume_keeps_the_files_batch_size(tmp_path, mlp, xy):
+    """A file made with an explicit batch size (or by a version whose automatic choice differed) is
+    resumed without naming it again, and the values equal an uninterrupted run with that batch size."""
+    dirs = directions.random(mlp, n=1, seed=0)
+    path = tmp_path / "b.h5"
+    kw = dict(x=(-1, 1, 6), data=xy, progress=False, round_seconds=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        per_cell = -(-len(xy[0]) // 7)  # batches per cell; stop during the third cell
+        surface.compute(mlp, dirs, path=path, batch_size=7, loss=_named(Counting(limit=1 + 2 * per_cell + 1), "c"),
+                        **kw)
+    assert 0 < io.read_done(path).sum() < 6
+    resumed = surface.compute(mlp, dirs, path=path, loss=_named(Counting(), "c"), **kw)
+    assert resumed.done().all() and resumed.attrs["batch_size"] == 7
+    full = surface.compute(mlp, dirs, batch_size=7, loss=_named(Counting(), "c"), **kw)
+    np.testing.assert_array_equal(resumed.values["train_loss"], full.values["train_loss"])
+    with pytest.raises(ValueError, match="batch_size"):  # an explicit, different batch size is another job
+        surface.compute(mlp, dirs, path=path, batch_size=8, loss=_named(Counting(), "c"), **kw)
+
+
 def test_different_job_refused_unless_overwrite(tmp_path, mlp, xy):
     path = tmp_path / "s.h5"
     kw = dict(x=(-1, 1, 3), data=xy, progress=False)
