@@ -14,6 +14,7 @@ evaluator (``landscape.engine``) is where the speed comes from.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -29,6 +30,7 @@ from . import distributed, io, progress
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, _head, auto_batch_size
 from .errors import FileFormatError, check_choice
 from .evaluate import batches as make_batches, check_model_accepts, objective as make_objective
+from .joblock import output_lock
 from .params import ParamFilter, first_device, restored, select
 
 log = logging.getLogger(__name__)
@@ -215,7 +217,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
 
     Raises:
         ValueError: bad option values, data the model does not accept, directions of another model,
-            or an existing ``path`` holding a different job (pass ``overwrite=True``).
+            an existing ``path`` holding a different job (pass ``overwrite=True``), or a ``path``
+            that another live job is filling (``landscape.joblock``).
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}; wrap a function in an "
@@ -244,6 +247,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     if ctx.active:
         dirs = _agree(ctx, fingerprint, dirs, dev)
     moved = False
+    job = contextlib.ExitStack()  # holds the output's job lock (joblock) on rank 0
     try:
         if dev != home:
             model.to(dev)
@@ -274,6 +278,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
                                  "every rank must run the same command.")
             shape = (len(xs),) if ys is None else (len(ys), len(xs))
             if path is not None:
+                distributed.on_main(lambda: job.enter_context(output_lock(path)), ctx)
                 done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, dirs, trajectory,
                                                               resume=resume, overwrite=overwrite), ctx)
                 sink = (lambda idx, vals: io.write_cells(path, idx, vals)) if ctx.is_main else (lambda idx, vals: None)
@@ -298,6 +303,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
                 else:
                     run_rounds(evaluator, pending, coords_of, sink, bar, round_seconds)
     finally:
+        job.close()
         if moved:
             model.to(home)
     if path is not None:
