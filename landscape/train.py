@@ -26,6 +26,7 @@ the history are saved atomically after every epoch).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -41,6 +42,7 @@ from torch import nn
 
 from . import checkpoint, distributed, evaluate, gradflow, progress, rundir
 from .errors import check_choice
+from .joblock import output_lock
 from .rundir import COLUMNS, check_run_dir, display_name, load_history  # noqa: F401  (public here too)
 from .schedules import SCHEDULES, lr_at
 
@@ -398,16 +400,20 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
     spec = spec if spec is not None else _spec_of(model)
     name = name or rundir.display_name(spec, model)
     run_dir = Path(run_dir) if run_dir is not None else None
-    # under torchrun, rank 0 alone touches the run directory and hands the resume state to every rank
-    state = distributed.on_main(lambda: rundir.prepare(run_dir, resume, overwrite), ctx) if run_dir is not None else None
-    if state is not None:
-        _check_resumable(state, model, spec, config, run_dir / "last_state.pt")
-    data_meta = dict(data_meta or {})
-    devices = sorted({p.device.index or 0 for p in params if p.device.type == "cuda"})
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(config.seed)
-        return _Loop(model, X, Y, eval_sets, obj, config, run_dir, name, spec, data_meta, augment,
-                     progress_bar and ctx.is_main, desc or name, ctx).run(state)
+    with contextlib.ExitStack() as job:
+        state = None
+        if run_dir is not None:
+            # under torchrun, rank 0 alone touches the run directory and hands the resume state to every rank
+            distributed.on_main(lambda: job.enter_context(output_lock(run_dir)), ctx)  # one live job per run
+            state = distributed.on_main(lambda: rundir.prepare(run_dir, resume, overwrite), ctx)
+        if state is not None:
+            _check_resumable(state, model, spec, config, run_dir / "last_state.pt")
+        data_meta = dict(data_meta or {})
+        devices = sorted({p.device.index or 0 for p in params if p.device.type == "cuda"})
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(config.seed)
+            return _Loop(model, X, Y, eval_sets, obj, config, run_dir, name, spec, data_meta, augment,
+                         progress_bar and ctx.is_main, desc or name, ctx).run(state)
 
 
 class _Loop:

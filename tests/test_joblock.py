@@ -72,3 +72,21 @@ def test_sequential_jobs_and_nested_reuse_in_one_process(tmp_path):
     assert not lock_path(path).exists()
     with output_lock(path):  # and it can be taken again
         pass
+
+
+def test_training_into_a_run_directory_another_job_fills_is_refused(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(run)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"locked"
+        r = CliRunner().invoke(cli.main, ["train", "mlp8", "--n-train", "64", "--epochs", "1", "--no-progress",
+                                          "--resume", "--out", str(run)])
+        assert r.exit_code == 2 and f"process {proc.pid}" in r.output, r.output
+        assert not (run / "final.pt").exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    r = CliRunner().invoke(cli.main, ["train", "mlp8", "--n-train", "64", "--epochs", "1", "--no-progress",
+                                      "--out", str(run)])
+    assert r.exit_code == 0, r.output
+    assert (run / "final.pt").exists() and not lock_path(run).exists()

@@ -75,7 +75,7 @@ def _options(f):
                      help="CPU threads for torch (0: torch's default). 1 is fastest for small nets on a shared CPU."),
         click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last epoch."),
         click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+        click.option("--quiet", "-q", "--no-progress", "quiet", is_flag=True, help="No progress bar."),
     ]
     for opt in reversed(opts):
         f = opt(f)
