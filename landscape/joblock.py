@@ -72,8 +72,9 @@ def _acquire(lock: Path, fcntl) -> Optional[int]:
         except FileNotFoundError:
             same = False
         if same:  # else the holder unlinked it while we waited: lock the new file instead
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
+            with contextlib.suppress(OSError):  # the pid only improves the message (a full disk may refuse it)
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
             return fd
         os.close(fd)
 
