@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 AxisSpec = Union[tuple, Sequence[float], np.ndarray]
 MAX_ROUND = 4096  # cells per round at most: keeps per-round memory bounded on huge grids
+# Cells per grid at most (4096 x 4096): a file of 0.5 GB and hours of work even at 1 ms a cell. Larger
+# grids are almost always a typo (10001 x 10001 would allocate GBs before computing anything).
+MAX_CELLS = 4096 * 4096
 
 
 def axis(spec: AxisSpec, name: str = "x") -> np.ndarray:
@@ -47,8 +50,8 @@ def axis(spec: AxisSpec, name: str = "x") -> np.ndarray:
     if isinstance(spec, tuple) and len(spec) == 3 and isinstance(spec[2], (int, np.integer)) \
             and not isinstance(spec[2], bool):
         start, stop, num = spec
-        if num < 1:
-            raise ValueError(f"{name}=(start, stop, num) needs num >= 1, got {num}.")
+        if not 1 <= num <= MAX_CELLS:
+            raise ValueError(f"{name}=(start, stop, num) needs 1 <= num <= {MAX_CELLS:,}, got {num}.")
         out = np.linspace(float(start), float(stop), int(num))
     else:
         try:
@@ -232,6 +235,11 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     xs = axis(x, "x")
     ys = axis(y, "y") if y is not None else None
     ndim = 1 if ys is None else 2
+    cells = len(xs) * (1 if ys is None else len(ys))
+    if cells > MAX_CELLS:
+        size = f"{len(xs)}" if ys is None else f"{len(xs)} x {len(ys)}"
+        raise ValueError(f"The grid has {cells:,} cells ({size}); at most {MAX_CELLS:,} (4096 x 4096) are "
+                         "allowed: use fewer points per axis.")
     if len(dirs) != ndim:
         raise ValueError(f"A {ndim}D grid (y {'given' if ys is not None else 'None'}) needs {ndim} direction(s), "
                          f"got {len(dirs)}; pass y=... for a plane or a single direction for a line.")

@@ -219,6 +219,8 @@ CASES = [
     case("surface-x-reversed", "surface {F}/ckpt.pt --x 1:-1:51 --out {T}/s.h5", 2, "--x", "MIN must be less than MAX"),
     case("surface-x-zero-points", "surface {F}/ckpt.pt --x -1:1:0 --out {T}/s.h5", 2, "--x", "NUM must be between 2"),
     case("surface-x-million-points", "surface {F}/ckpt.pt --x -1:1:1000000 --out {T}/s.h5", 2, "--x", "10001"),
+    case("surface-grid-too-many-cells", "surface {F}/ckpt.pt --x -1:1:10001 --y -1:1:10001 --n-samples 16 "
+         "--out {T}/s.h5", 2, "100,020,001 cells", "4096 x 4096", existing="s.h5"),
     case("surface-x-nan", "surface {F}/ckpt.pt --x nan:1:5 --out {T}/s.h5", 2, "--x", "finite"),
     case("surface-y-inf", "surface {F}/ckpt.pt --y -inf:1:5 --out {T}/s.h5", 2, "--y", "finite"),
     case("surface-x-overflowing-span", "surface {F}/ckpt.pt --x -1e308:1e308:3 --out {T}/s.h5", 2, "--x", "distinct"),

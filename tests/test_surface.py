@@ -239,6 +239,17 @@ def test_resume_keeps_the_files_batch_size(tmp_path, mlp, xy):
         surface.compute(mlp, dirs, path=path, batch_size=8, loss=_named(Counting(), "c"), **kw)
 
 
+def test_grids_beyond_the_cell_cap_are_refused_before_any_work(tmp_path, mlp, xy):
+    dirs = directions.random(mlp, n=2, seed=0)
+    with pytest.raises(ValueError, match="4097 x 4096"):
+        surface.compute(mlp, dirs, x=(-1, 1, 4097), y=(-1, 1, 4096), data=xy, path=tmp_path / "s.h5")
+    assert not (tmp_path / "s.h5").exists()
+    with pytest.raises(ValueError, match="num <= 16,777,216"):
+        surface.axis((-1, 1, 10**9))  # refused before np.linspace allocates 8 GB
+    s = surface.compute(mlp, dirs[:1], x=(-1, 1, 3), data=xy, progress=False)  # the cap leaves ordinary grids alone
+    assert s.done().all()
+
+
 def test_different_job_refused_unless_overwrite(tmp_path, mlp, xy):
     path = tmp_path / "s.h5"
     kw = dict(x=(-1, 1, 3), data=xy, progress=False)

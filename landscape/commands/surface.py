@@ -134,7 +134,7 @@ def _display_name(spec, model) -> str:
 @click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(dir_okay=False))
 @click.option("--x", "x_range", type=RANGE, default="-1:1:51", show_default=True,
               help="First axis MIN:MAX:NUM (filter-normalized units for random directions).")
-@click.option("--y", "y_range", type=RANGE, default=None, help="Second axis MIN:MAX:NUM; omit for a 1D line.")
+@click.option("--y", "y_range", type=RANGE, default=None, help="Second axis MIN:MAX:NUM; omit for a 1D line. At most 4096 x 4096 cells in all.")
 @click.option("--dir", "kind", type=click.Choice(KINDS), default="random", show_default=True,
               help="random: seeded Gaussian directions; target: toward --target model(s); pca: principal "
                    "directions of --trajectory; hessian: top Hessian eigenvectors.")
