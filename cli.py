@@ -51,10 +51,18 @@ class LazyGroup(click.Group):
         module_name, attr = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module_name), attr)
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # the group's own options: `landscape --bogus`
+            raise _usage_error(exc) from exc
+
     def invoke(self, ctx):
         """Run the subcommand; turn library exceptions into one-line errors with the right status."""
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's arguments: one line, not click's usage block
+            raise _usage_error(exc) from exc
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:
@@ -136,6 +144,15 @@ class CommandError(click.ClickException):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def _usage_error(exc: click.UsageError) -> click.ClickException:
+    """Click's usage error as one line, ``Error: <what was wrong> (see 'landscape CMD --help')``,
+    exit status 2. A bare group call (no command: click shows the help) is left as it is."""
+    if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        return exc
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return CommandError(f"{_one_line(exc.format_message())}{where}", 2)
 
 
 def _one_line(exc: BaseException) -> str:

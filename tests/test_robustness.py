@@ -406,9 +406,9 @@ def snapshot(root: Path) -> dict:
 
 
 def error_lines(stderr: str) -> list:
-    """stderr without click's usage preamble: what the user is told went wrong."""
-    return [line for line in stderr.splitlines()
-            if line.strip() and not line.startswith(("Usage: ", "Try '"))]
+    """The non-blank lines of stderr: what the user is told went wrong (click's usage block included,
+    were it shown)."""
+    return [line for line in stderr.splitlines() if line.strip()]
 
 
 def check_message(stderr: str, output: str, c: Case) -> str:
