@@ -77,6 +77,10 @@ def safe_torch_load(path: os.PathLike, what: str = "PyTorch file") -> Any:
         ) from exc
     except (RuntimeError, EOFError, ValueError, OSError) as exc:
         raise FileFormatError(f"{str(path)!r} is not a readable {what}: {' '.join(str(exc).split())[:160]}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # garbage can fail anywhere in the unpickler (KeyError: 101, IndexError, ...)
+        raise FileFormatError(f"{str(path)!r} is not a readable {what} (corrupted or another format).") from exc
 
 
 def load(path: os.PathLike) -> Dict[str, Any]:

@@ -77,6 +77,8 @@ def build_fixtures(root: Path) -> Path:
     _save_raw(root / "evil.pt", model=spec, state_dict=model.state_dict(), extra=Evil(root / "PWNED"))
     _save_raw(root / "newer.pt", model=spec, state_dict=model.state_dict(), version=99)
     (root / "garbage.pt").write_bytes(np.random.default_rng(0).bytes(3000))
+    (root / "hello.pt").write_text("hello\n")  # text: the unpickler fails with KeyError, not UnpicklingError
+    (root / "abc.pt").write_text("abc")  # ... and with IndexError
     torch.save(model.state_dict(), root / "bare.pt")  # weights without a spec
 
     _surface(root / "ckpt.pt", root / "surf.h5", "--x", "-1:1:3", "--y", "-1:1:3")
@@ -240,6 +242,8 @@ CASES = [
     case("surface-checkpoint-missing", "surface {F}/nope.pt --out {T}/s.h5", 2, "nope.pt", "does not exist"),
     case("surface-checkpoint-is-dir", "surface {F} --out {T}/s.h5", 2, "CHECKPOINT", "directory"),
     case("surface-checkpoint-garbage", "surface {F}/garbage.pt --out {T}/s.h5", 2, "garbage.pt", "not a readable"),
+    case("surface-checkpoint-text", "surface {F}/hello.pt --out {T}/s.h5", 2, "hello.pt", "not a readable"),
+    case("surface-checkpoint-abc", "surface {F}/abc.pt --out {T}/s.h5", 2, "abc.pt", "not a readable"),
     case("surface-checkpoint-png", "surface {F}/pic.png --out {T}/s.h5", 2, "pic.png", "not a readable"),
     case("surface-checkpoint-hdf5", "surface {F}/surf.h5 --out {T}/s.h5", 2, "surf.h5", "not a readable"),
     case("surface-checkpoint-malicious", "surface {F}/evil.pt --out {T}/s.h5", 2, "evil.pt", "Refused", "run code"),
@@ -318,6 +322,8 @@ CASES = [
     # sharpness
     case("sharpness-missing", "sharpness {F}/nope.pt", 2, "nope.pt", "does not exist"),
     case("sharpness-garbage", "sharpness {F}/garbage.pt", 2, "garbage.pt", "not a readable"),
+    case("sharpness-text-checkpoint", "sharpness {F}/hello.pt", 2, "hello.pt", "not a readable PyTorch checkpoint"),
+    case("sharpness-png-renamed", "sharpness {F}/png.h5", 2, "png.h5", "not a readable HDF5"),
     case("sharpness-malicious", "sharpness {F}/evil.pt --n-samples 16", 2, "evil.pt", "Refused"),
     case("sharpness-nan-weights", "sharpness {F}/nan.pt --n-samples 16 --top-k 1", 2, "nan.pt", "NaN"),
     case("sharpness-other-architecture", "sharpness {F}/arch.pt", 2, "arch.pt", "architecture"),

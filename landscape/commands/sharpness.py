@@ -110,7 +110,12 @@ def sharpness(ctx, path, **opts):
       landscape sharpness runs/mlp20/final.pt --top-k 3 --smallest --trace --sam 0.05 --json mlp20.json
       landscape sharpness mlp20.h5 --thresholds 0.1,0.5 --curvature-map 5
     """
-    if _is_surface_file(path):
+    surface_file = _is_surface_file(path)
+    if not surface_file and Path(path).suffix.lower() in (".h5", ".hdf5", ".hdf"):
+        from landscape import io
+
+        io.load(path)  # named as a surface file but not HDF5: raises the readers' own one-line error
+    if surface_file:
         wrong = _given(ctx, _CHECKPOINT_ONLY)
         if wrong:
             raise click.UsageError(f"--{wrong[0].replace('_', '-')} applies to a checkpoint; {path!r} is a surface file.")
