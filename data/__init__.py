@@ -109,7 +109,7 @@ def list_datasets() -> List[str]:
 
 def spec(name: str) -> DatasetSpec:
     """The registry entry of ``name``; ValueError naming the choices if unknown."""
-    check_choice("name", name, list(_REGISTRY))
+    check_choice("dataset", name, list(_REGISTRY))
     return _REGISTRY[name]
 
 
@@ -239,7 +239,7 @@ def default_augmentation(name: str) -> Dict[str, Any]:
 
 def download(name: str, root: Optional[PathLike] = None) -> Path:
     """Fetch an on-disk dataset into ``root`` (needs a network) and return the directory holding it."""
-    check_choice("name", name, [s.name for s in _SPECS if s.on_disk])
+    check_choice("dataset", name, [s.name for s in _SPECS if s.on_disk])
     base = resolve_root(root)
     for split in SPLITS:
         _REGISTRY[name].read(split, base, True)  # downloads only what is missing

@@ -227,13 +227,14 @@ def target(model_a: nn.Module, model_b: Weights, params: ParamFilter = None,
     """
     targets = movable(model_a, params, include_buffers)
     other = _state(model_b)
-    _check_same_layout(targets, other, "model_b")
+    _check_same_layout(targets, other, "the target model (model_b)")
     # tensors model_a lacks mean another architecture (e.g. a deeper net whose first layers match):
     # the line would not end at model_b
     own = model_a.state_dict()
     extra = [n for n in other if n not in own]
     if extra:
-        raise ValueError(f"model_b has {extra[:3]}, which model_a lacks: the models must have the same architecture.")
+        raise ValueError(f"the target model (model_b) has {extra[:3]}, which model_a lacks: the models must have the "
+                         "same architecture.")
     d = {n: other[n].to("cpu", torch.float64) - t.detach().to("cpu", torch.float64) for n, t in targets.items()}
     return _to_model([d], targets, direction_kind="target", norm="none", ignore="none",
                      include_buffers=bool(include_buffers))

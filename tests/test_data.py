@@ -109,7 +109,7 @@ def test_registry_lists_every_dataset_with_static_info():
 
 
 def test_unknown_name_or_split_names_the_choices():
-    with pytest.raises(ValueError, match=r"`name`.*'digits'.*'digitz'"):
+    with pytest.raises(ValueError, match=r"`dataset`.*'digits'.*'digitz'"):
         data.load("digitz")
     with pytest.raises(ValueError, match=r"`split`.*'train', 'test'.*'valid'"):
         data.load("digits", split="valid")

@@ -97,9 +97,9 @@ def test_surface_curvature_map(surf_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--top-k", 5000], "k must be a whole number between 1 and 617"),
-    (["--sam", "0"], "rho must be positive"),
-    (["--asam", "-0.5"], "rho must be positive"),
-    (["--eps", "abc"], "'abc' is not a number"),
+    (["--sam", "0"], "--sam: '0' is not a positive number"),
+    (["--asam", "-0.5"], "--asam: '-0.5' is not a positive number"),
+    (["--eps", "abc"], "--eps: 'abc' is not a positive number"),
     (["--thresholds", "0.1"], "--thresholds applies to a surface file"),
 ])
 def test_bad_checkpoint_input_exits_2_with_one_line(ckpt, args, message):
@@ -115,7 +115,7 @@ def test_bad_surface_input_exits_2(surf_path):
     res = _run([surf_path, "--value", "test_loss"])
     assert res.exit_code == 2 and "`value` must be one of" in res.output
     res = _run([surf_path, "--thresholds", "-1"])
-    assert res.exit_code == 2 and "thresholds must be positive" in res.output
+    assert res.exit_code == 2 and "--thresholds: '-1' is not a positive number" in res.output
 
 
 def test_not_a_checkpoint(tmp_path):

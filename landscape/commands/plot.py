@@ -96,9 +96,9 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
     from landscape import plot as lplot
     from landscape.errors import check_choice
 
-    check_choice("kind", kind, lplot.KINDS + tuple(lplot.ALIASES) + ("all",))
+    check_choice("--kind", kind, lplot.KINDS + tuple(lplot.ALIASES) + ("all",))
     if style_name is not None:
-        check_choice("style", style_name, lplot.STYLES)
+        check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
     surf = _load(surface)
     if kind == "all":
@@ -106,7 +106,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
     else:
         kinds = [kind]
     # check the value name up front, so `--kind all` fails before writing anything
-    check_choice("value", value, list(surf.values))
+    check_choice("--value", value, list(surf.values))
     written: List[str] = []
     with _style_context(style_name, width):
         for k in kinds:
@@ -149,7 +149,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
 
     lplot.normalize_kind(kind)
     if style_name is not None:
-        check_choice("style", style_name, lplot.STYLES)
+        check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
     if titles and len(titles) != len(surfaces):
         raise ValueError(f"Give one --title per file ({len(surfaces)}) or none, but {len(titles)} were passed.")
@@ -190,14 +190,17 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps):
 
     matplotlib.use("Agg")
     from landscape import export as lexport
-    from landscape.errors import check_choice
 
+    to_given = to is not None
     if to is None:
         to = os.path.splitext(out)[1].lower().lstrip(".")
         if not to:
             raise ValueError(f"Give --to {'|'.join(lexport.FORMATS)}, or an --out name ending in one of them; "
                              f"{out!r} has no extension.")
-    check_choice("to", to, lexport.FORMATS)
+    if to not in lexport.FORMATS:
+        given = f"--to {to}" if to_given else f"--out {out!r} (its extension)"
+        raise ValueError(f"{given}: cannot export to {to!r}; the formats are {', '.join(lexport.FORMATS)} "
+                         "(.vtp for ParaView, .obj a mesh, .gif/.mp4 an animation).")
     surf = _load(surface)
     kw = {"log": log, "vmax": vmax}
     if to in ("gif", "mp4"):

@@ -33,10 +33,13 @@ def _floats(values: Sequence[str], option: str) -> List[float]:
             if not part.strip():
                 continue
             try:
-                out.append(float(part))
+                value = float(part)
             except ValueError:
-                raise click.BadParameter(f"{part!r} is not a number; give numbers such as 0.05 or 0.01,0.05.",
+                value = math.nan
+            if not (math.isfinite(value) and value > 0):
+                raise click.BadParameter(f"{part!r} is not a positive number; give numbers such as 0.05 or 0.01,0.05.",
                                          param_hint=option) from None
+            out.append(value)
     return out
 
 

@@ -56,9 +56,12 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
         others = [checkpoint.load_model(t, device)[0] for t in targets]
         extra["target"] = [str(Path(t).resolve()) for t in targets]
         extra["target_sha256"] = [checkpoint.sha256(t) for t in targets]
-        if ndim == 1:
-            return directions.target(model, others[0], include_buffers=opts["include_buffers"]), extra
-        return directions.plane(model, others[0], others[1], include_buffers=opts["include_buffers"]), extra
+        try:
+            if ndim == 1:
+                return directions.target(model, others[0], include_buffers=opts["include_buffers"]), extra
+            return directions.plane(model, others[0], others[1], include_buffers=opts["include_buffers"]), extra
+        except ValueError as exc:  # the library names its arguments (model_b ...); say which files
+            raise ValueError(f"--target {' '.join(targets)} does not fit the checkpoint: {exc}") from None
     if kind == "pca":
         if not opts["trajectory"]:
             raise ValueError("--dir pca needs --trajectory RUN_DIR (a training run with snapshots/).")
