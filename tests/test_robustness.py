@@ -302,6 +302,8 @@ CASES = [
     case("plot-out-under-a-file", "plot {F}/surf.h5 --out {F}/ckpt.pt/p.png", 2, "ckpt.pt", "not writable"),
     case("plot-readonly", "plot {F}/surf.h5 --out {RO}/p.png", 2, "p.png", "not writable"),
     case("plot-full-disk", "plot {F}/surf.h5 --out {FULL}/p.png", 1, "p.png", "Could not write"),
+    case("compare-one-file", "compare {F}/surf.h5 --out {T}/c.png", 2, "two or more", "landscape plot",
+         existing="c.png"),
     case("compare-titles", "compare {F}/surf.h5 {F}/surf.h5 --title a --out {T}/c.png", 2, "--title"),
     case("compare-line-and-plane", "compare {F}/surf.h5 {F}/line.h5 --out {T}/c.png", 2, "1D"),
     case("compare-kind-unknown", "compare {F}/surf.h5 {F}/surf.h5 --kind pie --out {T}/c.png", 2, "kind", "pie"),

@@ -147,6 +147,9 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     from landscape import plot as lplot
     from landscape.errors import check_choice
 
+    if len(surfaces) < 2:
+        raise ValueError(f"compare draws two or more surface files side by side, got one ({surfaces[0]!r}); "
+                         "to draw a single file use `landscape plot`.")
     lplot.normalize_kind(kind)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
