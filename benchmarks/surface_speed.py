@@ -270,8 +270,6 @@ def run_case(name: str, args, mm: Dict[str, float]) -> List[Dict]:
         if args.ablations:
             variants += [("fp32", EngineOptions(fold_bn=False, channels_last=False), batch, "(b) fp32, no folding, NCHW"),
                          ("fp32", EngineOptions(fold_bn=False), batch, "(b) fp32, no BN folding"),
-                         ("fp32", EngineOptions(fuse=False), batch, "(b) fp32, no conv+ReLU fusion"),
-                         ("bf16", EngineOptions(fuse=False), batch, "(b) bf16, no conv+ReLU fusion"),
                          ("fp32", EngineOptions(channels_last=False), batch, "(b) fp32, NCHW (no channels_last)"),
                          ("bf16", EngineOptions(channels_last=False), batch, "(b) bf16, NCHW (no channels_last)"),
                          ("fp32", EngineOptions(), 128, "(b) fp32, batch 128"),

@@ -40,7 +40,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import fusion
 from .errors import check_choice
 from .evaluate import Batch, Objective
 from .params import first_device
@@ -68,8 +67,6 @@ class EngineOptions:
         points_per_pass: grid points evaluated together in one ``vmap``-ed forward pass; None:
             automatic (1 on CPUs, where vmap measured 0.2x for ResNet-20 and 0.7x for a digits MLP;
             on GPUs, several for non-convolutional models under 2M parameters, unmeasured). Must not change between resumed runs if bitwise-equal values matter.
-        fuse: on CPUs, run each convolution whose output goes straight into a ReLU as one oneDNN
-            kernel (``landscape.fusion``; kept only where a probe shows unchanged outputs).
         compile: ``torch.compile`` the forward pass (one-time compile cost; worth it on long jobs).
         threads: intra-op CPU threads during the job (None: leave torch's setting alone).
     """
@@ -77,7 +74,6 @@ class EngineOptions:
     fold_bn: bool = True
     channels_last: Optional[bool] = None
     points_per_pass: Optional[int] = None
-    fuse: bool = True
     compile: bool = False
     threads: Optional[int] = None
 
@@ -460,14 +456,12 @@ class _Runner:
     """
 
     def __init__(self, model: nn.Module, moved: Sequence[str], pairs: Sequence[Tuple[str, str]],
-                 channels_last: bool, compile: bool, inplace_probe: Optional[Tuple[Batch, Objective]] = None,
-                 fuse: bool = False):
+                 channels_last: bool, compile: bool, inplace_probe: Optional[Tuple[Batch, Objective]] = None):
         self.model = model
         self.pairs = list(pairs)
         self.channels_last = channels_last
-        self.is_copy = bool(pairs) or channels_last or compile or fuse
+        self.is_copy = bool(pairs) or channels_last or compile
         self.inplace = False
-        self.fused = 0
         if not self.is_copy:
             self.module, self.forward, self.copies, self.folds, self.varying_names = model, model, [], [], []
             return
@@ -497,9 +491,6 @@ class _Runner:
                 self.varying_names += [f"{layer_name}.weight", f"{layer_name}.bias"]
         if inplace_probe is not None and not compile:
             self.inplace = make_activations_inplace(module, *inplace_probe)
-            if fuse:
-                head = _head(inplace_probe[0])
-                self.fused = fusion.fuse_conv_relu(module, lambda m: _root_outputs(m, head, inplace_probe[1]))
         self.forward = torch.compile(module) if compile else module
 
     @torch.no_grad()
@@ -584,15 +575,13 @@ class PointEvaluator:
                             "(a layer's output is probably used beyond its BatchNorm).")
                 pairs = []
         probe = (first, objective) if self.options.points_per_pass == 1 else None
-        fuse = self.options.fuse and self.device.type == "cpu" and _has_conv2d(model) and fusion.available()
         self.runner = _Runner(model, list(self.targets), pairs, self.options.channels_last, self.options.compile,
-                              inplace_probe=probe, fuse=fuse)
+                              inplace_probe=probe)
         convert = _channels_last if self.options.channels_last else (lambda b: b)
         self.data = {split: [convert(b) for b in batches] for split, batches in data.items()}
         self.bn_batches = [convert(b) for b in bn_batches] if bn_batches else None
         self.counts: Dict[str, int] = {}
-        log.debug("engine: %s, %d BatchNorm layer(s) folded, %d conv+ReLU fused", self.options, len(pairs),
-                  self.runner.fused)
+        log.debug("engine: %s, %d BatchNorm layer(s) folded", self.options, len(pairs))
 
     def _resolve(self, opts: EngineOptions, model: nn.Module, data) -> EngineOptions:
         cuda = self.device.type == "cuda"

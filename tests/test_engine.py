@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import models
-from landscape import directions, engine, evaluate, fusion, surface
+from landscape import directions, engine, evaluate, surface
 from landscape.engine import EngineOptions, PointEvaluator
 
 from test_surface import naive_value
@@ -169,40 +169,6 @@ def test_inplace_activations_only_where_they_change_nothing(images):
     _assert_matches_naive(_grid(bad, images, dirs), bad, dirs, *images)
 
 
-# --- conv+ReLU fusion ---------------------------------------------------------------------------------
-
-needs_fusion = pytest.mark.skipif(not fusion.available(), reason="this torch build has no fused oneDNN convolution")
-
-
-@needs_fusion
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_fused_conv_relu_gives_bitwise_the_values_of_the_unfused_network(images, precision):
-    net = _trained_bn(models.create("resnet20", in_shape=(1, 8, 8), num_classes=3, seed=0), images[0])
-    dirs = directions.random(net, n=2, seed=0, ignore=None)
-    coords = np.array([[0.0, 0.0], [0.4, -0.3], [-1.0, 0.8]])
-    fused = PointEvaluator(net, dirs, {"train": [images]}, CE, precision=precision)
-    plain = PointEvaluator(net, dirs, {"train": [images]}, CE, precision=precision, options=EngineOptions(fuse=False))
-    assert fused.runner.fused == 10 and plain.runner.fused == 0  # the stem and each block's first conv
-    kinds = {name: type(m).__name__ for name, m in fused.runner.module.named_modules()}
-    assert kinds["conv1"] == "ConvReLU" and kinds["layer1.0.conv1"] == "ConvReLU"
-    assert kinds["layer1.0.conv2"] == "Conv2d"  # its output goes to the residual sum, not a ReLU
-    a, b = fused(coords), plain(coords)
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name])
-    assert len(set(a["train_loss"].tolist())) == 3  # the weights really moved between points
-
-
-@needs_fusion
-def test_no_fusion_where_a_convolution_output_is_used_beyond_its_relu(images):
-    torch.manual_seed(0)
-    net = _trained_bn(ActAfterUse(), images[0])
-    dirs = directions.random(net, n=2, seed=0)
-    ev = PointEvaluator(net, dirs, {"train": [images]}, CE)
-    assert ev.runner.fused == 0
-    assert not any(isinstance(m, fusion.ConvReLU) for m in ev.runner.module.modules())
-    _assert_matches_naive(_grid(net, images, dirs), net, dirs, *images)
-
-
 # --- memory format and precision ----------------------------------------------------------------------
 
 def test_channels_last_and_recomputed_batchnorm_match_naive(resnetish, images):
@@ -313,7 +279,7 @@ def test_cli_engine_flags(tmp_path):
     checkpoint.save(ckpt, model, spec=models.spec(model), data={"dataset": "digits", "normalize": True}, epoch=0)
     outs = {}
     for name, flags in {"fast": ["--precision", "bf16", "--points-per-pass", "2"],
-                        "plain": ["--no-fold-bn", "--no-fuse", "--no-channels-last"]}.items():
+                        "plain": ["--no-fold-bn", "--no-channels-last"]}.items():
         outs[name] = tmp_path / f"{name}.h5"
         r = CliRunner().invoke(cli.main, ["surface", str(ckpt), "--x", "-1:1:3", "--n-samples", "32", "--threads", "1",
                                           "--no-progress", "--out", str(outs[name]), *flags])

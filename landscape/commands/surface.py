@@ -163,8 +163,6 @@ def _display_name(spec, model) -> str:
                    "to bfloat16. Recorded in the file.")
 @click.option("--fold-bn/--no-fold-bn", default=True, show_default=True,
               help="Fold eval-mode BatchNorm into the preceding layer (same values up to float rounding).")
-@click.option("--fuse/--no-fuse", default=True, show_default=True,
-              help="On CPUs, run each convolution that feeds a ReLU as one oneDNN kernel (bitwise the same values).")
 @click.option("--channels-last/--no-channels-last", default=None,
               help="channels_last memory format for conv nets [default: on when the model has 2D convolutions].")
 @click.option("--points-per-pass", type=click.IntRange(min=1), default=None,
@@ -183,7 +181,7 @@ def _display_name(spec, model) -> str:
 @click.option("--round-seconds", type=click.FloatRange(min=0.0), default=2.0, hidden=True,
               help="Seconds of work between writes to the file.")
 def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, dataset, root, n_samples,
-            data_seed, split, bn, batch_size, precision, fold_bn, fuse, channels_last, points_per_pass, compile_, device,
+            data_seed, split, bn, batch_size, precision, fold_bn, channels_last, points_per_pass, compile_, device,
             threads, target, trajectory, overwrite, out, progress, round_seconds):
     """Sample loss and accuracy on a 1D line or 2D plane around CHECKPOINT into an HDF5 file.
 
@@ -245,7 +243,7 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         model, dirs, x=x_range, y=y_range, data={s: loaded[s] for s in splits}, loss=loss, bn=bn, precision=precision,
         batch_size=batch_size, path=out, resume=True, overwrite=overwrite, progress=progress, attrs=attrs,
         round_seconds=round_seconds, bn_data=bn_data if "train" not in loaded else None,
-        engine=EngineOptions(fold_bn=fold_bn, fuse=fuse, channels_last=channels_last, points_per_pass=points_per_pass,
+        engine=EngineOptions(fold_bn=fold_bn, channels_last=channels_last, points_per_pass=points_per_pass,
                              compile=compile_))
     if not ctx.is_main:
         return
