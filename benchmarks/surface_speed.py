@@ -386,7 +386,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
               f"the second 51x51 run.")
     else:
         mm = {prec: matmul_gflops(device, prec, _MM_SIZE[device.type])
-              for prec in sorted(set(args.precisions) | {"fp32"})}
+              for prec in sorted(set(args.precisions) | {"fp32"} | ({"bf16"} if args.ablations else set()))}
         rows = run_case(args.case, args, mm)
         print("\nlarge matmul (best seen during the run): "
               + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in mm.items()), flush=True)
