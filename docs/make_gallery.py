@@ -99,7 +99,7 @@ def run_pipeline(work: str) -> dict:
 def _pca_surface(work: str, run: str, common: list) -> str:
     """A PCA-plane surface framing the training path. PCA coordinates are in parameter units, so
     the grid's extent is unknown up front: a 3x3 probe gives the path, then the real grid covers it
-    with a 30% margin."""
+    with a 15% margin, and at least a third of its span around the final model."""
     from landscape import io
 
     member = os.path.basename(run)
@@ -110,8 +110,11 @@ def _pca_surface(work: str, run: str, common: list) -> str:
     coords = np.asarray(io.load(probe).trajectory["coords"], dtype=float)
     lo = np.minimum(coords.min(axis=0), 0.0)  # the final model (the origin) is always in view
     hi = np.maximum(coords.max(axis=0), 0.0)
-    pad = 0.15 * (hi - lo) + 1e-3
-    lo, hi = lo - pad, hi + pad
+    span = hi - lo
+    pad = 0.15 * span + 1e-3
+    # the path ends at the origin; where training was still descending, the valley goes on past it,
+    # so a third of the span is shown beyond the final model on every side
+    lo, hi = np.minimum(lo - pad, -span / 3), np.maximum(hi + pad, span / 3)
     n = GRID_2D.split(":")[2]
     out = os.path.join(work, f"{member}_pca.h5")
     _landscape("surface", ckpt, "--dir", "pca", "--trajectory", run,
