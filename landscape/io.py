@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from . import atomic
+from . import atomic, flock
 from .errors import FileFormatError
 
 VALUE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -457,35 +457,17 @@ def _exclusive(path: os.PathLike):
 
     Serializes the two kinds of write a surface file gets — a job's rounds (:func:`write_cells`) and
     :func:`save_metrics`' copy-and-rename — so a round is never written into the old copy of a file
-    that ``landscape sharpness`` just replaced. After the lock is granted the path is checked to
-    still name the locked file (it may have been renamed over while waiting). Readers take no lock:
-    the write order keeps what they see consistent. Where ``flock`` is unsupported (some network
-    file systems, Windows) the block runs unlocked.
+    that ``landscape sharpness`` just replaced (``landscape.flock`` locks the file the path names
+    once the lock is granted). Readers take no lock: the write order keeps what they see
+    consistent. Where ``flock`` is unsupported (some network file systems, Windows) the block runs
+    unlocked.
     """
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
-    while True:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # ENOLCK / EOPNOTSUPP: no locks on this file system
-            os.close(fd)
-            yield
-            return
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)  # replaced while we waited: lock the new file instead
+    fd = flock.lock(path)
     try:
         yield
     finally:
-        os.close(fd)  # releases the lock
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
 
 def _runs(flat: np.ndarray, row: int) -> Iterable[tuple]:

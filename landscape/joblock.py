@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
+
+from . import flock
 
 
 def lock_path(path: os.PathLike) -> Path:
@@ -31,13 +33,21 @@ def output_lock(path: os.PathLike) -> Iterator[None]:
     Raises:
         ValueError: another live job holds it (the message names its process id).
     """
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
     lock = lock_path(path)
-    fd = _acquire(lock, fcntl)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = flock.lock(lock, blocking=False, create=True)
+    except BlockingIOError:
+        holder = _read_pid(lock)
+        raise ValueError(f"Another job{f' (process {holder})' if holder else ''} is writing {str(path)!r}; "
+                         "wait for it to finish (`landscape info` shows its progress) or choose another "
+                         "output path.") from None
+    except OSError:  # a directory we cannot write: the output write reports it properly
+        fd = None
+    if fd is not None:
+        with contextlib.suppress(OSError):  # the pid only improves the message (a full disk may refuse it)
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
     try:
         yield
     finally:
@@ -47,41 +57,9 @@ def output_lock(path: os.PathLike) -> Iterator[None]:
             os.close(fd)
 
 
-def _acquire(lock: Path, fcntl) -> Optional[int]:
-    """An open descriptor holding the flock on ``lock``; None where locking is impossible here."""
-    while True:
-        try:
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError:  # a directory we cannot write: the output write reports it properly
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
-            os.close(fd)
-            output = lock.name[1:-len(".lock")]
-            raise ValueError(f"Another job{f' (process {holder})' if holder else ''} is writing "
-                             f"{str(lock.with_name(output))!r}; wait for it to finish (`landscape info` shows "
-                             "its progress) or choose another output path.") from None
-        except OSError:  # ENOLCK / EOPNOTSUPP: no locks on this file system
-            os.close(fd)
-            return None
-        try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:  # else the holder unlinked it while we waited: lock the new file instead
-            with contextlib.suppress(OSError):  # the pid only improves the message (a full disk may refuse it)
-                os.ftruncate(fd, 0)
-                os.write(fd, str(os.getpid()).encode())
-            return fd
-        os.close(fd)
-
-
-def _read_pid(fd: int) -> str:
+def _read_pid(lock: Path) -> str:
     try:
-        text = os.pread(fd, 32, 0).decode().strip()
+        text = lock.read_text()[:32].strip()
     except (OSError, UnicodeDecodeError):
         return ""
     return text if text.isdigit() else ""
