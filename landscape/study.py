@@ -298,14 +298,20 @@ _TOP = ("name", "title", "device", "threads", "precision", "data", "model", "pai
         "metrics", "figures")
 
 
-def _section(cls, values: Any, where: str):
+def _table(values: Any, where: str, cls=None) -> Mapping[str, Any]:
+    """``values`` if it is a table (of ``cls``'s fields only, when given); else a one-line ValueError."""
     if not isinstance(values, Mapping):
         raise ValueError(f"[{where}] must be a table of settings, but {values!r} was given.")
-    known = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"Unknown key(s) {unknown} in [{where}]; allowed: {known}.")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    if cls is not None:
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"Unknown key(s) {unknown} in [{where}]; allowed: {known}.")
+    return values
+
+
+def _section(cls, values: Any, where: str):
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in _table(values, where, cls).items()})
 
 
 def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
@@ -319,9 +325,7 @@ def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
     kw: Dict[str, Any] = {k: d[k] for k in ("name", "title", "device", "threads", "precision") if k in d}
     data_spec = _section(DataSpec, d.get("data", {}), "data")
     kw["data"] = data_spec
-    model = d.get("model", {})
-    if not isinstance(model, Mapping):
-        raise ValueError(f"[model] must be a table of settings, but {model!r} was given.")
+    model = _table(d.get("model", {}), "model")
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in model.items() if k != "seed"}
     kw["model"] = ModelSpec(seed=model.get("seed", 0), options=tuple(options.items()))
     if "pairs" in d:
@@ -329,14 +333,7 @@ def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
         if not isinstance(pairs, (list, tuple)):
             raise ValueError("`pairs` must be an array of tables: [[pairs]] model = \"mlp20\" vary = \"skip\".")
         kw["pairs"] = tuple(_section(PairSpec, p, "pairs") for p in pairs)
-    train = d.get("train", {})
-    if not isinstance(train, Mapping):
-        raise ValueError(f"[train] must be a table of settings, but {train!r} was given.")
-    known = [f.name for f in dataclasses.fields(TrainConfig)]
-    bad = sorted(set(train) - set(known))
-    if bad:
-        raise ValueError(f"Unknown key(s) {bad} in [train]; allowed: {known}.")
-    kw["train"] = recommended(data_spec.dataset, **train)
+    kw["train"] = recommended(data_spec.dataset, **_table(d.get("train", {}), "train", TrainConfig))
     for key in ("grid", "directions", "metrics", "figures"):
         if key in d:
             kw[key] = _section(_SECTIONS[key], d[key], key)
