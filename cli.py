@@ -3,7 +3,8 @@
 Each subcommand lives in ``landscape/commands/<name>.py`` and is imported only when it runs, so
 ``landscape --help`` answers without importing torch. Errors become one line on stderr:
 bad input (``ValueError``, click usage errors) exits 2, any other failure exits 1, Ctrl-C exits 130;
-``--debug`` shows the traceback instead. ``main`` is the console script (setup.cfg: ``cli:main``).
+``--debug`` shows the traceback instead. ``main`` is the console script (setup.cfg: ``landscape.cli:main``); this file installs as
+``landscape.cli`` (``landscape/cli.py`` is a link to it), never as a top-level ``cli``.
 """
 import importlib
 

@@ -32,7 +32,7 @@ def worker(args) -> None:
     import numpy as np
     import torch
 
-    import models
+    from landscape import models
     from landscape import directions, distributed, surface
 
     torch.set_num_threads(args.threads)

@@ -63,8 +63,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import data as datasets  # noqa: E402
-import models  # noqa: E402
+from landscape import data as datasets  # noqa: E402
+from landscape import models  # noqa: E402
 from landscape import directions, surface  # noqa: E402
 from landscape.engine import EngineOptions  # noqa: E402
 

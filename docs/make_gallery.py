@@ -66,7 +66,7 @@ def _member_order(run_dir: str) -> tuple:
 
 def run_pipeline(work: str) -> dict:
     """Train the pair and compute its surfaces under ``work`` (finished files are reused)."""
-    import cli
+    from landscape import cli
 
     missing = [c for c in ("pair", "surface") if c not in cli.COMMANDS]
     if missing:

@@ -18,6 +18,7 @@ _SUBMODULES = {
     "progress", "sharpness", "surface", "train", "distributed", "engine", "export",
     "geometry", "hessian", "experiment", "study", "report", "rundir", "atomic",
     "gradflow", "schedules",
+    "models", "data", "cli",  # the repository's models/, data/ and cli.py (linked into landscape/)
 }
 
 

@@ -112,7 +112,7 @@ def load_model(path: os.PathLike, device: Optional[torch.device] = None,
     ``allow_nonfinite``: every loss around such a point is NaN, so a surface or a sharpness number
     computed from it would be silently meaningless.
     """
-    import models
+    from landscape import models
 
     ckpt = load(path)
     if not allow_nonfinite:

@@ -82,7 +82,7 @@ def build_members(config: ExperimentConfig, in_shape: Tuple[int, ...], num_class
                   ) -> Tuple[Dict[str, Member], List[Pair]]:
     """The distinct networks of ``config.pairs`` (built with ``models.pair``, seeded) and the pairs
     naming them. Members with equal specs are one member (trained once)."""
-    import models
+    from landscape import models
 
     members: Dict[str, Member] = {}
     pairs: List[Pair] = []
@@ -210,7 +210,7 @@ class _Pipeline:
 
     # -- setup ------------------------------------------------------------------------------------
     def run(self) -> Result:
-        import data
+        from landscape import data
 
         c = self.config
         start = time.perf_counter()
@@ -244,7 +244,7 @@ class _Pipeline:
         """Data of the study, standardized as for training: ``"train"`` is the training data (the
         ``data.n_train`` subset when set), ``"test"`` the test split; ``n`` takes a seeded subset of
         it (all of it when ``n`` is None or not smaller). Cached."""
-        import data
+        from landscape import data
 
         d = self.config.data
         key = (split, n, seed)

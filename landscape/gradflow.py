@@ -44,7 +44,7 @@ def layers(model: nn.Module) -> Dict[str, List[str]]:
 def _registry_order(model: nn.Module) -> Optional[Sequence[str]]:
     """``models.layer_order(model)`` as module names, or None where it does not apply."""
     try:
-        import models
+        from landscape import models
     except ImportError:
         return None
     order_fn = getattr(models, "layer_order", None)

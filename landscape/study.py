@@ -93,7 +93,7 @@ class DataSpec:
     seed: int = 0
 
     def __post_init__(self):
-        import data
+        from landscape import data
 
         check_choice("data.dataset", self.dataset, data.list_datasets())
         _int("data.n_train", self.n_train, 2, optional=True)
@@ -130,7 +130,7 @@ class PairSpec:
     vary: str = "skip"
 
     def __post_init__(self):
-        import models
+        from landscape import models
 
         check_choice("pairs.vary", self.vary, VARY)
         models.resolve(self.model)  # an unknown name fails here, listing close matches
@@ -344,7 +344,7 @@ def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
 
 def _check_models(config: ExperimentConfig) -> None:
     """Fail before any work if a pair cannot be built (no such switch, or an unknown model option)."""
-    import models
+    from landscape import models
 
     for p in config.pairs:
         family, options = models.resolve(p.model, **dict(config.model.options))

@@ -81,7 +81,7 @@ def _model_spec(model: nn.Module) -> Optional[dict]:
     if isinstance(spec, dict):
         return spec
     try:  # models/ is optional for the core: any nn.Module works without it
-        import models
+        from landscape import models
 
         return models.spec(model)
     except Exception:

@@ -234,7 +234,7 @@ def _default_augment(dataset: Optional[str]) -> Callable[..., torch.Tensor]:
     """``data.augment`` with the dataset's recommended arguments (the CIFAR recipe for unknown data)."""
     import functools
 
-    import data
+    from landscape import data
 
     kwargs = data.default_augmentation(dataset) if dataset in data.list_datasets() else {}
     return functools.partial(data.augment, **kwargs)
@@ -286,7 +286,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 def _spec_of(model: nn.Module) -> Optional[dict]:
     try:
-        import models
+        from landscape import models
 
         return models.spec(model)
     except (ImportError, ValueError):

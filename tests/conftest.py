@@ -104,4 +104,4 @@ def _keep_thread_count():
 def landscape_exe() -> list:
     """The installed `landscape` console script as an argv prefix (`python -c` where it is missing)."""
     exe = Path(sys.executable).with_name("landscape")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "import cli; cli.main()"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from landscape import cli; cli.main()"]

@@ -7,7 +7,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-import cli
+from landscape import cli
 
 
 def landscape_exe():

@@ -12,8 +12,8 @@ import time
 import numpy as np
 from click.testing import CliRunner
 
-import cli
-import models
+from landscape import cli
+from landscape import models
 from conftest import landscape_exe
 from landscape import checkpoint, io
 

@@ -17,9 +17,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import cli
-import data
-from data import cifar, idx, synthetic
+from landscape import cli
+from landscape import data
+from landscape.data import cifar, idx, synthetic
 from landscape.errors import FileFormatError
 
 torch.set_num_threads(1)

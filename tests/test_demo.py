@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import cli
+from landscape import cli
 from landscape import experiment, report, study
 
 TINY = """

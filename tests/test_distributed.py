@@ -14,8 +14,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import cli
-import models
+from landscape import cli
+from landscape import models
 from landscape import checkpoint, distributed, io
 
 ROOT = Path(__file__).resolve().parents[1]

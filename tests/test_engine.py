@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import models
+from landscape import models
 from landscape import directions, engine, evaluate, surface
 from landscape.engine import EngineOptions, PointEvaluator
 
@@ -268,8 +268,8 @@ def test_thread_option_applies_during_the_job_only(mlp, xy):
 def test_cli_engine_flags(tmp_path):
     from click.testing import CliRunner
 
-    import cli
-    import data
+    from landscape import cli
+    from landscape import data
     from landscape import checkpoint, io
 
     X, _ = data.load("digits", "train", n=64)

@@ -130,7 +130,6 @@ def guide_run(tmp_path_factory):
     previous: Dict = {}
     by_section: Dict[str, Dict] = {}
     old_cwd, old_threads = os.getcwd(), torch.get_num_threads()
-    sys.path.insert(0, str(ROOT))  # `import data, models` as from a checkout
     os.chdir(workdir)
     torch.set_num_threads(1)
     try:
@@ -162,7 +161,6 @@ def guide_run(tmp_path_factory):
     finally:
         os.chdir(old_cwd)
         torch.set_num_threads(old_threads)
-        sys.path.remove(str(ROOT))
     return workdir, outcomes
 
 

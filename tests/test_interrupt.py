@@ -18,9 +18,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import cli
+from landscape import cli
 from conftest import landscape_exe
-import models
+from landscape import models
 from landscape import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)
@@ -145,7 +145,7 @@ def test_interrupt_during_file_creation_leaves_nothing(tmp_path, monkeypatch):
 def test_sigterm_takes_the_ctrl_c_path(tmp_path):
     """`kill` (SIGTERM) or a scheduler's time limit: same clean exit and resume message as Ctrl-C."""
     code = (
-        "import sys, time, click, cli\n"
+        "import sys, time, click\nfrom landscape import cli\n"
         "@click.command()\n"
         "def wait():\n"
         "    print('ready', flush=True); time.sleep(30)\n"

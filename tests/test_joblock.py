@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import cli
-import models
+from landscape import cli
+from landscape import models
 from landscape import checkpoint, directions, io, surface
 from landscape.joblock import lock_path, output_lock
 

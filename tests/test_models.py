@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from torch import nn
 
-import cli
-import models
-from models.layers import ChannelAffine, group_count, norm_layer
-from models.resnet import ShortcutA
+from landscape import cli
+from landscape import models
+from landscape.models.layers import ChannelAffine, group_count, norm_layer
+from landscape.models.resnet import ShortcutA
 
 SMALL = dict(in_shape=(1, 8, 8), num_classes=7)
 NAMES = models.list_models()

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import cli  # noqa: E402
+from landscape import cli  # noqa: E402
 from landscape import io  # noqa: E402
 
 
@@ -161,7 +161,7 @@ def test_bad_input_is_one_line_and_exit_2(files):
 
 def test_unknown_kind_through_a_real_subprocess(files):
     script = Path(sys.executable).with_name("landscape")
-    cmd = [str(script)] if script.exists() else [sys.executable, "-c", "import cli; cli.main()"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from landscape import cli; cli.main()"]
     proc = subprocess.run(cmd + ["plot", str(files["a"]), "--kind", "contuor", "--out", str(files["dir"] / "x.png")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

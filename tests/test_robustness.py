@@ -33,9 +33,9 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-import cli
+from landscape import cli
 from conftest import landscape_exe
-import models
+from landscape import models
 from landscape import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)  # an MLP with BatchNorm, 4.6k weights

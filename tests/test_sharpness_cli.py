@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import cli
-import data
-import models
+from landscape import cli
+from landscape import data
+from landscape import models
 from landscape import checkpoint, directions, io, sharpness, surface
 
 N = 100  # digits samples: small enough for a fast test, enough for a meaningful Hessian

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-import models
+from landscape import models
 from landscape import checkpoint, gradflow
 from landscape.errors import FileFormatError
 from landscape.schedules import lr_at

@@ -11,8 +11,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import cli
-import data
+from landscape import cli
+from landscape import data
 from landscape import checkpoint, evaluate
 
 SMALL = ["--dataset", "digits", "--n-train", "200", "--epochs", "2", "--batch-size", "50", "--quiet"]
@@ -24,7 +24,7 @@ def invoke(*args):
 
 def landscape_cmd():
     script = Path(sys.executable).with_name("landscape")
-    return [str(script)] if script.exists() else [sys.executable, "-c", "import cli; cli.main()"]
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from landscape import cli; cli.main()"]
 
 
 def weights(path):

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import data  # noqa: E402
-import models  # noqa: E402
+from landscape import data  # noqa: E402
+from landscape import models  # noqa: E402
 from landscape import directions, surface  # noqa: E402
 
 

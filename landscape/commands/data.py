@@ -41,7 +41,7 @@ def list_cmd():
 
     Sizes are the standard ones; `landscape data info NAME` reads the files actually present.
     """
-    import data as datasets
+    from landscape import data as datasets
 
     rows = []
     for name in datasets.list_datasets():
@@ -62,7 +62,7 @@ def info_cmd(name, root, as_json):
     the files were found: they are read from the data root, so this checks that they are complete
     and well formed.
     """
-    import data as datasets
+    from landscape import data as datasets
 
     meta = datasets.info(name, root=root)
     if as_json:
@@ -102,6 +102,6 @@ def download_cmd(name, root):
 
     Files go under the data root and are checked against the published MD5 sums.
     """
-    import data as datasets
+    from landscape import data as datasets
 
     click.echo(f"{name}: files in {datasets.download(name, root=root)}")

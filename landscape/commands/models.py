@@ -14,7 +14,7 @@ def _shape_overrides(dataset: Optional[str]) -> Dict[str, Any]:
     """``in_shape``/``num_classes`` for ``dataset`` (none: the models' defaults, CIFAR-10's)."""
     if dataset is None:
         return {}
-    import data
+    from landscape import data
 
     meta = data.info(dataset, inspect=False)  # ValueError naming the datasets if unknown
     return {"in_shape": tuple(meta["input_shape"]), "num_classes": int(meta["num_classes"])}
@@ -34,7 +34,7 @@ def models():
 @click.option("--dataset", default=None, metavar="NAME", help=DATASET_HELP)
 def list_models(family: Optional[str], dataset: Optional[str]) -> None:
     """Print a table: name, family, parameter count, description."""
-    import models as registry
+    from landscape import models as registry
 
     shape = _shape_overrides(dataset)
     rows = []
@@ -58,7 +58,7 @@ def list_models(family: Optional[str], dataset: Optional[str]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the info as JSON (the spec under \"options\").")
 def info(name: str, dataset: Optional[str], as_json: bool) -> None:
     """Show NAME's family, every option (the spec a checkpoint stores) and its parameter count."""
-    import models as registry
+    from landscape import models as registry
 
     meta = registry.info(name, **_shape_overrides(dataset))
     if as_json:

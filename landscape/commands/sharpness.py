@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Sequence
 
 import click
 
-import data
+from landscape import data
 
 from ._common import device_option, setup_compute, threads_option
 

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 import click
 
-import data
+from landscape import data
 
 from ._common import RANGE, device_option, setup_compute, threads_option
 

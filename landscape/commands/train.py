@@ -91,7 +91,7 @@ _CONFIG_KEYS = {"epochs": "epochs", "batch_size": "batch_size", "optimizer": "op
 
 def _prepare(opts: Dict[str, Any]):
     """Config, device, data and data description from the parsed options."""
-    import data
+    from landscape import data
 
     from landscape.train import recommended
 
@@ -139,7 +139,7 @@ def train(model: str, **opts):
 
     Example: landscape train mlp20 --dataset digits --out runs/mlp20
     """
-    import models
+    from landscape import models
 
     from landscape import distributed
     from landscape.train import check_run_dir
@@ -171,7 +171,7 @@ def pair(model: str, vary: str, **opts):
 
     Example: landscape pair mlp20 --vary skip --dataset digits --out runs/pair
     """
-    import models
+    from landscape import models
 
     from landscape import distributed
     from landscape.train import check_run_dir
