@@ -169,30 +169,40 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
 
 @click.command()
 @click.argument("surface", metavar="SURFACE.h5")
-@click.option("--to", "to", default=None, metavar="vtp|obj|gif|mp4",
-              help="Format (default: from the --out extension). vtp: ParaView; obj: mesh; gif/mp4: animation.")
+@click.option("--to", "to", default=None, metavar="vtp|obj|html|gif|mp4",
+              help="Format (default: from the --out extension). vtp: ParaView; obj: mesh; html: a page to "
+                   "turn the surface in a browser (offline); gif/mp4: animation.")
 @click.option("--out", "-o", required=True, metavar="PATH", help="Output file.")
 @click.option("--value", default="train_loss", show_default=True, help="Which value gives the height / colour.")
 @click.option("--log/--linear", "log", default=None,
-              help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for animations "
-                   "log when the loss spans 2 decades or more).")
+              help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for pages and "
+                   "animations log when the loss spans 2 decades or more; a page has a switch).")
 @click.option("--vmax", type=FINITE, default=None, help="Clip heights above this value.")
 @click.option("--animation", "anim", default=None, metavar="rotate|trajectory",
-              help="gif/mp4: turn the 3D surface, or draw the training path (default: path if the file has one).")
+              help="gif/mp4: draw the training path epoch by epoch, or turn the 3D surface "
+                   "(default: the path if the file has one).")
 @click.option("--frames", type=click.IntRange(min=2), default=36, show_default=True, help="Frames of a rotation.")
 @click.option("--fps", type=click.IntRange(min=1), default=12, show_default=True, help="Animation frames per second.")
-def export(surface, to, out, value, log, vmax, anim, frames, fps):
-    """Export a surface for ParaView (.vtp), as a mesh (.obj) or as an animation (.gif/.mp4).
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar for animations.")
+def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
+    """Export a surface: ParaView (.vtp), a mesh (.obj), an interactive page (.html), a movie (.gif/.mp4).
 
     \b
     Examples:
+      landscape export surf.h5 --out surf.html         # turn it in a browser; works offline
+      landscape export pca.h5 --out path.mp4           # training epoch by epoch over the PCA plane
       landscape export surf.h5 --out surf.vtp          # open in ParaView
-      landscape export surf.h5 --to gif --out turn.gif
+      landscape export surf.h5 --to gif --animation rotate --out turn.gif
+
+    .html needs plotly (pip install 'landscape[html]'), .mp4 the ffmpeg of imageio-ffmpeg
+    (pip install 'landscape[movie]').
     """
     import matplotlib
 
     matplotlib.use("Agg")
     from landscape import export as lexport
+    from landscape import movie
+    from landscape.progress import bar
 
     to_given = to is not None
     if to is None:
@@ -203,12 +213,15 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps):
     if to not in lexport.FORMATS:
         given = f"--to {to}" if to_given else f"--out {out!r} (its extension)"
         raise ValueError(f"{given}: cannot export to {to!r}; the formats are {', '.join(lexport.FORMATS)} "
-                         "(.vtp for ParaView, .obj a mesh, .gif/.mp4 an animation).")
+                         "(.vtp for ParaView, .obj a mesh, .html a page, .gif/.mp4 an animation).")
     surf = _load(surface)
     kw = {"log": log, "vmax": vmax}
-    if to in ("gif", "mp4"):
-        kw.update(kind=anim, frames=frames, fps=fps)
-    elif anim is not None:
-        raise ValueError(f"--animation applies to gif/mp4, but --to {to} was asked for.")
-    path = lexport.export(surf, out, to=to, value=value, **kw)
+    if to not in ("gif", "mp4"):
+        if anim is not None:
+            raise ValueError(f"--animation applies to gif/mp4, but --to {to} was asked for.")
+        path = lexport.export(surf, out, to=to, value=value, **kw)
+    else:
+        with bar(movie.frame_count(surf, anim, frames), desc="frames", enabled=progress) as b:
+            path = lexport.export(surf, out, to=to, value=value, kind=anim, frames=frames, fps=fps,
+                                  progress=lambda i, n: b.update(1), **kw)
     click.echo(f"wrote {path}")
