@@ -142,7 +142,7 @@ def figure(surfaces, value: str = "train_loss", *, log: Optional[bool] = None, v
             raise ValueError(f"An .html page shows a 2D surface, but {s.label()!r} is 1D; "
                              "draw a line with `landscape plot --kind line`.")
     if titles is not None and len(titles) != len(surfaces):
-        raise ValueError(f"`titles` must have one entry per surface ({len(surfaces)}), but {len(titles)} were passed.")
+        raise ValueError(f"Give one title per surface ({len(surfaces)}) or none, but {len(titles)} were passed.")
     raws = [get_values(s, value) for s in surfaces]
     start = "log" if resolve_log(log, raws, value) else "linear"
     views = _Views(raws, value, vmin, vmax, levels)
@@ -208,8 +208,9 @@ def _panel(fig, views: _Views, scale0: Scale, surface, raw, value, where, first:
     views.set(t, "zmin", _lo)
     views.set(t, "zmax", _hi)
     views.set(t, "contours", views.contours)
-    fig.update_xaxes(title_text=x_label, row=r2, col=c2)
-    fig.update_yaxes(title_text=y_label, row=r2, col=c2)
+    # the grid's own limits: a marker on its edge must not pad the axes with an empty strip
+    fig.update_xaxes(title_text=x_label, range=[x.min(), x.max()], row=r2, col=c2)
+    fig.update_yaxes(title_text=y_label, range=[y.min(), y.max()], row=r2, col=c2)
 
     best = best_index(raw, value)
     if best is not None:

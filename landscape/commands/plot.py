@@ -134,10 +134,13 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     """Draw surfaces side by side on shared scales (e.g. with and without skip connections).
 
     Every panel gets the same contour levels, colours, z-limits and view; one colour bar.
+    With --out X.html: one offline page to turn in a browser, a 3D and a contour panel per file,
+    the 3D cameras linked (--kind does not apply; needs pip install 'landscape[html]').
 
     \b
-    Example:
+    Examples:
       landscape compare resnet56.h5 resnet56_noskip.h5 --kind surface --out compare.png
+      landscape compare resnet56.h5 resnet56_noskip.h5 --out compare.html
     """
     import matplotlib
 
@@ -151,6 +154,8 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
         raise ValueError(f"compare draws two or more surface files side by side, got one ({surfaces[0]!r}); "
                          "to draw a single file use `landscape plot`.")
     lplot.normalize_kind(kind)
+    if out.lower().endswith(".html"):
+        return _compare_page(surfaces, out, value, log, vmin, vmax, levels, dpi, style_name, titles)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
@@ -164,6 +169,18 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
             path = lplot.save(fig, out, dpi=dpi)
         finally:
             plt.close(fig)
+    click.echo(f"wrote {path}")
+
+
+def _compare_page(paths, out, value, log, vmin, vmax, levels, dpi, style_name, titles) -> None:
+    """compare --out X.html: one page, a 3D and a contour panel per file, cameras linked."""
+    from landscape import html
+
+    for name, given in (("--dpi", dpi), ("--style", style_name)):
+        if given is not None:
+            raise ValueError(f"{name} applies to PNG/PDF/SVG figures, not to an .html page ({out!r}).")
+    surfs = [_load(p) for p in paths]
+    path = html.to_html(surfs, out, value, log=log, vmin=vmin, vmax=vmax, levels=levels, titles=list(titles) or None)
     click.echo(f"wrote {path}")
 
 
