@@ -24,7 +24,7 @@ import numpy as np
 
 from . import atomic
 from .errors import check_choice
-from .movie import ANIMATIONS, animate, ffmpeg_available  # noqa: F401  (public here as before)
+from .movie import animate
 from .plot._scale import get_values, shared_scale
 
 FORMATS = ("vtp", "obj", "html", "gif", "mp4")

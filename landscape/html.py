@@ -25,7 +25,7 @@ from . import atomic
 from .extras import require
 from .plot import _labels
 from .plot._draw import TRAJECTORY_COLOR, trajectory_data
-from .plot._scale import Scale, best_index, get_values, resolve_log, shared_scale
+from .plot._scale import Scale, best_index, get_values, is_accuracy, resolve_log, shared_scale
 from .plot.surface3d import _heights_at
 
 COLORSCALE = "Viridis"
@@ -166,8 +166,8 @@ def figure(surfaces, value: str = "train_loss", *, log: Optional[bool] = None, v
     fig.update_layout(
         width=PANEL_WIDTH * max(n, 2), height=PANEL_HEIGHT * rows, margin=dict(l=40, r=40, t=60, b=40),
         updatemenus=[{"type": "buttons", "direction": "right", "x": 0.0, "y": 1.08, "xanchor": "left",
-                      "yanchor": "bottom", "showactive": True, "pad": {"r": 6}, "active": list(views.scales).index(start),
-                      "buttons": views.buttons()}],
+                      "yanchor": "bottom", "showactive": True, "pad": {"r": 6},
+                      "active": list(views.scales).index(start), "buttons": views.buttons()}],
         legend=dict(orientation="h", x=0.2, xanchor="left", y=1.08, yanchor="bottom"),
     )
     fig.update_layout(views.relayout[start])
@@ -215,8 +215,8 @@ def _panel(fig, views: _Views, scale0: Scale, surface, raw, value, where, first:
     best = best_index(raw, value)
     if best is not None:
         iy, ix = best
-        fig.add_trace(go.Scatter(x=[x[ix]], y=[y[iy]], mode="markers", name="minimum" if "acc" not in value else "maximum",
-                                 marker=dict(symbol="star", size=13, color="white", line=dict(color="black", width=1)),
+        fig.add_trace(go.Scatter(x=[x[ix]], y=[y[iy]], mode="markers",
+                                 name="maximum" if is_accuracy(value) else "minimum", marker=dict(symbol="star", size=13, color="white", line=dict(color="black", width=1)),
                                  customdata=[cells[iy, ix]], hovertemplate=hover, showlegend=first), row=r2, col=c2)
     traj = trajectory_data(surface, None)
     if traj is not None:

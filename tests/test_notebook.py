@@ -76,7 +76,9 @@ def test_in_a_jupyter_kernel(tmp_path):
     cells = [nbformat.v4.new_code_cell(f"PATH = {str(path)!r}")]
     cells += [nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS]
     nb = nbformat.v4.new_notebook(cells=cells)
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
     bar_outputs = nb.cells[1].outputs
     widgets = [o for o in bar_outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert widgets, bar_outputs  # a notebook widget, not lines of text on stderr
