@@ -183,7 +183,10 @@ def _panel(fig, views: _Views, scale0: Scale, surface, raw, value, where, first:
     x_label, y_label = _labels.axis_label(surface, 0, short=True), _labels.axis_label(surface, 1, short=True)
     cells, hover = _cells(surface), _hover(surface, x_label, y_label)
     colorbar = lambda s: dict(title=dict(text=views.title(s), side="right"), len=0.8, **_ticks(s))  # noqa: E731
-    fig.add_trace(go.Surface(x=x, y=y, z=_drawn(raw, scale0), customdata=cells, hovertemplate=hover,
+    # plotly.js looks a 3D surface's customdata up as [x index][y index], unlike its z [y][x]
+    # (plotly/plotly.js#5003): the browser test hovers a cell of a non-square grid to hold it to that
+    fig.add_trace(go.Surface(x=x, y=y, z=_drawn(raw, scale0), customdata=cells.transpose(1, 0, 2),
+                             hovertemplate=hover,
                              colorscale=COLORSCALE, cmin=_lo(scale0), cmax=_hi(scale0), showscale=first,
                              colorbar=colorbar(scale0), name=surface.label()), row=r3, col=c3)
     t = len(fig.data) - 1
@@ -216,7 +219,8 @@ def _panel(fig, views: _Views, scale0: Scale, surface, raw, value, where, first:
     if best is not None:
         iy, ix = best
         fig.add_trace(go.Scatter(x=[x[ix]], y=[y[iy]], mode="markers",
-                                 name="maximum" if is_accuracy(value) else "minimum", marker=dict(symbol="star", size=13, color="white", line=dict(color="black", width=1)),
+                                 name="maximum" if is_accuracy(value) else "minimum",
+                                 marker=dict(symbol="star", size=13, color="white", line=dict(color="black", width=1)),
                                  customdata=[cells[iy, ix]], hovertemplate=hover, showlegend=first), row=r2, col=c2)
     traj = trajectory_data(surface, None)
     if traj is not None:

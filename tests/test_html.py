@@ -88,8 +88,10 @@ def test_page_is_offline_and_embeds_every_stored_value(real_file, tmp_path):
     fig = figure_json(page)
     surface, contour = fig["data"][0], fig["data"][1]
     assert surface["type"] == "surface" and contour["type"] == "contour"
-    for trace in (surface, contour):  # hover data: every value of every cell, exactly as stored
-        np.testing.assert_array_equal(array(trace["customdata"]), stacked(surf))
+    # hover data: every value of every cell, exactly as stored ([x][y] on a 3D surface for plotly.js)
+    np.testing.assert_array_equal(array(surface["customdata"]).transpose(1, 0, 2), stacked(surf))
+    np.testing.assert_array_equal(array(contour["customdata"]), stacked(surf))
+    for trace in (surface, contour):
         np.testing.assert_array_equal(array(trace["x"]), surf.x)
         np.testing.assert_array_equal(array(trace["y"]), surf.y)
     for name in surf.values:
@@ -168,20 +170,40 @@ def test_bad_requests_are_one_line(tmp_path, real_file, monkeypatch):
 # --- in a real browser ------------------------------------------------------------------------------
 
 # Run inside a copy of the page once it has loaded: read back what the browser plotted, hover a
-# cell of the contour, press the linear-scale button, turn the first camera; print it all as JSON.
+# cell of the contour (plotly's own hover call) and of the first 3D surface (the mouse moved over
+# its canvas: WebGL picking), press the linear-scale button, turn the first camera; print it all.
 PROBE = """<script>
 window.addEventListener("load", function () {
-  var gd = document.getElementById("landscape-plot"), out = {};
+  var gd = document.getElementById("landscape-plot"), out = {hover3d: []};
   function plain(a) { return Array.from(a, function (r) { return r.length === undefined ? r : plain(r); }); }
+  function labels() { return Array.from(document.querySelectorAll("g.hovertext text"), function (t) {
+    return t.textContent; }); }
   function done() { document.body.insertAdjacentHTML("beforeend",
     "<pre id='probe'>" + JSON.stringify(out).replace(/</g, "&lt;") + "</pre>"); }
+  function later(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
   try {
     out.traces = gd._fullData.map(function (t) {
       return {type: t.type, x: plain(t.x), y: plain(t.y), customdata: t.customdata && plain(t.customdata)}; });
     Plotly.Fx.hover(gd, {xval: 0.0, yval: 0.0}, "xy");
-    out.hover = Array.from(document.querySelectorAll(".hoverlayer text"), function (t) { return t.textContent; });
-    var linear = gd.layout.updatemenus[0].buttons[0];
-    Plotly.update(gd, linear.args[0], linear.args[1], linear.args[2]).then(function () {
+    out.hover = labels();
+    Plotly.Fx.unhover(gd);
+    gd.on("plotly_hover", function (ev) {
+      var p = ev.points[0];
+      if (p.data.type === "surface") out.hover3d.push({x: p.x, y: p.y, customdata: plain(p.customdata),
+                                                       labels: labels()});
+    });
+    var canvas = gd.querySelector(".gl-container canvas"), box = canvas.getBoundingClientRect();
+    [0.55, 0.65, 0.45].reduce(function (chain, f) {
+      return chain.then(function () {
+        if (out.hover3d.length) return;
+        canvas.dispatchEvent(new MouseEvent("mousemove", {clientX: box.left + box.width / 2,
+                                                          clientY: box.top + f * box.height, bubbles: true}));
+        return later(300);
+      });
+    }, later(200)).then(function () {
+      var linear = gd.layout.updatemenus[0].buttons[0];
+      return Plotly.update(gd, linear.args[0], linear.args[1], linear.args[2]);
+    }).then(function () {
       out.zrange = gd._fullLayout.scene.zaxis.range;
       return Plotly.relayout(gd, {"scene.camera": {eye: {x: 2, y: 0.5, z: 0.25}}});
     }).then(function () {
@@ -231,21 +253,34 @@ def test_page_in_headless_chromium_offline(real_file, tmp_path):
     out = json.loads(m.group(1).replace("&lt;", "<"))
     assert "error" not in out, out["error"]
     # the data the browser plotted is the file's
-    surfaces = [t for t in out["traces"] if t["type"] in ("surface", "contour")]
-    assert len(surfaces) == 4
-    inf_cell = ~np.isfinite(stacked(surf))
-    for t in surfaces:
+    cells = stacked(surf)
+    finite = np.isfinite(cells)  # JSON has no inf: the browser's inf comes back as null
+    traces = [t for t in out["traces"] if t["type"] in ("surface", "contour")]
+    assert [t["type"] for t in traces] == ["surface", "contour"] * 2
+    for t in traces:
         np.testing.assert_array_equal(np.asarray(t["x"]), surf.x)
         np.testing.assert_array_equal(np.asarray(t["y"]), surf.y)
-        got = np.array(t["customdata"], dtype=np.float64)  # JSON has no inf: the browser's null
-        np.testing.assert_array_equal(got[~inf_cell], stacked(surf)[~inf_cell])
-    # hover at (0, 0) names (x, y) and every stored value
-    ix, iy = np.argmin(abs(surf.x)), np.argmin(abs(surf.y))
-    hover = " ".join(out["hover"])
-    shown = dict(re.findall(r"([a-z0-9 ]+?) = ([-+0-9.e]+)", hover))
-    assert len(shown) == 2 + len(surf.values), hover
-    for name in surf.values:
-        assert float(shown[value_label(name)]) == pytest.approx(surf.values[name][iy, ix], rel=1e-3)
+        got = np.array(t["customdata"], dtype=np.float64)
+        if t["type"] == "surface":  # held as [x][y] for plotly.js (see landscape.html)
+            got = got.transpose(1, 0, 2)
+        np.testing.assert_array_equal(got[finite], cells[finite])
+
+    def check_hover(labels, x, y):
+        """The label names (x, y) and every value stored at that cell."""
+        shown = dict(re.findall(r"([a-z0-9 ]+?) = ([-+0-9.e]+)", " ".join(labels)))
+        assert len(shown) == 2 + len(surf.values), labels
+        ix, iy = int(np.argmin(abs(surf.x - x))), int(np.argmin(abs(surf.y - y)))
+        assert float(shown["direction 1"]) == pytest.approx(surf.x[ix], abs=1e-3)
+        assert float(shown["direction 2"]) == pytest.approx(surf.y[iy], abs=1e-3)
+        for name in surf.values:
+            assert float(shown[value_label(name)]) == pytest.approx(surf.values[name][iy, ix], rel=1e-3)
+        return ix, iy
+
+    check_hover(out["hover"], 0.0, 0.0)  # the contour
+    assert out["hover3d"], "moving the mouse over the 3D surface showed no hover"
+    hit = out["hover3d"][0]
+    ix, iy = check_hover(hit["labels"], hit["x"], hit["y"])  # the 3D surface: the cell under the mouse
+    np.testing.assert_array_equal(hit["customdata"], cells[iy, ix])
     # the linear-scale button puts heights back in loss units; turning one camera turns the other
     finite = surf.values["train_loss"][np.isfinite(surf.values["train_loss"])]
     assert out["zrange"][0] == pytest.approx(finite.min())
