@@ -196,7 +196,9 @@ def _panel(fig, views: _Views, scale0: Scale, surface, raw, value, where, first:
     if first:
         views.set(t, "colorbar", colorbar)
     scene = fig.data[t].scene  # 'scene', 'scene2', ...
-    fig.layout[scene].update(xaxis_title=x_label, yaxis_title=y_label, aspectmode="cube", camera=CAMERA)
+    # the whole grid, computed or not: a file still being written shows where its cells are missing
+    fig.layout[scene].update(xaxis_title=x_label, yaxis_title=y_label, aspectmode="cube", camera=CAMERA,
+                             xaxis_range=[x.min(), x.max()], yaxis_range=[y.min(), y.max()])
     views.layout(f"{scene}.zaxis.range", lambda s: [_lo(s), _hi(s)])
     views.layout(f"{scene}.zaxis.title.text", views.title)
     for key, _ in _ticks(scale0).items():
