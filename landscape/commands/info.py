@@ -85,6 +85,11 @@ def info(path):
     Works for files written by `landscape surface` and for the reference code's layout
     (tomgoldstein/loss-landscape).
     """
-    from landscape import io
+    from landscape import io, pathfile
 
+    if pathfile.is_path_file(path):  # a `landscape connect` file: both paths and their barriers
+        from .connect import describe as describe_paths
+
+        click.echo(describe_paths(pathfile.load(path)))
+        return
     click.echo(describe(io.load(path)))
