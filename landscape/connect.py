@@ -59,7 +59,9 @@ log = logging.getLogger(__name__)
 
 CURVES = ("bezier", "polychain")
 STATE_FORMAT = "landscape-connect-state"
-PLANE_MARGIN = 0.25  # the plane grid reaches this far (in units of |B − A|) beyond A, B and the bend
+# the plane grid reaches this far (in units of |B − A|) beyond A, B and the bend: along B − A, a
+# little; across it, enough to show the valley's walls on both sides of the curve
+PLANE_MARGIN = (0.25, 0.4)
 
 
 @dataclass(frozen=True)
@@ -331,8 +333,9 @@ def plane_grid(bend_xy: Sequence[float], nx: int) -> Tuple[np.ndarray, np.ndarra
     """The plane figure's grid: A = (0, 0), B = (1, 0), the bend and the curve, with PLANE_MARGIN
     around them; ``nx`` points along B − A and as many per unit length along the other axis."""
     bx, by = (float(v) for v in bend_xy)
-    x_lo, x_hi = min(0.0, bx) - PLANE_MARGIN, max(1.0, bx) + PLANE_MARGIN
-    y_lo, y_hi = min(0.0, by) - PLANE_MARGIN, max(0.0, by) + PLANE_MARGIN
+    mx, my = PLANE_MARGIN
+    x_lo, x_hi = min(0.0, bx) - mx, max(1.0, bx) + mx
+    y_lo, y_hi = min(0.0, by) - my, max(0.0, by) + my
     ny = max(5, int(round((nx - 1) * (y_hi - y_lo) / (x_hi - x_lo))) + 1)
     return np.linspace(x_lo, x_hi, nx), np.linspace(y_lo, y_hi, ny)
 
@@ -468,13 +471,16 @@ def _run(curve: Curve, model: nn.Module, train_data, splits, obj, config: Connec
                 for n, t in curve.bend.items():
                     t.copy_(stored.bend[n])
             history = stored.training
+            stored_grid = (stored.plane.x, stored.plane.y) if stored.plane is not None else None
         else:
+            stored_grid = None
             history = _Trainer(curve, model, train_data, obj, config, settings_json, state_path, show).run()
         bend_xy = bend_coordinates(curve)
         plane_dirs = _plane_directions(model, curve) if config.plane else None
         ts = np.linspace(0.0, 1.0, config.points)
         coords = np.stack([curve.plane_coords(t, bend_xy) for t in ts])
-        grid = plane_grid(bend_xy, config.plane) if config.plane else None
+        # a resumed file keeps its grid (the cells done so far are on it)
+        grid = stored_grid or (plane_grid(bend_xy, config.plane) if config.plane else None)
         sink = _Sink(path, ts, names, coords, grid, bend_xy, curve, history, settings, overwrite)
         if state_path is not None:
             with contextlib.suppress(FileNotFoundError):

@@ -34,6 +34,10 @@ def _curve_name(paths) -> str:
     return CURVE_NAMES.get(str(paths.attrs.get("curve")), "curve")
 
 
+def _title(paths) -> str:
+    return f"{paths.attrs.get('model_name', 'model')}: straight line and {_curve_name(paths)}"
+
+
 def _test_partner(paths, value: str) -> Optional[str]:
     """The test value drawn dashed beside a train value ('train_loss' -> 'test_loss'), if stored."""
     other = value.replace("train_", "test_", 1) if value.startswith("train_") else None
@@ -74,7 +78,7 @@ def along(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlabel("t (0: model A, 1: model B)")
     ax.set_ylabel(scale.label("loss") if is_loss else _labels.value_label(value))
-    ax.set_title(paths.label() if title is None else title)
+    ax.set_title(_title(paths) if title is None else title)
     # below the axes: inside, the legend would cover the line's peak or the curve's flat stretch
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1, frameon=False)
     return ax
@@ -92,7 +96,7 @@ def plane(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
     ax = _draw.axes_2d(ax)
     kw = {"levels": levels} if levels is not None else {}
     contourf(paths.plane, value, ax, log=log, vmin=vmin, vmax=vmax, trajectory=False, mark_min=False,
-             title=paths.label() if title is None else title, **kw)
+             title=_title(paths) if title is None else title, **kw)
     (ax_, ay_), (bx, by), (cx, cy) = paths.points
     ax.plot([ax_, bx], [ay_, by], color="white", linestyle="--", linewidth=1.2, label="straight line")
     ax.plot(paths.coords[:, 0], paths.coords[:, 1], color=CURVE_COLOR, linewidth=2.0, label=_curve_name(paths))
@@ -104,7 +108,9 @@ def plane(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
         ax.annotate(text, (x, y), xytext=(0, -11 if text != "θ" else 8), textcoords="offset points", ha="center",
                     va="center", fontsize="small", color="white", fontweight="bold", zorder=7)
     ax.set_aspect("equal")
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
+    # inside, below the line: the plane's margin there is high loss with nothing else drawn on it
+    ax.legend(fontsize="small", loc="lower center", ncol=3, frameon=True, framealpha=0.8, edgecolor="none",
+              handlelength=1.5, columnspacing=1.0)
     return ax
 
 
