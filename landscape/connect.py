@@ -553,9 +553,8 @@ class _Sink:
             return pathfile.load(self.path)
         plane = None
         if self.grid is not None:
-            plane = io.Surface(x=self.grid[0], y=self.grid[1], values=self.arrays["plane"],
-                                        attrs={**self.settings, "direction_kind": "plane"},
-                                        computed=self.done["plane"])
+            plane = pathfile.plane_surface(self.grid[0], self.grid[1], self.arrays["plane"], self.done["plane"],
+                                           self.settings)
         return Paths(t=self.ts, line=self.arrays["line"], curve=self.arrays["curve"], coords=self.coords,
                      bend=self.bend, training=self.history, plane=plane,
                      points=self.points if self.grid is not None else None, attrs=dict(self.settings))

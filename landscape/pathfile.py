@@ -93,10 +93,6 @@ class Paths:
         """``{"line": {"train_loss": ..., "test_loss": ...}, "curve": {...}}`` for every loss stored."""
         return {w: {v: self.barrier(w, v) for v in self.values(w) if v.endswith("_loss")} for w in PATHS}
 
-    def label(self) -> str:
-        """A short title: the model's name and the curve kind."""
-        return f"{self.attrs.get('model_name', 'model')}: {self.attrs.get('curve', 'curve')} curve"
-
 
 # --- writing ----------------------------------------------------------------------------------------
 
@@ -221,6 +217,15 @@ def _values(group, names: Sequence[str]) -> Dict[str, np.ndarray]:
     return out
 
 
+def plane_surface(x: np.ndarray, y: np.ndarray, values: Dict[str, np.ndarray], done: np.ndarray,
+                  attrs: Mapping[str, Any], path: Optional[str] = None) -> io.Surface:
+    """The plane grid as a 2D :class:`landscape.io.Surface` (what ``landscape.plot`` draws), its axes
+    labelled with what they are."""
+    plane_attrs = {**attrs, "format": io.FORMAT, "direction_kind": "plane", "ndim": 2,
+                   "xlabel": "plane coordinate 1 (B − A)", "ylabel": "plane coordinate 2 (bend, ⊥ B − A)"}
+    return io.Surface(x=x, y=y, values=values, attrs=plane_attrs, path=path, computed=done)
+
+
 def load(path) -> Paths:
     """Read a path file (any 1.x version)."""
     attrs = read_attrs(path)
@@ -235,9 +240,7 @@ def load(path) -> Paths:
         if PLANE in f:
             g = f[PLANE]
             points = g["points"][()]
-            plane_attrs = {**attrs, "format": io.FORMAT, "direction_kind": "plane", "ndim": 2,
-                           "xlabel": "plane coordinate 1 (B − A)", "ylabel": "plane coordinate 2 (bend, ⊥ B − A)"}
-            plane = io.Surface(x=g["xcoordinates"][()], y=g["ycoordinates"][()], values=_values(g, names),
-                               attrs=plane_attrs, path=str(path), computed=g[io.DONE][()].astype(bool))
+            plane = plane_surface(g["xcoordinates"][()], g["ycoordinates"][()], _values(g, names),
+                                  g[io.DONE][()].astype(bool), attrs, str(path))
     return Paths(t=t, line=line, curve=curve, coords=coords, bend=bend, training=training, plane=plane,
                  points=points, attrs=attrs, path=str(path))

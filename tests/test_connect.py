@@ -289,3 +289,42 @@ def test_cli_bad_input_is_one_line_exit_2(checkpoints, tmp_path, case, message):
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.slow
+def test_cli_ctrl_c_then_rerun_continues_to_the_same_curve(checkpoints, tmp_path):
+    """A real `landscape connect` process interrupted (SIGINT) during the curve's training resumes
+    from its last epoch and ends with the bend an uninterrupted run trains, bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def command(out):
+        return [sys.executable, "-m", "landscape", "connect", str(checkpoints / "s0.pt"), str(checkpoints / "s1.pt"),
+                "--out", str(out), "--epochs", "40", "--points", "5", "--plane", "0", "--n-samples", "600",
+                "--threads", "1", "--no-progress"]
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cut, whole = tmp_path / "cut.h5", tmp_path / "whole.h5"
+    proc = subprocess.Popen(command(cut), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = connect.state_path_for(cut)
+    deadline = time.monotonic() + 300
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and not cut.exists()
+    import json
+
+    epochs_done = len(json.loads(checkpoint.safe_torch_load(state)["history"])["epoch"])
+    assert 0 < epochs_done < 40  # stopped during the training, after saving at least one epoch
+    rerun = subprocess.run(command(cut), env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    reference = subprocess.run(command(whole), env=env, capture_output=True, text=True, timeout=600)
+    assert reference.returncode == 0, reference.stderr
+    a, b = pathfile.load(cut), pathfile.load(whole)
+    assert all(torch.equal(a.bend[n], b.bend[n]) for n in b.bend)
+    np.testing.assert_array_equal(a.curve["train_loss"], b.curve["train_loss"])
