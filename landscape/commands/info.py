@@ -83,7 +83,8 @@ def info(path):
     """Show a surface file's settings, grid, progress and value ranges.
 
     Works for files written by `landscape surface` and for the reference code's layout
-    (tomgoldstein/loss-landscape).
+    (tomgoldstein/loss-landscape). For a path file (`landscape connect`): its settings, progress
+    and the barrier along the straight line and along the curve.
     """
     from landscape import io, pathfile
 
