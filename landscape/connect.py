@@ -582,5 +582,6 @@ def _evaluate_plane(model: nn.Module, plane_dirs, grid, splits, obj, sink: _Sink
         for j in rows:
             row = surface_mod.compute(model, plane_dirs, x=xs, y=np.array([ys[j]]), data=dict(splits), loss=obj,
                                       bn="recompute", progress=False, batch_size=None)
+            new = len(xs) - int(done[j].sum())
             sink.put("plane", j * len(xs) + np.arange(len(xs)), {n: row.values[n][0] for n in sink.names})
-            bar.update(len(xs) - int(done[j].sum()))
+            bar.update(new)
