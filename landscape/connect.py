@@ -59,9 +59,11 @@ log = logging.getLogger(__name__)
 
 CURVES = ("bezier", "polychain")
 STATE_FORMAT = "landscape-connect-state"
-# the plane grid reaches this far (in units of |B − A|) beyond A, B and the bend: along B − A, a
-# little; across it, enough to show the valley's walls on both sides of the curve
-PLANE_MARGIN = (0.25, 0.4)
+# The plane grid reaches PLANE_MARGIN (in units of |B − A|) beyond A and B along B − A, and across
+# it as far beyond the line and the bend as the bend is from the line (at least PLANE_MARGIN_ACROSS):
+# the low-loss tunnel a curve follows can be thin, and it is that strip the figure has to resolve.
+PLANE_MARGIN = 0.25
+PLANE_MARGIN_ACROSS = 0.1
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,8 @@ class ConnectConfig:
         weight_decay: ½·weight_decay·|w(t)|² is added to the loss at the sampled point.
         seed: seeds the data order, the sampled t and dropout.
         points: points along each path, t = linspace(0, 1, points) (Garipov et al. use 61).
-        plane: grid points along B − A of the plane figure's grid (0: no plane); the other axis gets
-            as many per unit length.
+        plane: grid points per axis of the plane figure's grid (0: no plane): ``plane²`` points
+            evaluated, about as many as the two paths' points for plane=11.
     """
 
     curve: str = "bezier"
@@ -329,15 +331,15 @@ def evaluate_at(model: nn.Module, weights: Mapping[str, torch.Tensor], splits: M
     return out
 
 
-def plane_grid(bend_xy: Sequence[float], nx: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The plane figure's grid: A = (0, 0), B = (1, 0), the bend and the curve, with PLANE_MARGIN
-    around them; ``nx`` points along B − A and as many per unit length along the other axis."""
+def plane_grid(bend_xy: Sequence[float], n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The plane figure's ``n`` x ``n`` grid around A = (0, 0), B = (1, 0), the bend and the curve
+    (margins: PLANE_MARGIN, PLANE_MARGIN_ACROSS). The two axes have one unit, |B − A|, but not one scale: across the line
+    the grid spans about 3 bend heights, so the strip the curve runs in gets n / 3 rows."""
     bx, by = (float(v) for v in bend_xy)
-    mx, my = PLANE_MARGIN
-    x_lo, x_hi = min(0.0, bx) - mx, max(1.0, bx) + mx
+    my = max(abs(by), PLANE_MARGIN_ACROSS)
+    x_lo, x_hi = min(0.0, bx) - PLANE_MARGIN, max(1.0, bx) + PLANE_MARGIN
     y_lo, y_hi = min(0.0, by) - my, max(0.0, by) + my
-    ny = max(5, int(round((nx - 1) * (y_hi - y_lo) / (x_hi - x_lo))) + 1)
-    return np.linspace(x_lo, x_hi, nx), np.linspace(y_lo, y_hi, ny)
+    return np.linspace(x_lo, x_hi, n), np.linspace(y_lo, y_hi, n)
 
 
 # --- the job ------------------------------------------------------------------------------------------

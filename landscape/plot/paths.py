@@ -88,8 +88,9 @@ def plane(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
           vmin: Optional[float] = None, vmax: Optional[float] = None, levels=None,
           title: Optional[str] = None) -> Axes:
     """Filled loss contours on the plane through A, B and the bend, with the straight line (dashed),
-    the curve (solid), A, B and the bend (a hollow square). Both axes share one unit, |B − A|, and
-    are drawn to the same scale. Returns the Axes; ValueError if the file has no plane grid."""
+    the curve (solid), A, B and the bend (a hollow square). Both axes are in units of |B − A|; the
+    one across the line is stretched (the grid spans a few bend heights there), so the thin strip a
+    curve runs in is resolved. Returns the Axes; ValueError if the file has no plane grid."""
     if paths.plane is None:
         raise ValueError(f"{paths.path or 'This path file'} has no plane grid (it was made with plane=0 / --plane 0); "
                          "draw kind 'line', or rerun connect with --plane 21.")
@@ -107,7 +108,6 @@ def plane(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
     for (x, y), text in (((ax_, ay_), "A"), ((bx, by), "B"), ((cx, cy), "θ")):
         ax.annotate(text, (x, y), xytext=(0, -11 if text != "θ" else 8), textcoords="offset points", ha="center",
                     va="center", fontsize="small", color="white", fontweight="bold", zorder=7)
-    ax.set_aspect("equal")
     # inside, below the line: the plane's margin there is high loss with nothing else drawn on it
     ax.legend(fontsize="small", loc="lower center", ncol=3, frameon=True, framealpha=0.8, edgecolor="none",
               handlelength=1.5, columnspacing=1.0)
