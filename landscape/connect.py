@@ -220,8 +220,7 @@ class _Trainer:
         self.curve, self.model, self.data, self.obj, self.config = curve, model, data, obj, config
         self.settings_json, self.state_path, self.show = settings_json, state_path, show
         self.gen = torch.Generator().manual_seed(config.seed)
-        self.params = list(curve.bend.values())
-        self.optimizer = torch.optim.SGD(self.params, lr=config.lr, momentum=config.momentum)
+        self.optimizer = torch.optim.SGD(list(curve.bend.values()), lr=config.lr, momentum=config.momentum)
         n = data[0].shape[0] if isinstance(data, tuple) else len(data)
         self.steps_per_epoch = (n // config.batch_size + (1 if n % config.batch_size >= 2 else 0)
                                 if isinstance(data, tuple) else n)
@@ -259,17 +258,13 @@ class _Trainer:
         c = self.config
         if self.state_path is not None and self.state_path.is_file():
             self._restore()
-        model = self.model
-        bn_modes = {m: m.training for m in model.modules()}
-        model.train()  # BatchNorm on batch statistics, as the curve is trained (dropout on)
-        try:
-            with progress.bar(total=c.epochs * self.steps_per_epoch, desc="connect: train curve", enabled=self.show,
-                              initial=self.epoch * self.steps_per_epoch) as bar:
-                while self.epoch < c.epochs:
-                    self._epoch(bar)
-        finally:
-            for m, mode in bn_modes.items():
-                m.training = mode
+        # BatchNorm on batch statistics as the curve trains (dropout on); the caller restores the
+        # model's modes and running statistics (connect runs this under params.restored)
+        self.model.train()
+        with progress.bar(total=c.epochs * self.steps_per_epoch, desc="connect: train curve", enabled=self.show,
+                          initial=self.epoch * self.steps_per_epoch) as bar:
+            while self.epoch < c.epochs:
+                self._epoch(bar)
         return {k: np.asarray(v) for k, v in self.history.items()}
 
     def _epoch(self, bar) -> None:
