@@ -302,7 +302,7 @@ def connect_figures(work: str, out: str, path_file: Optional[str] = None) -> Lis
         path_file = os.path.join(work, f"{CONNECT_MODEL}_connect.h5")
         _landscape("connect", *ckpts, "--threads", "1", "--no-progress", "--out", path_file)
     paths = pathfile.load(path_file)
-    model, curve = paths.attrs.get("model_name", "model"), paths.attrs.get("curve")
+    model, curve = paths.attrs.get("model_name", "model"), path_plots.CURVE_NAMES.get(paths.attrs.get("curve"), "curve")
     line_b, curve_b = paths.barrier("line"), paths.barrier("curve")
     made = []
     for kind, name, caption in [
