@@ -23,6 +23,7 @@ COMMANDS = {
     "train": ("landscape.commands.train:train", "Train one network on a dataset, with checkpoints, history and gradient flow."),
     "demo": ("landscape.commands.demo:demo", "Run the whole story on the built-in digits data: train pairs, sample surfaces, measure sharpness, write figures and report.md."),
     "experiment": ("landscape.commands.demo:experiment", "Run the demo pipeline from a TOML config (models, pairs, dataset, training, grid, metrics)."),
+    "connect": ("landscape.commands.connect:connect", "Train a low-loss curve between two checkpoints; measure the loss and barrier along it and along the straight line."),
     "pair": ("landscape.commands.train:pair", "Train both members of a pair (with/without skip or norm) with the same seed and data order."),
 }
 
@@ -33,6 +34,7 @@ INTERRUPT_HINTS = {
     "surface": "The cells computed so far are saved in the output file; rerun the same command to resume.",
     "train": "The run is saved after every epoch; rerun the same command with --resume to continue.",
     "pair": "The runs are saved after every epoch; rerun the same command with --resume to continue.",
+    "connect": "The curve's training and the points evaluated so far are saved; rerun the same command to resume.",
     "demo": "Finished work in the output directory is kept; rerun the same command to continue.",
     "experiment": "Finished work in the output directory is kept; rerun the same command to continue.",
 }

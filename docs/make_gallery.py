@@ -277,6 +277,53 @@ def make(inputs: dict, out: str, source: str) -> List[tuple]:
     return made
 
 
+# ---------------------------------------------------------------------------------------------
+# Between two minima (`landscape connect`): its own inputs, two seeds of one network
+# ---------------------------------------------------------------------------------------------
+
+CONNECT_MODEL = "resnet20"
+
+
+def connect_figures(work: str, out: str, path_file: Optional[str] = None) -> List[tuple]:
+    """The two figures of a path file: the loss along the straight line and the trained curve, and
+    the plane through both ends and the bend. Without ``path_file``, trains CONNECT_MODEL on digits
+    from seeds 0 and 1 and runs `landscape connect` between them (finished steps are reused)."""
+    from landscape import pathfile
+    from landscape.plot import paths as path_plots
+
+    if path_file is None:
+        ckpts = []
+        for seed in ("0", "1"):
+            run = os.path.join(work, f"{CONNECT_MODEL}_seed{seed}")
+            if not os.path.isfile(os.path.join(run, "final.pt")):
+                _landscape("train", CONNECT_MODEL, "--dataset", DATASET, "--epochs", "20", "--seed", seed,
+                           "--save-every", "0", "--quiet", "--overwrite", "--out", run)
+            ckpts.append(os.path.join(run, "final.pt"))
+        path_file = os.path.join(work, f"{CONNECT_MODEL}_connect.h5")
+        _landscape("connect", *ckpts, "--threads", "1", "--no-progress", "--out", path_file)
+    paths = pathfile.load(path_file)
+    model, curve = paths.attrs.get("model_name", "model"), path_plots.CURVE_NAMES.get(paths.attrs.get("curve"), "curve")
+    line_b, curve_b = paths.barrier("line"), paths.barrier("curve")
+    made = []
+    for kind, name, caption in [
+        ("line", "connect_line.png",
+         f"`landscape plot AB.h5 --kind line` of a `landscape connect` file: the loss between two {model} "
+         f"minima (digits, seeds 0 and 1) along the straight line (grey) and a trained {curve} curve (orange), "
+         f"train solid, test dashed; train-loss barrier {line_b:.3g} along the line, {curve_b:.3g} along the "
+         "curve (BatchNorm statistics re-estimated at every point)."),
+        ("contour", "connect_plane.png",
+         "`landscape plot AB.h5 --kind contour`: the train loss on the plane through both minima (A, B) and "
+         "the curve's bend (θ), axes B − A and the bend's offset orthogonal to it, in units of |B − A| "
+         "(Garipov et al. 2018, Fig. 1); dashed: the straight line, orange: the curve."),
+    ]:
+        fig = path_plots.draw(paths, kind)
+        plot.save(fig, os.path.join(out, name), dpi=130)
+        plt.close(fig)
+        made.append((name, caption))
+        print(f"wrote {os.path.join(out, name)}", flush=True)
+    return made
+
+
 def write_page(made: List[tuple], out: str, page: str, source: str, command: str) -> None:
     rel = os.path.relpath(out, os.path.dirname(os.path.abspath(page)))
     lines = [
@@ -324,6 +371,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--lines", nargs=2, metavar=("WITH_1D.h5", "WITHOUT_1D.h5"), help="two 1D surface files")
     p.add_argument("--pca", metavar="PCA.h5", help="a PCA-plane surface with a trajectory")
     p.add_argument("--runs", nargs="+", metavar="RUN_DIR", help="training runs for the gradient-flow figure")
+    p.add_argument("--paths", metavar="AB.h5", help="a `landscape connect` path file (default: made by the pipeline)")
     args = p.parse_args(argv)
 
     command = "python docs/make_gallery.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -340,6 +388,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                   f"({GRID_2D} grids, filter-normalized random directions, seed {SEED}; PCA plane for the trajectory).")
     os.makedirs(args.out, exist_ok=True)
     made = make(inputs, args.out, source)
+    if args.paths or not (args.synthetic or args.surfaces):
+        made += connect_figures(args.work, args.out, args.paths)
     page = args.page or os.path.join(os.path.dirname(os.path.abspath(args.out)), "gallery.md")
     write_page(made, args.out, page, source, command)
 

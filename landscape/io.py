@@ -629,6 +629,9 @@ def _load_reference(f, attrs: Dict[str, Any], path) -> Surface:
     """
     import h5py
 
+    if "format" in attrs:  # another landscape file: a path file (`landscape connect`), a direction file
+        raise FileFormatError(f"{str(path)!r} is a {attrs['format']} file, not a surface file; `landscape info` "
+                              "shows what it holds (path files: landscape.pathfile.load).")
     if "xcoordinates" not in f:
         raise FileFormatError(f"{str(path)!r} is neither a landscape surface file nor in the reference layout "
                               "(no 'xcoordinates' dataset).")

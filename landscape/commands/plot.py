@@ -100,6 +100,16 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
+    from landscape import pathfile
+
+    if pathfile.is_path_file(surface):  # a `landscape connect` file: its own figures
+        from .connect import plot_paths
+
+        given = click.get_current_context().get_parameter_source("kind") != click.core.ParameterSource.DEFAULT
+        for p in plot_paths(surface, kind, given, out, value, log, vmin, vmax, levels, dpi,
+                            _style_context(style_name, width)):
+            click.echo(f"wrote {p}")
+        return
     surf = _load(surface)
     if kind == "all":
         kinds = lplot.kinds_for(surf)
