@@ -441,7 +441,9 @@ class _Conv1dAs2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:  # an unbatched (C, L) input, which Conv1d accepts too
             return self(x[None])[0]
-        x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # (N, C, 1, L), memory (N, 1, L, C)
+        # (N, C, 1, L) with memory (N, 1, L, C), i.e. channels_last; a no-op when x already has that
+        # order (written without memory_format=, which torch.func.vmap cannot query)
+        x4 = x.transpose(1, 2).contiguous().transpose(1, 2).unsqueeze(2)
         out = nn.functional.conv2d(x4, self.weight.unsqueeze(2), self.bias, self.stride, self.padding,
                                    self.dilation, self.groups)
         return out.squeeze(2)                           # (N, C_out, L'), memory (N, L', C_out)

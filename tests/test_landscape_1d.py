@@ -174,3 +174,17 @@ def test_engine_runs_1d_convolutions_channels_last_on_cpu(signals):
     fast_values, slow_values = ev(points), slow(points)
     np.testing.assert_allclose(fast_values["train_loss"], slow_values["train_loss"], rtol=1e-6)
     np.testing.assert_array_equal(fast_values["train_acc"], slow_values["train_acc"])
+
+
+def test_vmapped_points_on_a_1d_net_equal_single_points(signals):
+    X, Y = signals
+    model = _net(X=X)
+    dirs = directions.random(model, n=2, seed=5)
+    points = np.array([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0]])
+    single = engine.PointEvaluator(model, dirs, {"train": [(X, Y)]}, CE)(points)
+    grouped = engine.PointEvaluator(model, dirs, {"train": [(X, Y)]}, CE,
+                                    options=EngineOptions(points_per_pass=2))
+    assert grouped.options.channels_last and grouped.options.points_per_pass == 2
+    values = grouped(points)
+    np.testing.assert_allclose(values["train_loss"], single["train_loss"], rtol=1e-5)
+    np.testing.assert_array_equal(values["train_acc"], single["train_acc"])
