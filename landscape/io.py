@@ -41,6 +41,7 @@ AXES = ("x", "y")
 DONE = "done"
 REFERENCE_FORMAT = "loss-landscape (reference layout)"
 _RESERVED = frozenset({"directions", "trajectory", "xcoordinates", "ycoordinates", DONE, *VALUE_NAMES})
+_NOT_METRICS = frozenset({"directions", "trajectory"})  # every other group holds metrics of the cells
 
 # Attributes that describe *when/where* a file was made, not *what* was computed: a job that differs
 # from a file only in these is the same job (resume), e.g. a checkpoint moved to another folder.
@@ -484,33 +485,59 @@ def write_cells(path: os.PathLike, flat_index: np.ndarray, values: Mapping[str, 
 
     ``flat_index`` (k,) indexes the row-major grid; ``values[name]`` (k,) are the cells' values. Only
     raw data inside datasets allocated at creation is overwritten: the file's metadata never changes,
-    which is what makes a kill at any moment harmless (module docstring).
+    which is what makes a kill at any moment harmless (module docstring). The one exception: stored
+    metrics (``save_metrics``) describe the old cells, so the first write after them drops them,
+    by rebuilding the file and renaming it into place.
     """
     flat_index = np.asarray(flat_index, dtype=np.int64)
     if flat_index.size == 0:
         return
     order = np.argsort(flat_index, kind="stable")
     flat_index = flat_index[order]
-    with _exclusive(path), _open(path, "r+") as f:
-        shape = f[DONE].shape
-        row = shape[-1]
+    while True:
+        with _exclusive(path):
+            with _open(path, "r+") as f:
+                stale = _metric_groups(f)
+                if not stale:
+                    _put_cells(f, flat_index, {name: np.asarray(v, dtype=np.float64)[order] for name, v in values.items()})
+                    return
+            # the rebuilt file replaces the one locked here, so the loop locks it before writing
+            _atomic_build(path, lambda g: _delete(g, stale), image=Path(path).read_bytes())
 
-        def put(ds, data):
-            for a, b in _runs(flat_index, row):
-                first = flat_index[a]
-                if len(shape) == 1:
-                    ds[first:first + (b - a)] = data[a:b]
-                else:
-                    r, c = divmod(int(first), row)
-                    ds[r, c:c + (b - a)] = data[a:b]
 
-        for name, vals in values.items():
-            if name not in f:
-                raise ValueError(f"The surface file has no value {name!r}; it holds {sorted(k for k in f if k in VALUE_NAMES)}.")
-            put(f[name], np.asarray(vals, dtype=np.float64)[order])
-        f.flush()
-        put(f[DONE], np.ones(len(flat_index), np.uint8))
-        f.flush()
+def _delete(f, names: Sequence[str]) -> None:
+    for name in names:
+        del f[name]
+
+
+def _metric_groups(f) -> List[str]:
+    """Names of the groups holding metrics (every group but the directions and the trajectory)."""
+    import h5py
+
+    return [name for name, item in f.items() if isinstance(item, h5py.Group) and name not in _NOT_METRICS]
+
+
+def _put_cells(f, flat_index: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+    """Write sorted cells' values, flush, then set their done bytes and flush (write_cells' order)."""
+    shape = f[DONE].shape
+    row = shape[-1]
+
+    def put(ds, data):
+        for a, b in _runs(flat_index, row):
+            first = flat_index[a]
+            if len(shape) == 1:
+                ds[first:first + (b - a)] = data[a:b]
+            else:
+                r, c = divmod(int(first), row)
+                ds[r, c:c + (b - a)] = data[a:b]
+
+    for name, vals in values.items():
+        if name not in f:
+            raise ValueError(f"The surface file has no value {name!r}; it holds {sorted(k for k in f if k in VALUE_NAMES)}.")
+        put(f[name], vals)
+    f.flush()
+    put(f[DONE], np.ones(len(flat_index), np.uint8))
+    f.flush()
 
 
 # --- metrics ----------------------------------------------------------------------------------------
@@ -595,9 +622,9 @@ def load(path: os.PathLike) -> Surface:
         directions = _read_directions(f["directions"]) if "directions" in f else None
         trajectory = {k: ds[()] for k, ds in f["trajectory"].items()} if "trajectory" in f else None
         metrics = _read_tree(f["metrics"]) if "metrics" in f else {}
-        for name, item in f.items():  # other metric groups written with save_metrics(group=...)
-            if isinstance(item, h5py.Group) and name not in ("directions", "trajectory", "metrics"):
-                metrics[name] = _read_tree(item)
+        for name in _metric_groups(f):  # other metric groups written with save_metrics(group=...)
+            if name != "metrics":
+                metrics[name] = _read_tree(f[name])
     return Surface(x=x, y=y, values=values, attrs=attrs, directions=directions, trajectory=trajectory,
                    metrics=metrics, path=str(path), computed=done)
 

@@ -22,7 +22,7 @@ from ._common import device_option, setup_compute, threads_option
 # options that only mean something for one kind of input
 _CHECKPOINT_ONLY = ("top_k", "smallest", "method", "tol", "max_iter", "trace", "probes", "density", "lanczos_steps",
                     "eps", "sam", "asam", "steps", "eta", "split", "seed", "bn")
-_SURFACE_ONLY = ("value", "thresholds", "window", "curvature_map", "checkpoint")
+_SURFACE_ONLY = ("value", "thresholds", "window", "curvature_map", "checkpoint", "partial")
 
 
 def _floats(values: Sequence[str], option: str) -> List[float]:
@@ -99,6 +99,9 @@ def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
                    "eigenvalue solves per point, so minutes for N=5 on a CPU).")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Model for --curvature-map [default: the checkpoint recorded in the surface file].")
+@click.option("--partial", is_flag=True,
+              help="Measure a partly computed surface (an interrupted job): the metrics then describe the computed "
+                   "cells only, and say so. Without it such a file is refused.")
 @device_option
 @threads_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
@@ -113,6 +116,10 @@ def sharpness(ctx, path, **opts):
       landscape sharpness runs/mlp20/final.pt --top-k 3 --smallest --trace --sam 0.05 --json mlp20.json
       landscape sharpness mlp20.h5 --thresholds 0.1,0.5 --curvature-map 5
     """
+    from landscape import atomic
+
+    if opts["json_out"]:  # every output is checked before anything is computed or changed
+        atomic.check_writable(opts["json_out"])
     surface_file = _is_surface_file(path)
     if not surface_file and Path(path).suffix.lower() in (".h5", ".hdf5", ".hdf"):
         from landscape import io
@@ -130,8 +137,6 @@ def sharpness(ctx, path, **opts):
                                    "(taken for a checkpoint).")
         result = _checkpoint(path, opts)
     if opts["json_out"]:
-        from landscape import atomic
-
         atomic.write_text(opts["json_out"], json.dumps(result, indent=2, allow_nan=False, default=str) + "\n")
         click.echo(f"Wrote {opts['json_out']}")
 
@@ -220,16 +225,28 @@ def _table(rows: List[tuple]) -> None:
 def _surface(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
     from landscape import geometry, io
 
+    from landscape import atomic
+
+    atomic.check_writable(path)  # the metrics go into the file (rewritten beside itself)
     surf = io.load(path)
+    done = surf.done()
+    if not done.all() and not opts["partial"]:
+        raise click.UsageError(f"{path!r} is partly computed ({int(done.sum())} of {done.size} cells): its metrics would "
+                               "describe those cells only. Finish it (rerun the same `landscape surface` command) or pass "
+                               "--partial.")
     values = list(opts["values"]) or (["train_loss"] if "train_loss" in surf.values else
                                      [v for v in surf.values if v.endswith("loss")][:1] or list(surf.values)[:1])
     thresholds = _floats(opts["thresholds"], "--thresholds") or list(geometry.DEFAULT_THRESHOLDS)
     out: Dict[str, Any] = {"surface": str(Path(path).resolve()), "model_name": surf.label()}
     # compute everything before writing anything: bad input, a model that does not fit the stored
     # directions or Ctrl-C during the (slow) curvature map leave the file as it was
-    computed = {value: geometry.grid_metrics(surf, value, thresholds, opts["window"]) for value in values}
+    computed = {value: geometry.grid_metrics(surf, value, thresholds, opts["window"], partial=opts["partial"])
+                for value in values}
     cmap = _curvature_map(surf, opts) if opts["curvature_map"] else None
     click.echo(f"{surf.label()} ({path}): {'x'.join(str(n) for n in reversed(surf.shape))} grid")
+    if not done.all():
+        click.echo(f"  PARTIAL: {int(done.sum())} of {done.size} cells computed; the metrics below (and in the file, "
+                   "as cells_done) describe those cells only.")
     for value, metrics in computed.items():
         metrics["thresholds_are"] = "loss rise above the grid minimum"
         io.save_metrics(path, metrics, group=f"metrics/{value}")
