@@ -153,6 +153,17 @@ def check_finite(state_dict: Dict[str, torch.Tensor], source: str) -> None:
                               "Use an earlier snapshot or best.pt.")
 
 
+def architecture_differences(spec_a: Optional[dict], spec_b: Optional[dict]) -> Dict[str, Tuple[Any, Any]]:
+    """Options in which two model specs (``checkpoint["model"]``) differ, ``{option: (a, b)}``,
+    leaving out the initialization ``seed`` (two runs of one architecture differ in it). Same tensor
+    shapes do not mean the same function: ``mlp20`` and ``mlp20_noskip`` share every name and shape.
+    Empty when either spec is unknown (a bare state dict)."""
+    if not spec_a or not spec_b:
+        return {}
+    keys = (set(spec_a) | set(spec_b)) - {"seed"}
+    return {k: (spec_a.get(k), spec_b.get(k)) for k in sorted(keys) if spec_a.get(k) != spec_b.get(k)}
+
+
 def sha256(path: os.PathLike) -> str:
     """Hex SHA-256 of a file (recorded in surface files so results trace back to exact weights)."""
     h = hashlib.sha256()

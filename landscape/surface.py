@@ -276,8 +276,9 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             model.eval()
             for batches in splits.values():  # a few samples suffice to catch a shape mismatch
                 check_model_accepts(model, [_head(batches[0], 2)], obj)
-            evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn,
-                                       bn_batches=bn_batches, precision=precision, options=engine)
+            evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
+                                       precision=precision, options=engine,
+                                       buffer_range=(getattr(dirs, "attrs", {}) or {}).get("buffer_range"))
             names = evaluator.value_names
             settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
                                  evaluator, attrs)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import click
+import numpy as np
 
 from landscape import data
 
@@ -53,7 +54,21 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
             raise ValueError(f"--dir target needs {ndim} --target checkpoint(s) for a {ndim}D surface "
                              f"(1D: the line to one model; 2D: the plane through this model and two others), "
                              f"got {len(targets)}.")
-        others = [checkpoint.load_model(t, device)[0] for t in targets]
+        loaded = [checkpoint.load_model(t, device) for t in targets]
+        for path, (other, other_ckpt) in zip(targets, loaded):
+            differs = checkpoint.architecture_differences(opts["spec"], other_ckpt.get("model"))
+            if differs and not opts["allow_other_model"]:
+                what = ", ".join(f"{k} {b!r} vs {a!r}" for k, (a, b) in differs.items())
+                base = opts["checkpoint_path"]
+                raise ValueError(f"--target {path} is a {_display_name(other_ckpt.get('model'), other)}, but {base} is a "
+                                 f"{_display_name(opts['spec'], model)} ({what}): at x = 1 the target's weights would run "
+                                 f"in {base}'s architecture, not as the target model. Pass --allow-other-model to do "
+                                 "that anyway.")
+            if differs:
+                extra["target_other_architecture"] = _display_name(other_ckpt.get("model"), other)
+                log.warning("--target %s is another architecture (%s): x = 1 holds its weights, not its behaviour.",
+                            path, ", ".join(differs))
+        others = [other for other, _ in loaded]
         extra["target"] = [str(Path(t).resolve()) for t in targets]
         extra["target_sha256"] = [checkpoint.sha256(t) for t in targets]
         try:
@@ -97,7 +112,7 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
 # Settings that describe directions computed from data (Hessian) or a run (PCA), copied from a file
 # whose directions are reused.
 _DERIVED = ("hessian_eigenvalues", "trajectory_dir", "n_snapshots", "explained_variance")
-_DIRECTION_ATTRS = ("direction_kind", "norm", "ignore", "seed", "include_buffers", "orthogonal")
+_DIRECTION_ATTRS = ("direction_kind", "norm", "ignore", "seed", "include_buffers", "orthogonal", "buffer_range")
 
 
 def _stored_directions(out: str, kind: str, seed: int, ckpt_sha: str, device, trajectory: Optional[str] = None):
@@ -175,6 +190,9 @@ def _display_name(spec, model) -> str:
               help="Checkpoint to move toward (--dir target); give two with --y for the plane through three models.")
 @click.option("--trajectory", type=click.Path(file_okay=False), default=None,
               help="Training run directory with snapshots/ (--dir pca).")
+@click.option("--allow-other-model", is_flag=True,
+              help="Accept a --target checkpoint of another architecture with the same tensor shapes (e.g. mlp20 "
+                   "toward mlp20_noskip); x = 1 is then its weights in this checkpoint's architecture.")
 @click.option("--overwrite", is_flag=True, help="Replace --out even if it holds another surface.")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar with ETA.")
@@ -182,7 +200,7 @@ def _display_name(spec, model) -> str:
               help="Seconds of work between writes to the file.")
 def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, dataset, root, n_samples,
             data_seed, split, bn, batch_size, precision, fold_bn, channels_last, points_per_pass, compile_, device,
-            threads, target, trajectory, overwrite, out, progress, round_seconds):
+            threads, target, trajectory, allow_other_model, overwrite, out, progress, round_seconds):
     """Sample loss and accuracy on a 1D line or 2D plane around CHECKPOINT into an HDF5 file.
 
     The file is written as it goes; rerun the same command to resume after an interruption.
@@ -218,7 +236,8 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     if include_buffers is None:
         include_buffers = kind == "target"
     opts = {"norm": norm, "ignore": ignore, "include_buffers": include_buffers, "seed": seed, "target": target,
-            "trajectory": trajectory, "batch_size": batch_size}
+            "trajectory": trajectory, "batch_size": batch_size, "spec": ckpt.get("model"),
+            "allow_other_model": allow_other_model, "checkpoint_path": checkpoint_path}
     if kind != "random" and (norm != "filter" or ignore != "biasbn"):
         log.warning("--norm/--ignore apply to random directions only; %s directions are used as they are.", kind)
     train_xy = bn_data if bn_data is not None else next(iter(loaded.values()))
@@ -254,3 +273,8 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         if ext["argmin"] is not None:
             where = ", ".join(f"{c:.4g}" for c in ext["argmin_coords"])
             click.echo(f"  {value}: min {ext['min']:.6g} at ({where}), max {ext['max']:.6g}")
+    losses = [v for name, v in result.values.items() if name.endswith("_loss")]
+    diverged = int((result.done() & ~np.all([np.isfinite(v) for v in losses], axis=0)).sum()) if losses else 0
+    if diverged:
+        click.echo(f"  {diverged} of {done} cells have a non-finite loss (the network diverged there): every value of "
+                   "those cells is NaN.")
