@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import threads
 from .errors import check_choice
 from .evaluate import Batch, Objective
 from .params import first_device
@@ -68,7 +69,8 @@ class EngineOptions:
             automatic (1 on CPUs, where vmap measured 0.2x for ResNet-20 and 0.7x for a digits MLP;
             on GPUs, several for non-convolutional models under 2M parameters, unmeasured). Must not change between resumed runs if bitwise-equal values matter.
         compile: ``torch.compile`` the forward pass (one-time compile cost; worth it on long jobs).
-        threads: intra-op CPU threads during the job (None: leave torch's setting alone).
+        threads: intra-op CPU threads during the job; None: on CPUs chosen from the model's size and
+            the cores free (:func:`landscape.threads.auto`), on GPUs torch's setting.
     """
 
     fold_bn: bool = True
@@ -609,8 +611,12 @@ class PointEvaluator:
                 ppp = int(min(32, max(1, 2 ** math.floor(math.log2(max(1, _GPU_VMAP_SAMPLES // max(1, largest)))))))
         if self.bn == "recompute" and ppp > 1:
             ppp = 1  # statistics are re-estimated per point by a pass in training mode: not vmappable
+        n_threads = opts.threads
+        if n_threads is None and not cuda:
+            head = _head(next(b for batches in data.values() for b in batches), 1)
+            n_threads = threads.auto(threads.flops_per_sample(model, lambda: self.objective(model, head), _batch_len(head)))
         return replace(opts, channels_last=bool(channels_last), points_per_pass=ppp,
-                       compile=opts.compile and ppp == 1)
+                       compile=opts.compile and ppp == 1, threads=n_threads)
 
     @property
     def value_names(self) -> List[str]:
@@ -715,15 +721,9 @@ class PointEvaluator:
 
     @contextlib.contextmanager
     def _context(self) -> Iterator[None]:
-        saved_threads = torch.get_num_threads()
-        if self.options.threads:
-            torch.set_num_threads(self.options.threads)
-        try:
-            with torch.inference_mode(), precision_context(self.precision, self.device.type):
-                yield
-        finally:
-            if self.options.threads:
-                torch.set_num_threads(saved_threads)
+        with threads.using(self.options.threads), torch.inference_mode(), \
+                precision_context(self.precision, self.device.type):
+            yield
 
     def __call__(self, coords: np.ndarray) -> Dict[str, np.ndarray]:
         """Evaluate one round: ``coords`` (k, ndim) -> ``{value name: (k,) float64}``."""

@@ -93,18 +93,25 @@ def device_option(f):
         help="Where to compute; auto picks CUDA when available.")(f)
 
 
+THREADS_HELP = ("CPU threads (0: automatic: 1 for small models, else the cores not busy with other work; "
+                "see docs/scaling.md).")
+
+
 def threads_option(f):
-    return click.option(
-        "--threads", type=click.IntRange(min=0), default=0, show_default=True,
-        help="CPU threads for torch (0: torch's default). Small nets on few cores are often fastest with 1.")(f)
+    return click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, help=THREADS_HELP)(f)
 
 
 def setup_compute(device: str = "auto", threads: int = 0):
-    """Apply ``--threads`` and resolve ``--device`` to a ``torch.device`` (ValueError if unavailable)."""
+    """Apply ``--threads`` and resolve ``--device`` to a ``torch.device`` (ValueError if unavailable).
+
+    ``--threads N`` holds for the rest of the command (``landscape.threads.fixed``); 0 lets each job
+    choose (``landscape.threads.auto``)."""
     import torch
 
     if threads:
-        torch.set_num_threads(threads)
+        from landscape import threads as threads_mod
+
+        click.get_current_context().with_resource(threads_mod.fixed(threads))
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

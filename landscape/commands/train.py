@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
-from ._common import device_option, setup_compute
+from ._common import THREADS_HELP, device_option, setup_compute
 
 
 class MilestonesType(click.ParamType):
@@ -71,8 +71,7 @@ def _options(f):
         click.option("--save-every", type=click.IntRange(min=0), default=None,
                      help="Snapshot every K epochs for PCA trajectories (0: only first and last; digits 1)."),
         device_option,
-        click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
-                     help="CPU threads for torch (0: torch's default). 1 is fastest for small nets on a shared CPU."),
+        click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, help=THREADS_HELP),
         click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last epoch."),
         click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
         click.option("--quiet", "-q", "--no-progress", "quiet", is_flag=True, help="No progress bar."),
@@ -114,11 +113,20 @@ def _prepare(opts: Dict[str, Any]):
 
 
 def _fit(model, name: str, run_dir: Path, config, device, train_xy, test_xy, meta, opts):
+    from landscape import threads
+    from landscape.params import restored
     from landscape.train import fit
 
-    return fit(model.to(device), train_xy, test_data=test_xy, config=config, run_dir=run_dir,
-               resume=opts["resume"], overwrite=opts["overwrite"], name=name, data_meta=meta,
-               progress_bar=not opts["quiet"], desc=name)
+    model = model.to(device)
+    n_threads = None
+    if device.type == "cpu":  # --threads N was applied by setup_compute; 0: chosen from the model (auto)
+        sample = train_xy[0][:1].to(device)
+        with restored(model):
+            n_threads = threads.auto(threads.flops_per_sample(model, lambda: model.eval()(sample), 1))
+    with threads.using(n_threads):
+        return fit(model, train_xy, test_data=test_xy, config=config, run_dir=run_dir,
+                   resume=opts["resume"], overwrite=opts["overwrite"], name=name, data_meta=meta,
+                   progress_bar=not opts["quiet"], desc=name)
 
 
 def member_names(model: str, vary: str) -> Tuple[str, str]:
