@@ -3,7 +3,8 @@
 Each subcommand lives in ``landscape/commands/<name>.py`` and is imported only when it runs, so
 ``landscape --help`` answers without importing torch. Errors become one line on stderr:
 bad input (``ValueError``, click usage errors) exits 2, any other failure exits 1, Ctrl-C exits 130;
-``--debug`` shows the traceback instead. ``main`` is the console script (setup.cfg: ``landscape.cli:main``); this file installs as
+``--debug`` (before or after the subcommand) shows the traceback instead; a closed output pipe
+(``| head``) ends the command quietly. ``main`` is the console script (setup.cfg: ``landscape.cli:main``); this file installs as
 ``landscape.cli`` (``landscape/cli.py`` is a link to it), never as a top-level ``cli``.
 """
 import importlib
@@ -58,6 +59,14 @@ class LazyGroup(click.Group):
         except click.UsageError as exc:  # the group's own options: `landscape --bogus`
             raise _usage_error(exc) from exc
 
+    def parse_args(self, ctx, args):
+        # --debug is the group's option, but every error says "rerun with --debug": accept it after
+        # the subcommand too (not after "--", where it would be an argument)
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[1:end]:
+            args = ["--debug"] + [a for i, a in enumerate(args) if not (a == "--debug" and i < end)]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         """Run the subcommand; turn library exceptions into one-line errors with the right status."""
         try:
@@ -66,6 +75,9 @@ class LazyGroup(click.Group):
             raise _usage_error(exc) from exc
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # `landscape models list | head -2`: the reader has all it wanted
+            _quiet_stdout()
+            raise click.exceptions.Exit(0)
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -154,6 +166,20 @@ def _usage_error(exc: click.UsageError) -> click.ClickException:
         return exc
     where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
     return CommandError(f"{_one_line(exc.format_message())}{where}", 2)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again on the closed pipe."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test runner's buffer)
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _one_line(exc: BaseException) -> str:

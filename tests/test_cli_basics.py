@@ -83,3 +83,55 @@ def test_installed_console_script_runs_as_a_subprocess():
     assert out.returncode == 0 and "Commands:" in out.stdout
     bad = subprocess.run([exe, "nosuchcommand"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "No such command" in bad.stderr
+
+
+def _all_commands():
+    """Every command and subcommand, as argument lists: ["surface"], ["data", "list"], ..."""
+    out = []
+    for name in cli.COMMANDS:
+        cmd = cli.main.get_command(None, name)
+        out.append([name])
+        if isinstance(cmd, click.Group):
+            out += [[name, sub] for sub in cmd.list_commands(None)]
+    return out
+
+
+@pytest.mark.parametrize("args", _all_commands(), ids=" ".join)
+def test_every_command_help_has_examples(args):
+    result = CliRunner().invoke(cli.main, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output and f"landscape {' '.join(args)}" in result.output.split("Example", 1)[1]
+
+
+def test_debug_is_accepted_after_the_subcommand(tmp_path):
+    missing = str(tmp_path / "none.h5")
+    after = CliRunner().invoke(cli.main, ["info", missing, "--debug"])
+    before = CliRunner().invoke(cli.main, ["--debug", "info", missing])
+    for r in (after, before):  # the exception itself reaches the caller, as --debug promises
+        assert r.exit_code == 1 and r.exception is not None and "does not exist" in str(r.exception)
+    plain = CliRunner().invoke(cli.main, ["info", missing])
+    assert plain.exit_code == 2 and "Error:" in plain.output
+
+
+def test_an_empty_or_wrong_checkpoint_says_what_it_is(tmp_path):
+    from landscape import rundir
+
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    r = CliRunner().invoke(cli.main, ["sharpness", str(empty)])
+    assert r.exit_code == 2 and "the file is empty (0 bytes)" in r.output
+    state = tmp_path / "last_state.pt"
+    import torch
+
+    torch.save({"format": rundir.STATE_FORMAT, "version": 1}, state)
+    (tmp_path / "final.pt").write_bytes(b"x")
+    r = CliRunner().invoke(cli.main, ["sharpness", str(state)])
+    assert r.exit_code == 2 and "training state" in r.output and "final.pt" in r.output
+
+
+def test_a_closed_pipe_ends_quietly():
+    # stdout is a pipe whose reader reads nothing and exits: the first write fails with EPIPE
+    proc = subprocess.run(f"{sys.executable} -m landscape models list | true", shell=True, capture_output=True,
+                          text=True, executable="/bin/bash",
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert "Broken pipe" not in proc.stderr and "Error" not in proc.stderr, proc.stderr

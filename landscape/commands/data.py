@@ -32,7 +32,14 @@ def _table(header: Sequence[str], rows: List[Sequence[str]]) -> str:
 
 @click.group()
 def data():
-    """List the built-in datasets and show their shapes and splits."""
+    """List the built-in datasets and show their shapes and splits.
+
+    \b
+    Examples:
+      landscape data list
+      landscape data info digits
+      landscape data download cifar10 --root ~/data
+    """
 
 
 @data.command("list")
@@ -40,6 +47,8 @@ def list_cmd():
     """List the datasets: name, input shape, classes, sizes, source.
 
     Sizes are the standard ones; `landscape data info NAME` reads the files actually present.
+
+    Example: landscape data list
     """
     from landscape import data as datasets
 
@@ -61,6 +70,11 @@ def info_cmd(name, root, as_json):
     Also the default augmentation and, for on-disk datasets (mnist, fashion-mnist, cifar10), where
     the files were found: they are read from the data root, so this checks that they are complete
     and well formed.
+
+    \b
+    Examples:
+      landscape data info digits
+      landscape data info cifar10 --root ~/data --json
     """
     from landscape import data as datasets
 
@@ -101,6 +115,8 @@ def download_cmd(name, root):
     """Fetch mnist, fashion-mnist or cifar10 (needs a network).
 
     Files go under the data root and are checked against the published MD5 sums.
+
+    Example: landscape data download mnist --root ~/data
     """
     from landscape import data as datasets
 

@@ -84,6 +84,11 @@ def info(path):
 
     Works for files written by `landscape surface` and for the reference code's layout
     (tomgoldstein/loss-landscape).
+
+    \b
+    Examples:
+      landscape info mlp20.h5
+      landscape info runs/demo/surfaces/mlp20_2d.h5
     """
     from landscape import io
 

@@ -93,6 +93,7 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
         log.warning("PCA: explained variance %s; trajectory spans %s",
                     ", ".join(f"{v:.1%}" for v in result.explained),
                     ", ".join(f"{a:.3g}..{b:.3g}" for a, b in zip(lo, hi)))
+        _check_covers(lo, hi, opts["axes"])
         return result, extra
     # hessian: the top eigenvectors (unit norm) as axes
     import importlib
@@ -107,6 +108,21 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
     dirs = directions.Directions([{k: v.to(device) for k, v in vec.items()} for vec in eig.vectors[:ndim]],
                                  {"direction_kind": "hessian", "norm": "none", "ignore": "none", "seed": opts["seed"]})
     return dirs, extra
+
+
+def _check_covers(lo, hi, axes) -> None:
+    """Say plainly (stderr) when the grid leaves part of the PCA trajectory out, and by how much."""
+    for name, rng, a, b in zip(("x", "y"), axes, lo, hi):
+        if rng is None:
+            continue
+        below, above = max(0.0, rng.start - float(a)), max(0.0, float(b) - rng.stop)
+        if below or above:
+            span = rng.stop - rng.start
+            parts = ([f"{below:.3g} below {rng.start:g}"] if below else []) + ([f"{above:.3g} above {rng.stop:g}"] if above else [])
+            click.echo(f"Warning: the grid does not cover the trajectory along {name}: it reaches {float(a):.3g}..{float(b):.3g}, "
+                       f"{' and '.join(parts)} ({(below + above) / span:.0%} of the --{name} span); the path will be "
+                       f"drawn cut off. To cover it: --{name} {min(rng.start, float(a)):.3g}:{max(rng.stop, float(b)):.3g}:{rng.num}.",
+                       err=True)
 
 
 # Settings that describe directions computed from data (Hessian) or a run (PCA), copied from a file
@@ -237,7 +253,7 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         include_buffers = kind == "target"
     opts = {"norm": norm, "ignore": ignore, "include_buffers": include_buffers, "seed": seed, "target": target,
             "trajectory": trajectory, "batch_size": batch_size, "spec": ckpt.get("model"),
-            "allow_other_model": allow_other_model, "checkpoint_path": checkpoint_path}
+            "allow_other_model": allow_other_model, "checkpoint_path": checkpoint_path, "axes": (x_range, y_range)}
     if kind != "random" and (norm != "filter" or ignore != "biasbn"):
         log.warning("--norm/--ignore apply to random directions only; %s directions are used as they are.", kind)
     train_xy = bn_data if bn_data is not None else next(iter(loaded.values()))
