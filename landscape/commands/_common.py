@@ -101,6 +101,21 @@ def threads_option(f):
     return click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, help=THREADS_HELP)(f)
 
 
+ROOT_HELP = "Data root for on-disk datasets [default: $LANDSCAPE_DATA or ~/.cache/landscape/data]."
+
+
+def data_root_option(dest: str = "root", **kwargs):
+    """``--data-root DIR`` (also ``--root``, its old name in some commands) into parameter ``dest``."""
+    return click.option("--data-root", "--root", dest, type=click.Path(file_okay=False, **kwargs), default=None,
+                        help=ROOT_HELP)
+
+
+def progress_option(help: str = "Show progress bars with ETA (on stderr)."):
+    """``--progress/--no-progress``; ``-q`` and ``--quiet`` are short for ``--no-progress``."""
+    return click.option("--progress/--no-progress", " /-q", " /--quiet", "progress", default=True, show_default=True,
+                        help=help)
+
+
 def setup_compute(device: str = "auto", threads: int = 0):
     """Apply ``--threads`` and resolve ``--device`` to a ``torch.device`` (ValueError if unavailable).
 

@@ -11,7 +11,8 @@ from typing import List, Sequence
 
 import click
 
-ROOT_HELP = "Data root for on-disk datasets [default: $LANDSCAPE_DATA or ~/.cache/landscape/data]."
+from ._common import data_root_option
+
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -62,7 +63,7 @@ def list_cmd():
 
 @data.command("info")
 @click.argument("name")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROOT_HELP)
+@data_root_option(path_type=Path)
 @click.option("--json", "as_json", is_flag=True, help="Print the full description as JSON.")
 def info_cmd(name, root, as_json):
     """Show one dataset: shape, classes, split sizes, normalization.
@@ -110,7 +111,7 @@ def info_cmd(name, root, as_json):
 
 @data.command("download")
 @click.argument("name")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROOT_HELP)
+@data_root_option(path_type=Path)
 def download_cmd(name, root):
     """Fetch mnist, fashion-mnist or cifar10 (needs a network).
 

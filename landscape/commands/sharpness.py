@@ -17,7 +17,7 @@ import click
 
 from landscape import data
 
-from ._common import device_option, setup_compute, threads_option
+from ._common import data_root_option, device_option, progress_option, setup_compute, threads_option
 
 # options that only mean something for one kind of input
 _CHECKPOINT_ONLY = ("top_k", "smallest", "method", "tol", "max_iter", "trace", "probes", "density", "lanczos_steps",
@@ -81,7 +81,7 @@ def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
               help="Ascent steps for SAM/ASAM (1: the first-order step of the papers).")
 @click.option("--eta", type=click.FloatRange(min=0.0), default=0.01, show_default=True, help="ASAM's eta.")
 @click.option("--dataset", default=None, help="Dataset [default: the checkpoint's, or the surface's].")
-@click.option("--root", type=click.Path(file_okay=False), default=None, help="Data root for on-disk datasets.")
+@data_root_option()
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
               help="Which split the sharpness is measured on.")
 @click.option("--n-samples", type=click.IntRange(min=1), default=None, help="A seeded random subset of N samples [default: all].")
@@ -106,7 +106,7 @@ def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
 @device_option
 @threads_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@progress_option()
 @click.pass_context
 def sharpness(ctx, path, **opts):
     """Measure sharpness: Hessian eigenvalues, trace, spectral density, SAM/ASAM/ε-sharpness of a

@@ -19,7 +19,7 @@ import numpy as np
 
 from landscape import data
 
-from ._common import RANGE, device_option, setup_compute, threads_option
+from ._common import RANGE, data_root_option, device_option, progress_option, setup_compute, threads_option
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def _display_name(spec, model) -> str:
                    "exactly the target model].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random directions.")
 @click.option("--dataset", default=None, help="Dataset to evaluate on [default: the checkpoint's].")
-@click.option("--root", type=click.Path(file_okay=False), default=None, help="Data root for on-disk datasets.")
+@data_root_option()
 @click.option("--n-samples", type=click.IntRange(min=1), default=None,
               help="Evaluate on a seeded random subset of N samples per split [default: all].")
 @click.option("--data-seed", type=int, default=0, show_default=True, help="Seed of the --n-samples subset.")
@@ -211,7 +211,7 @@ def _display_name(spec, model) -> str:
                    "toward mlp20_noskip); x = 1 is then its weights in this checkpoint's architecture.")
 @click.option("--overwrite", is_flag=True, help="Replace --out even if it holds another surface.")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar with ETA.")
+@progress_option()
 @click.option("--round-seconds", type=click.FloatRange(min=0.0), default=2.0, hidden=True,
               help="Seconds of work between writes to the file.")
 def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, dataset, root, n_samples,

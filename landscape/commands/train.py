@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
-from ._common import THREADS_HELP, device_option, setup_compute
+from ._common import THREADS_HELP, data_root_option, device_option, progress_option, setup_compute
 
 
 class MilestonesType(click.ParamType):
@@ -36,9 +36,8 @@ def _options(f):
     """The options `train` and `pair` share (applied bottom-up, so listed here in reverse help order)."""
     opts = [
         click.option("--dataset", default="digits", show_default=True, help="Dataset name (see `landscape data list`)."),
-        click.option("--data-root", type=click.Path(file_okay=False), default=None,
-                     help="Directory of on-disk datasets (default $LANDSCAPE_DATA or ~/.cache/landscape/data)."),
-        click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+        data_root_option("data_root"),
+        click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False),
                      help="Run directory to write (checkpoints, snapshots, history, gradient flow)."),
         click.option("--n-train", type=click.IntRange(min=2), default=None,
                      help="Train on a seeded random subset of this many training examples (default: all)."),
@@ -74,7 +73,7 @@ def _options(f):
         click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, help=THREADS_HELP),
         click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last epoch."),
         click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
-        click.option("--quiet", "-q", "--no-progress", "quiet", is_flag=True, help="No progress bar."),
+        progress_option(),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -126,7 +125,7 @@ def _fit(model, name: str, run_dir: Path, config, device, train_xy, test_xy, met
     with threads.using(n_threads):
         return fit(model, train_xy, test_data=test_xy, config=config, run_dir=run_dir,
                    resume=opts["resume"], overwrite=opts["overwrite"], name=name, data_meta=meta,
-                   progress_bar=not opts["quiet"], desc=name)
+                   progress_bar=opts["progress"], desc=name)
 
 
 def member_names(model: str, vary: str) -> Tuple[str, str]:
