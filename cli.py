@@ -81,9 +81,10 @@ class LazyGroup(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            options = _option_names(self.get_command(ctx, ctx.invoked_subcommand)) if ctx.invoked_subcommand else set()
             if isinstance(exc, ValueError):
-                raise CommandError(_one_line(exc), 2) from exc
-            raise CommandError(f"{_one_line(exc)} (rerun with --debug for the traceback)", 1) from exc
+                raise CommandError(cli_words(_one_line(exc), options), 2) from exc
+            raise CommandError(f"{cli_words(_one_line(exc), options)} (rerun with --debug for the traceback)", 1) from exc
         except KeyboardInterrupt:
             if ctx.obj and ctx.obj.get("debug"):
                 # re-raising would reach click's own handler: "Aborted!", exit 1, no traceback
@@ -166,6 +167,54 @@ def _usage_error(exc: click.UsageError) -> click.ClickException:
         return exc
     where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
     return CommandError(f"{_one_line(exc.format_message())}{where}", 2)
+
+
+def _option_names(command) -> set:
+    """Parameter names (``n_samples``) of a command's options, and of its subcommands' for a group."""
+    if command is None:
+        return set()
+    names = set()
+    for p in command.params:  # the dest name (values) and the flags' names (--value -> value)
+        if isinstance(p, click.Option):
+            names |= {p.name} | {o.lstrip("-").replace("-", "_") for o in p.opts + p.secondary_opts if o.startswith("--")}
+    for sub in getattr(command, "commands", {}).values():
+        names |= _option_names(sub)
+    return names
+
+
+def cli_words(message: str, options) -> str:
+    """A library message in the command line's words: the library speaks to Python callers
+    (``overwrite=True``, ``kind='line'``, "The value for `dataset` ..."); at the command line the same
+    advice names the options (``--overwrite``, ``--kind line``) and an invalid choice reads as
+    click's own: "Invalid value for '--kind': 'x' is not one of 'line', 'contour'."."""
+    import re
+
+    def opt(name: str) -> str:
+        bare = name.lstrip("-").replace("-", "_")
+        return f"--{bare.replace('_', '-')}" if bare in options else f"'{name}'"
+
+    for before, after in _PYTHON_ADVICE:
+        message = message.replace(before, after)
+    message = re.sub(r"The value for `([\w.-]+)` must be one of \[(.*?)\], but (.+?) was passed\.",
+                     lambda m: f"Invalid value for '{opt(m[1]).strip(chr(39))}': {m[3]} is not one of {m[2]}.", message)
+    message = re.sub(r"The value for `([\w.-]+)`", lambda m: opt(m[1]), message)
+    message = re.sub(r"\s*(?:/ |\()(\w+)=True\)?(?=[\s.;,)]|$)",
+                     lambda m: "" if f"--{m[1]}" in message else f" (--{m[1].replace('_', '-')})", message)
+
+    def keyword(m):
+        name, value = m[1], m[2].strip("'\"")
+        if name not in options:
+            return m[0]
+        return f"--{name.replace('_', '-')}" + ("" if value == "True" else f" {value}")
+
+    return re.sub(r"\b(\w+)=('[^']*'|\"[^\"]*\"|True|[\w.-]+)", keyword, message)
+
+
+# Library advice with no command-line option of the same name, and what to say instead.
+_PYTHON_ADVICE = (
+    ("create it with in_shape= matching your data", "the checkpoint's model takes inputs of another shape: use a "
+                                                    "--dataset like the one it was trained on"),
+)
 
 
 def _quiet_stdout() -> None:

@@ -48,7 +48,7 @@ def test_unknown_command_suggests_close_match():
 
 
 @pytest.mark.parametrize("exc, code, text", [
-    (ValueError("The value for `norm` must be one of ['filter'], but 'x' was passed."), 2, "must be one of"),
+    (ValueError("The value for `norm` must be one of ['filter'], but 'x' was passed."), 2, "Invalid value for 'norm': 'x' is not one of 'filter'."),
     (OSError(28, "No space left on device"), 1, "No space left on device"),
     (KeyboardInterrupt(), 130, "Interrupted. Files are written whole or not at all"),
 ])
@@ -135,3 +135,40 @@ def test_a_closed_pipe_ends_quietly():
                           text=True, executable="/bin/bash",
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert "Broken pipe" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
+
+
+def test_library_advice_reads_as_command_line_options():
+    words = cli.cli_words
+    opts = {"overwrite", "kind", "dataset"}
+    assert words("'a.h5' holds a different surface; use --overwrite (overwrite=True) to replace it.", opts) == \
+        "'a.h5' holds a different surface; use --overwrite to replace it."
+    assert words("choose another output path or pass --overwrite / overwrite=True.", opts) == \
+        "choose another output path or pass --overwrite."
+    assert words("A 1D line has no contour; use kind='line'.", opts) == "A 1D line has no contour; use --kind line."
+    assert words("The value for `dataset` must be one of ['digits', 'mnist'], but 'digit' was passed. Did you mean "
+                 "'digits'?", opts) == ("Invalid value for '--dataset': 'digit' is not one of 'digits', 'mnist'. "
+                                        "Did you mean 'digits'?")
+    assert words("kind='line' for a model with kind=2", set()) == "kind='line' for a model with kind=2"  # not options
+
+
+@pytest.mark.parametrize("args, says, never", [
+    (["plot", "{line}", "--kind", "contour", "-o", "{tmp}/f.png"], "--kind line", "kind='line'"),
+    (["plot", "{line}", "--kind", "bogus", "-o", "{tmp}/f.png"], "Invalid value for '--kind'", "surface3d"),
+    (["compare", "{line}", "{line}", "--kind", "bogus", "-o", "{tmp}/f.png"], "Invalid value for '--kind'",
+     "surface3d"),
+    (["surface", "{ckpt}", "-o", "{line}", "--n-samples", "8"], "--overwrite", "overwrite=True"),
+    (["train", "mlp8", "--dataset", "digit", "-o", "{tmp}/run"], "Invalid value for '--dataset'", "The value for"),
+])
+def test_cli_messages_speak_cli(tmp_path, args, says, never):
+    import numpy as np
+
+    from landscape import checkpoint, io, models
+
+    line = tmp_path / "line.h5"
+    io.create(line, np.linspace(-1, 1, 5), None, ["train_loss"], {"format": io.FORMAT, "note": "another job"})
+    ckpt = tmp_path / "m.pt"
+    model = models.create("mlp", in_shape=(1, 8, 8), num_classes=10, depth=2, width=0.125, seed=0)
+    checkpoint.save(ckpt, model, spec=models.spec(model), data={"dataset": "digits", "normalize": True})
+    r = CliRunner().invoke(cli.main, [a.format(line=line, tmp=tmp_path, ckpt=ckpt) for a in args])
+    assert r.exit_code == 2, r.output
+    assert says in r.output and never not in r.output, r.output

@@ -96,7 +96,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
     from landscape import plot as lplot
     from landscape.errors import check_choice
 
-    check_choice("--kind", kind, lplot.KINDS + tuple(lplot.ALIASES) + ("all",))
+    check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS + ("all",))  # aliases work, unlisted
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
@@ -150,7 +150,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     if len(surfaces) < 2:
         raise ValueError(f"compare draws two or more surface files side by side, got one ({surfaces[0]!r}); "
                          "to draw a single file use `landscape plot`.")
-    lplot.normalize_kind(kind)
+    check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
@@ -212,3 +212,11 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps):
         raise ValueError(f"--animation applies to gif/mp4, but --to {to} was asked for.")
     path = lexport.export(surf, out, to=to, value=value, **kw)
     click.echo(f"wrote {path}")
+    if to in ("vtp", "obj"):  # a mesh has no colour bar to say it: the plots' "clipped at" note, here
+        import numpy as np
+
+        _, ok, scale = lexport.heights(surf, value, log=bool(log), vmax=vmax)
+        if scale.clipped:
+            top = float(np.max(np.asarray(surf.values[value])[ok]))
+            click.echo(f"Heights clipped at {scale.fmt(scale.vmax)}: the {value} data reach {top:.4g}"
+                       + ("" if vmax is not None else " (outliers or diverged cells); --vmax sets the cap") + ".")

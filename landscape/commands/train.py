@@ -96,6 +96,9 @@ def _prepare(opts: Dict[str, Any]):
     if opts["resume"] and opts["overwrite"]:
         raise click.UsageError("--resume and --overwrite exclude each other: continue the run or replace it.")
     info = data.info(opts["dataset"], opts["data_root"])
+    if opts["n_train"] is not None and opts["n_train"] > info["sizes"]["train"]:
+        raise click.BadParameter(f"{opts['n_train']} is more than the {info['sizes']['train']} training samples of "
+                                 f"{opts['dataset']}.", param_hint="--n-train")
     overrides = {key: opts[opt] for opt, key in _CONFIG_KEYS.items() if opts[opt] is not None}
     config = recommended(opts["dataset"], **overrides)
     device = setup_compute(opts["device"], opts["threads"])
