@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import os
 import platform
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from . import atomic, flock
+from . import atomic, flock, h5attrs
 from .errors import FileFormatError
 
 VALUE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -154,98 +153,6 @@ def stamp() -> Dict[str, Any]:
             "library_versions": library_versions()}
 
 
-_INT64 = np.iinfo(np.int64)
-
-
-def _is_native(value: Any) -> bool:
-    """Whether HDF5 stores ``value`` as itself: numbers that fit 64 bits, booleans, real numeric
-    arrays and strings HDF5 can hold (UTF-8 without NUL). Everything else goes through JSON."""
-    if isinstance(value, (bool, float, np.integer, np.floating, np.bool_)):
-        return True
-    if isinstance(value, int):
-        return _INT64.min <= value <= _INT64.max  # bigger ints: JSON keeps them exact
-    if isinstance(value, str):
-        if "\x00" in value:
-            return False
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates: JSON escapes them
-            return False
-        return True
-    if isinstance(value, np.ndarray):
-        return value.dtype.kind in "biuf"
-    return False  # lists go through JSON so they come back as lists
-
-
-def _write_attrs(obj, attrs: Mapping[str, Any]) -> None:
-    """Write strings, numbers, booleans and numeric arrays as HDF5-native values; anything else (dicts,
-    lists, None) as a JSON string, its name listed in the ``json_attrs`` attribute so it is decoded
-    on load. Raises ValueError for a value neither can hold (e.g. complex numbers)."""
-    json_names = []
-    for key, value in attrs.items():
-        if key == "json_attrs":
-            continue
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"Attribute names must be non-empty strings, got {key!r}.")
-        if _is_native(value):
-            obj.attrs[key] = value
-            continue
-        try:
-            obj.attrs[key] = json.dumps(_jsonable(value), sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"Attribute {key!r} cannot be stored ({exc}); use numbers, strings, booleans, lists, "
-                             "dicts or real numeric arrays.") from None
-        json_names.append(key)
-    if json_names:
-        obj.attrs["json_attrs"] = json.dumps(sorted(json_names))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def _read_attrs(obj) -> Dict[str, Any]:
-    raw = dict(obj.attrs)
-    json_names = set(json.loads(_py(raw.pop("json_attrs", "[]"))))
-    out = {}
-    for key, value in raw.items():
-        value = _py(value)
-        if key in json_names:
-            try:
-                value = json.loads(value)
-            except (TypeError, ValueError) as exc:
-                raise FileFormatError(f"Attribute {key!r} should hold JSON but does not: {exc}") from exc
-        out[key] = value
-    return out
-
-
-def _py(value: Any) -> Any:
-    """numpy/bytes attribute values -> plain Python (arrays stay arrays)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
-
-
 # --- writing a new file -----------------------------------------------------------------------------
 
 def _open(path, mode: str):
@@ -295,31 +202,6 @@ def _write_trajectory(parent, trajectory: Mapping[str, Any]) -> None:
         g.create_dataset(key, data=np.asarray(value))
 
 
-def _write_tree(group, tree: Mapping[str, Any]) -> None:
-    """Metrics: arrays -> datasets, dicts -> subgroups, scalars and strings -> attributes."""
-    scalars = {}
-    for key, value in tree.items():
-        key = str(key)
-        if isinstance(value, Mapping):
-            _write_tree(group.create_group(key), value)
-        elif isinstance(value, torch.Tensor):
-            group.create_dataset(key, data=value.detach().cpu().numpy())
-        elif isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
-            group.create_dataset(key, data=value)
-        else:
-            scalars[key] = value
-    _write_attrs(group, scalars)
-
-
-def _read_tree(group) -> Dict[str, Any]:
-    import h5py
-
-    out: Dict[str, Any] = _read_attrs(group)
-    for key, item in group.items():
-        out[key] = _read_tree(item) if isinstance(item, h5py.Group) else item[()]
-    return out
-
-
 def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_names: Sequence[str],
            attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]] = None,
            trajectory: Optional[Mapping[str, Any]] = None, values: Optional[Mapping[str, np.ndarray]] = None,
@@ -337,7 +219,7 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
     full.setdefault("ndim", len(shape))
 
     def build(f):
-        _write_attrs(f, full)
+        h5attrs.write_attrs(f, full)
         f.create_dataset("xcoordinates", data=x)
         if y is not None:
             f.create_dataset("ycoordinates", data=np.asarray(y, dtype=np.float64))
@@ -354,7 +236,7 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
         if trajectory:
             _write_trajectory(f, trajectory)
         if metrics:
-            _write_tree(f.create_group("metrics"), metrics)
+            h5attrs.write_tree(f.create_group("metrics"), metrics)
 
     _atomic_build(path, build)
 
@@ -378,7 +260,7 @@ def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], valu
                               f"({' '.join(str(exc).split())[:120]}); choose another output path or pass "
                               "--overwrite / overwrite=True.") from exc
     with f:
-        stored = _read_attrs(f)
+        stored = h5attrs.read_attrs(f)
         if stored.get("format") != FORMAT:
             raise FileFormatError(f"{str(path)!r} exists and is not a landscape surface file; "
                                   "choose another output path or pass --overwrite / overwrite=True.")
@@ -392,11 +274,11 @@ def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], valu
         have = sorted(k for k in f if k in VALUE_NAMES or k.endswith(("_loss", "_acc")))
         if have != sorted(value_names):
             return f"it holds values {have}, this job computes {sorted(value_names)}"
-        new = _jsonable({k: v for k, v in attrs.items() if k not in VOLATILE_ATTRS})
+        new = h5attrs.jsonable({k: v for k, v in attrs.items() if k not in VOLATILE_ATTRS})
         old = {k: v for k, v in stored.items() if k not in VOLATILE_ATTRS and k != "ndim"}
         new.pop("ndim", None)
         for key in sorted(set(new) | set(old)):
-            a, b = _jsonable(old.get(key)), new.get(key)
+            a, b = h5attrs.jsonable(old.get(key)), new.get(key)
             if isinstance(a, list) or isinstance(b, list):
                 same = np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
             else:
@@ -443,7 +325,7 @@ def prepare(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_nam
 def read_attrs(path: os.PathLike) -> Dict[str, Any]:
     """The settings (file attributes) of a surface file, without reading its values."""
     with _open(path, "r") as f:
-        return _read_attrs(f)
+        return h5attrs.read_attrs(f)
 
 
 def read_done(path: os.PathLike) -> np.ndarray:
@@ -560,7 +442,7 @@ def save_metrics(path: os.PathLike, metrics: Mapping[str, Any], group: str = "me
     def build(f):
         if group in f:
             del f[group]
-        _write_tree(f.require_group(group), metrics)
+        h5attrs.write_tree(f.require_group(group), metrics)
 
     with _exclusive(path):  # no round of a running job is lost
         _atomic_build(path, build, image=path.read_bytes())
@@ -605,7 +487,7 @@ def load(path: os.PathLike) -> Surface:
     except OSError as exc:
         raise FileFormatError(f"{str(path)!r} is not a readable HDF5 file: {' '.join(str(exc).split())[:160]}") from exc
     with f:
-        attrs = _read_attrs(f)
+        attrs = h5attrs.read_attrs(f)
         if attrs.get("format") != FORMAT:
             return _load_reference(f, attrs, path)
         _check_version(attrs, path)
@@ -621,10 +503,10 @@ def load(path: os.PathLike) -> Surface:
         values = {k: values[k] for k in sorted(values, key=_value_order)}
         directions = _read_directions(f["directions"]) if "directions" in f else None
         trajectory = {k: ds[()] for k, ds in f["trajectory"].items()} if "trajectory" in f else None
-        metrics = _read_tree(f["metrics"]) if "metrics" in f else {}
+        metrics = h5attrs.read_tree(f["metrics"]) if "metrics" in f else {}
         for name in _metric_groups(f):  # other metric groups written with save_metrics(group=...)
             if name != "metrics":
-                metrics[name] = _read_tree(f[name])
+                metrics[name] = h5attrs.read_tree(f[name])
     return Surface(x=x, y=y, values=values, attrs=attrs, directions=directions, trajectory=trajectory,
                    metrics=metrics, path=str(path), computed=done)
 
@@ -661,7 +543,7 @@ def _load_reference(f, attrs: Dict[str, Any], path) -> Surface:
                 v = v / 100.0
             values[name] = v
         elif ds.dtype.kind in "SOU" and ds.shape == ():
-            attrs[name] = _py(ds[()])
+            attrs[name] = h5attrs.plain(ds[()])
     values = {k: values[k] for k in sorted(values, key=_value_order)}
     attrs.setdefault("format", REFERENCE_FORMAT)
     return Surface(x=x, y=y, values=values, attrs=attrs, path=str(path))
@@ -675,7 +557,7 @@ def save_directions(path: os.PathLike, directions: Sequence[Mapping[str, torch.T
     full = {**stamp(), **dict(attrs), "format": DIRECTIONS_FORMAT, "format_version": FORMAT_VERSION}
 
     def build(f):
-        _write_attrs(f, full)
+        h5attrs.write_attrs(f, full)
         _write_direction_group(f, directions)
 
     _atomic_build(path, build)
@@ -688,7 +570,7 @@ def load_directions(path: os.PathLike, device=None, with_attrs: bool = False):
     if not path.is_file():
         raise FileFormatError(f"Direction file {str(path)!r} does not exist.")
     with _open(path, "r") as f:
-        attrs = _read_attrs(f)
+        attrs = h5attrs.read_attrs(f)
         if attrs.get("format") not in (FORMAT, DIRECTIONS_FORMAT):
             raise FileFormatError(f"{str(path)!r} is not a landscape direction or surface file.")
         _check_version(attrs, path)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from . import directions as directions_mod
-from . import distributed, io, progress
+from . import distributed, h5attrs, io, progress
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, _head, auto_batch_size
 from .errors import FileFormatError, check_choice
 from .evaluate import batches as make_batches, check_model_accepts, objective as make_objective
@@ -352,7 +352,7 @@ def _auto_batch_size(model: nn.Module, named: Mapping[str, Any], device: torch.d
 def _digest(settings: Mapping[str, Any]) -> str:
     import json
 
-    return hashlib.sha256(json.dumps(io._jsonable(dict(settings)), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(h5attrs.jsonable(dict(settings)), sort_keys=True).encode()).hexdigest()
 
 
 def _agree(ctx: distributed.Context, fingerprint: str, dirs, device: torch.device):
