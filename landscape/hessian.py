@@ -227,8 +227,9 @@ def operator(model: nn.Module, data: Any, loss: Any = "cross_entropy", params: P
     ``data`` is anything :func:`landscape.evaluate.batches` accepts (moved once to the model's device);
     ``loss`` anything :func:`landscape.evaluate.objective` accepts. ``cache_graph`` (autograd only):
     keep the first-order graphs between products; None decides by their measured size
-    (``GRAPH_CACHE_BYTES``). On exit the model's weights, buffers and train/eval modes are exactly as
-    before.
+    (``GRAPH_CACHE_BYTES``). On a CPU the products run on the threads :func:`landscape.threads.auto`
+    chooses (``landscape.threads.fixed`` sets them). On exit the model's weights, buffers and
+    train/eval modes are exactly as before.
 
     >>> with operator(model, (X, Y)) as H:
     ...     hv = H.matvec(torch.randn(H.n))

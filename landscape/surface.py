@@ -207,7 +207,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         round_seconds: target duration of a round (how much work a kill can lose).
         bn_data: data for ``bn="recompute"`` (default: the "train" split).
         engine: speed choices (:class:`landscape.engine.EngineOptions`: BatchNorm folding,
-            channels_last, points per vmapped pass, torch.compile, threads); default: chosen per device.
+            channels_last, points per vmapped pass, torch.compile, threads); default: chosen per device,
+            threads on CPUs from the model's size and the free cores (:mod:`landscape.threads`).
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every rank calls ``compute`` with the
     same arguments: the cells are sharded across ranks, rank 0 alone writes ``path`` and shows
