@@ -116,6 +116,7 @@ def sharpness(ctx, path, **opts):
     Examples:
       landscape sharpness runs/mlp20/final.pt --top-k 3 --smallest --trace --sam 0.05 --json mlp20.json
       landscape sharpness mlp20.h5 --thresholds 0.1,0.5 --curvature-map 5
+      landscape sharpness interrupted.h5 --partial     # the cells computed so far, marked as such
     """
     from landscape import atomic
 
