@@ -18,7 +18,7 @@ COMMANDS = {
     "sharpness": ("landscape.commands.sharpness:sharpness", "Measure sharpness: Hessian eigenvalues, trace, spectral density, SAM/ASAM/ε-sharpness, or grid curvature of a surface file."),
     "plot": ("landscape.commands.plot:plot", "Draw a surface file: line, contour, filled contour, heatmap or 3D surface."),
     "compare": ("landscape.commands.plot:compare", "Draw surfaces side by side on shared scales (e.g. with and without skip connections)."),
-    "export": ("landscape.commands.plot:export", "Export a surface for ParaView (.vtp), as a mesh (.obj) or as an animation (.gif/.mp4)."),
+    "export": ("landscape.commands.plot:export", "Export a surface: a page to turn it in a browser (.html), ParaView (.vtp), a mesh (.obj), a movie (.gif/.mp4)."),
     "data": ("landscape.commands.data:data", "List the built-in datasets and show their shapes and splits."),
     "models": ("landscape.commands.models:models", "List the built-in architectures and show one's options and size."),
     "train": ("landscape.commands.train:train", "Train one network on a dataset, with checkpoints, history and gradient flow."),

@@ -17,7 +17,7 @@ _SUBMODULES = {
     "checkpoint", "directions", "errors", "evaluate", "io", "params", "plot",
     "progress", "sharpness", "surface", "train", "distributed", "engine", "export",
     "geometry", "hessian", "experiment", "study", "report", "rundir", "atomic",
-    "gradflow", "schedules",
+    "gradflow", "schedules", "html", "movie", "notebook",
     "models", "data", "cli",  # the repository's models/, data/ and cli.py (linked into landscape/)
 }
 

@@ -131,6 +131,18 @@ class Surface:
             return os.path.splitext(os.path.basename(self.path))[0]
         return "surface"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: a short summary beside a figure (``landscape.notebook``)."""
+        from . import notebook
+
+        return notebook.html(self)
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter (and other viewers of PNG): the figure alone (``landscape.notebook``)."""
+        from . import notebook
+
+        return notebook.png(self)
+
 
 # --- attributes -------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import click
 
-from ._common import FINITE
+from ._common import FINITE, progress_option
 
 KIND_HELP = "line|contour|contourf|heatmap|surface|all"
 
@@ -134,10 +134,13 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     """Draw surfaces side by side on shared scales (e.g. with and without skip connections).
 
     Every panel gets the same contour levels, colours, z-limits and view; one colour bar.
+    With --out X.html: one offline page to turn in a browser, a 3D and a contour panel per file,
+    the 3D cameras linked (--kind does not apply; needs pip install 'landscape[html]').
 
     \b
-    Example:
+    Examples:
       landscape compare resnet56.h5 resnet56_noskip.h5 --kind surface --out compare.png
+      landscape compare resnet56.h5 resnet56_noskip.h5 --out compare.html
     """
     import matplotlib
 
@@ -151,6 +154,8 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
         raise ValueError(f"compare draws two or more surface files side by side, got one ({surfaces[0]!r}); "
                          "to draw a single file use `landscape plot`.")
     check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS)
+    if out.lower().endswith(".html"):
+        return _compare_page(surfaces, out, value, log, vmin, vmax, levels, dpi, style_name, titles)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
@@ -167,32 +172,54 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     click.echo(f"wrote {path}")
 
 
+def _compare_page(paths, out, value, log, vmin, vmax, levels, dpi, style_name, titles) -> None:
+    """compare --out X.html: one page, a 3D and a contour panel per file, cameras linked."""
+    from landscape import html
+
+    for name, given in (("--dpi", dpi), ("--style", style_name)):
+        if given is not None:
+            raise ValueError(f"{name} applies to PNG/PDF/SVG figures, not to an .html page ({out!r}).")
+    surfs = [_load(p) for p in paths]
+    path = html.to_html(surfs, out, value, log=log, vmin=vmin, vmax=vmax, levels=levels, titles=list(titles) or None)
+    click.echo(f"wrote {path}")
+
+
 @click.command()
 @click.argument("surface", metavar="SURFACE.h5")
-@click.option("--to", "to", default=None, metavar="vtp|obj|gif|mp4",
-              help="Format (default: from the --out extension). vtp: ParaView; obj: mesh; gif/mp4: animation.")
+@click.option("--to", "to", default=None, metavar="vtp|obj|html|gif|mp4",
+              help="Format (default: from the --out extension). vtp: ParaView; obj: mesh; html: a page to "
+                   "turn the surface in a browser (offline); gif/mp4: animation.")
 @click.option("--out", "-o", required=True, metavar="PATH", help="Output file.")
 @click.option("--value", default="train_loss", show_default=True, help="Which value gives the height / colour.")
 @click.option("--log/--linear", "log", default=None,
-              help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for animations "
-                   "log when the loss spans 2 decades or more).")
+              help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for pages and "
+                   "animations log when the loss spans 2 decades or more; a page has a switch).")
 @click.option("--vmax", type=FINITE, default=None, help="Clip heights above this value.")
 @click.option("--animation", "anim", default=None, metavar="rotate|trajectory",
-              help="gif/mp4: turn the 3D surface, or draw the training path (default: path if the file has one).")
+              help="gif/mp4: draw the training path epoch by epoch, or turn the 3D surface "
+                   "(default: the path if the file has one).")
 @click.option("--frames", type=click.IntRange(min=2), default=36, show_default=True, help="Frames of a rotation.")
 @click.option("--fps", type=click.IntRange(min=1), default=12, show_default=True, help="Animation frames per second.")
-def export(surface, to, out, value, log, vmax, anim, frames, fps):
-    """Export a surface for ParaView (.vtp), as a mesh (.obj) or as an animation (.gif/.mp4).
+@progress_option("Progress bar for animations.")
+def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
+    """Export a surface: ParaView (.vtp), a mesh (.obj), an interactive page (.html), a movie (.gif/.mp4).
 
     \b
     Examples:
+      landscape export surf.h5 --out surf.html         # turn it in a browser; works offline
+      landscape export pca.h5 --out path.mp4           # training epoch by epoch over the PCA plane
       landscape export surf.h5 --out surf.vtp          # open in ParaView
-      landscape export surf.h5 --to gif --out turn.gif
+      landscape export surf.h5 --to gif --animation rotate --out turn.gif
+
+    .html needs plotly (pip install 'landscape[html]'), .mp4 the ffmpeg of imageio-ffmpeg
+    (pip install 'landscape[movie]').
     """
     import matplotlib
 
     matplotlib.use("Agg")
     from landscape import export as lexport
+    from landscape import movie
+    from landscape.progress import bar
 
     to_given = to is not None
     if to is None:
@@ -203,14 +230,17 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps):
     if to not in lexport.FORMATS:
         given = f"--to {to}" if to_given else f"--out {out!r} (its extension)"
         raise ValueError(f"{given}: cannot export to {to!r}; the formats are {', '.join(lexport.FORMATS)} "
-                         "(.vtp for ParaView, .obj a mesh, .gif/.mp4 an animation).")
+                         "(.vtp for ParaView, .obj a mesh, .html a page, .gif/.mp4 an animation).")
     surf = _load(surface)
     kw = {"log": log, "vmax": vmax}
-    if to in ("gif", "mp4"):
-        kw.update(kind=anim, frames=frames, fps=fps)
-    elif anim is not None:
-        raise ValueError(f"--animation applies to gif/mp4, but --to {to} was asked for.")
-    path = lexport.export(surf, out, to=to, value=value, **kw)
+    if to not in ("gif", "mp4"):
+        if anim is not None:
+            raise ValueError(f"--animation applies to gif/mp4, but --to {to} was asked for.")
+        path = lexport.export(surf, out, to=to, value=value, **kw)
+    else:
+        with bar(movie.frame_count(surf, anim, frames), desc="frames", enabled=progress) as b:
+            path = lexport.export(surf, out, to=to, value=value, kind=anim, frames=frames, fps=fps,
+                                  progress=lambda i, n: b.update(1), **kw)
     click.echo(f"wrote {path}")
     if to in ("vtp", "obj"):  # a mesh has no colour bar to say it: the plots' "clipped at" note, here
         import numpy as np
