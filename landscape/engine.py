@@ -612,9 +612,8 @@ class PointEvaluator:
         if self.bn == "recompute" and ppp > 1:
             ppp = 1  # statistics are re-estimated per point by a pass in training mode: not vmappable
         n_threads = opts.threads
-        if n_threads is None and not cuda:
-            head = _head(next(b for batches in data.values() for b in batches), 1)
-            n_threads = threads.auto(threads.flops_per_sample(model, lambda: self.objective(model, head), _batch_len(head)))
+        if n_threads is None:
+            n_threads = threads.for_data(model, [b for batches in data.values() for b in batches][:1], self.objective)
         return replace(opts, channels_last=bool(channels_last), points_per_pass=ppp,
                        compile=opts.compile and ppp == 1, threads=n_threads)
 

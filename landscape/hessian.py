@@ -243,21 +243,9 @@ def operator(model: nn.Module, data: Any, loss: Any = "cross_entropy", params: P
     data_batches = _evaluate.batches(data, batch_size, first_device(model))
     obj = _evaluate.objective(loss)
     # Fused attention kernels have no double backward; the math kernel does (same values).
-    with restored(model), sdpa_kernel(SDPBackend.MATH), threads.using(_threads(model, data_batches, obj)):
+    with restored(model), sdpa_kernel(SDPBackend.MATH), threads.using(threads.for_data(model, data_batches, obj)):
         set_bn_mode(model, bn)
         yield Hessian(model, data_batches, obj, params=params, method=method, cache_graph=cache_graph)
-
-
-def _threads(model: nn.Module, data_batches: List[Any], obj: _evaluate.Objective) -> Optional[int]:
-    """CPU threads for the products (``landscape.threads.auto``); None (torch's setting) on GPUs."""
-    if first_device(model).type != "cpu" or not data_batches:
-        return None
-    from .engine import _batch_len, _head
-
-    head = _head(data_batches[0], 1)
-    with restored(model):
-        model.eval()
-        return threads.auto(threads.flops_per_sample(model, lambda: obj(model, head), _batch_len(head)))
 
 
 def hvp(model: nn.Module, data: Any, vector: Mapping[str, torch.Tensor], **kwargs: Any) -> Dict[str, torch.Tensor]:

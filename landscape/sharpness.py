@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from . import evaluate as _evaluate
+from . import threads
 from .errors import check_choice
 from .hessian import Hessian, flatten, operator, set_bn_mode, unflatten
 from .params import ParamFilter, first_device, restored, select
@@ -601,7 +602,7 @@ def barrier_height(model_a: nn.Module, model_b: nn.Module, data: Any, n_points: 
     data_batches = _evaluate.batches(data, batch_size, device)
     ts = np.linspace(0.0, 1.0, int(n_points))
     losses, accs = [], []
-    with restored(model_a):
+    with restored(model_a), threads.using(threads.for_data(model_a, data_batches, obj)):
         start = {k: sa[k].detach().clone() for k in moving}
         live = model_a.state_dict(keep_vars=True)
         set_bn_mode(model_a, bn)

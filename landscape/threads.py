@@ -25,7 +25,7 @@ import logging
 import os
 import statistics
 import time
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 from torch import nn
@@ -96,6 +96,20 @@ def flops_per_sample(model: nn.Module, forward: Callable[[], object], n_samples:
         for h in handles:
             h.remove()
     return total[0] / max(1, n_samples)
+
+
+def for_data(model: nn.Module, batches: Sequence[Any], objective: Callable[[nn.Module, Any], Any]) -> Optional[int]:
+    """:func:`auto` for a job scoring ``model`` on ``batches`` with ``objective`` (its FLOPs counted
+    on one sample of the first batch); None on GPUs, where torch's setting stays."""
+    from .engine import _batch_len, _head
+    from .params import first_device, restored
+
+    if first_device(model).type != "cpu" or not batches:
+        return None
+    head = _head(batches[0], 1)
+    with restored(model):  # eval mode for the count: a training-mode BatchNorm would update its statistics
+        model.eval()
+        return auto(flops_per_sample(model, lambda: objective(model, head), _batch_len(head)))
 
 
 _fixed: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("landscape_threads", default=None)

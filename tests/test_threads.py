@@ -1,5 +1,6 @@
 """landscape.threads: the automatic thread count (issue 21.6). The busy-core timing itself is
 benchmarks/busy_core.py; here: the rule, its inputs, and that jobs apply it and restore torch."""
+import copy
 import subprocess
 import sys
 
@@ -70,4 +71,7 @@ def test_jobs_choose_automatically_and_leave_torch_as_it_was(mlp, xy, monkeypatc
     n = len(chosen)
     sharpness.hessian_eigs(mlp, xy, k=1, tol=1e-2)
     assert len(chosen) > n  # the Hessian chose too
+    n = len(chosen)
+    sharpness.barrier_height(mlp, copy.deepcopy(mlp), xy, n_points=3)
+    assert len(chosen) > n  # and the barrier's evaluations
     assert torch.get_num_threads() == before
