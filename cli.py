@@ -3,7 +3,8 @@
 Each subcommand lives in ``landscape/commands/<name>.py`` and is imported only when it runs, so
 ``landscape --help`` answers without importing torch. Errors become one line on stderr:
 bad input (``ValueError``, click usage errors) exits 2, any other failure exits 1, Ctrl-C exits 130;
-``--debug`` shows the traceback instead. ``main`` is the console script (setup.cfg: ``landscape.cli:main``); this file installs as
+``--debug`` (before or after the subcommand) shows the traceback instead; a closed output pipe
+(``| head``) ends the command quietly. ``main`` is the console script (setup.cfg: ``landscape.cli:main``); this file installs as
 ``landscape.cli`` (``landscape/cli.py`` is a link to it), never as a top-level ``cli``.
 """
 import importlib
@@ -60,6 +61,14 @@ class LazyGroup(click.Group):
         except click.UsageError as exc:  # the group's own options: `landscape --bogus`
             raise _usage_error(exc) from exc
 
+    def parse_args(self, ctx, args):
+        # --debug is the group's option, but every error says "rerun with --debug": accept it after
+        # the subcommand too (not after "--", where it would be an argument)
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[1:end]:
+            args = ["--debug"] + [a for i, a in enumerate(args) if not (a == "--debug" and i < end)]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         """Run the subcommand; turn library exceptions into one-line errors with the right status."""
         try:
@@ -68,12 +77,16 @@ class LazyGroup(click.Group):
             raise _usage_error(exc) from exc
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # `landscape models list | head -2`: the reader has all it wanted
+            _quiet_stdout()
+            raise click.exceptions.Exit(0)
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            options = _option_names(self.get_command(ctx, ctx.invoked_subcommand)) if ctx.invoked_subcommand else set()
             if isinstance(exc, ValueError):
-                raise CommandError(_one_line(exc), 2) from exc
-            raise CommandError(f"{_one_line(exc)} (rerun with --debug for the traceback)", 1) from exc
+                raise CommandError(cli_words(_one_line(exc), options), 2) from exc
+            raise CommandError(f"{cli_words(_one_line(exc), options)} (rerun with --debug for the traceback)", 1) from exc
         except KeyboardInterrupt:
             if ctx.obj and ctx.obj.get("debug"):
                 # re-raising would reach click's own handler: "Aborted!", exit 1, no traceback
@@ -156,6 +169,68 @@ def _usage_error(exc: click.UsageError) -> click.ClickException:
         return exc
     where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
     return CommandError(f"{_one_line(exc.format_message())}{where}", 2)
+
+
+def _option_names(command) -> set:
+    """Parameter names (``n_samples``) of a command's options, and of its subcommands' for a group."""
+    if command is None:
+        return set()
+    names = set()
+    for p in command.params:  # the dest name (values) and the flags' names (--value -> value)
+        if isinstance(p, click.Option):
+            names |= {p.name} | {o.lstrip("-").replace("-", "_") for o in p.opts + p.secondary_opts if o.startswith("--")}
+    for sub in getattr(command, "commands", {}).values():
+        names |= _option_names(sub)
+    return names
+
+
+def cli_words(message: str, options) -> str:
+    """A library message in the command line's words: the library speaks to Python callers
+    (``overwrite=True``, ``kind='line'``, "The value for `dataset` ..."); at the command line the same
+    advice names the options (``--overwrite``, ``--kind line``) and an invalid choice reads as
+    click's own: "Invalid value for '--kind': 'x' is not one of 'line', 'contour'."."""
+    import re
+
+    def opt(name: str) -> str:
+        bare = name.lstrip("-").replace("-", "_")
+        return f"--{bare.replace('_', '-')}" if bare in options else f"'{name}'"
+
+    for before, after in _PYTHON_ADVICE:
+        message = message.replace(before, after)
+    message = re.sub(r"The value for `([\w.-]+)` must be one of \[(.*?)\], but (.+?) was passed\.",
+                     lambda m: f"Invalid value for '{opt(m[1]).strip(chr(39))}': {m[3]} is not one of {m[2]}.", message)
+    message = re.sub(r"The value for `([\w.-]+)`", lambda m: opt(m[1]), message)
+    message = re.sub(r"\s*(?:/ |\()(\w+)=True\)?(?=[\s.;,)]|$)",
+                     lambda m: "" if f"--{m[1]}" in message else f" (--{m[1].replace('_', '-')})", message)
+
+    def keyword(m):
+        name, value = m[1], m[2].strip("'\"")
+        if name not in options:
+            return m[0]
+        return f"--{name.replace('_', '-')}" + ("" if value == "True" else f" {value}")
+
+    return re.sub(r"\b(\w+)=('[^']*'|\"[^\"]*\"|True|[\w.-]+)", keyword, message)
+
+
+# Library advice with no command-line option of the same name, and what to say instead.
+_PYTHON_ADVICE = (
+    ("create it with in_shape= matching your data", "the checkpoint's model takes inputs of another shape: use a "
+                                                    "--dataset like the one it was trained on"),
+)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again on the closed pipe."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test runner's buffer)
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import threads
 from .errors import check_choice
 from .evaluate import Batch, Objective
 from .params import first_device
@@ -71,7 +72,8 @@ class EngineOptions:
             automatic (1 on CPUs, where vmap measured 0.2x for ResNet-20 and 0.7x for a digits MLP;
             on GPUs, several for non-convolutional models under 2M parameters, unmeasured). Must not change between resumed runs if bitwise-equal values matter.
         compile: ``torch.compile`` the forward pass (one-time compile cost; worth it on long jobs).
-        threads: intra-op CPU threads during the job (None: leave torch's setting alone).
+        threads: intra-op CPU threads during the job; None: on CPUs chosen from the model's size and
+            the cores free (:func:`landscape.threads.auto`), on GPUs torch's setting.
     """
 
     fold_bn: bool = True
@@ -589,12 +591,18 @@ class PointEvaluator:
         bn_batches: batches for "recompute" (the training data).
         precision: "fp32" | "tf32" | "bf16" (:func:`precision_context`).
         options: speed choices (:class:`EngineOptions`); the defaults are chosen per device.
+        buffer_range: ``(lo, hi)``: buffers move by each coordinate clipped to this range (directions
+            between models: statistics are not extrapolated past them); None: like the parameters.
+            Either way a BatchNorm running variance that would fall below zero is held at zero.
+
+    A point whose loss is not finite gets NaN in every value of its split (an accuracy computed from
+    NaN logits is not a measurement).
     """
 
     def __init__(self, model: nn.Module, directions: Sequence[Mapping[str, torch.Tensor]],
                  data: Mapping[str, Sequence[Batch]], objective: Objective, metrics: Sequence[str] = ("loss", "acc"),
                  bn: str = "eval", bn_batches: Optional[Sequence[Batch]] = None, precision: str = "fp32",
-                 options: Optional[EngineOptions] = None):
+                 options: Optional[EngineOptions] = None, buffer_range: Optional[Tuple[float, float]] = None):
         check_choice("bn", bn, BN_MODES)
         check_choice("precision", precision, PRECISIONS)
         for m in metrics:
@@ -615,7 +623,15 @@ class PointEvaluator:
                            for d in directions]
         self._target_list = list(self.targets.values())
         self._origin_list = [self.origin[n] for n in self.targets]
-        self._direction_lists = [[d[n] for n in self.targets] for d in self.directions]
+        buffers = {n for n, _ in model.named_buffers()}
+        # buffers apart when their coordinates are clipped: (tensors, one direction list per axis)
+        split = buffer_range is not None and any(n in buffers for n in self.targets)
+        self._buffer_range = tuple(buffer_range) if split else None
+        groups = [[n for n in self.targets if (n in buffers) == is_buffer] for is_buffer in (False, True)] if split \
+            else [list(self.targets), []]
+        self._moving = [([self.targets[n] for n in names], [[d[n] for n in names] for d in self.directions])
+                        for names in groups if names]
+        self._running_vars = [self.targets[n] for n in self.targets if n.endswith("running_var")]
         self.device = first_device(model)
         self.options = self._resolve(options or EngineOptions(), model, data)
         first = next(b for batches in data.values() for b in batches)
@@ -649,8 +665,11 @@ class PointEvaluator:
                 ppp = int(min(32, max(1, 2 ** math.floor(math.log2(max(1, _GPU_VMAP_SAMPLES // max(1, largest)))))))
         if self.bn == "recompute" and ppp > 1:
             ppp = 1  # statistics are re-estimated per point by a pass in training mode: not vmappable
+        n_threads = opts.threads
+        if n_threads is None:
+            n_threads = threads.for_data(model, [b for batches in data.values() for b in batches][:1], self.objective)
         return replace(opts, channels_last=bool(channels_last), points_per_pass=ppp,
-                       compile=opts.compile and ppp == 1)
+                       compile=opts.compile and ppp == 1, threads=n_threads)
 
     @property
     def value_names(self) -> List[str]:
@@ -663,8 +682,12 @@ class PointEvaluator:
         Multi-tensor (``_foreach``) kernels: a handful of launches per point on a GPU instead of three
         per tensor; on a CPU the same per-tensor arithmetic."""
         torch._foreach_copy_(self._target_list, self._origin_list)
-        for c, d in zip(coords, self._direction_lists):
-            torch._foreach_add_(self._target_list, d, alpha=float(c))
+        for i, (tensors, dirs) in enumerate(self._moving):
+            clip = self._buffer_range if i == 1 else None
+            for c, d in zip(coords, dirs):
+                torch._foreach_add_(tensors, d, alpha=float(c) if clip is None else min(max(float(c), clip[0]), clip[1]))
+        for var in self._running_vars:  # a variance below zero is no variance (BatchNorm would give NaN)
+            var.clamp_(min=0)
 
     @torch.no_grad()
     def reset(self) -> None:
@@ -751,15 +774,9 @@ class PointEvaluator:
 
     @contextlib.contextmanager
     def _context(self) -> Iterator[None]:
-        saved_threads = torch.get_num_threads()
-        if self.options.threads:
-            torch.set_num_threads(self.options.threads)
-        try:
-            with torch.inference_mode(), precision_context(self.precision, self.device.type):
-                yield
-        finally:
-            if self.options.threads:
-                torch.set_num_threads(saved_threads)
+        with threads.using(self.options.threads), torch.inference_mode(), \
+                precision_context(self.precision, self.device.type):
+            yield
 
     def __call__(self, coords: np.ndarray) -> Dict[str, np.ndarray]:
         """Evaluate one round: ``coords`` (k, ndim) -> ``{value name: (k,) float64}``."""
@@ -773,10 +790,11 @@ class PointEvaluator:
         out = {}
         for j, split in enumerate(self.data):
             n = self.counts.get(split, 1)
+            diverged = ~np.isfinite(raw[:, 2 * j])
             if "loss" in self.metrics:
                 out[f"{split}_loss"] = raw[:, 2 * j] / n
             if "acc" in self.metrics:
-                out[f"{split}_acc"] = raw[:, 2 * j + 1] / n
+                out[f"{split}_acc"] = np.where(diverged, np.nan, raw[:, 2 * j + 1] / n)
         return {name: out[name] for name in self.value_names}
 
 

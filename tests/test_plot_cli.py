@@ -166,5 +166,5 @@ def test_unknown_kind_through_a_real_subprocess(files):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
-    assert proc.stderr.startswith("Error: The value for `--kind` must be one of") and "contour" in proc.stderr
+    assert proc.stderr.startswith("Error: Invalid value for '--kind': 'contuor' is not one of") and "contour" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -11,11 +11,13 @@ from typing import Optional
 
 import click
 
+from ._common import progress_option
+
 _OUT_HELP = "Output directory (runs, surfaces, figures, report.md, summary.json); finished work in it is reused."
 
 
 def _options(f):
-    f = click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")(f)
+    f = progress_option()(f)
     f = click.option("--threads", type=click.IntRange(min=0), default=None,
                      help="CPU threads for torch (0: torch's default) [default: the config's].")(f)
     f = click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N",

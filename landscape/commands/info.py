@@ -85,6 +85,12 @@ def info(path):
     Works for files written by `landscape surface` and for the reference code's layout
     (tomgoldstein/loss-landscape). For a path file (`landscape connect`): its settings, progress
     and the barrier along the straight line and along the curve.
+
+    \b
+    Examples:
+      landscape info mlp20.h5
+      landscape info runs/demo/surfaces/mlp20_2d.h5
+      landscape info ab.h5          # a `landscape connect` file: both barriers
     """
     from landscape import io, pathfile
 

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import click
 
-from ._common import FINITE
+from ._common import FINITE, progress_option
 
 KIND_HELP = "line|contour|contourf|heatmap|surface|all"
 
@@ -96,7 +96,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
     from landscape import plot as lplot
     from landscape.errors import check_choice
 
-    check_choice("--kind", kind, lplot.KINDS + tuple(lplot.ALIASES) + ("all",))
+    check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS + ("all",))  # aliases work, unlisted
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
@@ -163,7 +163,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     if len(surfaces) < 2:
         raise ValueError(f"compare draws two or more surface files side by side, got one ({surfaces[0]!r}); "
                          "to draw a single file use `landscape plot`.")
-    lplot.normalize_kind(kind)
+    check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS)
     if out.lower().endswith(".html"):
         return _compare_page(surfaces, out, value, log, vmin, vmax, levels, dpi, style_name, titles)
     if style_name is not None:
@@ -210,7 +210,7 @@ def _compare_page(paths, out, value, log, vmin, vmax, levels, dpi, style_name, t
                    "(default: the path if the file has one).")
 @click.option("--frames", type=click.IntRange(min=2), default=36, show_default=True, help="Frames of a rotation.")
 @click.option("--fps", type=click.IntRange(min=1), default=12, show_default=True, help="Animation frames per second.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar for animations.")
+@progress_option("Progress bar for animations.")
 def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
     """Export a surface: ParaView (.vtp), a mesh (.obj), an interactive page (.html), a movie (.gif/.mp4).
 
@@ -252,3 +252,11 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
             path = lexport.export(surf, out, to=to, value=value, kind=anim, frames=frames, fps=fps,
                                   progress=lambda i, n: b.update(1), **kw)
     click.echo(f"wrote {path}")
+    if to in ("vtp", "obj"):  # a mesh has no colour bar to say it: the plots' "clipped at" note, here
+        import numpy as np
+
+        _, ok, scale = lexport.heights(surf, value, log=bool(log), vmax=vmax)
+        if scale.clipped:
+            top = float(np.max(np.asarray(surf.values[value])[ok]))
+            click.echo(f"Heights clipped at {scale.fmt(scale.vmax)}: the {value} data reach {top:.4g}"
+                       + ("" if vmax is not None else " (outliers or diverged cells); --vmax sets the cap") + ".")
