@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint, directions, evaluate, io, pathfile, progress
+from . import checkpoint, directions, evaluate, h5attrs, io, pathfile, progress
 from . import surface as surface_mod
 from .engine import _Functional, recompute_batchnorm
 from .errors import FileFormatError, check_choice
@@ -449,7 +449,7 @@ def _settings(model_a, model_b, curve: Curve, config: ConnectConfig, obj, eval_s
 def _run(curve: Curve, model: nn.Module, train_data, splits, obj, config: ConnectConfig, settings, names,
          path: Optional[Path], show: bool, overwrite: bool = False) -> Paths:
     state_path = state_path_for(path) if path is not None else None
-    settings_json = json.dumps(io._jsonable(settings), sort_keys=True)
+    settings_json = json.dumps(h5attrs.jsonable(settings), sort_keys=True)
     if path is not None and overwrite:
         with contextlib.suppress(FileNotFoundError):
             state_path.unlink()

@@ -27,7 +27,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from . import io
+from . import h5attrs, io
 from .errors import FileFormatError
 
 FORMAT = "landscape-path"
@@ -114,7 +114,7 @@ def create(path: Path, t: np.ndarray, value_names: Sequence[str], attrs: Mapping
         group.create_dataset(io.DONE, data=np.zeros(shape, np.uint8))
 
     def build(f):
-        io._write_attrs(f, full)
+        h5attrs.write_attrs(f, full)
         f.create_dataset("xcoordinates", data=t)
         for which in PATHS:
             values_group(f.create_group(which), t.shape)
@@ -157,8 +157,8 @@ def job_mismatch(path: Path, attrs: Mapping[str, Any]) -> Optional[str]:
     """Why the file at ``path`` is not this job (None if it is): a setting that differs, ignoring
     ``VOLATILE_ATTRS``. Raises FileFormatError when it is not a path file."""
     stored = read_attrs(path)
-    new = io._jsonable({k: v for k, v in attrs.items() if k not in VOLATILE_ATTRS})
-    old = io._jsonable({k: v for k, v in stored.items() if k not in VOLATILE_ATTRS and k != "values"})
+    new = h5attrs.jsonable({k: v for k, v in attrs.items() if k not in VOLATILE_ATTRS})
+    old = h5attrs.jsonable({k: v for k, v in stored.items() if k not in VOLATILE_ATTRS and k != "values"})
     new.pop("values", None)
     for key in sorted(set(new) | set(old)):
         if old.get(key) != new.get(key):
@@ -172,7 +172,7 @@ def is_path_file(path) -> bool:
     """Whether ``path`` is a readable path file (never raises)."""
     try:
         with io._open(path, "r") as f:
-            return io._py(f.attrs.get("format")) == FORMAT
+            return h5attrs.plain(f.attrs.get("format")) == FORMAT
     except (OSError, ValueError):
         return False
 
@@ -187,7 +187,7 @@ def read_attrs(path) -> Dict[str, Any]:
     except OSError as exc:
         raise FileFormatError(f"{str(path)!r} is not a readable HDF5 file: {' '.join(str(exc).split())[:160]}") from exc
     with f:
-        attrs = io._read_attrs(f)
+        attrs = h5attrs.read_attrs(f)
     if attrs.get("format") != FORMAT:
         raise FileFormatError(f"{str(path)!r} is not a landscape path file (format {attrs.get('format')!r}); "
                               "`landscape connect` writes path files.")
