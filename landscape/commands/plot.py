@@ -63,8 +63,8 @@ def common_options(f):
     f = click.option("--vmax", type=FINITE, default=None, help="Top of the colour scale; higher values are clipped.")(f)
     f = click.option("--vmin", type=FINITE, default=None, help="Bottom of the colour scale.")(f)
     f = click.option("--log/--linear", "log", default=None,
-                     help="Logarithmic or linear colour scale / loss axis (default: log when the loss "
-                          "spans 2 decades or more).")(f)
+                     help="Logarithmic or linear colour scale / loss axis (default: linear, a loss from its "
+                          "lowest minimum up to 10, clipped above; the colour bar names the scale).")(f)
     f = click.option("--value", default="train_loss", show_default=True,
                      help="Which value to draw: train_loss, train_acc, test_loss, test_acc, ...")(f)
     f = click.option("--out", "-o", required=True, metavar="FIG",

@@ -214,7 +214,7 @@ def _compare_lines(axes, surfaces, lay: Layout, *, log, vmin, vmax) -> None:
         losses, accs = split_values(s)
         loss_arrays += [profile(s, v) for v in losses]
         acc_arrays += [profile(s, v) for v in accs]
-    loss_scale = shared_scale(loss_arrays, vmin=vmin, vmax=vmax, log=log) if loss_arrays else None
+    loss_scale = shared_scale(loss_arrays, vmin=vmin, vmax=vmax, log=log, value="loss") if loss_arrays else None
     acc_limits = None
     finite_acc = np.concatenate([a[np.isfinite(a)] for a in acc_arrays]) if acc_arrays else np.array([])
     if finite_acc.size:

@@ -46,7 +46,7 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
 
     surface: 1D ``Surface`` (values (nx,)), or 2D, then the slice through y = 0 is drawn
     values:  names to draw (default: every value in the file); names with "acc" go on the right
-    log:     logarithmic loss axis; None (default): when the losses span 2 decades or more
+    log:     logarithmic loss axis; None (default): linear, from the lowest loss up to a cap of 10
     vmin, vmax: loss-axis limits; losses above vmax (and inf/outliers) are drawn at the cap and the
              axis label says "(clipped at ...)"
     loss_scale, acc_limits: shared limits, used by ``compare`` so panels line up
@@ -57,7 +57,7 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
     x = np.asarray(surface.x, dtype=float)
     if losses:
         raw = [profile(surface, n) for n in losses]
-        scale = loss_scale or shared_scale(raw, vmin=vmin, vmax=vmax, log=log)
+        scale = loss_scale or shared_scale(raw, vmin=vmin, vmax=vmax, log=log, value=losses[0])
         for n, r in zip(losses, raw):
             ax.plot(x, scale.apply(r).filled(np.nan), color=LOSS_COLOR, linestyle="--" if "test" in n else "-",
                     label=_labels.value_label(n))
