@@ -74,8 +74,9 @@ def common_options(f):
 
 @click.command()
 @click.argument("surface", metavar="SURFACE.h5")
-@click.option("--kind", "-k", default="contour", show_default=True, metavar=KIND_HELP,
-              help="What to draw; 'all' writes one file per kind, adding _KIND to the name.")
+@click.option("--kind", "-k", default=None, metavar=KIND_HELP,
+              help="What to draw (default: contour for a 2D file, line for a 1D one); 'all' writes one "
+                   "file per kind, adding _KIND to the name.")
 @common_options
 @click.option("--trajectory/--no-trajectory", default=None,
               help="Draw the training path of a PCA-plane surface (default: when the file has one).")
@@ -96,11 +97,14 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
     from landscape import plot as lplot
     from landscape.errors import check_choice
 
-    check_choice("--kind", kind, lplot.KINDS + tuple(lplot.ALIASES) + ("all",))
+    if kind is not None:
+        check_choice("--kind", kind, lplot.KINDS + tuple(lplot.ALIASES) + ("all",))
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
     surf = _load(surface)
+    if kind is None:
+        kind = lplot.default_kind([surf])
     if kind == "all":
         kinds = lplot.kinds_for(surf)
     else:
@@ -140,8 +144,8 @@ class GridShape(click.ParamType):
 
 @click.command()
 @click.argument("surfaces", nargs=-1, required=True, metavar="A.h5 B.h5 [...]")
-@click.option("--kind", "-k", default="contour", show_default=True, metavar="line|contour|contourf|heatmap|surface",
-              help="What to draw in each panel.")
+@click.option("--kind", "-k", default=None, metavar="line|contour|contourf|heatmap|surface",
+              help="What to draw in each panel (default: contour, or line when every file is 1D).")
 @common_options
 @click.option("--title", "titles", multiple=True,
               help="Panel title, once per file (default: each file's model name from its spec, with what "
@@ -173,7 +177,8 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     if len(surfaces) < 2:
         raise ValueError(f"compare draws two or more surface files side by side, got one ({surfaces[0]!r}); "
                          "to draw a single file use `landscape plot`.")
-    lplot.normalize_kind(kind)
+    if kind is not None:
+        lplot.normalize_kind(kind)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)

@@ -22,7 +22,7 @@ def require_2d(surface, kind: str) -> None:
     """ValueError for a 1D surface asked for a 2D kind, saying which kind works."""
     if surface.ndim != 2:
         raise ValueError(
-            f"kind={kind!r} needs a 2D surface, but {_labels.title(surface)!r} is 1D "
+            f"kind={kind!r} needs a 2D surface, but {_labels.source(surface)} is 1D "
             f"({len(surface.x)} points along x); use kind='line'."
         )
 
@@ -54,6 +54,8 @@ def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None, scale: 
               obstacles: Optional[_place.Obstacles] = None) -> None:
     """Mark the minimum of a loss (maximum of an accuracy) with a star and its value.
 
+    On a partly computed surface the label says 'min so far': the grid's minimum may lie in the
+    cells still to come.
     values: the raw array (not clipped), shape surface.shape. z: for 3D axes, the drawn z of that cell.
     scale: the plot's scale, so the value is written in the colour bar's notation.
     obstacles: on 2D axes, what the value's label must not cover (the training path); the star
@@ -65,7 +67,7 @@ def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None, scale: 
     iy, ix = idx if surface.ndim == 2 else (None, idx[0])
     x = surface.x[ix]
     y = surface.y[iy] if iy is not None else None
-    word = "max" if is_accuracy(value) else "min"
+    word = ("max" if is_accuracy(value) else "min") + (" so far" if _labels.is_partial(surface) else "")
     number = scale.fmt(values[idx]) if scale is not None else _format.format_number(values[idx], plain=True)
     text = f"{word} {number}"
     style = dict(marker="*", markersize=STAR_SIZE, markerfacecolor="white", markeredgecolor="black",
@@ -94,7 +96,7 @@ def trajectory_data(surface, trajectory) -> Optional[dict]:
         return None
     if trajectory is None or trajectory is True:
         if trajectory is True and not surface.trajectory:
-            raise ValueError(f"trajectory=True, but {_labels.title(surface)!r} holds no trajectory; "
+            raise ValueError(f"trajectory=True, but {_labels.source(surface)} holds no trajectory; "
                              "compute the surface with PCA directions (--dir pca) or pass a dict "
                              "{'coords': (n, 2), 'epochs': (n,)}.")
         return surface.trajectory or None

@@ -36,6 +36,12 @@ def normalize_kind(kind: str) -> str:
     return ALIASES.get(kind, kind)
 
 
+def default_kind(surfaces: Sequence) -> str:
+    """'line' when every surface is 1D, else 'contour' (what ``kind=None`` draws)."""
+    drawn = [s for s in surfaces if s is not None]
+    return "line" if drawn and all(s.ndim == 1 for s in drawn) else "contour"
+
+
 def check_grid(grid, n: int) -> Tuple[int, int]:
     """``grid`` as (rows, cols) for ``n`` panels; None is one row. ValueError unless rows * cols == n."""
     if grid is None:
@@ -97,7 +103,7 @@ def _strings(labels) -> Optional[List[str]]:
     return None if labels is None else [str(v) for v in labels]
 
 
-def compare(surfaces: Sequence, kind: str = "contour", value: str = "train_loss", *,
+def compare(surfaces: Sequence, kind: Optional[str] = None, value: str = "train_loss", *,
             grid: Optional[Tuple[int, int]] = None, titles: Optional[Sequence[str]] = None,
             row_labels: Optional[Sequence[str]] = None, col_labels: Optional[Sequence[str]] = None,
             levels: Levels = None, vmin: Optional[float] = None, vmax: Optional[float] = None,
@@ -107,7 +113,8 @@ def compare(surfaces: Sequence, kind: str = "contour", value: str = "train_loss"
 
     surfaces: ``Surface`` objects, e.g. ``[with_skip, without_skip]`` (2D for all kinds but 'line');
               in a grid, row by row, None leaving a panel empty
-    kind:     'contour', 'contourf', 'heatmap', 'surface' (3D) or 'line'
+    kind:     'contour', 'contourf', 'heatmap', 'surface' (3D) or 'line'; default: 'line' when
+              every surface is 1D, else 'contour'
     grid:     (rows, cols) with rows * cols == len(surfaces); default one row
     titles:   panel titles; default: each surface's model name from its spec, with the options
               that tell alike names apart (``resnet56_noskip``, ``resnet56 (width 2)``); in a grid
@@ -118,10 +125,10 @@ def compare(surfaces: Sequence, kind: str = "contour", value: str = "train_loss"
     view:     (elevation, azimuth) shared by all 3D panels
     fig:      draw into this (empty) figure instead of a new one
     """
-    kind = normalize_kind(kind)
     surfaces = list(surfaces)
     if not any(s is not None for s in surfaces):
         raise ValueError("compare() needs at least one surface, but none was passed.")
+    kind = normalize_kind(default_kind(surfaces) if kind is None else kind)
     if kind != "line":
         for s in surfaces:
             if s is not None:

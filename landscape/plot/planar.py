@@ -52,8 +52,7 @@ def _finish(ax: Axes, surface, value, raw, scale, mappable, *, trajectory, mark_
         # powers of ten need a size up: their superscripts are 70% of the text
         _place.contour_labels(ax, contours, label_levels(scale, contours.levels), scale.fmt, obstacles,
                               fontsize="x-small" if scale.plain else "small")
-    if title is None:
-        title = _labels.title(surface)
+    title = _labels.panel_title(surface, value, title)
     if title:
         ax.set_title(title)
     if colorbar:

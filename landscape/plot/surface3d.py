@@ -196,8 +196,7 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
         best = best_index(raw, value)
         if best is not None:
             _draw.mark_best(ax, surface, value, raw, z=min(height[best], top), scale=scale)
-    if title is None:
-        title = _labels.title(surface)
+    title = _labels.panel_title(surface, value, title)
     if title:
         ax.set_title(title)
     if colorbar:
