@@ -145,7 +145,8 @@ def test_compare_grid_on_the_command_line(tmp_path):
     res = CliRunner().invoke(cli.main, ["compare", *map(str, paths), "--grid", "2x3", "--kind", "surface",
                                         "--out", str(out)])
     assert res.exit_code == 0, res.output
-    w, h = Image.open(out).size
+    with Image.open(out) as im:
+        w, h = im.size
     assert w > h  # three columns, two rows
     for args, message in ((["--grid", "2by3"], "ROWSxCOLS"), (["--grid", "3x3"], "9 panels, but 6 files"),
                           (["--row-label", "a"], "give --grid"),

@@ -37,8 +37,14 @@ def drawn(surface, **kw):
     raw = _scale.get_values(surface, "train_loss")
     scale = _scale.shared_scale([raw], value="train_loss", **kw)
     top = float(scale.transform(np.float64(scale.vmax)))
-    verts, colours = s3d.pieces(surface.x, surface.y, s3d.drawing_heights(raw, scale), top, scale.log)
+    verts, colours = s3d.pieces(surface.x, surface.y, s3d.drawing_heights(raw, scale), top, scale.log,
+                                levels=scale.transform(scale.levels))
     return verts, colours, top
+
+
+def projected_area(verts):
+    """Area of the polygons seen from above (shoelace formula)."""
+    return sum(0.5 * abs(np.dot(v[:, 0], np.roll(v[:, 1], 1)) - np.dot(v[:, 1], np.roll(v[:, 0], 1))) for v in verts)
 
 
 @pytest.mark.parametrize("n", [21, 51])
@@ -54,7 +60,7 @@ def test_a_clipped_surface_draws_nothing_above_the_clip_height(n, log):
     flat_top = [v for v in verts if np.allclose(v[:, 2], top)]
     assert flat_top == []
     assert colours.max() <= 10.0 * (1 + 1e-9)
-    ax = plot.surface3d(s, vmax=10.0, log=log)
+    ax = plot.surface3d(s, vmax=10.0, log=log, ax=plt.figure().add_subplot(projection="3d"))
     assert len(ax.collections[0].get_array()) == len(verts)
     assert ax.get_zlim()[1] == pytest.approx(top)
 
@@ -70,13 +76,22 @@ def test_the_rim_lies_where_the_surface_crosses_the_cap():
         on_rim = np.isclose(pts[:, 2], 0.3)
         assert np.allclose(pts[on_rim, 0], 0.3)
         assert pts[:, 0].max() == pytest.approx(0.3)
-        area = sum(0.5 * abs(np.dot(v[:, 0], np.roll(v[:, 1], 1)) - np.dot(v[:, 1], np.roll(v[:, 0], 1))) for v in verts)
-        assert area == pytest.approx(1.3 * 2.0)  # the part of the square with x <= 0.3
+        assert projected_area(verts) == pytest.approx(1.3 * 2.0)  # the part of the square with x <= 0.3
 
 
-def test_an_unclipped_surface_keeps_every_cell():
+def test_an_unclipped_surface_keeps_every_cell_cut_into_slabs_at_the_levels():
     x = np.linspace(-1, 1, 9)
     X, Y = np.meshgrid(x, x)
     s = Surface(x=x, y=x.copy(), values={"train_loss": 0.1 + X ** 2 + Y ** 2}, attrs={})
+    raw = s.values["train_loss"]
+    scale = _scale.shared_scale([raw], value="train_loss")
+    whole, _ = s3d.pieces(x, x, raw, scale.vmax, False)
+    assert len(whole) == 64 and all(len(v) == 4 for v in whole)
     verts, colours, _ = drawn(s, log=False)
-    assert len(verts) == 64 and all(len(v) == 4 for v in verts)
+    assert projected_area(verts) == pytest.approx(4.0)  # the whole plane, nothing lost or doubled
+    # each slab lies within one band between levels, and is coloured by a height inside it
+    levels = scale.levels
+    for v, c in zip(verts, colours):
+        k = np.searchsorted(levels, v[:, 2].mean())
+        assert levels[k - 1] - 1e-12 <= v[:, 2].min() and v[:, 2].max() <= levels[k] + 1e-12
+        assert levels[k - 1] - 1e-12 <= c <= levels[k] + 1e-12

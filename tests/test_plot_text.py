@@ -159,8 +159,11 @@ def test_default_scale_is_linear_from_the_minimum_to_a_stated_cap():
     ax = plot.contourf(s, log=True, ax=plt.figure().add_subplot())  # one option away
     assert isinstance(ax.collections[0].norm, mcolors.LogNorm)
     assert colorbar_of(ax).ax.get_ylabel() == "train loss (log scale)"
-    # a loss that never comes below 1 is capped at ten times its minimum; a narrow bowl not at all
-    assert _scale.shared_scale([plane(3.0, 500.0).values["train_loss"]], value="train_loss").vmax == 30.0
+    # a loss that never comes below 5 is capped at ten times its minimum (rounded up to 1-2-5);
+    # a narrow bowl not at all
+    assert _scale.shared_scale([plane(1.1, 500.0).values["train_loss"]], value="train_loss").vmax == 10.0
+    assert _scale.shared_scale([plane(7.0, 5000.0).values["train_loss"]], value="train_loss").vmax == 100.0
+    assert _scale.loss_cap(12.0) == 200.0 and _scale.loss_cap(50.0) == 500.0
     narrow = _scale.shared_scale([plane(0.3, 2.5).values["train_loss"]], value="train_loss")
     assert narrow.vmax == pytest.approx(2.5) and not narrow.clipped
     # accuracy has no loss cap

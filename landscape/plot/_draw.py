@@ -181,8 +181,9 @@ def colorbar(mappable, axes, scale: Scale, value: str, **kw):
     # a few round ticks, not one per contour level (20 labels like 88.71 are unreadable)
     cb.set_ticks(nice_ticks(scale))
     cb.minorticks_off()
-    if scale.log:  # one notation for every tick: 0.01 ... 100, or 10^-1 ... 10^8 (see _format)
-        cb.formatter = _format.formatter(scale.plain)
+    # one notation for every tick of every colour bar: 0.5 ... 10, 0.01 ... 100, or 10^-1 ... 10^8
+    # (see _format); matplotlib's own would write 1.5, 3.0, 4.5 or switch to an offset
+    cb.formatter = _format.formatter(scale.plain)
     return cb
 
 

@@ -47,8 +47,9 @@ CAP_QUANTILE = 0.95
 OUTLIER_SPAN = 1.0
 # The default top of a linear loss scale: Li et al. (2018) draw their surfaces up to 10 and their
 # contours from 0.1 to 10; a cross-entropy at chance is ln(classes) (2.3 for 10 classes), so 10
-# shows the whole basin and the walls around it. A loss whose minimum lies above 1 gets ten times
-# its minimum instead, so the cap is always a rise the basin can be seen in.
+# shows the whole basin and the walls around it. A loss whose minimum reaches half the cap or more
+# gets ten times its minimum instead (rounded up to 1, 2 or 5 times a power of ten), so the cap is
+# always a rise the basin can be seen in.
 LOSS_CAP = 10.0
 
 
@@ -172,9 +173,13 @@ def make_levels(vmin: float, vmax: float, levels: Levels, log: bool) -> np.ndarr
 
 
 def loss_cap(lowest: float) -> float:
-    """The default top of a linear loss scale whose lowest value is ``lowest``: LOSS_CAP, or ten
-    times the minimum for a loss that never comes below 1."""
-    return LOSS_CAP * max(1.0, lowest)
+    """The default top of a linear loss scale whose lowest value is ``lowest``: LOSS_CAP, or for a
+    loss that never comes below half of it, ten times the minimum rounded up to 1, 2 or 5 x 10^k."""
+    if lowest < LOSS_CAP / 2:
+        return LOSS_CAP
+    target = 10 * lowest
+    exp = 10.0 ** np.floor(np.log10(target))
+    return float(next(m * exp for m in (1, 2, 5, 10) if m * exp >= target * (1 - 1e-12)))
 
 
 # mantissas of round values per decade, coarse to fine (1, 10, 100 / 1, 3, 10 / 1, 2, 5, 10 ...)

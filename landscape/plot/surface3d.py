@@ -42,48 +42,86 @@ def cell_quads(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> Tuple[np.ndarray,
     return verts, np.stack([iy, ix], axis=1)
 
 
+def _crossing(a: np.ndarray, b: np.ndarray, level: float) -> np.ndarray:
+    """The point at height ``level`` on the edge a-b (which crosses it), linearly interpolated; an
+    infinite end puts it at the finite one."""
+    lo, hi = (a, b) if a[2] <= b[2] else (b, a)
+    t = (level - lo[2]) / (hi[2] - lo[2]) if np.isfinite(hi[2]) else 0.0
+    p = lo + t * (np.where(np.isfinite(hi), hi, lo) - lo)
+    p[2] = level
+    return p
+
+
+def _clip(poly: np.ndarray, level: float, below: bool) -> Optional[np.ndarray]:
+    """The part of polygon ``poly`` (k, 3) with z <= level (``below``) or z >= level, by
+    Sutherland-Hodgman against one plane; None if nothing of it is left."""
+    inside = poly[:, 2] <= level if below else poly[:, 2] >= level
+    out = []
+    for j in range(len(poly)):
+        k = (j + 1) % len(poly)
+        if inside[j]:
+            out.append(poly[j])
+        if inside[j] != inside[k]:
+            out.append(_crossing(poly[j], poly[k], level))
+    return np.array(out) if len(out) >= 3 else None
+
+
 def clip_below(verts: np.ndarray, top: float) -> Tuple[list, np.ndarray]:
     """The parts of polygons ``verts`` (m, k, 3) at or below height ``top``.
 
-    Each polygon is clipped against the half-space z <= top (Sutherland-Hodgman with one plane):
-    a corner above ``top`` is replaced by the points where the polygon's edges cross the plane,
-    linearly interpolated, so a cell straddling the cap ends in a straight rim at exactly ``top``
-    and two cells sharing an edge cut it at the same point. An infinite corner puts the crossing
-    at its finite neighbour. Polygons wholly above are dropped.
+    A corner above ``top`` is replaced by the points where the polygon's edges cross the plane
+    z = top, linearly interpolated, so a cell straddling the cap ends in a straight rim at exactly
+    ``top``, and two cells sharing an edge cut it at the same point. An infinite corner puts the
+    crossing at its finite neighbour. Polygons wholly above are dropped.
     Returns (list of (j, 3) arrays, (len,) index of the polygon each came from).
     """
     if len(verts) == 0:
         return [], np.zeros(0, dtype=int)
     z = verts[:, :, 2]
     below = np.all(z <= top, axis=1)
-    keep = [v for v in verts[below]]
+    keep = list(verts[below])
     origin = list(np.nonzero(below)[0])
     for i in np.nonzero(~below & np.any(z <= top, axis=1))[0]:
-        poly = verts[i]
-        out = []
-        for a, b in zip(poly, np.roll(poly, -1, axis=0)):
-            if a[2] <= top:
-                out.append(a)
-            if (a[2] <= top) != (b[2] <= top):  # the edge crosses the plane
-                lo, hi = (a, b) if a[2] <= top else (b, a)
-                t = 0.0 if not np.isfinite(hi[2]) else (top - lo[2]) / (hi[2] - lo[2])
-                p = lo + t * (np.where(np.isfinite(hi), hi, lo) - lo)
-                p[2] = top
-                out.append(p)
-        if len(out) >= 3:
-            keep.append(np.array(out))
+        part = _clip(verts[i], top, below=True)
+        if part is not None:
+            keep.append(part)
             origin.append(i)
     return keep, np.asarray(origin, dtype=int)
 
 
-def pieces(x: np.ndarray, y: np.ndarray, height: np.ndarray, top: float, log: bool) -> Tuple[list, np.ndarray]:
+def split_at_levels(poly: np.ndarray, levels: np.ndarray) -> list:
+    """``poly`` cut into horizontal slabs at the ``levels`` (drawing units) it spans, lowest first.
+
+    A steep cell (a basin wall that climbs several levels within one grid step) coloured by one
+    mean value shows as a stripe unlike its neighbours; cut at the levels, each slab takes the
+    colour of its own height, so the colours follow the colour bar's bands like a filled contour.
+    """
+    z = poly[:, 2]
+    inner = levels[(levels > z.min()) & (levels < z.max())]
+    out, rest = [], poly
+    for level in inner:
+        part = _clip(rest, level, below=True)
+        if part is not None:
+            out.append(part)
+        rest = _clip(rest, level, below=False)
+        if rest is None:
+            return out
+    return out + [rest]
+
+
+def pieces(x: np.ndarray, y: np.ndarray, height: np.ndarray, top: float, log: bool,
+           levels: Optional[np.ndarray] = None) -> Tuple[list, np.ndarray]:
     """The polygons a 3D surface is drawn with, and the value each is coloured by.
 
     height: (ny, nx) drawing heights (log10 of the values on a log scale; NaN = missing, may
-    exceed ``top``); top: the cap in drawing units. Returns (list of (j, 3) arrays, none above
-    ``top``; (len,) colour values in data units: the mean height of each polygon's corners).
+    exceed ``top``); top: the cap in drawing units; levels: drawing heights to cut the cells at
+    (see :func:`split_at_levels`), None for whole cells. Returns (list of (j, 3) arrays, none
+    above ``top``; (len,) colour values in data units: the mean height of each polygon's corners).
     """
     verts, _ = clip_below(cell_quads(x, y, height)[0], top)
+    if levels is not None and len(levels):
+        levels = np.asarray(levels, dtype=np.float64)
+        verts = [part for v in verts for part in split_at_levels(v, levels)]
     mean_h = np.array([v[:, 2].mean() for v in verts])
     return verts, (10 ** mean_h if log else mean_h)
 
@@ -115,6 +153,7 @@ def set_height_ticks(ax: Axes, scale: Scale) -> None:
         ax.zaxis.set_major_formatter(_format.formatter(scale.plain, log10_units=True))
     else:
         ax.zaxis.set_major_locator(MaxNLocator(nbins=n, steps=[1, 2, 2.5, 5, 10]))
+        ax.zaxis.set_major_formatter(_format.formatter(scale.plain))
 
 
 def _pad_height_ticks(ax: Axes, scale: Scale) -> None:
@@ -129,7 +168,7 @@ def _pad_height_ticks(ax: Axes, scale: Scale) -> None:
     if scale.log:
         texts = [_format.format_number(10.0 ** v, scale.plain) for v in locs]
     else:
-        texts = [f"{v:g}" for v in locs]
+        texts = [_format.format_number(v, scale.plain) for v in locs]
     size = ax.zaxis.get_major_ticks()[0].label1.get_fontsize() if ax.zaxis.get_major_ticks() else "medium"
     widest = max((_place.text_size(t, size)[0] for t in texts), default=0.0)
     ax.tick_params(axis="z", pad=max(3.5, widest / 2 - 5.0))
@@ -160,7 +199,7 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
         scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log, levels=levels, value=value)
     height = drawing_heights(raw, scale)
     top = float(scale.transform(np.float64(scale.vmax)))
-    verts, face_values = pieces(surface.x, surface.y, height, top, scale.log)
+    verts, face_values = pieces(surface.x, surface.y, height, top, scale.log, levels=scale.transform(scale.levels))
     poly = Poly3DCollection(verts, cmap=cmap,
                             norm=scale.norm, linewidths=0.15 if edgecolor else 0.0,
                             edgecolors=edgecolor if edgecolor else "none", antialiased=False)
