@@ -169,7 +169,7 @@ def test_trajectory_overlay_with_epoch_labels():
     paths = [l for l in ax.lines if l.get_label() == "training path"]
     assert len(paths) == 1 and len(paths[0].get_xdata()) == 11
     texts = [t.get_text() for t in ax.texts]
-    assert "epoch 0" in texts and "20" in texts
+    assert "epoch 0" in texts and "final (epoch 20)" in texts
     assert ax.get_xlabel() == "PC1 (60.0% of variance)"
     # hidden on request; required on request
     assert not [l for l in plot.contour(s, ax=plt.figure().add_subplot(), trajectory=False).lines

@@ -204,7 +204,7 @@ def test_epoch_min_and_contour_labels_do_not_overlap_each_other_or_the_path(layo
     ax = plot.contour(s, ax=fig.add_subplot(), log=True)
     texts = [t for t in ax.texts if t.get_text()]
     epoch_labels = [t.get_text() for t in texts if t.get_color() == _draw.TRAJECTORY_COLOR]
-    assert epoch_labels[0] == "epoch 0" and str(len(s.trajectory["coords"]) - 1) in epoch_labels
+    assert epoch_labels[0] == "epoch 0" and f"final (epoch {len(s.trajectory['coords']) - 1})" in epoch_labels
     assert any(t.get_text().startswith("min ") for t in texts)
     assert len(texts) - len(epoch_labels) - 1 >= 2  # some contour labels found room
     boxes = extents(fig, texts)
@@ -276,3 +276,30 @@ def test_a_rough_surface_still_gets_a_few_contour_labels_on_white_boxes():
     ax = plot.contour(plane(0.02, 144.0), log=True, ax=plt.figure().add_subplot())
     labels = [t for t in ax.texts if not t.get_text().startswith("min")]
     assert len(labels) >= 2 and all(t.get_bbox_patch() is None for t in labels)
+
+
+def test_the_final_model_is_marked_and_named_apart_from_the_grid_minimum():
+    """Issue 21.16: the path's end (the final model) gets its own ring and 'final (epoch N)'; the
+    star stays the grid's minimum; a label pushed away from its point gets a leader line."""
+    coords = fast_first_step_path()
+    s = with_path(plane(0.02, 6.6e8), coords - np.array([0.3, 0.0]))  # the minimum off the path
+    fig = plt.figure(figsize=(5, 4))
+    ax = plot.contour(s, ax=fig.add_subplot(), log=True)
+    final = [l for l in ax.lines if l.get_label() == "final model"]
+    assert len(final) == 1
+    assert np.allclose(final[0].get_xydata(), s.trajectory["coords"][-1:])
+    texts = [t.get_text() for t in ax.texts]
+    assert f"final (epoch {len(coords) - 1})" in texts and "epoch 0" in texts
+    assert any(t.startswith("min ") for t in texts)
+    # every label lies clear of the path's markers and the final ring
+    boxes = extents(fig, [t for t in ax.texts if t.get_text()])
+    path = ax.transData.transform(s.trajectory["coords"])
+    for b in boxes:
+        assert not [p for p in path if b.x0 < p[0] < b.x1 and b.y0 < p[1] < b.y1]
+    ax3 = plot.surface3d(s, ax=plt.figure().add_subplot(projection="3d"), log=True)
+    assert [l.get_label() for l in ax3.lines].count("final model") == 1
+
+
+def test_far_labels_get_a_leader_line():
+    assert _place.leader((30.0, 0.0), 20.0, 8.0) is not None
+    assert _place.leader((12.0, 0.0), 20.0, 8.0) is None
