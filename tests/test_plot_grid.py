@@ -91,8 +91,8 @@ def test_grid_2x3_lays_out_six_panels_with_one_colour_bar_and_shared_levels(kind
     else:
         assert len({tuple(ax.collections[0].levels) for ax in axes}) == 1
     # labels from the specs: skip on the rows, depth on the columns; no panel repeats them
-    assert annotations(axes[0]) == ["depth 20", "skip"]
-    assert annotations(axes[3]) == ["no skip"]
+    assert annotations(axes[0]) == ["depth 20", "skip connections"]
+    assert annotations(axes[3]) == ["no skip connections"]
     assert [annotations(ax) for ax in axes[1:3]] == [["depth 56"], ["depth 110"]]
     assert all(ax.get_title() == "" for ax in axes)
 
@@ -100,7 +100,8 @@ def test_grid_2x3_lays_out_six_panels_with_one_colour_bar_and_shared_levels(kind
 def test_grid_labels_follow_the_layout_and_can_be_given():
     surfs = [member(depth=d, skip=s) for d in (20, 56) for s in (True, False)]  # rows = depth
     rows, cols, keys = _labels.grid_labels(surfs, 2, 2)
-    assert rows == ["depth 20", "depth 56"] and cols == ["skip", "no skip"] and set(keys) == {"depth", "skip"}
+    assert rows == ["depth 20", "depth 56"] and cols == ["skip connections", "no skip connections"]
+    assert set(keys) == {"depth", "skip"}
     fig = plot.compare(surfs, grid=(2, 2), row_labels=["shallow", "deep"], col_labels=["with", "without"])
     axes = panels(fig)
     assert annotations(axes[0]) == ["with", "shallow"] and annotations(axes[3]) == []

@@ -150,9 +150,9 @@ _NOT_NAMED = ("name", "label")
 
 
 def describe(key: str, value) -> str:
-    """One spec option in words: 'no skip', 'depth 56', 'batch norm', 'width 2', 'seed=1'."""
+    """One spec option in words: 'no skip connections', 'depth 56', 'batch norm', 'width 2', 'seed=1'."""
     if key == "skip":
-        return "skip" if value else "no skip"
+        return "skip connections" if value else "no skip connections"
     if key == "norm":
         return "no norm" if value in (None, "none") else f"{value} norm"
     if key in ("depth", "width", "dropout") and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -214,7 +214,7 @@ def grid_labels(surfaces: Sequence, rows: int, cols: int) -> Tuple[Optional[List
     """Row and column labels of a ``rows`` x ``cols`` grid of surfaces (row-major), from their specs.
 
     A spec option that is the same along every row and differs between rows labels the rows
-    (``skip`` / ``no skip``); one constant down every column and differing between columns labels
+    (``skip connections`` / ``no skip connections``); one constant down every column and differing between columns labels
     the columns (``depth 20``, ``depth 56``, ...). Returns ``(row_labels, col_labels, keys)``:
     labels are None where no option varies that way, and ``keys`` are the options they name.
     """

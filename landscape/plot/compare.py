@@ -120,7 +120,7 @@ def compare(surfaces: Sequence, kind: Optional[str] = None, value: str = "train_
               that tell alike names apart (``resnet56_noskip``, ``resnet56 (width 2)``); in a grid
               whose labels name every difference, none
     row_labels, col_labels: words beside each row / above each column of a grid; default: the
-              spec options that vary between rows / columns (``no skip``, ``depth 56``), if any
+              spec options that vary between rows / columns (``no skip connections``, ``depth 56``), if any
     levels, vmin, vmax, log: as for :func:`landscape.plot.contour`, applied to all panels at once
     view:     (elevation, azimuth) shared by all 3D panels
     fig:      draw into this (empty) figure instead of a new one
