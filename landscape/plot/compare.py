@@ -27,7 +27,8 @@ from .surface3d import DEFAULT_VIEW, surface3d
 KINDS = ("line", "contour", "contourf", "heatmap", "surface")
 ALIASES = {"surface3d": "surface"}
 PANEL_SIZE = (3.6, 3.2)  # inches per panel when no figsize is given and no style sets one
-LABEL_PAD = 6.0  # points between a row/column label and the panel's own labels
+LABEL_PAD = 6.0
+SURFACE_HSPACE = 0.08  # fraction of a row's height between rows of 3D panels  # points between a row/column label and the panel's own labels
 
 
 def normalize_kind(kind: str) -> str:
@@ -143,6 +144,9 @@ def compare(surfaces: Sequence, kind: Optional[str] = None, value: str = "train_
                     PANEL_SIZE[1] * lay.rows + 0.3 * (lay.col_labels is not None))
             figsize = (base_w, base_h * lay.rows ** 0.5) if _styled() else grow
         fig = plt.figure(figsize=figsize, layout="constrained")
+        if kind == "surface" and lay.rows > 1:
+            # the constrained layout under-counts a 3D panel's x label, which the panel below covered
+            fig.get_layout_engine().set(hspace=SURFACE_HSPACE)
     proj = "3d" if kind == "surface" else None
     axes = [fig.add_subplot(lay.rows, lay.cols, i + 1, projection=proj) for i in range(len(surfaces))]
 
