@@ -254,11 +254,12 @@ def unfinished(surface: Surface, done: float = 0.62, seed: int = 0) -> Surface:
     """A copy of ``surface`` as a half-computed file looks: cells after the first ``done`` fraction
     (row-major, the order a run fills them) and 1% at random set to NaN."""
     rng = np.random.default_rng(seed)
+    holes = rng.random(surface.shape) < 0.01  # the same cells in every value: a cell is done or not
     values = {}
     for k, v in surface.values.items():
         v = np.array(v, dtype=float)
         v.ravel()[int(done * v.size):] = np.nan
-        v[rng.random(v.shape) < 0.01] = np.nan
+        v[holes] = np.nan
         values[k] = v
     return Surface(x=surface.x, y=surface.y, values=values, attrs=dict(surface.attrs))
 
@@ -280,7 +281,8 @@ def make(inputs: dict, out: str, source: str) -> List[tuple]:
     a, b = inputs["surfaces"]
 
     def put(fig, name, caption):
-        plot.save(fig, os.path.join(out, name), dpi=130)
+        # a grid of panels is large already: fewer dots per inch keep its PNG near the others' size
+        plot.save(fig, os.path.join(out, name), dpi=130 if len(fig.axes) <= 3 else 90)
         plt.close(fig)
         made.append((name, caption))
         print(f"wrote {os.path.join(out, name)}", flush=True)

@@ -161,6 +161,8 @@ def place_near(obstacles: Obstacles, xy, w: float, h: float, gap: float = GAP,
             if not obstacles.inside_axes(center, w, h):
                 continue
             room = obstacles.clearance(center, w, h)
+            if room >= MARGIN and leader(offset, w, h) is not None:
+                room = min(room, _leader_clearance(obstacles, anchor, offset, w, h, gap))
             if room >= MARGIN:
                 obstacles.add_box(center, w, h)
                 return float(offset[0]), float(offset[1])
@@ -172,6 +174,22 @@ def place_near(obstacles: Obstacles, xy, w: float, h: float, gap: float = GAP,
         best = np.array([w / 2 + gap, h / 2 + gap])
     obstacles.add_box(anchor + best, w, h)
     return float(best[0]), float(best[1])
+
+
+def _leader_clearance(obstacles: Obstacles, anchor: np.ndarray, offset: np.ndarray, w: float, h: float,
+                      gap: float) -> float:
+    """Distance in points from the leader line of a label at ``offset`` (from the point's marker,
+    ``gap`` out, to the label's box) to the nearest obstacle: a line across the path or another
+    marker would point at the wrong thing."""
+    t = np.linspace(0.0, 1.0, 25)[:, None]
+    seg = anchor + t * offset
+    rel = seg - anchor - offset  # relative to the box centre
+    outside = (np.abs(rel[:, 0]) > w / 2) | (np.abs(rel[:, 1]) > h / 2)
+    seg = seg[outside & (np.linalg.norm(seg - anchor, axis=1) > gap)]
+    if len(seg) == 0 or len(obstacles.points) == 0:
+        return np.inf
+    d = np.linalg.norm(obstacles.points[None, :, :] - seg[:, None, :], axis=2)
+    return float(d.min())
 
 
 def leader(offset, w: float, h: float, color="0.25") -> Optional[dict]:
