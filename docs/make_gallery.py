@@ -275,6 +275,16 @@ def scale_note(surfaces) -> str:
     return f"; default linear colour scale from the lowest minimum ({scale.fmt(scale.vmin)}) {top}"
 
 
+def basin_note(surfaces) -> str:
+    """The measured basin areas the figure must agree with, for a caption (``landscape.geometry``,
+    what `landscape sharpness SURFACE.h5` reports)."""
+    from landscape import geometry
+
+    parts = [f"{s.label()} {geometry.basins(s, 'train_loss', [1.0])[0]['area']:.2f}" for s in surfaces]
+    return ("Measured basin area where the loss stays within 1 of its minimum (`landscape sharpness "
+            f"SURFACE.h5`): {', '.join(parts)}; on the shared linear scale the wider basin looks wider.")
+
+
 def make(inputs: dict, out: str, source: str) -> List[tuple]:
     """Write every figure to ``out``; returns [(file name, caption)]."""
     made = []
@@ -302,10 +312,12 @@ def make(inputs: dict, out: str, source: str) -> List[tuple]:
         f"decades below it, so read basin widths on the linear default ({b.label()}).")
     p = unfinished(b)
     put(plot.draw(p, "heatmap"), "heatmap_partial.png",
-        f"`heatmap` of a file still being computed: cells not done yet (NaN) are blank ({b.label()}, "
-        "with the last 38% of its cells and a few others blanked out to show it).")
+        f"`heatmap` of a file still being computed: cells not done yet (NaN) are blank, the title says how "
+        f"many are done, and the star is the minimum so far ({b.label()}, with the last 38% of its cells and a "
+        "few others blanked out to show it).")
     put(plot.compare([a, b], kind="contour"), "compare_contour.png",
-        f"`compare --kind contour`: with and without skip connections on shared contour levels{scale_note([a, b])}.")
+        f"`compare --kind contour`: with and without skip connections on shared contour levels{scale_note([a, b])}. "
+        f"{basin_note([a, b])}")
     put(plot.compare([a, b], kind="surface"), "compare_surface.png",
         "`compare --kind surface`: shared z-limits, colour scale and view angle.")
     put(plot.compare([a, b], kind="heatmap"), "compare_heatmap.png",
@@ -365,7 +377,7 @@ def write_page(made: List[tuple], out: str, page: str, source: str, command: str
         "",
         "```",
         "landscape plot surf.h5 --kind all --out figs/surf.png          # line, contour, contourf, heatmap, surface",
-        "landscape plot surf.h5 --kind contourf --linear --vmax 10 --out c.pdf --style paper",
+        "landscape plot surf.h5 --kind contourf --log --out c.pdf --style paper   # log scale; --vmax sets the cap",
         "landscape compare with.h5 without.h5 --kind surface --out compare.png   # shared scales, one colour bar",
         "landscape compare r8.h5 r20.h5 r32.h5 p8.h5 p20.h5 p32.h5 --grid 2x3 --out grid.png   # rows x columns",
         "landscape export surf.h5 --out surf.vtp                        # ParaView; also .obj, .gif (.mp4 with ffmpeg)",
@@ -409,7 +421,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     else:
         inputs = load_inputs(run_pipeline(args.work))
         source = (f"`landscape pair {MODEL} --vary skip --dataset {DATASET}` then `landscape surface` "
-                  f"({GRID_2D} grids, filter-normalized random directions, seed {SEED}; PCA plane for the trajectory).")
+                  f"({GRID_2D} grids, filter-normalized random directions, seed {SEED}; PCA plane for the trajectory); "
+                  f"for the grids the pairs of {', '.join(f'mlp{d}' for d in STUDY_DEPTHS)} ({GRID_STUDY} planes) and "
+                  f"{DEEP} trained {DEEP_EPOCHS} epochs ({' and '.join(f'{n}x{n}' for n in DEEP_GRIDS)} planes, "
+                  f"{DEEP_SAMPLES} training samples).")
     os.makedirs(args.out, exist_ok=True)
     made = make(inputs, args.out, source)
     page = args.page or os.path.join(os.path.dirname(os.path.abspath(args.out)), "gallery.md")

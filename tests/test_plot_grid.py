@@ -90,6 +90,9 @@ def test_grid_2x3_lays_out_six_panels_with_one_colour_bar_and_shared_levels(kind
         assert len({(ax.elev, ax.azim) for ax in axes}) == 1
     else:
         assert len({tuple(ax.collections[0].levels) for ax in axes}) == 1
+        # axis labels once: x under the bottom row, y beside the first column
+        assert [bool(ax.get_xlabel()) for ax in axes] == [False] * 3 + [True] * 3
+        assert [bool(ax.get_ylabel()) for ax in axes] == [True, False, False] * 2
     # labels from the specs: skip on the rows, depth on the columns; no panel repeats them
     assert annotations(axes[0]) == ["depth 20", "skip connections"]
     assert annotations(axes[3]) == ["no skip connections"]

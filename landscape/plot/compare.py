@@ -183,12 +183,12 @@ def _styled() -> bool:
 
 def _share_axis_labels(axes, lay: Layout) -> None:
     """Axis labels once per row (y, first column) and once per column (x, bottom row) when alike."""
-    first = axes[0]
+    xlabel, ylabel = axes[0].get_xlabel(), axes[0].get_ylabel()
     for i, ax in enumerate(axes):
         r, c = divmod(i, lay.cols)
-        if c > 0 and ax.get_ylabel() == first.get_ylabel():
+        if c > 0 and ax.get_ylabel() == ylabel:
             ax.set_ylabel("")
-        if r < lay.rows - 1 and ax.get_xlabel() == first.get_xlabel():
+        if r < lay.rows - 1 and ax.get_xlabel() == xlabel:
             ax.set_xlabel("")
 
 
