@@ -11,8 +11,11 @@ slide figures.
         fig = landscape.plot.compare([with_skip, without_skip], kind="surface")
         landscape.plot.save(fig, "fig1.pdf")
 
-Every plot masks NaN cells (not computed yet) as gaps and clips inf or blown-up losses at a cap
-that the colour bar names ("train loss (clipped at 12.3)"); see ``landscape.plot._scale``.
+Every plot masks NaN cells (not computed yet, or diverged to NaN) as gaps, says so when a file is
+partly computed, and by default draws a loss on a linear scale from its lowest minimum up to a cap
+of 10 that the colour bar names ("train loss (linear, clipped at 10)"); ``log=True`` draws it on a
+log scale. ``compare(..., grid=(rows, cols))`` lays panels out as Li et al. (2018) Fig. 5 does.
+See ``landscape.plot._scale``.
 """
 from __future__ import annotations
 

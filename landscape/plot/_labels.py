@@ -145,7 +145,7 @@ def panel_title(surface, value: str, given: Optional[str] = None) -> str:
     return "\n".join(t for t in (head, notes(surface, value)) if t)
 
 
-# spec options that say nothing about the architecture's shape, or that the display name holds
+# spec entries that name the model rather than set one of its options
 _NOT_NAMED = ("name", "label")
 
 
@@ -214,8 +214,9 @@ def grid_labels(surfaces: Sequence, rows: int, cols: int) -> Tuple[Optional[List
     """Row and column labels of a ``rows`` x ``cols`` grid of surfaces (row-major), from their specs.
 
     A spec option that is the same along every row and differs between rows labels the rows
-    (``skip connections`` / ``no skip connections``); one constant down every column and differing between columns labels
-    the columns (``depth 20``, ``depth 56``, ...). Returns ``(row_labels, col_labels, keys)``:
+    (``skip connections`` / ``no skip connections``); one constant down every column and differing
+    between columns labels the columns (``depth 20``, ``depth 56``, ...). Returns
+    ``(row_labels, col_labels, keys)``:
     labels are None where no option varies that way, and ``keys`` are the options they name.
     """
     specs = [spec(s) for s in surfaces]

@@ -27,8 +27,8 @@ from .surface3d import DEFAULT_VIEW, surface3d
 KINDS = ("line", "contour", "contourf", "heatmap", "surface")
 ALIASES = {"surface3d": "surface"}
 PANEL_SIZE = (3.6, 3.2)  # inches per panel when no figsize is given and no style sets one
-LABEL_PAD = 6.0
-SURFACE_HSPACE = 0.08  # fraction of a row's height between rows of 3D panels  # points between a row/column label and the panel's own labels
+LABEL_PAD = 6.0  # points between a row/column label and the panel's own labels
+SURFACE_HSPACE = 0.08  # fraction of a row's height between rows of 3D panels
 
 
 def normalize_kind(kind: str) -> str:
