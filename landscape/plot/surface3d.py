@@ -209,7 +209,10 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
     # and the path stay visible on top of the surface
     ax.computed_zorder = False
     poly.set_zorder(1)
-    ax.add_collection3d(poly)
+    # no autoscaling from the polygons: the limits are set below, and matplotlib (3.11) pads the
+    # vertex array of polygons of unequal length with uninitialised memory that its autoscale then
+    # reads, now and then as +-1e308 ("Axis limits cannot be NaN or Inf")
+    ax.add_collection3d(poly, autolim=False)
 
     ax.set_xlim(surface.x.min(), surface.x.max())
     ax.set_ylim(surface.y.min(), surface.y.max())
