@@ -114,7 +114,7 @@ def test_compare_two_files(files):
                  "--out", files["dir"] / "t.svg")
     assert res.exit_code == 0, res.output
     svg = (files["dir"] / "t.svg").read_text()
-    assert "no skip" in svg and "train loss (clipped at" in svg
+    assert "no skip" in svg and "train loss (linear, clipped at" in svg
 
 
 def test_export_vtp_obj_gif(files):
