@@ -43,7 +43,7 @@ def heights(surface, value: str = "train_loss", *, log: bool = False, vmin=None,
     ``surface.shape``, with missing cells set to the lowest height; ``ok`` marks computed cells."""
     raw = get_values(surface, value)
     # geometry is linear unless asked: a mesh in log10 units is a different shape, not a colour choice
-    scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=bool(log))
+    scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=bool(log), value=value)
     ok = ~np.isnan(raw)
     z = scale.transform(scale.apply(raw).filled(scale.vmin))
     return np.asarray(z, dtype=np.float64), ok, scale

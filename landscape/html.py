@@ -25,7 +25,7 @@ from . import atomic
 from .extras import require
 from .plot import _labels
 from .plot._draw import TRAJECTORY_COLOR, trajectory_data
-from .plot._scale import Scale, best_index, get_values, is_accuracy, resolve_log, shared_scale
+from .plot._scale import Scale, best_index, get_values, is_accuracy, shared_scale
 from .plot.surface3d import _heights_at
 
 COLORSCALE = "Viridis"
@@ -144,7 +144,7 @@ def figure(surfaces, value: str = "train_loss", *, log: Optional[bool] = None, v
     if titles is not None and len(titles) != len(surfaces):
         raise ValueError(f"Give one title per surface ({len(surfaces)}) or none, but {len(titles)} were passed.")
     raws = [get_values(s, value) for s in surfaces]
-    start = "log" if resolve_log(log, raws, value) else "linear"
+    start = "log" if log else "linear"  # linear unless asked, as every figure (landscape.plot._scale)
     views = _Views(raws, value, vmin, vmax, levels)
     if start not in views.scales:
         raise ValueError(f"A log scale needs a positive `vmin`, but vmin={vmin!r} was passed.")

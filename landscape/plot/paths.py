@@ -49,7 +49,7 @@ def along(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
     """``value`` along the straight line (grey) and the curve (orange) against t, on one axis; the
     matching test value dashed; each legend entry names its path's barrier. Returns the Axes.
 
-    log: logarithmic loss axis; None: when the values span 2 decades or more (``plot._scale``).
+    log: logarithmic loss axis; None or False: linear, up to the loss cap of ``plot._scale``.
     """
     check_choice("value", value, list(paths.curve))
     ax = _draw.axes_2d(ax)
@@ -57,7 +57,7 @@ def along(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
     names = [value] + ([_test_partner(paths, value)] if _test_partner(paths, value) else [])
     series = [(which, name, paths.values(which)[name]) for name in names for which in ("line", "curve")]
     is_loss = "acc" not in value
-    scale = shared_scale([s[2] for s in series], vmin=vmin, vmax=vmax, log=log if is_loss else False)
+    scale = shared_scale([s[2] for s in series], vmin=vmin, vmax=vmax, log=log if is_loss else False, value=value)
     for which, name, v in series:
         label = f"{'straight line' if which == 'line' else _curve_name(paths)}, {_labels.value_label(name)}"
         if is_loss:
