@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint, directions, evaluate, h5attrs, io, pathfile, progress
+from . import checkpoint, directions, evaluate, h5attrs, io, pathfile, progress, threads
 from . import surface as surface_mod
 from .engine import _Functional, recompute_batchnorm
 from .errors import FileFormatError, check_choice
@@ -399,7 +399,9 @@ def connect(model_a: nn.Module, model_b: nn.Module, data: Any, test_data: Any = 
             evaluate.check_model_accepts(model_a, batches[:1], obj)
     names = [f"{s}_{m}" for s in splits for m in ("loss", "acc") if m == "loss" or obj.has_accuracy]
     settings = _settings(model_a, model_b, curve, config, obj, eval_size, splits, names, attrs)
-    with _seeded(config.seed, device), contextlib.ExitStack() as job:
+    # threads as every job chooses them (landscape.threads): one for a small model, else the free cores
+    n_threads = threads.for_data(model_a, splits["train"][:1], obj)
+    with _seeded(config.seed, device), threads.using(n_threads), contextlib.ExitStack() as job:
         if path is not None:
             path = Path(path)
             job.enter_context(output_lock(path))
