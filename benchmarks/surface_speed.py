@@ -34,7 +34,7 @@ Cases (``--case``):
                   (a 2x2 sub-grid), (b) on a 5x5 sub-grid (25 points).
   cpu-conv1d      one kernel-3 convolution per stage of the 1D ResNet (16x40, 32x20, 64x10; batch
                   2048): F.conv1d against F.conv2d over (N, C, 1, L) in NCHW and in channels_last,
-                  the layout the engine runs 1D convolutions in (landscape.engine._Conv1dAs2d).
+                  the layout the engine runs 1D convolutions in (landscape.fastnet.Conv1dAs2d).
   cpu-memory      memory stays flat: a tiny model on a 51x51 grid (twice: the first run warms up)
                   and a 201x201 grid written to a file; prints the peak RSS of each (about equal).
 

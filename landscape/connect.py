@@ -19,7 +19,7 @@ Both are exactly A at t = 0 and B at t = 1, and with θ = (A + B)/2 both are the
 which is where training starts. Each minibatch draws t ~ U(0, 1) and takes a step on the loss at
 w(t) plus ½·weight_decay·|w(t)|², BatchNorm in train mode (their ``train.py`` with
 ``l2_regularizer``). Every evaluated point of a path gets its BatchNorm statistics re-estimated on
-the training data first (their ``update_bn``; :func:`landscape.engine.recompute_batchnorm`): the
+the training data first (their ``update_bn``; :func:`landscape.bnfold.recompute_batchnorm`): the
 running statistics of A describe no other point.
 
 Both curves lie in the plane through A, B and θ, so the plane of Garipov et al.'s Fig. 1 (axes
@@ -45,9 +45,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint, directions, evaluate, h5attrs, io, pathfile, progress, threads
+from . import checkpoint, directions, evaluate, h5attrs, pathfile, progress, threads
 from . import surface as surface_mod
-from .engine import _Functional, recompute_batchnorm
+from .bnfold import recompute_batchnorm
+from .fastnet import Functional
 from .errors import FileFormatError, check_choice
 from .joblock import output_lock
 from .params import ParamFilter, first_device, restored, select
@@ -276,7 +277,7 @@ class _Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             weights = self.curve.combination(t)
-            loss_sum, n, _ = self.obj(_Functional(self.model, weights), batch)
+            loss_sum, n, _ = self.obj(Functional(self.model, weights), batch)
             loss = loss_sum / n + 0.5 * c.weight_decay * _l2(weights)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

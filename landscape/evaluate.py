@@ -125,6 +125,14 @@ def batch_size_of(batch: Batch) -> int:
     raise ValueError("Cannot tell the batch size: no tensor in the batch; pass batch_size_fn=f(batch) -> int.")
 
 
+def head(batch: Batch, n: int = 8) -> Batch:
+    """The first ``n`` samples of an ``(inputs, targets)`` batch (other batch kinds: the whole batch)."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch) \
+            and batch[0].dim() > 0 and batch[0].shape[0] == batch[1].shape[0]:
+        return type(batch)(t[:n] for t in batch)
+    return batch
+
+
 def objective(loss: Any = "cross_entropy", batch_size_fn: Optional[Callable[[Batch], int]] = None) -> Objective:
     """Turn ``loss`` into an :class:`Objective`.
 

@@ -27,9 +27,9 @@ from torch import nn
 
 from . import directions as directions_mod
 from . import distributed, h5attrs, io, progress
-from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, _head, auto_batch_size
+from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, auto_batch_size
 from .errors import FileFormatError, check_choice
-from .evaluate import batches as make_batches, check_model_accepts, objective as make_objective
+from .evaluate import batches as make_batches, check_model_accepts, head, objective as make_objective
 from .joblock import output_lock
 from .params import ParamFilter, first_device, restored, select
 
@@ -276,7 +276,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         with restored(model):
             model.eval()
             for batches in splits.values():  # a few samples suffice to catch a shape mismatch
-                check_model_accepts(model, [_head(batches[0], 2)], obj)
+                check_model_accepts(model, [head(batches[0], 2)], obj)
             evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
                                        precision=precision, options=engine,
                                        buffer_range=(getattr(dirs, "attrs", {}) or {}).get("buffer_range"))

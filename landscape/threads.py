@@ -101,15 +101,16 @@ def flops_per_sample(model: nn.Module, forward: Callable[[], object], n_samples:
 def for_data(model: nn.Module, batches: Sequence[Any], objective: Callable[[nn.Module, Any], Any]) -> Optional[int]:
     """:func:`auto` for a job scoring ``model`` on ``batches`` with ``objective`` (its FLOPs counted
     on one sample of the first batch); None on GPUs, where torch's setting stays."""
-    from .engine import _batch_len, _head
+    from .engine import _batch_len
+    from .evaluate import head
     from .params import first_device, restored
 
     if first_device(model).type != "cpu" or not batches:
         return None
-    head = _head(batches[0], 1)
+    one = head(batches[0], 1)
     with restored(model):  # eval mode for the count: a training-mode BatchNorm would update its statistics
         model.eval()
-        return auto(flops_per_sample(model, lambda: objective(model, head), _batch_len(head)))
+        return auto(flops_per_sample(model, lambda: objective(model, one), _batch_len(one)))
 
 
 _fixed: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("landscape_threads", default=None)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape import models
-from landscape import directions, engine, evaluate, surface
+from landscape import bnfold, directions, engine, evaluate, surface
 from landscape.engine import EngineOptions, PointEvaluator
 
 from test_surface import naive_value
@@ -87,21 +87,21 @@ def _assert_matches_naive(surf, model, dirs, X, Y, rel=1e-6):
 # --- BatchNorm folding --------------------------------------------------------------------------------
 
 def test_find_foldable_pairs_each_layer_with_its_batchnorm(resnetish, images):
-    pairs = engine.find_foldable(resnetish, images, CE)
+    pairs = bnfold.find_foldable(resnetish, images, CE)
     assert sorted(pairs) == [("conv0", "bn0"), ("conv1", "bn1"), ("conv2", "bn2"), ("lin", "bn3")]
-    assert engine.fold_is_exact(resnetish, pairs, images, CE)
+    assert bnfold.fold_is_exact(resnetish, pairs, images, CE)
     net = models.create("resnet20", in_shape=(1, 8, 8), num_classes=3, seed=0).eval()
-    assert len(engine.find_foldable(net, images, CE)) == 19  # every conv of a CIFAR ResNet-20
+    assert len(bnfold.find_foldable(net, images, CE)) == 19  # every conv of a CIFAR ResNet-20
     net.train()
-    assert engine.find_foldable(net, images, CE) == []  # training-mode BatchNorm is not an affine map
+    assert bnfold.find_foldable(net, images, CE) == []  # training-mode BatchNorm is not an affine map
 
 
 def test_a_layer_output_used_beyond_its_batchnorm_is_not_folded(images, caplog):
     torch.manual_seed(0)
     model = _trained_bn(SharedOutput(), images[0])
-    pairs = engine.find_foldable(model, images, CE)
+    pairs = bnfold.find_foldable(model, images, CE)
     assert pairs == [("conv", "bn")]  # hooks cannot see the second use ...
-    assert not engine.fold_is_exact(model, pairs, images, CE)  # ... the randomized check does
+    assert not bnfold.fold_is_exact(model, pairs, images, CE)  # ... the randomized check does
     dirs = directions.random(model, n=2, seed=0)
     with caplog.at_level("WARNING", logger="landscape.engine"):
         surf = _grid(model, images, dirs)

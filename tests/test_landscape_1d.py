@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape import directions, engine, evaluate, hessian, models, sharpness, surface
+from landscape import bnfold, directions, engine, evaluate, fastnet, hessian, models, sharpness, surface
 from landscape.engine import EngineOptions
 
 from test_surface import naive_value
@@ -91,10 +91,10 @@ def test_target_and_pca_directions(signals):
 def test_engine_folds_conv1d_batchnorm_and_equals_naive(signals):
     X, Y = signals
     model = _net(X=X)
-    pairs = engine.find_foldable(model, (X, Y), CE)
+    pairs = bnfold.find_foldable(model, (X, Y), CE)
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv1d)]
     assert sorted(layer for layer, _ in pairs) == sorted(convs)  # every Conv1d with its BatchNorm1d
-    assert engine.fold_is_exact(model, pairs, (X, Y), CE)
+    assert bnfold.fold_is_exact(model, pairs, (X, Y), CE)
     dirs = directions.random(model, n=2, seed=1)
     grid = dict(x=(-1, 1, 3), y=(-0.5, 0.5, 2), data=(X, Y), progress=False)
     folded = surface.compute(model, dirs, **grid)  # CPU default: Conv1d run as channels_last Conv2d
@@ -146,7 +146,7 @@ def test_hessian_eigs_and_directions_on_a_1d_net_match_the_dense_hessian(signals
 def test_conv1d_run_as_channels_last_conv2d_equals_conv1d(stride, padding, dilation, groups, bias):
     torch.manual_seed(0)
     conv = nn.Conv1d(4, 6, 3, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias)
-    fast = engine._Conv1dAs2d(conv)
+    fast = fastnet.Conv1dAs2d(conv)
     assert fast.weight is conv.weight and [n for n, _ in fast.named_parameters()] == \
         [n for n, _ in conv.named_parameters()]  # same tensors under the same names: folds write into them
     x = torch.randn(5, 4, 17)
@@ -165,7 +165,7 @@ def test_engine_runs_1d_convolutions_channels_last_on_cpu(signals):
     ev = engine.PointEvaluator(model, dirs, {"train": [(X, Y)]}, CE)
     assert ev.options.channels_last
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv1d)]
-    assert [n for n, m in ev.runner.module.named_modules() if isinstance(m, engine._Conv1dAs2d)] == convs
+    assert [n for n, m in ev.runner.module.named_modules() if isinstance(m, fastnet.Conv1dAs2d)] == convs
     assert all(type(m) is nn.Conv1d for n, m in model.named_modules() if n in convs)  # the model is untouched
     slow = engine.PointEvaluator(model, dirs, {"train": [(X, Y)]}, CE,
                                  options=EngineOptions(channels_last=False, fold_bn=False))
