@@ -12,7 +12,7 @@ both run :func:`landscape.experiment.run` on one of these.
 
 The TOML layout (every key optional but the members; the defaults are those of the dataclasses below)::
 
-    name, title, device, threads, precision        top level
+    name, title, device, threads, precision, workers   top level
     [data]        dataset, root, normalize, n_train, seed
     [model]       seed, and any option of the model family (width, activation, dropout, ...)
     [study]       model (a builder or family), compare, rows, cols       a grid of members ...
@@ -484,7 +484,8 @@ def _default_pairs() -> Tuple[PairSpec, ...]:
 class ExperimentConfig:
     """A whole study. Its members are a grid (``study``) or pairs (``pairs``; None: the digits
     demo's two mlp20 pairs when there is no ``study``). ``threads`` 0 keeps torch's default;
-    ``device`` "auto" picks CUDA when present; ``quick``: what ``--quick`` changes (see :func:`quick`)."""
+    ``device`` "auto" picks CUDA when present; ``workers`` > 1 works on that many members at once, in
+    processes of ``threads`` threads each (CPU; ``landscape.pipeline.workers``); ``quick``: what ``--quick`` changes (see :func:`quick`)."""
 
     name: str = "experiment"
     title: str = "Loss landscapes with and without skip connections and normalization"
@@ -499,6 +500,7 @@ class ExperimentConfig:
     device: str = "auto"
     threads: int = 0
     precision: str = "fp32"
+    workers: int = 1
     study: Optional[StudySpec] = None
     report: ReportSpec = field(default_factory=ReportSpec)
     quick: Dict[str, Any] = field(default_factory=dict, hash=False)
@@ -519,6 +521,7 @@ class ExperimentConfig:
             raise ValueError(f"The value for `device` must be auto, cpu, cuda or cuda:N, "
                              f"but {self.device!r} was passed.")
         _int("threads", self.threads, 0)
+        _int("workers", self.workers, 1)
         check_choice("precision", self.precision, PRECISIONS)
         _table(self.quick, "quick")
         unknown = sorted(set(self.quick) - set(_TOP) | ({"name", "quick"} & set(self.quick)))
@@ -529,7 +532,7 @@ class ExperimentConfig:
     def to_dict(self) -> Dict[str, Any]:
         """Nested plain data (what the TOML holds; None values left out); ``from_dict`` rebuilds it."""
         out: Dict[str, Any] = {"name": self.name, "title": self.title, "device": self.device,
-                               "threads": self.threads, "precision": self.precision}
+                               "threads": self.threads, "precision": self.precision, "workers": self.workers}
         out["data"] = _plain(self.data)
         out["model"] = {"seed": self.model.seed, **dict(self.model.options)}
         if self.study is not None:
@@ -561,7 +564,7 @@ def _plain(spec: Any) -> Dict[str, Any]:
 
 _SECTIONS = {"data": DataSpec, "pairs": PairSpec, "grid": GridSpec, "directions": DirectionSpec,
              "metrics": MetricSpec, "figures": FigureSpec}
-_TOP = ("name", "title", "device", "threads", "precision", "data", "model", "study", "pairs", "train", "grid",
+_TOP = ("name", "title", "device", "threads", "precision", "workers", "data", "model", "study", "pairs", "train", "grid",
         "directions", "metrics", "figures", "report", "quick")
 
 
@@ -596,7 +599,7 @@ def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
     unknown = sorted(set(d) - set(_TOP))
     if unknown:
         raise ValueError(f"Unknown setting(s) {unknown}; allowed at the top level: {list(_TOP)}.")
-    kw: Dict[str, Any] = {k: d[k] for k in ("name", "title", "device", "threads", "precision") if k in d}
+    kw: Dict[str, Any] = {k: d[k] for k in ("name", "title", "device", "threads", "precision", "workers") if k in d}
     data_spec = _section(DataSpec, d.get("data", {}), "data")
     kw["data"] = data_spec
     model = _table(d.get("model", {}), "model")
@@ -771,7 +774,7 @@ def _toml_table(name: str, d: Mapping[str, Any], lines: list, header: str = "[{}
 def to_toml(config: ExperimentConfig) -> str:
     """The TOML text of ``config``: ``load_config`` of it gives back an equal config."""
     d = config.to_dict()
-    lines = [f"{k} = {_toml_value(d[k])}" for k in ("name", "title", "device", "threads", "precision")]
+    lines = [f"{k} = {_toml_value(d[k])}" for k in ("name", "title", "device", "threads", "precision", "workers")]
     for section in ("data", "model", "study"):
         if section in d:
             _toml_table(section, d[section], lines)

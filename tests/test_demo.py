@@ -394,3 +394,17 @@ def test_unavailable_device_fails_before_writing(tmp_path):
     assert res.exit_code == 2 and "no CUDA device" in res.output and not (tmp_path / "out").exists()
     res = _invoke(["demo", "--device", "tpu", "--out", str(tmp_path / "out")])
     assert res.exit_code == 2 and "`device`" in res.output
+
+
+def test_workers_give_the_numbers_of_a_serial_run(first_run, tiny_toml, tmp_path):
+    """Two worker processes (one thread each, like the serial run) train, sample and measure the
+    members; the numbers equal the serial run's, the work counts as made, and a rerun reuses it."""
+    _, summary, _ = first_run
+    config = study.load_config(tiny_toml)
+    config = dataclasses.replace(config, workers=2, figures=dataclasses.replace(config.figures, draw=False))
+    result = experiment.run(config, tmp_path / "out", progress_bars=False)
+    assert _numbers(result.summary) == _numbers(summary)
+    assert result.computed["train"] == MEMBERS and len(result.computed["surfaces"]) == 6
+    assert "members" in result.timings
+    again = experiment.run(config, tmp_path / "out", progress_bars=False)
+    assert again.computed["train"] == [] and len(again.reused["surfaces"]) == 6 and "members" not in again.timings

@@ -16,6 +16,9 @@ _OUT_HELP = "Output directory (runs, surfaces, figures, report.md, summary.json)
 
 def _options(f):
     f = click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")(f)
+    f = click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Processes working on members at once, each with --threads threads (CPU) "
+                          "[default: the config's].")(f)
     f = click.option("--threads", type=click.IntRange(min=0), default=None,
                      help="CPU threads for torch (0: torch's default) [default: the config's].")(f)
     f = click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N",
@@ -26,7 +29,8 @@ def _options(f):
     return f
 
 
-def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], threads: Optional[int], progress: bool):
+def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], threads: Optional[int],
+         workers: Optional[int], progress: bool):
     from landscape import experiment, study
 
     if quick:
@@ -36,6 +40,8 @@ def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], thre
         changes["device"] = device
     if threads is not None:
         changes["threads"] = threads
+    if workers is not None:
+        changes["workers"] = workers
     if changes:
         config = dataclasses.replace(config, **changes)
     result = experiment.run(config, out, fresh=fresh, progress_bars=progress, echo=click.echo)
@@ -78,7 +84,7 @@ def _fmt(v, pct: bool) -> str:
 @click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
               help=_OUT_HELP + " [default: ./landscape-demo, or ./landscape-demo-quick with --quick]")
 @_options
-def demo(out, quick, fresh, device, threads, progress):
+def demo(out, quick, fresh, device, threads, workers, progress):
     """Run the whole story on the built-in digits data: train a 20-layer MLP with and without skip
     connections and with and without batch norm, sample 1D, 2D and PCA-trajectory surfaces, measure
     sharpness (Hessian λmax and trace, grid curvature, basin width), draw the figures and write
@@ -95,7 +101,7 @@ def demo(out, quick, fresh, device, threads, progress):
 
     # --quick has a directory of its own: its shorter runs would otherwise replace a full demo's
     _run(study.demo_config(), out or ("landscape-demo-quick" if quick else "landscape-demo"), quick, fresh, device,
-         threads, progress)
+         threads, workers, progress)
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -103,7 +109,7 @@ def demo(out, quick, fresh, device, threads, progress):
 @click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
               help=_OUT_HELP + " [default: ./NAME, the config's name]")
 @_options
-def experiment(config_path, out, quick, fresh, device, threads, progress):
+def experiment(config_path, out, quick, fresh, device, threads, workers, progress):
     """Run the demo pipeline from a TOML config (models, pairs, dataset, training, grid, directions,
     metrics, device, precision). CONFIG.toml is a file, or the name of a packaged config:
     digits-demo, li2018-cifar10-resnet (Li et al. 2018's ResNet comparison on CIFAR-10, for a GPU).
@@ -117,4 +123,4 @@ def experiment(config_path, out, quick, fresh, device, threads, progress):
 
     config = study.load_config(study.resolve_config(config_path))
     # the quick config is named NAME-quick, so by default it does not replace a full run's results
-    _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, progress)
+    _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, workers, progress)
