@@ -696,7 +696,7 @@ def packaged() -> Dict[str, Path]:
 
 
 def resolve_config(name_or_path: PathLike) -> Path:
-    """A path as given if it exists, else a packaged config by name (``digits-demo``)."""
+    """A path as given if it exists, else a packaged config by name (``li2018-mnist1d-resnet``)."""
     path = Path(name_or_path)
     if path.is_file():
         return path
@@ -707,8 +707,10 @@ def resolve_config(name_or_path: PathLike) -> Path:
 
 
 def demo_config() -> ExperimentConfig:
-    """The config of ``landscape demo``: the packaged ``digits-demo.toml``."""
-    return load_config(CONFIG_DIR / "digits-demo.toml")
+    """The config of ``landscape demo``: the packaged ``mnist1d-demo.toml`` (a 56-layer conv ResNet on
+    MNIST-1D with and without skip connections and batch norm). ``digits-demo.toml``, the 8x8-digits
+    MLP study, runs with ``landscape experiment digits-demo``."""
+    return load_config(CONFIG_DIR / "mnist1d-demo.toml")
 
 
 def quick(config: ExperimentConfig) -> ExperimentConfig:
