@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Dict
 
+from .. import progress
 from ..study import ExperimentConfig
 from .context import Context
 
@@ -38,7 +39,8 @@ def run(ctx: Context) -> bool:
             "(train, surfaces, sharpness)")
     with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(work_on, ctx.config, str(ctx.out), ctx.fresh, name): name for name in order}
-        for future in as_completed(futures):
+        # workers show no bars of their own (two processes would write over each other's line)
+        for future in progress.track(as_completed(futures), total=len(futures), desc="members", enabled=ctx.bars):
             result = future.result()
             for stage, items in result["computed"].items():
                 ctx.premade[stage].update(items)
