@@ -97,6 +97,7 @@ def run(config: ExperimentConfig, out: PathLike, fresh: bool = False, progress_b
         t0 = time.perf_counter()
         if workers.run(ctx):
             ctx.timings["members"] = time.perf_counter() - t0
+            ctx.fresh = False  # the workers redid what --fresh asks; the stages now find it done
         for stage in STAGES:
             t0 = time.perf_counter()
             _STAGE_RUNNERS[stage](ctx)

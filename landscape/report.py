@@ -392,6 +392,14 @@ def curves_section(s: Dict[str, Any]) -> List[str]:
 @register_section("pairs")
 def pairs_section(s: Dict[str, Any]) -> List[str]:
     lines = []
+    curves = s.get("figures", {}).get("curves")
+    if curves:
+        lines += ["## Training", "", "Train (dashed) and test (solid) error per epoch of each pair's two members.", ""]
+        lines += _figure(curves, "train and test error per epoch, one panel per pair")
+        rows = [f"{name} {_pct(m['train_error'])} / {_pct(m['test_error'])}" for name, m in s["members"].items()
+                if m.get("train_error") is not None and m.get("test_error") is not None]
+        if rows:
+            lines += ["Final train / test error: " + "; ".join(rows) + ".", ""]
     for pair in s["pairs"]:
         if pair.get("labels"):
             title = f"{_capital(pair['labels']['with'])} vs {pair['labels']['without']}"
@@ -464,11 +472,16 @@ def _settings(s: Dict[str, Any]) -> List[str]:
         lines.append("- Figures were not drawn (`figures.draw = false`); `landscape plot` and `landscape compare` "
                      "draw them from the surface files.")
     env = s["environment"]
-    lines.append(f"- Computed on {env['device']} with {env['threads']} thread(s); "
+    procs = f" per process, {c['workers']} processes" if c.get("workers", 1) > 1 else ""
+    lines.append(f"- Computed on {env['device']} with {env['threads']} thread(s){procs}; "
                  + ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("device", "threads")) + ".")
     lines += ["", "Timings of this run (seconds; finished work found in the output directory is reused):", "",
               "| stage | seconds | made | reused |", "|---|---:|---:|---:|"]
     for stage, secs in s["timings"].items():
+        if stage == "members":  # landscape.pipeline.workers: stages 1-3 in parallel processes
+            lines.append(f"| members ({c.get('workers', 1)} processes: train, surfaces, sharpness; what they made "
+                         f"counts as made below) | {secs:.1f} | | |")
+            continue
         if stage == "total":
             continue
         made, kept = len(s["computed"].get(stage, [])), len(s["reused"].get(stage, []))

@@ -22,6 +22,7 @@ BN_MODES = ("eval", "recompute")
 PRECISIONS = ("fp32",)
 FIGURE_FORMATS = ("png", "pdf", "svg")
 FIGURE_STYLES = ("paper", "slides")
+SURFACE_KINDS = ("plane", "line", "pca")
 MEMBER_FIGURES = ("contour", "surface", "pca")
 PAIR_FIGURES = ("contour", "surface", "lines", "gradient_flow")
 GRID_FIGURES = ("contour", "surface")
@@ -144,7 +145,9 @@ class GridSpec:
     plane: x and y axes of the 2D surfaces; line: the 1D axis (both in filter-normalized units);
     pca: points per axis of the PCA-trajectory plane (0: no PCA surface), whose extent is the
     trajectory's plus ``pca_margin`` of it on every side; n_samples: evaluate on a seeded subset of
-    each split (None: all of it); bn: "eval" or "recompute" (``landscape.surface.compute``).
+    each split (None: all of it); bn: "eval" or "recompute" (``landscape.surface.compute``);
+    test_on: the surfaces that are also evaluated on the test split (the others on the training
+    data only, for half the time: Li et al.'s contours are of the training loss).
     """
 
     plane: Range = (-1.0, 1.0, 31)
@@ -155,8 +158,12 @@ class GridSpec:
     data_seed: int = 0
     bn: str = "eval"
     batch_size: Optional[int] = None
+    test_on: Tuple[str, ...] = SURFACE_KINDS
 
     def __post_init__(self):
+        object.__setattr__(self, "test_on", _names("grid.test_on", self.test_on))
+        for kind in self.test_on:
+            check_choice("grid.test_on", kind, SURFACE_KINDS)
         object.__setattr__(self, "plane", _range("grid.plane", self.plane))
         object.__setattr__(self, "line", _range("grid.line", self.line))
         if self.pca != 0:

@@ -102,7 +102,8 @@ def test_every_stage_writes_its_outputs(first_run):
     assert summary["data"]["train_samples"] == 256 and summary["grid_samples"] == {"train": 128, "test": 128}
     assert set(summary["timings"]) == set(experiment.STAGES) | {"total"}
     assert summary["computed"]["train"] == MEMBERS and summary["reused"]["train"] == []
-    assert len(summary["computed"]["surfaces"]) == 6 and len(summary["computed"]["figures"]) == 10
+    assert len(summary["computed"]["surfaces"]) == 6 and len(summary["computed"]["figures"]) == 11
+    assert summary["figures"] == {"curves": "figures/training_curves.png"}  # one panel per pair
     # the stage times and the total are printed at the end
     assert "Stage times (s): train" in output and "total" in output.splitlines()[-2]
 
@@ -433,3 +434,7 @@ def test_workers_give_the_numbers_of_a_serial_run(first_run, tiny_toml, tmp_path
     assert "members" in result.timings
     again = experiment.run(config, tmp_path / "out", progress_bars=False)
     assert again.computed["train"] == [] and len(again.reused["surfaces"]) == 6 and "members" not in again.timings
+    # --fresh: the workers redo everything once (the stages after them must not train again)
+    fresh = experiment.run(config, tmp_path / "out", fresh=True, progress_bars=False)
+    assert fresh.computed["train"] == MEMBERS and len(fresh.computed["surfaces"]) == 6
+    assert fresh.reused["train"] == [] and _numbers(fresh.summary) == _numbers(summary)

@@ -40,6 +40,7 @@ plane = [-1.0, 1.0, 7]
 line = [-1.0, 1.0, 7]
 pca = 0
 n_samples = 96
+test_on = ["line"]
 
 [metrics]
 n_samples = 64
@@ -110,6 +111,12 @@ def test_grid_members_pairs_and_figures(grid_run):
     for path in g["figures"].values():
         assert (out / path).stat().st_size > 1000
     assert [set(p["figures"]) for p in s["pairs"]] == [{"lines"}, {"lines"}]
+    # test_on = ["line"]: the planes hold training values only, the lines both splits
+    from landscape import io
+
+    plane, line = (io.load(out / s["members"]["resnet8"]["surfaces"][k]) for k in ("plane", "line"))
+    assert set(plane.values) == {"train_loss", "train_acc"} and plane.attrs["splits"] == "train"
+    assert {"train_loss", "test_loss"} <= set(line.values)
     # the members table is printed at the end, with the claims
     assert "| resnet14_noskip | 14 | false |" in output and "What the numbers say" in output
 

@@ -50,6 +50,8 @@ class Context:
         self.threads = torch.get_num_threads()
         # the members this process works on (a worker process gets one; see ``workers``)
         self.todo: List[str] = [n for n in self.members if only is None or n in only]
+        # the kinds of surface this process makes (None: all; a worker gets one)
+        self.kinds: Optional[set] = None
         # items another process made in this run: found finished, they count as made, not reused
         self.premade: Dict[str, set] = {s: set() for s in STAGES}
 

@@ -31,9 +31,11 @@ def error_series(history: Dict) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def training_curves(panels: Sequence[Sequence[Optional[Dict]]], col_labels: Sequence[str],
-                    row_labels: Sequence[str], *, figsize=None) -> Figure:
+                    row_labels: Sequence, *, figsize=None) -> Figure:
     """A Figure of error curves: ``panels[c][r]`` is the history (``landscape.train.load_history``)
-    of the member in column ``c`` and row ``r`` (None: no such run). Returns the Figure."""
+    of the member in column ``c`` and row ``r`` (None: no such run). ``row_labels``: one name per
+    row for all panels (one legend below), or one list per panel (a legend in each: pairs whose
+    members differ from panel to panel). Returns the Figure."""
     n = len(panels)
     if n == 0 or len(col_labels) != n:
         raise ValueError(f"training_curves() needs one column label per panel ({n}), but {len(col_labels)} were passed.")
@@ -53,6 +55,9 @@ def training_curves(panels: Sequence[Sequence[Optional[Dict]]], col_labels: Sequ
             seen = seen[np.isfinite(seen) & (seen > 0)]
             if seen.size:
                 lo = min(lo, float(seen.min()))
+        if row_labels and not isinstance(row_labels[0], str):
+            ax.legend(handles=_series(colours, row_labels[list(axes).index(ax)]), loc="upper right",
+                      fontsize="small", frameon=False)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -61,9 +66,12 @@ def training_curves(panels: Sequence[Sequence[Optional[Dict]]], col_labels: Sequ
     axes[0].set_ylim(max(lo / 1.5, 0.01), 100.0)
     axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}%"))
     axes[0].set_ylabel("error")
-    handles: List[Line2D] = [Line2D([], [], color=colours[r % len(colours)], lw=1.6, label=label)
-                             for r, label in enumerate(row_labels)]
+    handles = _series(colours, row_labels) if row_labels and isinstance(row_labels[0], str) else []
     handles += [Line2D([], [], color="0.3", ls="--", lw=1.2, label="train"),
                 Line2D([], [], color="0.3", ls="-", lw=1.6, label="test")]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
     return fig
+
+
+def _series(colours, labels: Sequence[str]) -> List[Line2D]:
+    return [Line2D([], [], color=colours[r % len(colours)], lw=1.6, label=label) for r, label in enumerate(labels)]

@@ -119,7 +119,7 @@ def _grid(inputs, kind: str, cells: List[Any], shape: List[int], row_labels: Lis
 
 
 @register_drawer("curves")
-def _curves(inputs, cells: List[Any], shape: List[int], row_labels: List[str], col_labels: List[str]):
+def _curves(inputs, cells: List[Any], shape: List[int], row_labels: List[Any], col_labels: List[str]):
     from .curves import training_curves
 
     histories = [rundir.load_history(p) for p in inputs]
@@ -163,6 +163,13 @@ def jobs(ctx: Context) -> List[FigureJob]:
             add(pair.name, "gradient_flow", f"{pair.name}_gradient_flow", runs, fn="gradient_flow")
     if ctx.config.study is not None:
         _grid_jobs(ctx, add)
+    elif f.curves and ctx.pairs:
+        # one panel per pair, its two members as the series: the training side of each comparison
+        runs = list(dict.fromkeys(m for p in ctx.pairs for m in (p.with_, p.without)))
+        cells = [runs.index(getattr(p, side)) for side in ("with_", "without") for p in ctx.pairs]
+        add("pairs", "curves", "training_curves", [ctx.runs[m]["run_dir"] for m in runs], fn="curves", cells=cells,
+            shape=[2, len(ctx.pairs)], row_labels=[[p.with_, p.without] for p in ctx.pairs],
+            col_labels=[p.name.replace("_vs_", " vs ") for p in ctx.pairs])
     for name in f.extra:
         MAKERS[name](ctx, add)
     return out

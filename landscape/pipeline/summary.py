@@ -67,6 +67,7 @@ def summarize(ctx: Context) -> Dict[str, Any]:
                          "test": int(len(ctx.load(first, "test", c.grid.n_samples, c.grid.data_seed)[1]))},
         "environment": {"device": str(ctx.device), "threads": ctx.threads, **io.library_versions()},
         "members": members, "pairs": pairs, "grids": study_grids,
+        "figures": {k: rel(v, ctx.out) for k, v in ctx.figures.get("pairs", {}).items()},
         "timings": dict(ctx.timings), "reused": ctx.reused, "computed": ctx.computed,
     }
 

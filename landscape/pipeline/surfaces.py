@@ -9,15 +9,16 @@ is resumed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import torch
 
 from .. import io, rundir
+from ..specs import SURFACE_KINDS
 from .context import Context, key
 
-KINDS = ("plane", "line", "pca")
+KINDS = SURFACE_KINDS
 
 
 def run(ctx: Context) -> None:
@@ -31,12 +32,13 @@ def run(ctx: Context) -> None:
             + (f", {g.pca}x{g.pca} PCA planes" if g.pca else ""))
     for name in live:
         files = ctx.surfaces.setdefault(name, {})
-        splits = {split: ctx.load(name, split, g.n_samples, g.data_seed) for split in ("train", "test")}
         loss = ctx.members[name].train.loss
         model = None
         for kind in KINDS:
-            if kind == "pca" and not g.pca:
+            if (kind == "pca" and not g.pca) or (ctx.kinds is not None and kind not in ctx.kinds):
                 continue
+            splits = {split: ctx.load(name, split, g.n_samples, g.data_seed)
+                      for split in (("train", "test") if kind in g.test_on else ("train",))}
             path = ctx.path("surfaces", f"{name}_{kind}.h5")
             job = _job(ctx, name, kind)
             state = surface_state(path, job)
@@ -51,7 +53,7 @@ def run(ctx: Context) -> None:
                 dirs, grid, extra = _directions(ctx, model, name, kind, directions)
             if dirs is None:
                 continue
-            attrs = {**_attrs(ctx, name), **extra, "experiment_job": key(job)}
+            attrs = {**_attrs(ctx, name, kind), **extra, "experiment_job": key(job)}
             verb = "resuming" if state == "partial" and not ctx.fresh else "computing"
             ctx.say(f"  {name} {kind}: {verb} {path}")
             compute(model, dirs, x=grid[0], y=grid[1], data=splits, loss=loss, bn=g.bn, precision=c.precision,
@@ -61,11 +63,11 @@ def run(ctx: Context) -> None:
             files[kind] = path
 
 
-def pending(ctx: Context, name: str) -> bool:
-    """True when a surface of the trained member ``name`` is missing, unfinished or of other settings."""
+def pending(ctx: Context, name: str) -> List[str]:
+    """The kinds of surface of the trained member ``name`` that are missing, unfinished or of other settings."""
     kinds = [k for k in KINDS if k != "pca" or ctx.config.grid.pca]
-    return ctx.fresh or any(surface_state(ctx.out / "surfaces" / f"{name}_{k}.h5", _job(ctx, name, k)) != "done"
-                            for k in kinds)
+    return [k for k in kinds if ctx.fresh or surface_state(ctx.out / "surfaces" / f"{name}_{k}.h5",
+                                                          _job(ctx, name, k)) != "done"]
 
 
 def _job(ctx: Context, name: str, kind: str) -> Dict[str, Any]:
@@ -74,6 +76,8 @@ def _job(ctx: Context, name: str, kind: str) -> Dict[str, Any]:
     job = {"kind": kind, "checkpoint_sha256": ctx.runs[name]["sha256"], "n_samples": g.n_samples,
            "data_seed": g.data_seed, "bn": g.bn, "batch_size": g.batch_size, "precision": c.precision,
            "loss": ctx.members[name].train.loss, "data": ctx.data_meta(name)}
+    if kind not in g.test_on:  # (absent when tested, so files made before the option are still this job)
+        job["test"] = False
     if kind == "pca":
         job.update(points=g.pca, margin=g.pca_margin,
                    snapshots=len(list((ctx.runs[name]["run_dir"] / "snapshots").glob("epoch_*.pt"))))
@@ -82,14 +86,15 @@ def _job(ctx: Context, name: str, kind: str) -> Dict[str, Any]:
     return job
 
 
-def _attrs(ctx: Context, name: str) -> Dict[str, Any]:
+def _attrs(ctx: Context, name: str, kind: str) -> Dict[str, Any]:
     """The settings ``landscape surface`` records, so ``landscape info/plot/sharpness`` read our files alike."""
     r, g, d = ctx.runs[name], ctx.config.grid, ctx.members[name].data
     ckpt = r["run_dir"] / "final.pt"
     return {"model_name": name, "model_spec": ctx.members[name].spec, "checkpoint": str(ckpt.resolve()),
             "checkpoint_sha256": r["sha256"], "checkpoint_epoch": r["epoch"] if r["epoch"] is not None else -1,
             "dataset": d.dataset, "normalize": d.normalize, "data_seed": g.data_seed,
-            "n_samples_requested": g.n_samples or 0, "splits": "train,test", "experiment": ctx.config.name}
+            "n_samples_requested": g.n_samples or 0,
+            "splits": "train,test" if kind in g.test_on else "train", "experiment": ctx.config.name}
 
 
 def _directions(ctx: Context, model, name: str, kind: str, directions):
