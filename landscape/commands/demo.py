@@ -25,7 +25,8 @@ def _options(f):
                      help="Where to compute [default: the config's].")(f)
     f = click.option("--fresh", is_flag=True, help="Redo everything, replacing what --out holds.")(f)
     f = click.option("--quick", is_flag=True,
-                     help="A fast version: at most 10 epochs, 21x21 planes, fewer samples for sharpness.")(f)
+                     help="A fast version: the config's [quick] settings, then at most 10 epochs, 21x21 planes, fewer "
+                          "samples for sharpness.")(f)
     return f
 
 
