@@ -187,7 +187,9 @@ def render(s: Dict[str, Any]) -> str:
 @register_section("overview")
 def _overview(s: Dict[str, Any]) -> List[str]:
     c, d, members = s["config"], s["data"], s["members"]
-    epochs = sorted({m.get("epochs_trained") for m in members.values() if m.get("epochs_trained") is not None})
+    epochs = sorted({m["epochs"] for m in members.values() if m.get("epochs") is not None})
+    diverged = [f"{name} diverged at epoch {m['epochs_trained']}" for name, m in members.items()
+                if m.get("diverged") and m.get("epochs_trained") is not None]
     lines = []
     intro = c.get("report", {}).get("intro")
     if intro:
@@ -202,7 +204,8 @@ def _overview(s: Dict[str, Any]) -> List[str]:
                "hyperparameters")
     lines.append(f"Study `{s['name']}`: {len(members)} networks ({', '.join(members)}) trained on {d['dataset']} "
                  f"({d['train_samples']:,} training / {d['test_samples']:,} test examples, {d['num_classes']} classes, "
-                 f"input {'x'.join(map(str, d['input_shape']))}), {'/'.join(map(str, epochs)) or '–'} epochs each; "
+                 f"input {'x'.join(map(str, d['input_shape']))}), {'/'.join(map(str, epochs)) or '–'} epochs each"
+                 f"{' (' + '; '.join(diverged) + ')' if diverged else ''}; "
                  f"{who}. Every number below was measured by the pipeline (by this run, or by an earlier run in the "
                  "same directory whose finished results it reused); nothing is written before it is measured. "
                  "The settings are at the end.")
@@ -382,7 +385,9 @@ def curves_section(s: Dict[str, Any]) -> List[str]:
         rows = []
         for name in (c for c in g["cells"] if c):
             m = s["members"][name]
-            if m.get("train_error") is not None and m.get("test_error") is not None:
+            if m.get("diverged"):
+                rows.append(f"{name} diverged")
+            elif m.get("train_error") is not None and m.get("test_error") is not None:
                 rows.append(f"{name} {_pct(m['train_error'])} / {_pct(m['test_error'])}")
         if rows:
             lines += ["Final train / test error: " + "; ".join(rows) + ".", ""]
@@ -396,7 +401,8 @@ def pairs_section(s: Dict[str, Any]) -> List[str]:
     if curves:
         lines += ["## Training", "", "Train (dashed) and test (solid) error per epoch of each pair's two members.", ""]
         lines += _figure(curves, "train and test error per epoch, one panel per pair")
-        rows = [f"{name} {_pct(m['train_error'])} / {_pct(m['test_error'])}" for name, m in s["members"].items()
+        rows = [f"{name} " + ("diverged" if m.get("diverged") else f"{_pct(m['train_error'])} / {_pct(m['test_error'])}")
+                for name, m in s["members"].items()
                 if m.get("train_error") is not None and m.get("test_error") is not None]
         if rows:
             lines += ["Final train / test error: " + "; ".join(rows) + ".", ""]

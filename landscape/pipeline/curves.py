@@ -3,7 +3,8 @@
 He et al. 2016, Fig. 1 shows the degradation problem this way: the deeper plain network has the
 higher *training* error, so it is not overfitting. Here each panel is one value of the study's
 column variable (depth), each colour one value of the row variable (skip / no skip); dashed lines
-are training error, solid lines test error, on one shared log axis so 1% and 90% both read.
+are training error, solid lines test error, on one shared axis that is logarithmic above 0.1% (so
+1% and 90% both read) and linear below it, so a training error of exactly 0 is drawn at 0.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 PANEL = (3.4, 2.9)  # inches per panel
+LINEAR_BELOW = 0.1  # percent: the error axis is linear below this (down to 0), logarithmic above
 
 
 def error_series(history: Dict) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,18 +54,18 @@ def training_curves(panels: Sequence[Sequence[Optional[Dict]]], col_labels: Sequ
             ax.plot(epochs, train, ls="--", lw=1.2, color=colour)
             ax.plot(epochs, test, ls="-", lw=1.6, color=colour)
             seen = np.concatenate([train, test])
-            seen = seen[np.isfinite(seen) & (seen > 0)]
+            seen = seen[np.isfinite(seen)]
             if seen.size:
                 lo = min(lo, float(seen.min()))
         if row_labels and not isinstance(row_labels[0], str):
-            ax.legend(handles=_series(colours, row_labels[list(axes).index(ax)]), loc="upper right",
+            ax.legend(handles=_series(colours, row_labels[list(axes).index(ax)]), loc="lower left",
                       fontsize="small", frameon=False)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_yscale("log")
-    axes[0].set_ylim(max(lo / 1.5, 0.01), 100.0)
+    axes[0].set_yscale("symlog", linthresh=LINEAR_BELOW, linscale=0.5)
+    axes[0].set_ylim(0.0 if lo < LINEAR_BELOW else lo / 1.5, 100.0)
     axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}%"))
     axes[0].set_ylabel("error")
     handles = _series(colours, row_labels) if row_labels and isinstance(row_labels[0], str) else []

@@ -168,7 +168,8 @@ def jobs(ctx: Context) -> List[FigureJob]:
         runs = list(dict.fromkeys(m for p in ctx.pairs for m in (p.with_, p.without)))
         cells = [runs.index(getattr(p, side)) for side in ("with_", "without") for p in ctx.pairs]
         add("pairs", "curves", "training_curves", [ctx.runs[m]["run_dir"] for m in runs], fn="curves", cells=cells,
-            shape=[2, len(ctx.pairs)], row_labels=[[p.with_, p.without] for p in ctx.pairs],
+            shape=[2, len(ctx.pairs)], row_labels=[[_run_label(ctx, p.with_), _run_label(ctx, p.without)]
+                                                   for p in ctx.pairs],
             col_labels=[p.name.replace("_vs_", " vs ") for p in ctx.pairs])
     for name in f.extra:
         MAKERS[name](ctx, add)
@@ -188,6 +189,10 @@ def _grid_jobs(ctx: Context, add: Callable[..., None]) -> None:
         if f.curves:
             add(g.name, "curves", f"{g.name}_curves", [ctx.runs[m]["run_dir"] for m in g.cells if m is not None],
                 fn="curves", cells=_indices(g.cells), shape=shape, **labels)
+
+
+def _run_label(ctx: Context, name: str) -> str:
+    return f"{name} (diverged)" if ctx.runs[name]["diverged"] else name
 
 
 def _indices(items: List[Any]) -> List[Any]:

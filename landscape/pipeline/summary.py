@@ -30,7 +30,7 @@ def summarize(ctx: Context) -> Dict[str, Any]:
                  "epochs_trained": hist[-1]["epoch"] if hist else None, "weights_epoch": r.get("epoch"),
                  "n_params": int(sum(t.numel() for t in m.model.parameters())),
                  "train_seconds": float(sum(h.get("seconds") or 0 for h in hist)) if hist else None,
-                 "batch_size": m.train.batch_size, "train_samples": int(len(ctx.load(name, "train")[1]))}
+                 "epochs": m.train.epochs, "batch_size": m.train.batch_size, "train_samples": int(len(ctx.load(name, "train")[1]))}
         for k in ("test_acc", "test_loss", "train_acc", "train_loss"):
             entry[k] = finite(final.get(k))
         for k in ("test", "train"):
