@@ -87,6 +87,9 @@ def _pair_table(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
         ("grid curvature x / y", xy(a, "curvature"), xy(b, "curvature")),
         (f"basin width x / y at +{_num(delta)} loss" if delta is not None else "basin width x / y",
          xy(a, "basin_width") + clipped(a), xy(b, "basin_width") + clipped(b)),
+        ("local minima on the 2D grid", COLUMNS["n_local_minima"][1](a.get("n_local_minima")),
+         COLUMNS["n_local_minima"][1](b.get("n_local_minima"))),
+        ("highest loss on the 2D grid", _num(a.get("grid_max")), _num(b.get("grid_max"))),
     ]
     lines = [f"| | {pair['with']} | {pair['without']} |", "|---|---:|---:|"]
     lines += [f"| {label} | {va} | {vb} |" for label, va, vb in rows]
@@ -125,6 +128,13 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
             out.append(f"{_capital(word)} of {B} is {_times(e['ratio'])} that of {A}{mean}.")
         else:
             out.append(f"{_capital(word)} is {_num(e['b'])} for {B} and {_num(e['a'])} for {A}{mean}.")
+    ka, kb = a.get("n_local_minima"), b.get("n_local_minima")
+    if ka is not None and kb is not None:
+        if ka == kb:
+            out.append(f"Both 2D grids have {ka} local {'minimum' if ka == 1 else 'minima'} (train loss).")
+        else:
+            out.append(f"The 2D grid of {B} has {kb} local {'minimum' if kb == 1 else 'minima'}, that of {A} {ka} "
+                       "(train loss; cells below all 8 neighbours).")
     for name, m in ((A, a), (B, b)):
         if m.get("basin_clipped"):
             out.append(f"The basin of {name} reaches the edge of the grid, so its width is a lower bound.")

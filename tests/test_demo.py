@@ -438,3 +438,12 @@ def test_workers_give_the_numbers_of_a_serial_run(first_run, tiny_toml, tmp_path
     fresh = experiment.run(config, tmp_path / "out", fresh=True, progress_bars=False)
     assert fresh.computed["train"] == MEMBERS and len(fresh.computed["surfaces"]) == 6
     assert fresh.reused["train"] == [] and _numbers(fresh.summary) == _numbers(summary)
+
+
+def test_report_counts_local_minima_of_both_grids():
+    s, pair = _summary(_member(n_local_minima=1), _member(n_local_minima=7))
+    assert ("The 2D grid of n_noskip has 7 local minima, that of n 1 (train loss; cells below all 8 neighbours)."
+            in report.pair_sentences(s, pair))
+    assert "| local minima on the 2D grid | 1 | 7 |" in report._pair_table(s, pair)
+    s, pair = _summary(_member(n_local_minima=1), _member(n_local_minima=1))
+    assert "Both 2D grids have 1 local minimum (train loss)." in report.pair_sentences(s, pair)

@@ -64,7 +64,8 @@ def _print_result(result) -> None:
         click.echo(f"{pair['with']} vs {pair['without']} ({pair['vary']}):")
         rows = [("test acc", "test_acc", True), ("lambda_max", "lambda_max", False), ("trace", "trace", False),
                 ("curvature x", "curvature_x", False), ("curvature y", "curvature_y", False),
-                ("basin width x", "basin_width_x", False), ("basin width y", "basin_width_y", False)]
+                ("basin width x", "basin_width_x", False), ("basin width y", "basin_width_y", False),
+                ("local minima", "n_local_minima", False)]
         for label, key, pct in rows:
             click.echo(f"  {label:<14} {_fmt(a.get(key), pct):>12} {_fmt(b.get(key), pct):>12}")
         for sentence in pair_sentences(s, pair):
