@@ -6,6 +6,8 @@
     measures.py   3. Hessian λmax and trace, grid curvature/basins/roughness, registered extra measures
     figures.py    4. per-member, per-pair and grid figures, training curves, registered extra figures
     summary.py    5. ``summary.json``: every number the report states
+    workers.py    stages 1-3 as tasks in N processes (``workers = N``), before the stages run
+    curves.py     the training-curves figure (train and test error per epoch)
 
 Extending a study without a new class: a config names registered items, and these modules hold
 the registries: ``measures.register`` (numbers per member, with their table columns),
