@@ -3,7 +3,8 @@
 Each subcommand lives in ``landscape/commands/<name>.py`` and is imported only when it runs, so
 ``landscape --help`` answers without importing torch. Errors become one line on stderr:
 bad input (``ValueError``, click usage errors) exits 2, any other failure exits 1, Ctrl-C exits 130;
-``--debug`` shows the traceback instead. ``main`` is the console script (setup.cfg: ``landscape.cli:main``); this file installs as
+``--debug`` (before or after the subcommand) shows the traceback instead; a closed output pipe
+(``| head``) ends the command quietly. ``main`` is the console script (setup.cfg: ``landscape.cli:main``); this file installs as
 ``landscape.cli`` (``landscape/cli.py`` is a link to it), never as a top-level ``cli``.
 """
 import importlib
@@ -17,12 +18,13 @@ COMMANDS = {
     "sharpness": ("landscape.commands.sharpness:sharpness", "Measure sharpness: Hessian eigenvalues, trace, spectral density, SAM/ASAM/ε-sharpness, or grid curvature of a surface file."),
     "plot": ("landscape.commands.plot:plot", "Draw a surface file: line, contour, filled contour, heatmap or 3D surface."),
     "compare": ("landscape.commands.plot:compare", "Draw surfaces side by side on shared scales (e.g. with and without skip connections)."),
-    "export": ("landscape.commands.plot:export", "Export a surface for ParaView (.vtp), as a mesh (.obj) or as an animation (.gif/.mp4)."),
+    "export": ("landscape.commands.plot:export", "Export a surface: a page to turn it in a browser (.html), ParaView (.vtp), a mesh (.obj), a movie (.gif/.mp4)."),
     "data": ("landscape.commands.data:data", "List the built-in datasets and show their shapes and splits."),
     "models": ("landscape.commands.models:models", "List the built-in architectures and show one's options and size."),
     "train": ("landscape.commands.train:train", "Train one network on a dataset, with checkpoints, history and gradient flow."),
     "demo": ("landscape.commands.demo:demo", "Run the whole story on MNIST-1D: a deep conv ResNet with and without skips and batch norm, trained, sampled, measured, in report.md."),
     "experiment": ("landscape.commands.demo:experiment", "Run a study from a TOML config (a grid of members or pairs; e.g. li2018-mnist1d-resnet, the depth study)."),
+    "connect": ("landscape.commands.connect:connect", "Train a low-loss curve between two checkpoints; measure the loss and barrier along it and along the straight line."),
     "pair": ("landscape.commands.train:pair", "Train both members of a pair (with/without skip or norm) with the same seed and data order."),
 }
 
@@ -33,6 +35,7 @@ INTERRUPT_HINTS = {
     "surface": "The cells computed so far are saved in the output file; rerun the same command to resume.",
     "train": "The run is saved after every epoch; rerun the same command with --resume to continue.",
     "pair": "The runs are saved after every epoch; rerun the same command with --resume to continue.",
+    "connect": "The curve's training and the points evaluated so far are saved; rerun the same command to resume.",
     "demo": "Finished work in the output directory is kept; rerun the same command to continue.",
     "experiment": "Finished work in the output directory is kept; rerun the same command to continue.",
 }
@@ -58,6 +61,14 @@ class LazyGroup(click.Group):
         except click.UsageError as exc:  # the group's own options: `landscape --bogus`
             raise _usage_error(exc) from exc
 
+    def parse_args(self, ctx, args):
+        # --debug is the group's option, but every error says "rerun with --debug": accept it after
+        # the subcommand too (not after "--", where it would be an argument)
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[1:end]:
+            args = ["--debug"] + [a for i, a in enumerate(args) if not (a == "--debug" and i < end)]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         """Run the subcommand; turn library exceptions into one-line errors with the right status."""
         try:
@@ -66,12 +77,16 @@ class LazyGroup(click.Group):
             raise _usage_error(exc) from exc
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # `landscape models list | head -2`: the reader has all it wanted
+            _quiet_stdout()
+            raise click.exceptions.Exit(0)
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            options = _option_names(self.get_command(ctx, ctx.invoked_subcommand)) if ctx.invoked_subcommand else set()
             if isinstance(exc, ValueError):
-                raise CommandError(_one_line(exc), 2) from exc
-            raise CommandError(f"{_one_line(exc)} (rerun with --debug for the traceback)", 1) from exc
+                raise CommandError(cli_words(_one_line(exc), options), 2) from exc
+            raise CommandError(f"{cli_words(_one_line(exc), options)} (rerun with --debug for the traceback)", 1) from exc
         except KeyboardInterrupt:
             if ctx.obj and ctx.obj.get("debug"):
                 # re-raising would reach click's own handler: "Aborted!", exit 1, no traceback
@@ -154,6 +169,68 @@ def _usage_error(exc: click.UsageError) -> click.ClickException:
         return exc
     where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
     return CommandError(f"{_one_line(exc.format_message())}{where}", 2)
+
+
+def _option_names(command) -> set:
+    """Parameter names (``n_samples``) of a command's options, and of its subcommands' for a group."""
+    if command is None:
+        return set()
+    names = set()
+    for p in command.params:  # the dest name (values) and the flags' names (--value -> value)
+        if isinstance(p, click.Option):
+            names |= {p.name} | {o.lstrip("-").replace("-", "_") for o in p.opts + p.secondary_opts if o.startswith("--")}
+    for sub in getattr(command, "commands", {}).values():
+        names |= _option_names(sub)
+    return names
+
+
+def cli_words(message: str, options) -> str:
+    """A library message in the command line's words: the library speaks to Python callers
+    (``overwrite=True``, ``kind='line'``, "The value for `dataset` ..."); at the command line the same
+    advice names the options (``--overwrite``, ``--kind line``) and an invalid choice reads as
+    click's own: "Invalid value for '--kind': 'x' is not one of 'line', 'contour'."."""
+    import re
+
+    def opt(name: str) -> str:
+        bare = name.lstrip("-").replace("-", "_")
+        return f"--{bare.replace('_', '-')}" if bare in options else f"'{name}'"
+
+    for before, after in _PYTHON_ADVICE:
+        message = message.replace(before, after)
+    message = re.sub(r"The value for `([\w.-]+)` must be one of \[(.*?)\], but (.+?) was passed\.",
+                     lambda m: f"Invalid value for '{opt(m[1]).strip(chr(39))}': {m[3]} is not one of {m[2]}.", message)
+    message = re.sub(r"The value for `([\w.-]+)`", lambda m: opt(m[1]), message)
+    message = re.sub(r"\s*(?:/ |\()(\w+)=True\)?(?=[\s.;,)]|$)",
+                     lambda m: "" if f"--{m[1]}" in message else f" (--{m[1].replace('_', '-')})", message)
+
+    def keyword(m):
+        name, value = m[1], m[2].strip("'\"")
+        if name not in options:
+            return m[0]
+        return f"--{name.replace('_', '-')}" + ("" if value == "True" else f" {value}")
+
+    return re.sub(r"\b(\w+)=('[^']*'|\"[^\"]*\"|True|[\w.-]+)", keyword, message)
+
+
+# Library advice with no command-line option of the same name, and what to say instead.
+_PYTHON_ADVICE = (
+    ("create it with in_shape= matching your data", "the checkpoint's model takes inputs of another shape: use a "
+                                                    "--dataset like the one it was trained on"),
+)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again on the closed pipe."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test runner's buffer)
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -3,7 +3,7 @@
 Ten hand-drawn 1D templates (one per digit) are padded, scaled, translated, sheared, given
 correlated and i.i.d. noise and resampled to length 40 by the ``mnist1d`` package's own generator,
 ``mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())`` — the paper's dataset: 5,000
-sequences, the first 4,000 for training and the last 1,000 for testing. We never reimplement the
+sequences in a seeded shuffled order, the first 4,000 for training and the last 1,000 for testing. We never reimplement the
 generator and never use the package's ``get_dataset`` (it downloads a pickle and unpickles it).
 
 The generator seeds numpy's and Python's *global* RNGs (``set_seed(42)``); :func:`generate` saves

@@ -4,8 +4,12 @@
 
 By default this runs the real pipeline on the embedded default dataset (digits): it trains the
 skip / no-skip pair of a deep MLP with ``landscape pair``, samples 1D and 2D filter-normalized
-surfaces and a PCA-trajectory surface with ``landscape surface``, then draws every kind. Finished
-steps are reused (``--work`` keeps the runs and surface files), so a rerun only redraws.
+surfaces and a PCA-trajectory surface with ``landscape surface``, then draws every kind. For the
+grid figure (Li et al. 2018, Fig. 5: rows skip / no skip, columns depth) it trains the pairs of
+MLPs of depth 8, 20 and 32; for the clipped 3D surfaces of a chaotic and a smooth net it trains
+ResNet-56 with and without skip connections for a few epochs and samples 21x21 and 51x51 planes
+(the slow step: about an hour on a busy 2-core machine). Finished steps are reused (``--work``
+keeps the runs and surface files), so a rerun only redraws.
 
     python docs/make_gallery.py --out docs/gallery --surfaces with.h5 without.h5 \\
         [--lines with_1d.h5 without_1d.h5] [--pca pca.h5] [--runs RUN_WITH RUN_WITHOUT]
@@ -46,6 +50,15 @@ DATASET = "digits"
 GRID_2D = "-1:1:51"
 GRID_1D = "-1:1:101"
 SEED = "0"
+# the depth study drawn as a grid: pairs of MLPs of these depths, planes of GRID_STUDY
+STUDY_DEPTHS = (8, 20, 32)
+GRID_STUDY = "-1:1:31"
+# a chaotic net (a deep ResNet without skip connections) and its smooth twin, for clipped 3D
+# surfaces: a few epochs are enough to make the plain one's landscape chaotic
+DEEP = "resnet56"
+DEEP_EPOCHS = "12"
+DEEP_GRIDS = (21, 51)
+DEEP_SAMPLES = "512"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,10 +86,7 @@ def run_pipeline(work: str) -> dict:
         sys.exit(f"make_gallery: `landscape {' / '.join(missing)}` is not available in this checkout yet; "
                  "use --synthetic, or --surfaces with files you have.")
     pair_dir = os.path.join(work, "pair")
-    if len(glob.glob(os.path.join(pair_dir, "*", "final.pt"))) < 2:
-        _landscape("pair", MODEL, "--vary", "skip", "--dataset", DATASET, "--seed", SEED,
-                   "--save-every", "1", "--quiet", "--overwrite", "--out", pair_dir)
-    runs = sorted((os.path.dirname(p) for p in glob.glob(os.path.join(pair_dir, "*", "final.pt"))), key=_member_order)
+    runs = _pair_runs(pair_dir, MODEL, "--save-every", "1")
     if len(runs) != 2:
         sys.exit(f"make_gallery: expected two members under {pair_dir}, found {runs}.")
     files = {"surfaces": [], "lines": [], "runs": runs}
@@ -93,7 +103,45 @@ def run_pipeline(work: str) -> dict:
         files["surfaces"].append(out2)
         files["lines"].append(out1)
     files["pca"] = _pca_surface(work, runs[0], common)
+    files["study"] = _depth_study(work, common)
+    files["deep"] = _deep_pair(work)
     return files
+
+
+def _pair_runs(pair_dir: str, model: str, *extra: str) -> list:
+    """Train ``model``'s skip / no-skip pair into ``pair_dir`` (unless done): [with, without] runs."""
+    if len(glob.glob(os.path.join(pair_dir, "*", "final.pt"))) < 2:
+        _landscape("pair", model, "--vary", "skip", "--dataset", DATASET, "--seed", SEED, *extra,
+                   "--quiet", "--overwrite", "--out", pair_dir)
+    return sorted((os.path.dirname(p) for p in glob.glob(os.path.join(pair_dir, "*", "final.pt"))), key=_member_order)
+
+
+def _depth_study(work: str, common: list) -> list:
+    """Planes of the MLP pairs of STUDY_DEPTHS, row by row: [with skip by depth] + [without by depth]."""
+    rows: List[List[str]] = [[], []]
+    for depth in STUDY_DEPTHS:
+        runs = _pair_runs(os.path.join(work, f"study_mlp{depth}"), f"mlp{depth}", "--save-every", "0")
+        for row, run in zip(rows, runs):
+            out = os.path.join(work, f"study_{os.path.basename(run)}.h5")
+            _landscape("surface", os.path.join(run, "final.pt"), "--x", GRID_STUDY, "--y", GRID_STUDY,
+                       "--seed", SEED, *common, "--out", out)
+            row.append(out)
+    return rows[0] + rows[1]
+
+
+def _deep_pair(work: str) -> dict:
+    """ResNet-56 with and without skip connections, planes of each size in DEEP_GRIDS:
+    {n: [with.h5, without.h5]}."""
+    runs = _pair_runs(os.path.join(work, "deep"), DEEP, "--epochs", DEEP_EPOCHS, "--save-every", "0")
+    out: dict = {}
+    for n in DEEP_GRIDS:
+        for run in runs:
+            path = os.path.join(work, f"deep_{os.path.basename(run)}_{n}.h5")
+            _landscape("surface", os.path.join(run, "final.pt"), "--x", f"-1:1:{n}", "--y", f"-1:1:{n}",
+                       "--seed", SEED, "--dataset", DATASET, "--split", "train", "--n-samples", DEEP_SAMPLES,
+                       "--threads", "1", "--no-progress", "--out", path)
+            out.setdefault(n, []).append(path)
+    return out
 
 
 def _pca_surface(work: str, run: str, common: list) -> str:
@@ -131,6 +179,8 @@ def load_inputs(files: dict) -> dict:
         "surfaces": [io.load(p) for p in files["surfaces"]],
         "lines": [io.load(p) for p in files.get("lines") or []],
         "pca": io.load(files["pca"]) if files.get("pca") else None,
+        "study": [io.load(p) for p in files.get("study") or []],
+        "deep": {n: [io.load(p) for p in paths] for n, paths in (files.get("deep") or {}).items()},
         "histories": [],
     }
     if files.get("runs"):
@@ -204,25 +254,35 @@ def unfinished(surface: Surface, done: float = 0.62, seed: int = 0) -> Surface:
     """A copy of ``surface`` as a half-computed file looks: cells after the first ``done`` fraction
     (row-major, the order a run fills them) and 1% at random set to NaN."""
     rng = np.random.default_rng(seed)
+    holes = rng.random(surface.shape) < 0.01  # the same cells in every value: a cell is done or not
     values = {}
     for k, v in surface.values.items():
         v = np.array(v, dtype=float)
         v.ravel()[int(done * v.size):] = np.nan
-        v[rng.random(v.shape) < 0.01] = np.nan
+        v[holes] = np.nan
         values[k] = v
     return Surface(x=surface.x, y=surface.y, values=values, attrs=dict(surface.attrs))
 
 
 def scale_note(surfaces) -> str:
-    """', log scale (chosen by itself: ...)' when the default picks a log scale for these surfaces."""
+    """How the default scale draws these surfaces, for a caption: '; linear colour scale from the
+    lowest minimum (0.0002) up to 10, clipped above'."""
     from landscape.plot import _scale
 
     arrays = [_scale.get_values(s, "train_loss") for s in surfaces]
-    if not _scale.resolve_log(None, arrays, "train_loss"):
-        return ""
-    pos = np.concatenate([a[np.isfinite(a) & (a > 0)].ravel() for a in arrays])
-    decades = np.log10(pos.max() / pos.min())
-    return f"; log colour scale, chosen by default because the loss spans {decades:.0f} decades"
+    scale = _scale.shared_scale(arrays, value="train_loss")
+    top = f"up to {scale.fmt(scale.vmax)}, clipped above" if scale.clipped else f"to {scale.fmt(scale.vmax)}"
+    return f"; default linear colour scale from the lowest minimum ({scale.fmt(scale.vmin)}) {top}"
+
+
+def basin_note(surfaces) -> str:
+    """The measured basin areas the figure must agree with, for a caption (``landscape.geometry``,
+    what `landscape sharpness SURFACE.h5` reports)."""
+    from landscape import geometry
+
+    parts = [f"{s.label()} {geometry.basins(s, 'train_loss', [1.0])[0]['area']:.2f}" for s in surfaces]
+    return ("Measured basin area where the loss stays within 1 of its minimum (`landscape sharpness "
+            f"SURFACE.h5`): {', '.join(parts)}; on the shared linear scale the wider basin looks wider.")
 
 
 def make(inputs: dict, out: str, source: str) -> List[tuple]:
@@ -231,7 +291,8 @@ def make(inputs: dict, out: str, source: str) -> List[tuple]:
     a, b = inputs["surfaces"]
 
     def put(fig, name, caption):
-        plot.save(fig, os.path.join(out, name), dpi=130)
+        # a grid of panels is large already: fewer dots per inch keep its PNG near the others' size
+        plot.save(fig, os.path.join(out, name), dpi=130 if len(fig.axes) <= 3 else 90)
         plt.close(fig)
         made.append((name, caption))
         print(f"wrote {os.path.join(out, name)}", flush=True)
@@ -246,15 +307,17 @@ def make(inputs: dict, out: str, source: str) -> List[tuple]:
         ("surface", "`surface`: the 3D surface"),
     ]:
         put(plot.draw(b, kind), f"{kind}.png", f"{caption} ({b.label()}){scale_note([b])}.")
-    put(plot.draw(b, "contourf", log=False, vmax=10), "contourf_linear.png",
-        f"`contourf --linear --vmax 10`: a linear scale clipped at 10, as in Li et al. (2018); the "
-        f"colour bar says where it clips ({b.label()}).")
+    put(plot.draw(b, "contourf", log=True), "contourf_log.png",
+        f"`contourf --log`: the log scale, one option away; it stretches the bottom of the basin by the "
+        f"decades below it, so read basin widths on the linear default ({b.label()}).")
     p = unfinished(b)
     put(plot.draw(p, "heatmap"), "heatmap_partial.png",
-        f"`heatmap` of a file still being computed: cells not done yet (NaN) are blank ({b.label()}, "
-        "with the last 38% of its cells and a few others blanked out to show it).")
+        f"`heatmap` of a file still being computed: cells not done yet (NaN) are blank, the title says how "
+        f"many are done, and the star is the minimum so far ({b.label()}, with the last 38% of its cells and a "
+        "few others blanked out to show it).")
     put(plot.compare([a, b], kind="contour"), "compare_contour.png",
-        f"`compare --kind contour`: with and without skip connections on shared contour levels{scale_note([a, b])}.")
+        f"`compare --kind contour`: with and without skip connections on shared contour levels{scale_note([a, b])}. "
+        f"{basin_note([a, b])}")
     put(plot.compare([a, b], kind="surface"), "compare_surface.png",
         "`compare --kind surface`: shared z-limits, colour scale and view angle.")
     put(plot.compare([a, b], kind="heatmap"), "compare_heatmap.png",
@@ -263,8 +326,28 @@ def make(inputs: dict, out: str, source: str) -> List[tuple]:
         put(plot.compare(lines, kind="line"), "compare_line.png",
             "`compare --kind line`: 1D curves on shared loss and accuracy axes.")
     if inputs.get("pca") is not None:
-        put(plot.draw(inputs["pca"], "contour"), "trajectory.png",
-            "`contour` of a PCA-plane surface with the training trajectory (epoch labels).")
+        put(plot.draw(inputs["pca"], "contour", log=True), "trajectory.png",
+            "`contour --log` of a PCA-plane surface with the training trajectory: epoch labels, the final "
+            "model ringed, the star the grid's minimum. The log scale shows the valley the path follows "
+            "(on the linear default it lies inside the lowest band).")
+    study = inputs.get("study") or []
+    if len(study) == 2 * len(STUDY_DEPTHS):
+        grid = (2, len(STUDY_DEPTHS))
+        put(plot.compare(study, kind="contour", grid=grid), "grid_depth_contour.png",
+            f"`compare --grid 2x{grid[1]}`: the depth study as Li et al. (2018) Fig. 5 lays it out, rows with "
+            f"and without skip connections, columns by depth (row and column labels from the model specs), "
+            f"all panels on one scale{scale_note(study)}.")
+        put(plot.compare(study, kind="surface", grid=grid), "grid_depth_surface.png",
+            f"`compare --grid 2x{grid[1]} --kind surface`: the same grid in 3D, one z range, colour scale and view.")
+    deep = inputs.get("deep") or {}
+    if len(deep) == 2 and all(len(v) == 2 for v in deep.values()):
+        sizes = sorted(deep)
+        put(plot.compare([s for n in sizes for s in deep[n]], kind="surface", grid=(2, 2), log=False, vmax=10,
+                         row_labels=[f"{n}x{n} grid" for n in sizes]), "clipped_surface.png",
+            f"`compare --kind surface --linear --vmax 10 --grid 2x2`: a smooth net ({deep[sizes[0]][0].label()}) and "
+            f"a chaotic one ({deep[sizes[0]][1].label()}), on {sizes[0]}x{sizes[0]} and {sizes[1]}x{sizes[1]} "
+            "planes, cut at the clip height: the rim at 10 is where the loss crosses it, nothing is drawn "
+            "above it, and no wall or plateau stands where the data has none.")
     if inputs.get("histories"):
         put(plot.gradient_flow(inputs["histories"]), "gradient_flow.png",
             "`gradient_flow`: per-layer gradient norms, by depth and over training.")
@@ -274,6 +357,53 @@ def make(inputs: dict, out: str, source: str) -> List[tuple]:
     with plot.style("slides"):
         put(plot.compare([a, b], kind="surface"), "slides_compare_surface.png",
             "`style('slides')`: 16:9 with large type.")
+    return made
+
+
+# ---------------------------------------------------------------------------------------------
+# Between two minima (`landscape connect`): its own inputs, two seeds of one network
+# ---------------------------------------------------------------------------------------------
+
+CONNECT_MODEL = "resnet20"
+
+
+def connect_figures(work: str, out: str, path_file: Optional[str] = None) -> List[tuple]:
+    """The two figures of a path file: the loss along the straight line and the trained curve, and
+    the plane through both ends and the bend. Without ``path_file``, trains CONNECT_MODEL on digits
+    from seeds 0 and 1 and runs `landscape connect` between them (finished steps are reused)."""
+    from landscape import pathfile
+    from landscape.plot import paths as path_plots
+
+    if path_file is None:
+        ckpts = []
+        for seed in ("0", "1"):
+            run = os.path.join(work, f"{CONNECT_MODEL}_seed{seed}")
+            if not os.path.isfile(os.path.join(run, "final.pt")):
+                _landscape("train", CONNECT_MODEL, "--dataset", DATASET, "--epochs", "20", "--seed", seed,
+                           "--save-every", "0", "--quiet", "--overwrite", "--out", run)
+            ckpts.append(os.path.join(run, "final.pt"))
+        path_file = os.path.join(work, f"{CONNECT_MODEL}_connect.h5")
+        _landscape("connect", *ckpts, "--threads", "1", "--no-progress", "--out", path_file)
+    paths = pathfile.load(path_file)
+    model, curve = paths.attrs.get("model_name", "model"), path_plots.CURVE_NAMES.get(paths.attrs.get("curve"), "curve")
+    line_b, curve_b = paths.barrier("line"), paths.barrier("curve")
+    made = []
+    for kind, name, caption in [
+        ("line", "connect_line.png",
+         f"`landscape plot AB.h5 --kind line` of a `landscape connect` file: the loss between two {model} "
+         f"minima (digits, seeds 0 and 1) along the straight line (grey) and a trained {curve} curve (orange), "
+         f"train solid, test dashed; train-loss barrier {line_b:.3g} along the line, {curve_b:.3g} along the "
+         "curve (BatchNorm statistics re-estimated at every point)."),
+        ("contour", "connect_plane.png",
+         "`landscape plot AB.h5 --kind contour`: the train loss on the plane through both minima (A, B) and "
+         "the curve's bend (θ), axes B − A and the bend's offset orthogonal to it, in units of |B − A| "
+         "(Garipov et al. 2018, Fig. 1); dashed: the straight line, orange: the curve."),
+    ]:
+        fig = path_plots.draw(paths, kind)
+        plot.save(fig, os.path.join(out, name), dpi=130)
+        plt.close(fig)
+        made.append((name, caption))
+        print(f"wrote {os.path.join(out, name)}", flush=True)
     return made
 
 
@@ -294,8 +424,9 @@ def write_page(made: List[tuple], out: str, page: str, source: str, command: str
         "",
         "```",
         "landscape plot surf.h5 --kind all --out figs/surf.png          # line, contour, contourf, heatmap, surface",
-        "landscape plot surf.h5 --kind contourf --linear --vmax 10 --out c.pdf --style paper",
+        "landscape plot surf.h5 --kind contourf --log --out c.pdf --style paper   # log scale; --vmax sets the cap",
         "landscape compare with.h5 without.h5 --kind surface --out compare.png   # shared scales, one colour bar",
+        "landscape compare r8.h5 r20.h5 r32.h5 p8.h5 p20.h5 p32.h5 --grid 2x3 --out grid.png   # rows x columns",
         "landscape export surf.h5 --out surf.vtp                        # ParaView; also .obj, .gif (.mp4 with ffmpeg)",
         "```",
         "",
@@ -324,6 +455,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--lines", nargs=2, metavar=("WITH_1D.h5", "WITHOUT_1D.h5"), help="two 1D surface files")
     p.add_argument("--pca", metavar="PCA.h5", help="a PCA-plane surface with a trajectory")
     p.add_argument("--runs", nargs="+", metavar="RUN_DIR", help="training runs for the gradient-flow figure")
+    p.add_argument("--paths", metavar="AB.h5", help="a `landscape connect` path file (default: made by the pipeline)")
     args = p.parse_args(argv)
 
     command = "python docs/make_gallery.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -337,9 +469,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     else:
         inputs = load_inputs(run_pipeline(args.work))
         source = (f"`landscape pair {MODEL} --vary skip --dataset {DATASET}` then `landscape surface` "
-                  f"({GRID_2D} grids, filter-normalized random directions, seed {SEED}; PCA plane for the trajectory).")
+                  f"({GRID_2D} grids, filter-normalized random directions, seed {SEED}; PCA plane for the trajectory); "
+                  f"for the grids the pairs of {', '.join(f'mlp{d}' for d in STUDY_DEPTHS)} ({GRID_STUDY} planes) and "
+                  f"{DEEP} trained {DEEP_EPOCHS} epochs ({' and '.join(f'{n}x{n}' for n in DEEP_GRIDS)} planes, "
+                  f"{DEEP_SAMPLES} training samples).")
     os.makedirs(args.out, exist_ok=True)
     made = make(inputs, args.out, source)
+    if args.paths or not (args.synthetic or args.surfaces):
+        made += connect_figures(args.work, args.out, args.paths)
     page = args.page or os.path.join(os.path.dirname(os.path.abspath(args.out)), "gallery.md")
     write_page(made, args.out, page, source, command)
 

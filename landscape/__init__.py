@@ -8,6 +8,7 @@ Submodules are imported on first use so that ``import landscape`` stays cheap:
     landscape.sharpness    Hessian eigenvalues, trace, spectral density, SAM/ASAM sharpness
     landscape.plot         figures: line, contour, contourf, heatmap, surface3d, compare, ...
     landscape.train        training paired networks with checkpoints and gradient flow
+    landscape.connect      curves between two minima (mode connectivity) and their barriers
 """
 import importlib
 
@@ -17,7 +18,7 @@ _SUBMODULES = {
     "checkpoint", "directions", "errors", "evaluate", "io", "params", "plot",
     "progress", "sharpness", "surface", "train", "distributed", "engine", "export",
     "geometry", "hessian", "experiment", "study", "report", "rundir", "atomic",
-    "gradflow", "schedules",
+    "gradflow", "schedules", "html", "movie", "notebook", "connect", "pathfile",
     "models", "data", "cli",  # the repository's models/, data/ and cli.py (linked into landscape/)
 }
 

@@ -67,6 +67,28 @@ def temp_beside(path: PathLike, suffix: str = ".tmp") -> Path:
     return Path(tmp)
 
 
+def check_writable(path: PathLike) -> None:
+    """Raise :class:`OutputError` now if ``path`` could not be written later, creating nothing.
+
+    For commands with several outputs: each is checked before the first is written, so a bad last
+    path does not fail after the others have changed. Catches a directory in the way, a parent that is
+    a file, and a directory (the nearest one that exists) without write permission or on a read-only
+    file system; a full disk can only show while writing.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"Cannot write {str(path)!r}: it is a directory; give a file path.")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"Cannot write {str(path)!r}: {str(existing)!r} is a file, not a directory; "
+                          "choose another output path.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"Cannot write {str(path)!r}: its directory {str(existing)!r} is not writable; "
+                          "choose another output path.")
+
+
 def _described(exc: OSError, path: Path) -> OSError:
     """``exc`` with a short message that names the target: ``[Errno 28] No space left on device``
     alone does not say which of a command's files failed, and h5py's own message is a paragraph."""

@@ -26,6 +26,7 @@ from torch import nn
 
 from . import atomic
 from .errors import FileFormatError
+from .rundir import STATE_FORMAT
 
 FORMAT = "landscape-checkpoint"
 VERSION = 1
@@ -64,6 +65,8 @@ def safe_torch_load(path: os.PathLike, what: str = "PyTorch file") -> Any:
     A file holding pickled objects other than tensors and plain data is refused (loading it could
     run code); garbage, truncated or foreign bytes say the file is not a readable ``what``.
     """
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise FileFormatError(f"{str(path)!r} is not a readable {what}: the file is empty (0 bytes).")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -76,7 +79,8 @@ def safe_torch_load(path: os.PathLike, what: str = "PyTorch file") -> Any:
             f"(loading it could run code). Only weights and plain data are accepted."
         ) from exc
     except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise FileFormatError(f"{str(path)!r} is not a readable {what}: {' '.join(str(exc).split())[:160]}") from exc
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise FileFormatError(f"{str(path)!r} is not a readable {what}: {reason}") from exc
     except MemoryError:
         raise
     except Exception as exc:  # garbage can fail anywhere in the unpickler (KeyError: 101, IndexError, ...)
@@ -96,6 +100,11 @@ def load(path: os.PathLike) -> Dict[str, Any]:
                 f"reads ({VERSION}); upgrade landscape (pip install -U landscape)."
             )
         return obj
+    if isinstance(obj, dict) and obj.get("format") == STATE_FORMAT:
+        final = path.parent / "final.pt"
+        where = f"{str(final)!r}" if final.is_file() else "final.pt or best.pt of the run (or a snapshot)"
+        raise FileFormatError(f"{str(path)!r} is a training state (what `landscape train --resume` continues from), "
+                              f"not a checkpoint; use {where}.")
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return {"format": FORMAT, "version": VERSION, "model": None, "state_dict": obj, "data": {}, "epoch": None,
                 "metrics": {}, "config": {}}
@@ -151,6 +160,17 @@ def check_finite(state_dict: Dict[str, torch.Tensor], source: str) -> None:
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
         raise FileFormatError(f"{source} holds NaN or inf weights (in {bad[0]!r}{more}): the training diverged. "
                               "Use an earlier snapshot or best.pt.")
+
+
+def architecture_differences(spec_a: Optional[dict], spec_b: Optional[dict]) -> Dict[str, Tuple[Any, Any]]:
+    """Options in which two model specs (``checkpoint["model"]``) differ, ``{option: (a, b)}``,
+    leaving out the initialization ``seed`` (two runs of one architecture differ in it). Same tensor
+    shapes do not mean the same function: ``mlp20`` and ``mlp20_noskip`` share every name and shape.
+    Empty when either spec is unknown (a bare state dict)."""
+    if not spec_a or not spec_b:
+        return {}
+    keys = (set(spec_a) | set(spec_b)) - {"seed"}
+    return {k: (spec_a.get(k), spec_b.get(k)) for k in sorted(keys) if spec_a.get(k) != spec_b.get(k)}
 
 
 def sha256(path: os.PathLike) -> str:

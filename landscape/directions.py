@@ -223,7 +223,8 @@ def target(model_a: nn.Module, model_b: Weights, params: ParamFilter = None,
     """One direction from ``model_a`` to ``model_b`` (a model or a state dict): ``w_b - w_a``.
 
     Sampling ``x`` in ``[0, 1]`` around ``model_a`` walks the straight line between the two models
-    (Goodfellow et al. 2015); ``x = 1`` is ``model_b``.
+    (Goodfellow et al. 2015); ``x = 1`` is ``model_b``. With ``include_buffers`` the buffers move only
+    for ``x`` in ``[0, 1]`` (attrs ``buffer_range``): beyond, they stay at the nearer model's.
     """
     targets = movable(model_a, params, include_buffers)
     other = _state(model_b)
@@ -237,7 +238,14 @@ def target(model_a: nn.Module, model_b: Weights, params: ParamFilter = None,
                          "same architecture.")
     d = {n: other[n].to("cpu", torch.float64) - t.detach().to("cpu", torch.float64) for n, t in targets.items()}
     return _to_model([d], targets, direction_kind="target", norm="none", ignore="none",
-                     include_buffers=bool(include_buffers))
+                     include_buffers=bool(include_buffers), **_between_models(include_buffers))
+
+
+def _between_models(include_buffers: bool) -> Dict[str, list]:
+    """Buffers (BatchNorm running statistics) between models are not extrapolated: beyond a model
+    they stay at that model's statistics (``buffer_range``, applied by the engine and recorded in the
+    surface file). A straight line past the models drives running variances below zero (NaN cells)."""
+    return {"buffer_range": [0.0, 1.0]} if include_buffers else {}
 
 
 def plane(model_a: nn.Module, model_b: Weights, model_c: Weights, params: ParamFilter = None,
@@ -261,7 +269,7 @@ def plane(model_a: nn.Module, model_b: Weights, model_c: Weights, params: ParamF
         raise ValueError("model_c lies on the line through model_a and model_b: there is no plane through them.")
     fv = fv * (uu / vv) ** 0.5
     return _to_model([_unflatten(fu, u), _unflatten(fv, v)], targets, direction_kind="plane", norm="none",
-                     ignore="none", include_buffers=bool(include_buffers))
+                     ignore="none", include_buffers=bool(include_buffers), **_between_models(include_buffers))
 
 
 def coordinates(point: Weights, origin: Weights, directions: Sequence[Direction]) -> tuple:
@@ -388,7 +396,7 @@ def cosine(d1: Direction, d2: Direction) -> float:
     return _dot(a, b) / max((_dot(a, a) * _dot(b, b)) ** 0.5, 1e-300)
 
 
-_DIRECTION_ATTRS = ("direction_kind", "norm", "ignore", "seed", "include_buffers", "orthogonal")
+_DIRECTION_ATTRS = ("direction_kind", "norm", "ignore", "seed", "include_buffers", "orthogonal", "buffer_range")
 
 
 def save(path: os.PathLike, directions, attrs: Optional[dict] = None) -> None:

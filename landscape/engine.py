@@ -15,7 +15,9 @@ Where the time goes, and what the engine does about it (numbers in ``docs/scalin
   point, and the forward pass runs one layer instead of two (exact up to float rounding). Which
   layers feed which BatchNorm is found by watching one forward pass; the folded network is checked
   against the original with randomized statistics before it is trusted.
-- **channels_last** memory format for convolutional models (cuDNN's and oneDNN's fast layout).
+- **channels_last** memory format for convolutional models (cuDNN's and oneDNN's fast layout); 1D
+  convolutions run as (1, k) 2D convolutions in it (oneDNN's own 1D path is 3-20x slower for the few
+  channels of a 1D ResNet; see :class:`_Conv1dAs2d`).
 - **In-place activations** in the engine's copy of the model, where a check shows they change nothing.
 - **Precision**: ``"fp32"`` (IEEE float32, default), ``"tf32"`` (TF32 tensor cores on Ampere+ GPUs;
   identical to fp32 on CPUs, which have no TF32), ``"bf16"`` (``torch.autocast`` to bfloat16).
@@ -40,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import threads
 from .errors import check_choice
 from .evaluate import Batch, Objective
 from .params import first_device
@@ -60,15 +63,17 @@ class EngineOptions:
     Attributes:
         fold_bn: fold eval-mode BatchNorm into the preceding convolution/linear layer (``bn="eval"``
             only; a no-op for models without such pairs).
-        channels_last: run convolutional models in channels_last memory format; None: automatic
-            (on for models with 2D convolutions: cuDNN's fast layout on GPUs, and oneDNN's on CPUs,
-            where with folded BatchNorm it measured 1.25x (fp32) and 2.2x (bf16) faster than NCHW
-            for ResNet-20, see docs/scaling.md).
+        channels_last: run convolutional models in channels_last memory format, 1D convolutions as
+            2D ones over (N, C, 1, L) in that format; None: automatic (on for models with 2D
+            convolutions: cuDNN's fast layout on GPUs, and oneDNN's on CPUs, where with folded
+            BatchNorm it measured 1.25x (fp32) and 2.2x (bf16) faster than NCHW for ResNet-20, see
+            docs/scaling.md; and on CPUs for models with 1D convolutions, see :class:`_Conv1dAs2d`).
         points_per_pass: grid points evaluated together in one ``vmap``-ed forward pass; None:
             automatic (1 on CPUs, where vmap measured 0.2x for ResNet-20 and 0.7x for a digits MLP;
             on GPUs, several for non-convolutional models under 2M parameters, unmeasured). Must not change between resumed runs if bitwise-equal values matter.
         compile: ``torch.compile`` the forward pass (one-time compile cost; worth it on long jobs).
-        threads: intra-op CPU threads during the job (None: leave torch's setting alone).
+        threads: intra-op CPU threads during the job; None: on CPUs chosen from the model's size and
+            the cores free (:func:`landscape.threads.auto`), on GPUs torch's setting.
     """
 
     fold_bn: bool = True
@@ -407,6 +412,54 @@ def _has_conv2d(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
+def _has_conv1d(model: nn.Module) -> bool:
+    return any(type(m) is nn.Conv1d for m in model.modules())
+
+
+class _Conv1dAs2d(nn.Module):
+    """A ``Conv1d`` run as the 2D convolution it equals: kernel (1, k) over ``(N, C, 1, L)`` in
+    channels_last memory format.
+
+    Why: oneDNN's 1D convolution is slow for few channels. Measured on one CPU thread, batch 2048,
+    kernel 3, the layers of a 1D ResNet on MNIST-1D (``python benchmarks/surface_speed.py --case
+    cpu-conv1d --threads 1`` on a shared 2-core Xeon, load average 15): 16 channels x length 40:
+    20.8 ms as ``conv1d``, 1.4 ms as channels_last ``conv2d``; 32 x 20: 3.0 vs 2.1 ms; 64 x 10: 8.7
+    vs 5.9 ms (NCHW ``conv2d``: as slow as ``conv1d``). The output ``(N, C_out, L')`` keeps the
+    memory order (N, L', C_out), so the next layer's conversion is free and the activations in
+    between keep that order.
+
+    It holds the ``Conv1d``'s own weight and bias under the same names, so the runner's copies and
+    BatchNorm folds write into what it computes with. Values equal the ``Conv1d``'s up to float
+    rounding (another summation order).
+    """
+
+    def __init__(self, conv: nn.Conv1d):
+        super().__init__()
+        self.weight = conv.weight                       # (C_out, C_in / groups, k)
+        self.register_parameter("bias", conv.bias)      # (C_out,) or None
+        self.stride, self.dilation, self.groups = (1, conv.stride[0]), (1, conv.dilation[0]), conv.groups
+        self.padding = conv.padding if isinstance(conv.padding, str) else (0, conv.padding[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # an unbatched (C, L) input, which Conv1d accepts too
+            return self(x[None])[0]
+        # (N, C, 1, L) with memory (N, 1, L, C), i.e. channels_last; a no-op when x already has that
+        # order (written without memory_format=, which torch.func.vmap cannot query)
+        x4 = x.transpose(1, 2).contiguous().transpose(1, 2).unsqueeze(2)
+        out = nn.functional.conv2d(x4, self.weight.unsqueeze(2), self.bias, self.stride, self.padding,
+                                   self.dilation, self.groups)
+        return out.squeeze(2)                           # (N, C_out, L'), memory (N, L', C_out)
+
+
+def conv1d_as_2d(module: nn.Module) -> int:
+    """Replace every ``nn.Conv1d`` (zero padding) in ``module`` by :class:`_Conv1dAs2d`, in place;
+    returns how many were replaced."""
+    names = [n for n, m in module.named_modules() if type(m) is nn.Conv1d and m.padding_mode == "zeros"]
+    for name in names:
+        _set_submodule(module, name, _Conv1dAs2d(module.get_submodule(name)))
+    return len(names)
+
+
 _INPLACE_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.CELU, nn.SELU, nn.SiLU, nn.Hardswish,
                         nn.Hardsigmoid, nn.Hardtanh, nn.Mish, nn.Threshold)
 
@@ -468,6 +521,7 @@ class _Runner:
         module = fold_structure(copy.deepcopy(model), self.pairs)
         if channels_last:
             module = module.to(memory_format=torch.channels_last)
+            conv1d_as_2d(module)
         for p in module.parameters():
             p.requires_grad_(False)  # a private copy: no autograd bookkeeping, nothing to cache
         module.eval()
@@ -537,12 +591,18 @@ class PointEvaluator:
         bn_batches: batches for "recompute" (the training data).
         precision: "fp32" | "tf32" | "bf16" (:func:`precision_context`).
         options: speed choices (:class:`EngineOptions`); the defaults are chosen per device.
+        buffer_range: ``(lo, hi)``: buffers move by each coordinate clipped to this range (directions
+            between models: statistics are not extrapolated past them); None: like the parameters.
+            Either way a BatchNorm running variance that would fall below zero is held at zero.
+
+    A point whose loss is not finite gets NaN in every value of its split (an accuracy computed from
+    NaN logits is not a measurement).
     """
 
     def __init__(self, model: nn.Module, directions: Sequence[Mapping[str, torch.Tensor]],
                  data: Mapping[str, Sequence[Batch]], objective: Objective, metrics: Sequence[str] = ("loss", "acc"),
                  bn: str = "eval", bn_batches: Optional[Sequence[Batch]] = None, precision: str = "fp32",
-                 options: Optional[EngineOptions] = None):
+                 options: Optional[EngineOptions] = None, buffer_range: Optional[Tuple[float, float]] = None):
         check_choice("bn", bn, BN_MODES)
         check_choice("precision", precision, PRECISIONS)
         for m in metrics:
@@ -563,7 +623,15 @@ class PointEvaluator:
                            for d in directions]
         self._target_list = list(self.targets.values())
         self._origin_list = [self.origin[n] for n in self.targets]
-        self._direction_lists = [[d[n] for n in self.targets] for d in self.directions]
+        buffers = {n for n, _ in model.named_buffers()}
+        # buffers apart when their coordinates are clipped: (tensors, one direction list per axis)
+        split = buffer_range is not None and any(n in buffers for n in self.targets)
+        self._buffer_range = tuple(buffer_range) if split else None
+        groups = [[n for n in self.targets if (n in buffers) == is_buffer] for is_buffer in (False, True)] if split \
+            else [list(self.targets), []]
+        self._moving = [([self.targets[n] for n in names], [[d[n] for n in names] for d in self.directions])
+                        for names in groups if names]
+        self._running_vars = [self.targets[n] for n in self.targets if n.endswith("running_var")]
         self.device = first_device(model)
         self.options = self._resolve(options or EngineOptions(), model, data)
         first = next(b for batches in data.values() for b in batches)
@@ -585,7 +653,9 @@ class PointEvaluator:
 
     def _resolve(self, opts: EngineOptions, model: nn.Module, data) -> EngineOptions:
         cuda = self.device.type == "cuda"
-        channels_last = opts.channels_last if opts.channels_last is not None else _has_conv2d(model)
+        channels_last = opts.channels_last
+        if channels_last is None:  # 1D: measured on CPUs only (see _Conv1dAs2d)
+            channels_last = _has_conv2d(model) or (not cuda and _has_conv1d(model))
         ppp = opts.points_per_pass
         if ppp is None:
             ppp = 1
@@ -595,8 +665,11 @@ class PointEvaluator:
                 ppp = int(min(32, max(1, 2 ** math.floor(math.log2(max(1, _GPU_VMAP_SAMPLES // max(1, largest)))))))
         if self.bn == "recompute" and ppp > 1:
             ppp = 1  # statistics are re-estimated per point by a pass in training mode: not vmappable
+        n_threads = opts.threads
+        if n_threads is None:
+            n_threads = threads.for_data(model, [b for batches in data.values() for b in batches][:1], self.objective)
         return replace(opts, channels_last=bool(channels_last), points_per_pass=ppp,
-                       compile=opts.compile and ppp == 1)
+                       compile=opts.compile and ppp == 1, threads=n_threads)
 
     @property
     def value_names(self) -> List[str]:
@@ -609,8 +682,12 @@ class PointEvaluator:
         Multi-tensor (``_foreach``) kernels: a handful of launches per point on a GPU instead of three
         per tensor; on a CPU the same per-tensor arithmetic."""
         torch._foreach_copy_(self._target_list, self._origin_list)
-        for c, d in zip(coords, self._direction_lists):
-            torch._foreach_add_(self._target_list, d, alpha=float(c))
+        for i, (tensors, dirs) in enumerate(self._moving):
+            clip = self._buffer_range if i == 1 else None
+            for c, d in zip(coords, dirs):
+                torch._foreach_add_(tensors, d, alpha=float(c) if clip is None else min(max(float(c), clip[0]), clip[1]))
+        for var in self._running_vars:  # a variance below zero is no variance (BatchNorm would give NaN)
+            var.clamp_(min=0)
 
     @torch.no_grad()
     def reset(self) -> None:
@@ -697,15 +774,9 @@ class PointEvaluator:
 
     @contextlib.contextmanager
     def _context(self) -> Iterator[None]:
-        saved_threads = torch.get_num_threads()
-        if self.options.threads:
-            torch.set_num_threads(self.options.threads)
-        try:
-            with torch.inference_mode(), precision_context(self.precision, self.device.type):
-                yield
-        finally:
-            if self.options.threads:
-                torch.set_num_threads(saved_threads)
+        with threads.using(self.options.threads), torch.inference_mode(), \
+                precision_context(self.precision, self.device.type):
+            yield
 
     def __call__(self, coords: np.ndarray) -> Dict[str, np.ndarray]:
         """Evaluate one round: ``coords`` (k, ndim) -> ``{value name: (k,) float64}``."""
@@ -719,10 +790,11 @@ class PointEvaluator:
         out = {}
         for j, split in enumerate(self.data):
             n = self.counts.get(split, 1)
+            diverged = ~np.isfinite(raw[:, 2 * j])
             if "loss" in self.metrics:
                 out[f"{split}_loss"] = raw[:, 2 * j] / n
             if "acc" in self.metrics:
-                out[f"{split}_acc"] = raw[:, 2 * j + 1] / n
+                out[f"{split}_acc"] = np.where(diverged, np.nan, raw[:, 2 * j + 1] / n)
         return {name: out[name] for name in self.value_names}
 
 

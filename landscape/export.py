@@ -1,4 +1,4 @@
-"""Surfaces out of matplotlib: ParaView (.vtp), a mesh (.obj) and animations (.gif, .mp4).
+"""Surfaces out of matplotlib: ParaView (.vtp), a mesh (.obj), a page (.html), movies (.gif, .mp4).
 
 - ``.vtp``: VTK XML PolyData, written by hand (no VTK dependency), as Li et al. 2018 did for their
   ParaView renderings. Points are the grid (x, y, drawn height); one quad per grid cell whose four
@@ -6,8 +6,9 @@
   like the plots). Arrays are inline base64 "binary" so NaN survives (VTK's ASCII parser cannot
   read ``nan``). A 1D surface becomes polylines in the (x, value) plane.
 - ``.obj``: Wavefront mesh of the same grid, two triangles per computed cell (Blender, MeshLab).
-- ``.gif`` (Pillow) / ``.mp4`` (only where ffmpeg is installed): the 3D surface turning around,
-  or the training trajectory drawn step by step over the contours of a PCA-plane surface.
+- ``.html``: one self-contained page to turn the surface in a browser (:mod:`landscape.html`).
+- ``.gif`` / ``.mp4``: the training trajectory drawn epoch by epoch over the contours of a PCA-plane
+  surface, or the 3D surface turning around (:mod:`landscape.movie`).
 
 Every writer writes a temporary file beside the target and renames it into place.
 """
@@ -16,17 +17,17 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-from typing import Callable, Optional
+from typing import Optional
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
 from . import atomic
 from .errors import check_choice
+from .movie import animate
 from .plot._scale import get_values, shared_scale
 
-FORMATS = ("vtp", "obj", "gif", "mp4")
-ANIMATIONS = ("rotate", "trajectory")
+FORMATS = ("vtp", "obj", "html", "gif", "mp4")
 
 
 @contextlib.contextmanager
@@ -42,7 +43,7 @@ def heights(surface, value: str = "train_loss", *, log: bool = False, vmin=None,
     ``surface.shape``, with missing cells set to the lowest height; ``ok`` marks computed cells."""
     raw = get_values(surface, value)
     # geometry is linear unless asked: a mesh in log10 units is a different shape, not a colour choice
-    scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=bool(log))
+    scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=bool(log), value=value)
     ok = ~np.isnan(raw)
     z = scale.transform(scale.apply(raw).filled(scale.vmin))
     return np.asarray(z, dtype=np.float64), ok, scale
@@ -158,93 +159,12 @@ def to_obj(surface, path, value: str = "train_loss", *, log: bool = False, vmin=
     return path
 
 
-# --- animations ----------------------------------------------------------------------------------
-
-def ffmpeg_available() -> bool:
-    """Whether matplotlib can write MP4 here (an ``ffmpeg`` executable on PATH)."""
-    from matplotlib import animation
-
-    return animation.writers.is_available("ffmpeg")
-
-
-def animate(surface, path, *, kind: Optional[str] = None, fmt: Optional[str] = None,
-            value: str = "train_loss", frames: int = 36,
-            fps: int = 12, dpi: int = 80, figsize=(5.0, 4.2), elev: float = 30.0, log: Optional[bool] = None,
-            vmin=None, vmax=None, progress: Optional[Callable[[int, int], None]] = None) -> str:
-    """Write an animation of a 2D ``surface`` to ``path`` (.gif, or .mp4 where ffmpeg exists).
-
-    fmt:    'gif' or 'mp4' (default: from the extension of ``path``)
-    kind:   'rotate' (the 3D surface turning a full circle in ``frames`` steps) or 'trajectory'
-            (the training path drawn epoch by epoch over the contours; needs ``surface.trajectory``);
-            default: 'trajectory' if the surface has one, else 'rotate'
-    log:    as for the plots (None: log when the loss spans 2 decades or more)
-    progress: optional callback(frame, total)
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib import animation
-
-    from . import plot
-
-    path = os.fspath(path)
-    ext = fmt or os.path.splitext(path)[1].lower().lstrip(".")
-    if ext not in ("gif", "mp4"):
-        raise ValueError(f"An animation is written as .gif or .mp4, but {path!r} was passed; "
-                         "end the file name in .gif or .mp4.")
-    if ext == "mp4" and not ffmpeg_available():
-        raise ValueError("An .mp4 needs ffmpeg, which was not found on PATH; install ffmpeg or write a .gif.")
-    if kind is None:
-        kind = "trajectory" if surface.trajectory else "rotate"
-    check_choice("kind", kind, ANIMATIONS)
-    if surface.ndim != 2:
-        raise ValueError(f"An animation needs a 2D surface, but {surface.label()!r} is 1D.")
-    if frames < 2:
-        raise ValueError(f"The value for `frames` must be at least 2, but {frames!r} was passed.")
-
-    fig = plt.figure(figsize=figsize, dpi=dpi, layout="constrained")
-    try:
-        if kind == "rotate":
-            ax = plot.surface3d(surface, value, fig.add_subplot(projection="3d"), log=log, vmin=vmin, vmax=vmax,
-                                short_labels=True)  # long labels leave the frame as it turns
-            azim0 = ax.azim
-
-            def update(i):
-                ax.view_init(elev=elev, azim=azim0 + 360.0 * i / frames)
-                return []
-            n = frames
-        else:
-            if not surface.trajectory:
-                raise ValueError(f"kind='trajectory' needs a surface with a trajectory (PCA directions), "
-                                 f"but {surface.label()!r} has none; use kind='rotate'.")
-            ax = plot.contourf(surface, value, fig.add_subplot(), log=log, vmin=vmin, vmax=vmax, trajectory=False)
-            coords = np.asarray(surface.trajectory["coords"], float).reshape(-1, 2)
-            epochs = np.asarray(surface.trajectory.get("epochs", np.arange(len(coords))))
-            (path_line,) = ax.plot([], [], color="#d62728", marker="o", markersize=3, linewidth=1.5, zorder=9)
-            title = ax.get_title()
-
-            def update(i):
-                path_line.set_data(coords[: i + 1, 0], coords[: i + 1, 1])
-                ax.set_title(f"{title}: epoch {epochs[i]:g}")
-                return [path_line]
-            n = len(coords)
-        writer = animation.PillowWriter(fps=fps) if ext == "gif" else animation.FFMpegWriter(fps=fps)
-        with _atomic(path, "." + ext) as tmp:
-            with writer.saving(fig, tmp, dpi):
-                for i in range(n):
-                    update(i)
-                    writer.grab_frame()
-                    if progress:
-                        progress(i + 1, n)
-    finally:
-        plt.close(fig)
-    return path
-
-
 # --- one entry point -----------------------------------------------------------------------------
 
 def export(surface, path, to: Optional[str] = None, value: str = "train_loss", **kwargs) -> str:
-    """Write ``surface`` to ``path`` as ``to`` ('vtp', 'obj', 'gif', 'mp4'; default: the extension).
-
-    Keyword arguments go to :func:`to_vtp`, :func:`to_obj` or :func:`animate`. Returns the path.
+    """Write ``surface`` to ``path`` as ``to`` ('vtp', 'obj', 'html', 'gif', 'mp4'; default: the
+    extension). Keyword arguments go to :func:`to_vtp`, :func:`to_obj`,
+    :func:`landscape.html.to_html` or :func:`landscape.movie.animate`. Returns the path.
     """
     path = os.fspath(path)
     if to is None:
@@ -254,4 +174,8 @@ def export(surface, path, to: Optional[str] = None, value: str = "train_loss", *
         return to_vtp(surface, path, value, **kwargs)
     if to == "obj":
         return to_obj(surface, path, value, **kwargs)
+    if to == "html":
+        from . import html
+
+        return html.to_html(surface, path, value, **kwargs)
     return animate(surface, path, fmt=to, value=value, **kwargs)

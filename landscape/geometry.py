@@ -217,17 +217,26 @@ def roughness(surf: Surface, value: str = "train_loss") -> Dict[str, Any]:
 
 
 def grid_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                 window: int = 2) -> Dict[str, Any]:
+                 window: int = 2, partial: bool = False) -> Dict[str, Any]:
     """Every grid metric of ``surf[value]`` as a flat dict of numbers and arrays (for ``save_metrics``).
 
     Keys: value, min, argmin (coordinates), fit_* (see :func:`quadratic_fit`; ``curvature_x``,
     ``curvature_y``), basin_* arrays over ``thresholds`` (see :func:`basins`; widths per direction),
-    n_local_minima and residual_energy (see :func:`roughness`).
+    n_local_minima and residual_energy (see :func:`roughness`), cells_done and cells_total.
+
+    A partly computed surface (an interrupted job) raises ValueError: the minimum, the fit and the
+    basins of the computed rows alone describe another grid. ``partial=True`` measures it anyway;
+    ``cells_done < cells_total`` then says so.
     """
+    done = surf.done()
+    if not partial and not done.all():
+        raise ValueError(f"The surface is partly computed ({int(done.sum())} of {done.size} cells); its metrics would "
+                         "describe the computed cells only. Finish it first, or pass partial=True.")
     fit = quadratic_fit(surf, value, window)
     found = basins(surf, value, thresholds)
     names = ["x", "y"][:surf.ndim]
-    out: Dict[str, Any] = {"value": value, "min": fit.min_value, "argmin": list(fit.center)}
+    out: Dict[str, Any] = {"value": value, "min": fit.min_value, "argmin": list(fit.center),
+                           "cells_done": int(done.sum()), "cells_total": int(done.size)}
     for name, c in zip(names, fit.curvature):
         out[f"curvature_{name}"] = float(c)
     out.update({

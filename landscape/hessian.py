@@ -32,6 +32,7 @@ from torch.func import functional_call, grad, jvp
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from . import evaluate as _evaluate
+from . import threads
 from .errors import check_choice
 from .params import ParamFilter, first_device, restored, select
 
@@ -226,8 +227,9 @@ def operator(model: nn.Module, data: Any, loss: Any = "cross_entropy", params: P
     ``data`` is anything :func:`landscape.evaluate.batches` accepts (moved once to the model's device);
     ``loss`` anything :func:`landscape.evaluate.objective` accepts. ``cache_graph`` (autograd only):
     keep the first-order graphs between products; None decides by their measured size
-    (``GRAPH_CACHE_BYTES``). On exit the model's weights, buffers and train/eval modes are exactly as
-    before.
+    (``GRAPH_CACHE_BYTES``). On a CPU the products run on the threads :func:`landscape.threads.auto`
+    chooses (``landscape.threads.fixed`` sets them). On exit the model's weights, buffers and
+    train/eval modes are exactly as before.
 
     >>> with operator(model, (X, Y)) as H:
     ...     hv = H.matvec(torch.randn(H.n))
@@ -241,7 +243,7 @@ def operator(model: nn.Module, data: Any, loss: Any = "cross_entropy", params: P
     data_batches = _evaluate.batches(data, batch_size, first_device(model))
     obj = _evaluate.objective(loss)
     # Fused attention kernels have no double backward; the math kernel does (same values).
-    with restored(model), sdpa_kernel(SDPBackend.MATH):
+    with restored(model), sdpa_kernel(SDPBackend.MATH), threads.using(threads.for_data(model, data_batches, obj)):
         set_bn_mode(model, bn)
         yield Hessian(model, data_batches, obj, params=params, method=method, cache_graph=cache_graph)
 

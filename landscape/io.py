@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import os
 import platform
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from . import atomic, flock
+from . import atomic, flock, h5attrs
 from .errors import FileFormatError
 
 VALUE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -41,6 +40,7 @@ AXES = ("x", "y")
 DONE = "done"
 REFERENCE_FORMAT = "loss-landscape (reference layout)"
 _RESERVED = frozenset({"directions", "trajectory", "xcoordinates", "ycoordinates", DONE, *VALUE_NAMES})
+_NOT_METRICS = frozenset({"directions", "trajectory"})  # every other group holds metrics of the cells
 
 # Attributes that describe *when/where* a file was made, not *what* was computed: a job that differs
 # from a file only in these is the same job (resume), e.g. a checkpoint moved to another folder.
@@ -131,6 +131,18 @@ class Surface:
             return os.path.splitext(os.path.basename(self.path))[0]
         return "surface"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: a short summary beside a figure (``landscape.notebook``)."""
+        from . import notebook
+
+        return notebook.html(self)
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter (and other viewers of PNG): the figure alone (``landscape.notebook``)."""
+        from . import notebook
+
+        return notebook.png(self)
+
 
 # --- attributes -------------------------------------------------------------------------------------
 
@@ -151,98 +163,6 @@ def stamp() -> Dict[str, Any]:
     return {"created_by": f"landscape {__version__}",
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "library_versions": library_versions()}
-
-
-_INT64 = np.iinfo(np.int64)
-
-
-def _is_native(value: Any) -> bool:
-    """Whether HDF5 stores ``value`` as itself: numbers that fit 64 bits, booleans, real numeric
-    arrays and strings HDF5 can hold (UTF-8 without NUL). Everything else goes through JSON."""
-    if isinstance(value, (bool, float, np.integer, np.floating, np.bool_)):
-        return True
-    if isinstance(value, int):
-        return _INT64.min <= value <= _INT64.max  # bigger ints: JSON keeps them exact
-    if isinstance(value, str):
-        if "\x00" in value:
-            return False
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates: JSON escapes them
-            return False
-        return True
-    if isinstance(value, np.ndarray):
-        return value.dtype.kind in "biuf"
-    return False  # lists go through JSON so they come back as lists
-
-
-def _write_attrs(obj, attrs: Mapping[str, Any]) -> None:
-    """Write strings, numbers, booleans and numeric arrays as HDF5-native values; anything else (dicts,
-    lists, None) as a JSON string, its name listed in the ``json_attrs`` attribute so it is decoded
-    on load. Raises ValueError for a value neither can hold (e.g. complex numbers)."""
-    json_names = []
-    for key, value in attrs.items():
-        if key == "json_attrs":
-            continue
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"Attribute names must be non-empty strings, got {key!r}.")
-        if _is_native(value):
-            obj.attrs[key] = value
-            continue
-        try:
-            obj.attrs[key] = json.dumps(_jsonable(value), sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"Attribute {key!r} cannot be stored ({exc}); use numbers, strings, booleans, lists, "
-                             "dicts or real numeric arrays.") from None
-        json_names.append(key)
-    if json_names:
-        obj.attrs["json_attrs"] = json.dumps(sorted(json_names))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def _read_attrs(obj) -> Dict[str, Any]:
-    raw = dict(obj.attrs)
-    json_names = set(json.loads(_py(raw.pop("json_attrs", "[]"))))
-    out = {}
-    for key, value in raw.items():
-        value = _py(value)
-        if key in json_names:
-            try:
-                value = json.loads(value)
-            except (TypeError, ValueError) as exc:
-                raise FileFormatError(f"Attribute {key!r} should hold JSON but does not: {exc}") from exc
-        out[key] = value
-    return out
-
-
-def _py(value: Any) -> Any:
-    """numpy/bytes attribute values -> plain Python (arrays stay arrays)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
 
 
 # --- writing a new file -----------------------------------------------------------------------------
@@ -294,31 +214,6 @@ def _write_trajectory(parent, trajectory: Mapping[str, Any]) -> None:
         g.create_dataset(key, data=np.asarray(value))
 
 
-def _write_tree(group, tree: Mapping[str, Any]) -> None:
-    """Metrics: arrays -> datasets, dicts -> subgroups, scalars and strings -> attributes."""
-    scalars = {}
-    for key, value in tree.items():
-        key = str(key)
-        if isinstance(value, Mapping):
-            _write_tree(group.create_group(key), value)
-        elif isinstance(value, torch.Tensor):
-            group.create_dataset(key, data=value.detach().cpu().numpy())
-        elif isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
-            group.create_dataset(key, data=value)
-        else:
-            scalars[key] = value
-    _write_attrs(group, scalars)
-
-
-def _read_tree(group) -> Dict[str, Any]:
-    import h5py
-
-    out: Dict[str, Any] = _read_attrs(group)
-    for key, item in group.items():
-        out[key] = _read_tree(item) if isinstance(item, h5py.Group) else item[()]
-    return out
-
-
 def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_names: Sequence[str],
            attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]] = None,
            trajectory: Optional[Mapping[str, Any]] = None, values: Optional[Mapping[str, np.ndarray]] = None,
@@ -336,7 +231,7 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
     full.setdefault("ndim", len(shape))
 
     def build(f):
-        _write_attrs(f, full)
+        h5attrs.write_attrs(f, full)
         f.create_dataset("xcoordinates", data=x)
         if y is not None:
             f.create_dataset("ycoordinates", data=np.asarray(y, dtype=np.float64))
@@ -353,7 +248,7 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
         if trajectory:
             _write_trajectory(f, trajectory)
         if metrics:
-            _write_tree(f.create_group("metrics"), metrics)
+            h5attrs.write_tree(f.create_group("metrics"), metrics)
 
     _atomic_build(path, build)
 
@@ -377,7 +272,7 @@ def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], valu
                               f"({' '.join(str(exc).split())[:120]}); choose another output path or pass "
                               "--overwrite / overwrite=True.") from exc
     with f:
-        stored = _read_attrs(f)
+        stored = h5attrs.read_attrs(f)
         if stored.get("format") != FORMAT:
             raise FileFormatError(f"{str(path)!r} exists and is not a landscape surface file; "
                                   "choose another output path or pass --overwrite / overwrite=True.")
@@ -391,11 +286,11 @@ def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], valu
         have = sorted(k for k in f if k in VALUE_NAMES or k.endswith(("_loss", "_acc")))
         if have != sorted(value_names):
             return f"it holds values {have}, this job computes {sorted(value_names)}"
-        new = _jsonable({k: v for k, v in attrs.items() if k not in VOLATILE_ATTRS})
+        new = h5attrs.jsonable({k: v for k, v in attrs.items() if k not in VOLATILE_ATTRS})
         old = {k: v for k, v in stored.items() if k not in VOLATILE_ATTRS and k != "ndim"}
         new.pop("ndim", None)
         for key in sorted(set(new) | set(old)):
-            a, b = _jsonable(old.get(key)), new.get(key)
+            a, b = h5attrs.jsonable(old.get(key)), new.get(key)
             if isinstance(a, list) or isinstance(b, list):
                 same = np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
             else:
@@ -442,7 +337,7 @@ def prepare(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_nam
 def read_attrs(path: os.PathLike) -> Dict[str, Any]:
     """The settings (file attributes) of a surface file, without reading its values."""
     with _open(path, "r") as f:
-        return _read_attrs(f)
+        return h5attrs.read_attrs(f)
 
 
 def read_done(path: os.PathLike) -> np.ndarray:
@@ -484,33 +379,59 @@ def write_cells(path: os.PathLike, flat_index: np.ndarray, values: Mapping[str, 
 
     ``flat_index`` (k,) indexes the row-major grid; ``values[name]`` (k,) are the cells' values. Only
     raw data inside datasets allocated at creation is overwritten: the file's metadata never changes,
-    which is what makes a kill at any moment harmless (module docstring).
+    which is what makes a kill at any moment harmless (module docstring). The one exception: stored
+    metrics (``save_metrics``) describe the old cells, so the first write after them drops them,
+    by rebuilding the file and renaming it into place.
     """
     flat_index = np.asarray(flat_index, dtype=np.int64)
     if flat_index.size == 0:
         return
     order = np.argsort(flat_index, kind="stable")
     flat_index = flat_index[order]
-    with _exclusive(path), _open(path, "r+") as f:
-        shape = f[DONE].shape
-        row = shape[-1]
+    while True:
+        with _exclusive(path):
+            with _open(path, "r+") as f:
+                stale = _metric_groups(f)
+                if not stale:
+                    _put_cells(f, flat_index, {name: np.asarray(v, dtype=np.float64)[order] for name, v in values.items()})
+                    return
+            # the rebuilt file replaces the one locked here, so the loop locks it before writing
+            _atomic_build(path, lambda g: _delete(g, stale), image=Path(path).read_bytes())
 
-        def put(ds, data):
-            for a, b in _runs(flat_index, row):
-                first = flat_index[a]
-                if len(shape) == 1:
-                    ds[first:first + (b - a)] = data[a:b]
-                else:
-                    r, c = divmod(int(first), row)
-                    ds[r, c:c + (b - a)] = data[a:b]
 
-        for name, vals in values.items():
-            if name not in f:
-                raise ValueError(f"The surface file has no value {name!r}; it holds {sorted(k for k in f if k in VALUE_NAMES)}.")
-            put(f[name], np.asarray(vals, dtype=np.float64)[order])
-        f.flush()
-        put(f[DONE], np.ones(len(flat_index), np.uint8))
-        f.flush()
+def _delete(f, names: Sequence[str]) -> None:
+    for name in names:
+        del f[name]
+
+
+def _metric_groups(f) -> List[str]:
+    """Names of the groups holding metrics (every group but the directions and the trajectory)."""
+    import h5py
+
+    return [name for name, item in f.items() if isinstance(item, h5py.Group) and name not in _NOT_METRICS]
+
+
+def _put_cells(f, flat_index: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+    """Write sorted cells' values, flush, then set their done bytes and flush (write_cells' order)."""
+    shape = f[DONE].shape
+    row = shape[-1]
+
+    def put(ds, data):
+        for a, b in _runs(flat_index, row):
+            first = flat_index[a]
+            if len(shape) == 1:
+                ds[first:first + (b - a)] = data[a:b]
+            else:
+                r, c = divmod(int(first), row)
+                ds[r, c:c + (b - a)] = data[a:b]
+
+    for name, vals in values.items():
+        if name not in f:
+            raise ValueError(f"The surface file has no value {name!r}; it holds {sorted(k for k in f if k in VALUE_NAMES)}.")
+        put(f[name], vals)
+    f.flush()
+    put(f[DONE], np.ones(len(flat_index), np.uint8))
+    f.flush()
 
 
 # --- metrics ----------------------------------------------------------------------------------------
@@ -533,7 +454,7 @@ def save_metrics(path: os.PathLike, metrics: Mapping[str, Any], group: str = "me
     def build(f):
         if group in f:
             del f[group]
-        _write_tree(f.require_group(group), metrics)
+        h5attrs.write_tree(f.require_group(group), metrics)
 
     with _exclusive(path):  # no round of a running job is lost
         _atomic_build(path, build, image=path.read_bytes())
@@ -578,7 +499,7 @@ def load(path: os.PathLike) -> Surface:
     except OSError as exc:
         raise FileFormatError(f"{str(path)!r} is not a readable HDF5 file: {' '.join(str(exc).split())[:160]}") from exc
     with f:
-        attrs = _read_attrs(f)
+        attrs = h5attrs.read_attrs(f)
         if attrs.get("format") != FORMAT:
             return _load_reference(f, attrs, path)
         _check_version(attrs, path)
@@ -594,10 +515,10 @@ def load(path: os.PathLike) -> Surface:
         values = {k: values[k] for k in sorted(values, key=_value_order)}
         directions = _read_directions(f["directions"]) if "directions" in f else None
         trajectory = {k: ds[()] for k, ds in f["trajectory"].items()} if "trajectory" in f else None
-        metrics = _read_tree(f["metrics"]) if "metrics" in f else {}
-        for name, item in f.items():  # other metric groups written with save_metrics(group=...)
-            if isinstance(item, h5py.Group) and name not in ("directions", "trajectory", "metrics"):
-                metrics[name] = _read_tree(item)
+        metrics = h5attrs.read_tree(f["metrics"]) if "metrics" in f else {}
+        for name in _metric_groups(f):  # other metric groups written with save_metrics(group=...)
+            if name != "metrics":
+                metrics[name] = h5attrs.read_tree(f[name])
     return Surface(x=x, y=y, values=values, attrs=attrs, directions=directions, trajectory=trajectory,
                    metrics=metrics, path=str(path), computed=done)
 
@@ -617,6 +538,9 @@ def _load_reference(f, attrs: Dict[str, Any], path) -> Surface:
     """
     import h5py
 
+    if "format" in attrs:  # another landscape file: a path file (`landscape connect`), a direction file
+        raise FileFormatError(f"{str(path)!r} is a {attrs['format']} file, not a surface file; `landscape info` "
+                              "shows what it holds (path files: landscape.pathfile.load).")
     if "xcoordinates" not in f:
         raise FileFormatError(f"{str(path)!r} is neither a landscape surface file nor in the reference layout "
                               "(no 'xcoordinates' dataset).")
@@ -634,7 +558,7 @@ def _load_reference(f, attrs: Dict[str, Any], path) -> Surface:
                 v = v / 100.0
             values[name] = v
         elif ds.dtype.kind in "SOU" and ds.shape == ():
-            attrs[name] = _py(ds[()])
+            attrs[name] = h5attrs.plain(ds[()])
     values = {k: values[k] for k in sorted(values, key=_value_order)}
     attrs.setdefault("format", REFERENCE_FORMAT)
     return Surface(x=x, y=y, values=values, attrs=attrs, path=str(path))
@@ -648,7 +572,7 @@ def save_directions(path: os.PathLike, directions: Sequence[Mapping[str, torch.T
     full = {**stamp(), **dict(attrs), "format": DIRECTIONS_FORMAT, "format_version": FORMAT_VERSION}
 
     def build(f):
-        _write_attrs(f, full)
+        h5attrs.write_attrs(f, full)
         _write_direction_group(f, directions)
 
     _atomic_build(path, build)
@@ -661,7 +585,7 @@ def load_directions(path: os.PathLike, device=None, with_attrs: bool = False):
     if not path.is_file():
         raise FileFormatError(f"Direction file {str(path)!r} does not exist.")
     with _open(path, "r") as f:
-        attrs = _read_attrs(f)
+        attrs = h5attrs.read_attrs(f)
         if attrs.get("format") not in (FORMAT, DIRECTIONS_FORMAT):
             raise FileFormatError(f"{str(path)!r} is not a landscape direction or surface file.")
         _check_version(attrs, path)

@@ -1,8 +1,9 @@
 """Progress bars that read well both on a terminal and in a log file.
 
-On a TTY this is a tqdm bar with rate and ETA. Elsewhere (CI logs, `nohup`, SLURM output) tqdm's
-carriage returns would pile up into one unreadable line, so we print a plain line at most every
-``log_every`` seconds instead: ``surface: 120/2601 (4.6%) 1.3 it/s, ETA 31m40s``.
+On a TTY this is a tqdm bar with rate and ETA; in a Jupyter notebook, tqdm's notebook widget
+(``tqdm.auto`` picks it where ipywidgets is installed). Elsewhere (CI logs, `nohup`, SLURM output)
+tqdm's carriage returns would pile up into one unreadable line, so we print a plain line at most
+every ``log_every`` seconds instead: ``surface: 120/2601 (4.6%) 1.3 it/s, ETA 31m40s``.
 """
 from __future__ import annotations
 
@@ -66,15 +67,25 @@ class _LogBar:
         self.close()
 
 
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython running under IPKernelApp), as tqdm.auto decides."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 def bar(total: Optional[int] = None, desc: str = "", enabled: bool = True, initial: int = 0,
         stream=None, log_every: float = 10.0):
     """Return a progress bar with ``update(k)``, ``set_postfix_str``, ``close`` (a context manager).
 
-    ``enabled=False`` gives a bar that does nothing, so callers need no branches.
+    ``enabled=False`` gives a bar that does nothing, so callers need no branches. Without a
+    ``stream``, a Jupyter kernel gets a notebook widget.
     """
-    stream = stream or sys.stderr
     if not enabled:
         return tqdm(total=total, disable=True)
+    if stream is None and in_notebook():
+        return tqdm(total=total, desc=desc, initial=initial, leave=True)
+    stream = stream or sys.stderr
     if getattr(stream, "isatty", lambda: False)():
         return tqdm(total=total, desc=desc, initial=initial, file=stream, dynamic_ncols=True, leave=True)
     return _LogBar(total, desc, stream, log_every, initial)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from . import directions as directions_mod
-from . import distributed, io, progress
+from . import distributed, h5attrs, io, progress
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, _head, auto_batch_size
 from .errors import FileFormatError, check_choice
 from .evaluate import batches as make_batches, check_model_accepts, objective as make_objective
@@ -207,7 +207,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         round_seconds: target duration of a round (how much work a kill can lose).
         bn_data: data for ``bn="recompute"`` (default: the "train" split).
         engine: speed choices (:class:`landscape.engine.EngineOptions`: BatchNorm folding,
-            channels_last, points per vmapped pass, torch.compile, threads); default: chosen per device.
+            channels_last, points per vmapped pass, torch.compile, threads); default: chosen per device,
+            threads on CPUs from the model's size and the free cores (:mod:`landscape.threads`).
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every rank calls ``compute`` with the
     same arguments: the cells are sharded across ranks, rank 0 alone writes ``path`` and shows
@@ -276,8 +277,9 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             model.eval()
             for batches in splits.values():  # a few samples suffice to catch a shape mismatch
                 check_model_accepts(model, [_head(batches[0], 2)], obj)
-            evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn,
-                                       bn_batches=bn_batches, precision=precision, options=engine)
+            evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
+                                       precision=precision, options=engine,
+                                       buffer_range=(getattr(dirs, "attrs", {}) or {}).get("buffer_range"))
             names = evaluator.value_names
             settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
                                  evaluator, attrs)
@@ -351,7 +353,7 @@ def _auto_batch_size(model: nn.Module, named: Mapping[str, Any], device: torch.d
 def _digest(settings: Mapping[str, Any]) -> str:
     import json
 
-    return hashlib.sha256(json.dumps(io._jsonable(dict(settings)), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(h5attrs.jsonable(dict(settings)), sort_keys=True).encode()).hexdigest()
 
 
 def _agree(ctx: distributed.Context, fingerprint: str, dirs, device: torch.device):

@@ -1,4 +1,5 @@
 """landscape.plot: assertions on what was drawn (levels, colour limits, labels, gaps, clipping), headless."""
+import importlib
 import os
 import re
 
@@ -61,7 +62,7 @@ def test_planar_kinds_label_axes_and_title_from_metadata(fn):
     lo, hi = cb.mappable.norm.vmin, cb.mappable.norm.vmax
     assert lo == pytest.approx(s.values["train_loss"].min())
     assert hi == pytest.approx(s.values["train_loss"].max())
-    assert cb.ax.get_ylabel() == "train loss"  # nothing clipped: no note
+    assert cb.ax.get_ylabel() == "train loss (linear)"  # the scale, and nothing clipped
 
 
 def test_draws_on_the_axes_given_and_returns_it():
@@ -97,7 +98,7 @@ def test_minimum_is_marked_where_it_is():
 def test_accuracy_marks_its_maximum():
     ax = plot.heatmap(bowl(), "train_acc")
     assert any(l.get_label().startswith("max") for l in ax.lines)
-    assert colorbar_of(ax).ax.get_ylabel() == "train accuracy"
+    assert colorbar_of(ax).ax.get_ylabel() == "train accuracy (linear)"
 
 
 def test_nan_cells_are_gaps():
@@ -110,10 +111,13 @@ def test_nan_cells_are_gaps():
     assert colorbar_of(ax).mappable.norm.vmax == pytest.approx(np.nanmax(s.values["train_loss"]))
     plot.contour(s, ax=plt.figure().add_subplot())
     plot.contourf(s, ax=plt.figure().add_subplot())
-    ax3 = plot.surface3d(s)
-    quads = ax3.collections[0]
+    plot.surface3d(s)
     # cells touching a missing corner are holes: 20x20 cells minus those touching the 3x2 block
-    assert len(quads.get_array()) == 20 * 20 - 4 * 3
+    s3d = importlib.import_module("landscape.plot.surface3d")
+    raw = s.values["train_loss"]
+    verts, _ = s3d.pieces(s.x, s.y, raw, np.nanmax(raw), False, levels=np.linspace(0, 2, 9))
+    area = sum(0.5 * abs(np.dot(v[:, 0], np.roll(v[:, 1], 1)) - np.dot(v[:, 1], np.roll(v[:, 0], 1))) for v in verts)
+    assert area == pytest.approx((20 * 20 - 4 * 3) * 0.1 ** 2)
 
 
 def test_infinite_and_huge_losses_are_clipped_and_the_colour_bar_says_so():
@@ -124,7 +128,7 @@ def test_infinite_and_huge_losses_are_clipped_and_the_colour_bar_says_so():
     cb = colorbar_of(ax)
     finite_ok = s.values["train_loss"][np.isfinite(s.values["train_loss"]) & (s.values["train_loss"] < 1e3)]
     assert cb.mappable.norm.vmax == pytest.approx(finite_ok.max())
-    assert re.fullmatch(r"train loss \(clipped at [0-9.]+\)", cb.ax.get_ylabel())
+    assert re.fullmatch(r"train loss \(linear, clipped at [0-9.]+\)", cb.ax.get_ylabel())
     assert cb.extend == "max"
     assert ax.collections[0].extend == "max"
 
@@ -132,7 +136,7 @@ def test_infinite_and_huge_losses_are_clipped_and_the_colour_bar_says_so():
 def test_vmax_clips_and_is_named():
     ax = plot.contour(bowl(), vmax=0.5, levels=6)
     cb = colorbar_of(ax)
-    assert cb.ax.get_ylabel() == "train loss (clipped at 0.5)"
+    assert cb.ax.get_ylabel() == "train loss (linear, clipped at 0.5)"
     assert ax.collections[0].levels[-1] == pytest.approx(0.5)
     assert cb.extend == "max"
 
@@ -165,7 +169,7 @@ def test_trajectory_overlay_with_epoch_labels():
     paths = [l for l in ax.lines if l.get_label() == "training path"]
     assert len(paths) == 1 and len(paths[0].get_xdata()) == 11
     texts = [t.get_text() for t in ax.texts]
-    assert "epoch 0" in texts and "20" in texts
+    assert "epoch 0" in texts and "final (epoch 20)" in texts
     assert ax.get_xlabel() == "PC1 (60.0% of variance)"
     # hidden on request; required on request
     assert not [l for l in plot.contour(s, ax=plt.figure().add_subplot(), trajectory=False).lines
@@ -192,13 +196,24 @@ def test_unknown_kind():
         plot.compare([bowl(), bowl()], kind="pie")
 
 
-def test_diverged_computed_cells_are_drawn_at_the_cap_not_as_gaps():
+def test_nan_is_a_gap_even_in_a_computed_cell_and_inf_is_drawn_at_the_cap():
+    """Issue 21.3: a cell whose loss came out NaN (the network diverged there) is a gap like a cell
+    not computed yet, never a colour or a wall at the cap; an overflowed loss (+inf) is clipped."""
     s = bowl()
     s.values["train_loss"][2, 2] = np.nan
-    s.computed = np.ones(s.shape, dtype=bool)  # the file says that cell was computed: it diverged
+    s.values["train_loss"][4, 4] = np.inf
+    s.computed = np.ones(s.shape, dtype=bool)
     ax = plot.heatmap(s)
-    assert np.ma.count_masked(ax.collections[0].get_array()) == 0
+    drawn = ax.collections[0].get_array()
+    assert np.ma.count_masked(drawn) == 1 and np.ma.is_masked(drawn[2, 2])
+    assert drawn[4, 4] == pytest.approx(colorbar_of(ax).mappable.norm.vmax)
     assert "clipped" in colorbar_of(ax).ax.get_ylabel()
+
+    s = bowl()
+    for k in s.values:
+        s.values[k][:] = np.nan
+    ax = plot.heatmap(s, ax=plt.figure().add_subplot())
+    assert np.ma.count_masked(ax.collections[0].get_array()) == s.values["train_loss"].size
 
 
 # --- 3D -----------------------------------------------------------------------------------------
@@ -231,7 +246,7 @@ def test_line_draws_loss_and_accuracy_on_twin_axes():
     assert {l.get_label() for l in ax.lines if not l.get_label().startswith("_")} == {"train loss", "test loss"}
     assert {l.get_label() for l in twin.lines} == {"train accuracy", "test accuracy"}
     assert ax.get_xlabel() == "direction 1 (filter-normalized)"
-    assert ax.get_ylabel() == "loss" and twin.get_ylabel() == "accuracy"
+    assert ax.get_ylabel() == "loss (linear)" and twin.get_ylabel() == "accuracy"
     assert ax.get_title() == "mlp20"
 
 
@@ -241,7 +256,7 @@ def test_line_log_and_clipping_and_gaps():
     s.values["train_loss"][10] = np.nan
     ax = plot.line(s, log=True)
     assert ax.get_yscale() == "log"
-    assert ax.get_ylabel().startswith("loss (clipped at")
+    assert ax.get_ylabel().startswith("loss (log scale, clipped at")
     train = [l for l in ax.lines if l.get_label() == "train loss"][0]
     assert np.isnan(train.get_ydata()[10])
     assert np.isfinite(train.get_ydata()[0])
@@ -430,17 +445,15 @@ def test_draw_every_kind_of_a_2d_surface_and_line_of_a_1d_one():
     assert [l.get_label() for l in fig.axes[0].lines if not l.get_label().startswith("_")] == ["test loss"]
 
 
-def test_log_scale_is_chosen_for_a_loss_spanning_decades_unless_told():
+def test_log_scale_only_when_asked():
     s = bowl()
     s.values["train_loss"] = 1e-4 * 10 ** (6 * (s.values["train_loss"] - 0.1) / 1.5)  # 1e-4 .. 1e2
     ax = plot.contourf(s)
+    assert not isinstance(ax.collections[0].norm, mcolors.LogNorm)
+    assert ax.collections[0].norm.vmax <= 10.0  # at most the stated cap
+    assert "linear, clipped at" in colorbar_of(ax).ax.get_ylabel()
+    ax = plot.contourf(s, log=True, ax=plt.figure().add_subplot())
     assert isinstance(ax.collections[0].norm, mcolors.LogNorm)
-    ax = plot.contourf(s, log=False, ax=plt.figure().add_subplot())
-    assert not isinstance(ax.collections[0].norm, mcolors.LogNorm)
-    ax = plot.contourf(s, vmin=0, ax=plt.figure().add_subplot())  # vmin 0 implies linear
-    assert not isinstance(ax.collections[0].norm, mcolors.LogNorm)
-    # a narrow range stays linear, and accuracy never goes log by itself
-    assert not isinstance(plot.contourf(bowl(), ax=plt.figure().add_subplot()).collections[0].norm, mcolors.LogNorm)
     s.values["train_acc"] = s.values["train_loss"]
     assert not isinstance(plot.heatmap(s, "train_acc", ax=plt.figure().add_subplot()).collections[0].norm,
                           mcolors.LogNorm)

@@ -114,7 +114,7 @@ def test_compare_two_files(files):
                  "--out", files["dir"] / "t.svg")
     assert res.exit_code == 0, res.output
     svg = (files["dir"] / "t.svg").read_text()
-    assert "no skip" in svg and "train loss (clipped at" in svg
+    assert "no skip" in svg and "train loss (linear, clipped at" in svg
 
 
 def test_export_vtp_obj_gif(files):
@@ -166,5 +166,5 @@ def test_unknown_kind_through_a_real_subprocess(files):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
-    assert proc.stderr.startswith("Error: The value for `--kind` must be one of") and "contour" in proc.stderr
+    assert proc.stderr.startswith("Error: Invalid value for '--kind': 'contuor' is not one of") and "contour" in proc.stderr
     assert "Traceback" not in proc.stderr

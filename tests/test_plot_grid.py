@@ -90,9 +90,12 @@ def test_grid_2x3_lays_out_six_panels_with_one_colour_bar_and_shared_levels(kind
         assert len({(ax.elev, ax.azim) for ax in axes}) == 1
     else:
         assert len({tuple(ax.collections[0].levels) for ax in axes}) == 1
+        # axis labels once: x under the bottom row, y beside the first column
+        assert [bool(ax.get_xlabel()) for ax in axes] == [False] * 3 + [True] * 3
+        assert [bool(ax.get_ylabel()) for ax in axes] == [True, False, False] * 2
     # labels from the specs: skip on the rows, depth on the columns; no panel repeats them
-    assert annotations(axes[0]) == ["depth 20", "skip"]
-    assert annotations(axes[3]) == ["no skip"]
+    assert annotations(axes[0]) == ["depth 20", "skip connections"]
+    assert annotations(axes[3]) == ["no skip connections"]
     assert [annotations(ax) for ax in axes[1:3]] == [["depth 56"], ["depth 110"]]
     assert all(ax.get_title() == "" for ax in axes)
 
@@ -100,7 +103,8 @@ def test_grid_2x3_lays_out_six_panels_with_one_colour_bar_and_shared_levels(kind
 def test_grid_labels_follow_the_layout_and_can_be_given():
     surfs = [member(depth=d, skip=s) for d in (20, 56) for s in (True, False)]  # rows = depth
     rows, cols, keys = _labels.grid_labels(surfs, 2, 2)
-    assert rows == ["depth 20", "depth 56"] and cols == ["skip", "no skip"] and set(keys) == {"depth", "skip"}
+    assert rows == ["depth 20", "depth 56"] and cols == ["skip connections", "no skip connections"]
+    assert set(keys) == {"depth", "skip"}
     fig = plot.compare(surfs, grid=(2, 2), row_labels=["shallow", "deep"], col_labels=["with", "without"])
     axes = panels(fig)
     assert annotations(axes[0]) == ["with", "shallow"] and annotations(axes[3]) == []
@@ -145,7 +149,8 @@ def test_compare_grid_on_the_command_line(tmp_path):
     res = CliRunner().invoke(cli.main, ["compare", *map(str, paths), "--grid", "2x3", "--kind", "surface",
                                         "--out", str(out)])
     assert res.exit_code == 0, res.output
-    w, h = Image.open(out).size
+    with Image.open(out) as im:
+        w, h = im.size
     assert w > h  # three columns, two rows
     for args, message in ((["--grid", "2by3"], "ROWSxCOLS"), (["--grid", "3x3"], "9 panels, but 6 files"),
                           (["--row-label", "a"], "give --grid"),

@@ -96,7 +96,7 @@ def test_colour_bar_and_contour_labels_share_one_notation(lo, hi, pattern):
 
 
 def test_log_colour_bar_ticks_are_decades_and_few():
-    ax = plot.heatmap(plane(0.02, 6.6e8))  # 10 decades
+    ax = plot.heatmap(plane(0.02, 6.6e8), log=True)  # 10 decades
     ticks = colorbar_of(ax).get_ticks()
     assert 3 <= len(ticks) <= _format.MAX_TICKS
     assert np.allclose(np.log10(ticks), np.round(np.log10(ticks)))
@@ -121,7 +121,7 @@ def test_surface3d_z_ticks_are_whole_decades_in_the_scale_notation():
 def test_clipping_note_uses_the_scale_notation():
     s = plane(0.02, 6.6e8)
     ax = plot.contourf(s, vmax=3e7, log=True)
-    assert colorbar_of(ax).ax.get_ylabel() == r"train loss (clipped at $3\times10^{7}$)"
+    assert colorbar_of(ax).ax.get_ylabel() == r"train loss (log scale, clipped at $3\times10^{7}$)"
 
 
 def test_line_log_axis_uses_the_same_notation():
@@ -147,15 +147,28 @@ def test_gradient_flow_log_axes_use_the_notation_and_legends_sit_below():
 
 # --- automatic log scale --------------------------------------------------------------------------
 
-def test_auto_log_for_a_loss_from_002_to_144_but_not_for_a_narrow_bowl_with_one_blow_up():
+def test_default_scale_is_linear_from_the_minimum_to_a_stated_cap():
+    """Issue 16: a log default drew the basin with the lower minimum as the deeper, narrower funnel
+    whatever its width; the default is linear, from the lowest minimum up to 10, named on the bar."""
     s = plane(0.02, 144.0)
-    assert _scale.resolve_log(None, [s.values["train_loss"]], "train_loss")
-    assert isinstance(plot.contourf(s).collections[0].norm, mcolors.LogNorm)
-    narrow = plane(0.3, 2.5).values["train_loss"]
-    assert not _scale.resolve_log(None, [narrow], "train_loss")
-    narrow[0, 0] = 1e4  # one diverged corner cell is clipped anyway; it must not make it log
-    assert not _scale.resolve_log(None, [narrow], "train_loss")
-    assert not _scale.resolve_log(None, [plane(0.02, 144.0).values["train_loss"]], "train_acc")
+    ax = plot.contourf(s)
+    norm = ax.collections[0].norm
+    assert not isinstance(norm, mcolors.LogNorm)
+    assert (norm.vmin, norm.vmax) == (pytest.approx(0.02), 10.0)
+    assert colorbar_of(ax).ax.get_ylabel() == "train loss (linear, clipped at 10)"
+    ax = plot.contourf(s, log=True, ax=plt.figure().add_subplot())  # one option away
+    assert isinstance(ax.collections[0].norm, mcolors.LogNorm)
+    assert colorbar_of(ax).ax.get_ylabel() == "train loss (log scale)"
+    # a loss that never comes below 5 is capped at ten times its minimum (rounded up to 1-2-5);
+    # a narrow bowl not at all
+    assert _scale.shared_scale([plane(1.1, 500.0).values["train_loss"]], value="train_loss").vmax == 10.0
+    assert _scale.shared_scale([plane(7.0, 5000.0).values["train_loss"]], value="train_loss").vmax == 100.0
+    assert _scale.loss_cap(12.0) == 200.0 and _scale.loss_cap(50.0) == 500.0
+    narrow = _scale.shared_scale([plane(0.3, 2.5).values["train_loss"]], value="train_loss")
+    assert narrow.vmax == pytest.approx(2.5) and not narrow.clipped
+    # accuracy has no loss cap
+    acc = _scale.shared_scale([plane(0.02, 144.0).values["train_loss"]], value="train_acc")
+    assert acc.vmax > 10
 
 
 # --- label placement ------------------------------------------------------------------------------
@@ -191,7 +204,7 @@ def test_epoch_min_and_contour_labels_do_not_overlap_each_other_or_the_path(layo
     ax = plot.contour(s, ax=fig.add_subplot(), log=True)
     texts = [t for t in ax.texts if t.get_text()]
     epoch_labels = [t.get_text() for t in texts if t.get_color() == _draw.TRAJECTORY_COLOR]
-    assert epoch_labels[0] == "epoch 0" and str(len(s.trajectory["coords"]) - 1) in epoch_labels
+    assert epoch_labels[0] == "epoch 0" and f"final (epoch {len(s.trajectory['coords']) - 1})" in epoch_labels
     assert any(t.get_text().startswith("min ") for t in texts)
     assert len(texts) - len(epoch_labels) - 1 >= 2  # some contour labels found room
     boxes = extents(fig, texts)
@@ -254,12 +267,39 @@ def test_a_rough_surface_still_gets_a_few_contour_labels_on_white_boxes():
     X, Y = np.meshgrid(x, x)
     loss = np.exp(3 * (X ** 2 + Y ** 2)) * (1 + 0.3 * np.sin(20 * X) * np.cos(17 * Y)) + 0.01
     s = Surface(x=x, y=x.copy(), values={"train_loss": loss}, attrs=ATTRS)
-    ax = plot.contour(s, levels=30, ax=plt.figure(figsize=(4, 3.2)).add_subplot())
+    ax = plot.contour(s, levels=30, log=True, ax=plt.figure(figsize=(4, 3.2)).add_subplot())
     labels = [t for t in ax.texts if not t.get_text().startswith("min")]
     assert len(labels) == _place.MIN_LABELS
     # the clean spots ran out: the rest sit on crossing lines, hidden by a box
     assert any(t.get_bbox_patch() is not None for t in labels)
     # a smooth bowl's labels need no box
-    ax = plot.contour(plane(0.02, 144.0), ax=plt.figure().add_subplot())
+    ax = plot.contour(plane(0.02, 144.0), log=True, ax=plt.figure().add_subplot())
     labels = [t for t in ax.texts if not t.get_text().startswith("min")]
     assert len(labels) >= 2 and all(t.get_bbox_patch() is None for t in labels)
+
+
+def test_the_final_model_is_marked_and_named_apart_from_the_grid_minimum():
+    """Issue 21.16: the path's end (the final model) gets its own ring and 'final (epoch N)'; the
+    star stays the grid's minimum; a label pushed away from its point gets a leader line."""
+    coords = fast_first_step_path()
+    s = with_path(plane(0.02, 6.6e8), coords - np.array([0.3, 0.0]))  # the minimum off the path
+    fig = plt.figure(figsize=(5, 4))
+    ax = plot.contour(s, ax=fig.add_subplot(), log=True)
+    final = [l for l in ax.lines if l.get_label() == "final model"]
+    assert len(final) == 1
+    assert np.allclose(final[0].get_xydata(), s.trajectory["coords"][-1:])
+    texts = [t.get_text() for t in ax.texts]
+    assert f"final (epoch {len(coords) - 1})" in texts and "epoch 0" in texts
+    assert any(t.startswith("min ") for t in texts)
+    # every label lies clear of the path's markers and the final ring
+    boxes = extents(fig, [t for t in ax.texts if t.get_text()])
+    path = ax.transData.transform(s.trajectory["coords"])
+    for b in boxes:
+        assert not [p for p in path if b.x0 < p[0] < b.x1 and b.y0 < p[1] < b.y1]
+    ax3 = plot.surface3d(s, ax=plt.figure().add_subplot(projection="3d"), log=True)
+    assert [l.get_label() for l in ax3.lines].count("final model") == 1
+
+
+def test_far_labels_get_a_leader_line():
+    assert _place.leader((30.0, 0.0), 20.0, 8.0) is not None
+    assert _place.leader((12.0, 0.0), 20.0, 8.0) is None

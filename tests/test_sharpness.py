@@ -50,6 +50,19 @@ def test_eigenpairs_match_exact(oracle, method, which):
     assert _unchanged(model, before)
 
 
+@pytest.mark.parametrize("method", ["lanczos", "power"])
+def test_converged_means_the_documented_criterion(oracle, method):
+    """Issue 21.17: converged is True only when every ||H v - lambda v|| <= tol |lambda| holds."""
+    model, (X, Y), _, _ = oracle
+    model32, data32 = copy.deepcopy(model).float(), (X.float(), Y)  # float32 products: a residual floor
+    for tol in (1e-4, 1e-8):  # 1e-8 is below float32's floor: no solver reaches it
+        res = sharpness.hessian_eigs(model32, data32, k=2, method=method, tol=tol, seed=0, max_iter=300)
+        np.testing.assert_allclose(res.relative_residuals, res.residuals / np.abs(res.values), rtol=1e-12)
+        assert res.converged == bool((res.relative_residuals <= tol).all())
+        assert res.to_dict()["relative_residuals"] == res.relative_residuals.tolist()
+        assert res.converged == (tol == 1e-4)
+
+
 def test_power_finds_the_largest_even_when_the_smallest_is_larger_in_magnitude(oracle):
     model, data, _, _ = oracle
     # the negated loss has the negated spectrum: its most negative eigenvalue dominates in magnitude

@@ -113,7 +113,7 @@ def test_bad_surface_input_exits_2(surf_path):
     res = _run([surf_path, "--trace"])
     assert res.exit_code == 2 and "--trace applies to a checkpoint" in res.output
     res = _run([surf_path, "--value", "test_loss"])
-    assert res.exit_code == 2 and "`value` must be one of" in res.output
+    assert res.exit_code == 2 and "Invalid value for '--value': 'test_loss' is not one of" in res.output
     res = _run([surf_path, "--thresholds", "-1"])
     assert res.exit_code == 2 and "--thresholds: '-1' is not a positive number" in res.output
 

@@ -165,6 +165,20 @@ def test_pca_direction_from_a_trajectory(trained, tmp_path):
     assert "trajectory: 5 points" in run("info", out).output
 
 
+def test_pca_grid_that_leaves_the_trajectory_out_says_by_how_much(trained, tmp_path):
+    ckpt, run_dir, _ = trained
+    out = tmp_path / "p.h5"
+    r = run("surface", ckpt, "--dir", "pca", "--trajectory", run_dir, "--x", "-0.01:0.01:3", "--y", "-0.01:0.01:3",
+            "--n-samples", 16, "--split", "train", "--out", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    coords = io.load(out).trajectory["coords"]
+    lo, hi = coords.min(0), coords.max(0)
+    assert lo[0] < -0.01 or hi[0] > 0.01  # the start of training lies far from the final model
+    warning = next(line for line in r.output.splitlines() if "does not cover the trajectory along x" in line)
+    assert f"{lo[0]:.3g}..{hi[0]:.3g}" in warning
+    assert f"--x {min(-0.01, lo[0]):.3g}:{max(0.01, hi[0]):.3g}:3" in warning
+
+
 def test_hessian_direction(trained, tmp_path):
     ckpt, _, _ = trained
     out = tmp_path / "h.h5"

@@ -104,7 +104,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
     _one_line_error(invoke("train", "mlp8", *SMALL, "--dataset", "digitz", "--out", tmp_path / "b"), 2, "digitz")
     _one_line_error(invoke("train", "mlp8", *SMALL, "--epochs", "0", "--out", tmp_path / "c"), 2, "--epochs")
     _one_line_error(invoke("train", "mlp8", *SMALL, "--milestones", "5,2", "--out", tmp_path / "d"), 2, "milestones")
-    _one_line_error(invoke("train", "mlp8", *SMALL, "--n-train", "99999", "--out", tmp_path / "e"), 2, "`n`")
+    _one_line_error(invoke("train", "mlp8", *SMALL, "--n-train", "99999", "--out", tmp_path / "e"), 2, "--n-train")
     _one_line_error(invoke("train", "mlp8", *SMALL, "--patience", "2", "--out", tmp_path / "f"), 2, "val_fraction")
     _one_line_error(invoke("pair", "vgg9", *SMALL, "--out", tmp_path / "g"), 2, "no `skip` switch")
     blocker = tmp_path / "a-file"

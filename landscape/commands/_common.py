@@ -93,18 +93,40 @@ def device_option(f):
         help="Where to compute; auto picks CUDA when available.")(f)
 
 
+THREADS_HELP = ("CPU threads (0: automatic: 1 for small models, else the cores not busy with other work; "
+                "see docs/scaling.md).")
+
+
 def threads_option(f):
-    return click.option(
-        "--threads", type=click.IntRange(min=0), default=0, show_default=True,
-        help="CPU threads for torch (0: torch's default). Small nets on few cores are often fastest with 1.")(f)
+    return click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, help=THREADS_HELP)(f)
+
+
+ROOT_HELP = "Data root for on-disk datasets [default: $LANDSCAPE_DATA or ~/.cache/landscape/data]."
+
+
+def data_root_option(dest: str = "root", **kwargs):
+    """``--data-root DIR`` (also ``--root``, its old name in some commands) into parameter ``dest``."""
+    return click.option("--data-root", "--root", dest, type=click.Path(file_okay=False, **kwargs), default=None,
+                        help=ROOT_HELP)
+
+
+def progress_option(help: str = "Show progress bars with ETA (on stderr)."):
+    """``--progress/--no-progress``; ``-q`` and ``--quiet`` are short for ``--no-progress``."""
+    return click.option("--progress/--no-progress", " /-q", " /--quiet", "progress", default=True, show_default=True,
+                        help=help)
 
 
 def setup_compute(device: str = "auto", threads: int = 0):
-    """Apply ``--threads`` and resolve ``--device`` to a ``torch.device`` (ValueError if unavailable)."""
+    """Apply ``--threads`` and resolve ``--device`` to a ``torch.device`` (ValueError if unavailable).
+
+    ``--threads N`` holds for the rest of the command (``landscape.threads.fixed``); 0 lets each job
+    choose (``landscape.threads.auto``)."""
     import torch
 
     if threads:
-        torch.set_num_threads(threads)
+        from landscape import threads as threads_mod
+
+        click.get_current_context().with_resource(threads_mod.fixed(threads))
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

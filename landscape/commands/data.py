@@ -11,7 +11,8 @@ from typing import List, Sequence
 
 import click
 
-ROOT_HELP = "Data root for on-disk datasets [default: $LANDSCAPE_DATA or ~/.cache/landscape/data]."
+from ._common import data_root_option
+
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -32,7 +33,14 @@ def _table(header: Sequence[str], rows: List[Sequence[str]]) -> str:
 
 @click.group()
 def data():
-    """List the built-in datasets and show their shapes and splits."""
+    """List the built-in datasets and show their shapes and splits.
+
+    \b
+    Examples:
+      landscape data list
+      landscape data info digits
+      landscape data download cifar10 --root ~/data
+    """
 
 
 @data.command("list")
@@ -40,6 +48,8 @@ def list_cmd():
     """List the datasets: name, input shape, classes, sizes, source.
 
     Sizes are the standard ones; `landscape data info NAME` reads the files actually present.
+
+    Example: landscape data list
     """
     from landscape import data as datasets
 
@@ -53,7 +63,7 @@ def list_cmd():
 
 @data.command("info")
 @click.argument("name")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROOT_HELP)
+@data_root_option(path_type=Path)
 @click.option("--json", "as_json", is_flag=True, help="Print the full description as JSON.")
 def info_cmd(name, root, as_json):
     """Show one dataset: shape, classes, split sizes, normalization.
@@ -61,6 +71,11 @@ def info_cmd(name, root, as_json):
     Also the default augmentation and, for on-disk datasets (mnist, fashion-mnist, cifar10), where
     the files were found: they are read from the data root, so this checks that they are complete
     and well formed.
+
+    \b
+    Examples:
+      landscape data info digits
+      landscape data info cifar10 --root ~/data --json
     """
     from landscape import data as datasets
 
@@ -101,11 +116,13 @@ def info_cmd(name, root, as_json):
 
 @data.command("download")
 @click.argument("name")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROOT_HELP)
+@data_root_option(path_type=Path)
 def download_cmd(name, root):
     """Fetch mnist, fashion-mnist or cifar10 (needs a network).
 
     Files go under the data root and are checked against the published MD5 sums.
+
+    Example: landscape data download mnist --root ~/data
     """
     from landscape import data as datasets
 

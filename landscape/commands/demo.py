@@ -11,11 +11,13 @@ from typing import Optional
 
 import click
 
+from ._common import progress_option
+
 _OUT_HELP = "Output directory (runs, surfaces, figures, report.md, summary.json); finished work in it is reused."
 
 
 def _options(f):
-    f = click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")(f)
+    f = progress_option()(f)
     f = click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Processes working on members at once, each with --threads threads (CPU) "
                           "[default: the config's].")(f)

@@ -83,8 +83,20 @@ def info(path):
     """Show a surface file's settings, grid, progress and value ranges.
 
     Works for files written by `landscape surface` and for the reference code's layout
-    (tomgoldstein/loss-landscape).
-    """
-    from landscape import io
+    (tomgoldstein/loss-landscape). For a path file (`landscape connect`): its settings, progress
+    and the barrier along the straight line and along the curve.
 
+    \b
+    Examples:
+      landscape info mlp20.h5
+      landscape info runs/demo/surfaces/mlp20_2d.h5
+      landscape info ab.h5          # a `landscape connect` file: both barriers
+    """
+    from landscape import io, pathfile
+
+    if pathfile.is_path_file(path):  # a `landscape connect` file: both paths and their barriers
+        from .connect import describe as describe_paths
+
+        click.echo(describe_paths(pathfile.load(path)))
+        return
     click.echo(describe(io.load(path)))

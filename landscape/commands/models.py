@@ -26,14 +26,26 @@ def _count(n: int) -> str:
 
 @click.group()
 def models():
-    """List the built-in architectures and show one's options and size."""
+    """List the built-in architectures and show one's options and size.
+
+    \b
+    Examples:
+      landscape models list --family resnet
+      landscape models info resnet56_noskip --dataset digits
+    """
 
 
 @models.command("list")
 @click.option("--family", default=None, metavar="NAME", help="Only this family (mlp, resnet, vgg).")
 @click.option("--dataset", default=None, metavar="NAME", help=DATASET_HELP)
 def list_models(family: Optional[str], dataset: Optional[str]) -> None:
-    """Print a table: name, family, parameter count, description."""
+    """Print a table: name, family, parameter count, description.
+
+    \b
+    Examples:
+      landscape models list
+      landscape models list --family mlp --dataset digits
+    """
     from landscape import models as registry
 
     shape = _shape_overrides(dataset)
@@ -57,7 +69,13 @@ def list_models(family: Optional[str], dataset: Optional[str]) -> None:
 @click.option("--dataset", default=None, metavar="NAME", help=DATASET_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the info as JSON (the spec under \"options\").")
 def info(name: str, dataset: Optional[str], as_json: bool) -> None:
-    """Show NAME's family, every option (the spec a checkpoint stores) and its parameter count."""
+    """Show NAME's family, every option (the spec a checkpoint stores) and its parameter count.
+
+    \b
+    Examples:
+      landscape models info mlp20
+      landscape models info resnet20 --dataset cifar10 --json
+    """
     from landscape import models as registry
 
     meta = registry.info(name, **_shape_overrides(dataset))

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import click
 
-from ._common import FINITE
+from ._common import FINITE, progress_option
 
 KIND_HELP = "line|contour|contourf|heatmap|surface|all"
 
@@ -63,8 +63,8 @@ def common_options(f):
     f = click.option("--vmax", type=FINITE, default=None, help="Top of the colour scale; higher values are clipped.")(f)
     f = click.option("--vmin", type=FINITE, default=None, help="Bottom of the colour scale.")(f)
     f = click.option("--log/--linear", "log", default=None,
-                     help="Logarithmic or linear colour scale / loss axis (default: log when the loss "
-                          "spans 2 decades or more).")(f)
+                     help="Logarithmic or linear colour scale / loss axis (default: linear, a loss from its "
+                          "lowest minimum up to 10, clipped above; the colour bar names the scale).")(f)
     f = click.option("--value", default="train_loss", show_default=True,
                      help="Which value to draw: train_loss, train_acc, test_loss, test_acc, ...")(f)
     f = click.option("--out", "-o", required=True, metavar="FIG",
@@ -74,8 +74,9 @@ def common_options(f):
 
 @click.command()
 @click.argument("surface", metavar="SURFACE.h5")
-@click.option("--kind", "-k", default="contour", show_default=True, metavar=KIND_HELP,
-              help="What to draw; 'all' writes one file per kind, adding _KIND to the name.")
+@click.option("--kind", "-k", default=None, metavar=KIND_HELP,
+              help="What to draw (default: contour for a 2D file, line for a 1D one); 'all' writes one "
+                   "file per kind, adding _KIND to the name.")
 @common_options
 @click.option("--trajectory/--no-trajectory", default=None,
               help="Draw the training path of a PCA-plane surface (default: when the file has one).")
@@ -96,11 +97,24 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
     from landscape import plot as lplot
     from landscape.errors import check_choice
 
-    check_choice("--kind", kind, lplot.KINDS + tuple(lplot.ALIASES) + ("all",))
+    if kind is not None:
+        check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS + ("all",))  # aliases work, unlisted
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
+    from landscape import pathfile
+
+    if pathfile.is_path_file(surface):  # a `landscape connect` file: its own figures
+        from .connect import plot_paths
+
+        given = click.get_current_context().get_parameter_source("kind") != click.core.ParameterSource.DEFAULT
+        for p in plot_paths(surface, kind, given, out, value, log, vmin, vmax, levels, dpi,
+                            _style_context(style_name, width)):
+            click.echo(f"wrote {p}")
+        return
     surf = _load(surface)
+    if kind is None:
+        kind = lplot.default_kind([surf])
     if kind == "all":
         kinds = lplot.kinds_for(surf)
     else:
@@ -140,8 +154,8 @@ class GridShape(click.ParamType):
 
 @click.command()
 @click.argument("surfaces", nargs=-1, required=True, metavar="A.h5 B.h5 [...]")
-@click.option("--kind", "-k", default="contour", show_default=True, metavar="line|contour|contourf|heatmap|surface",
-              help="What to draw in each panel.")
+@click.option("--kind", "-k", default=None, metavar="line|contour|contourf|heatmap|surface",
+              help="What to draw in each panel (default: contour, or line when every file is 1D).")
 @common_options
 @click.option("--title", "titles", multiple=True,
               help="Panel title, once per file (default: each file's model name from its spec, with what "
@@ -156,10 +170,13 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     """Draw surfaces side by side, or in a grid, on shared scales (e.g. with and without skip connections).
 
     Every panel gets the same contour levels, colours, z-limits and view; one colour bar.
+    With --out X.html: one offline page to turn in a browser, a 3D and a contour panel per file,
+    the 3D cameras linked (--kind does not apply; needs pip install 'landscape[html]').
 
     \b
     Examples:
       landscape compare resnet56.h5 resnet56_noskip.h5 --kind surface --out compare.png
+      landscape compare resnet56.h5 resnet56_noskip.h5 --out compare.html
       landscape compare r20.h5 r56.h5 r110.h5 r20_ns.h5 r56_ns.h5 r110_ns.h5 --grid 2x3 --out fig5.png
     """
     import matplotlib
@@ -173,7 +190,10 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     if len(surfaces) < 2:
         raise ValueError(f"compare draws two or more surface files side by side, got one ({surfaces[0]!r}); "
                          "to draw a single file use `landscape plot`.")
-    lplot.normalize_kind(kind)
+    if kind is not None:
+        check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS)
+    if out.lower().endswith(".html"):
+        return _compare_page(surfaces, out, value, log, vmin, vmax, levels, dpi, style_name, titles)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
@@ -201,32 +221,54 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     click.echo(f"wrote {path}")
 
 
+def _compare_page(paths, out, value, log, vmin, vmax, levels, dpi, style_name, titles) -> None:
+    """compare --out X.html: one page, a 3D and a contour panel per file, cameras linked."""
+    from landscape import html
+
+    for name, given in (("--dpi", dpi), ("--style", style_name)):
+        if given is not None:
+            raise ValueError(f"{name} applies to PNG/PDF/SVG figures, not to an .html page ({out!r}).")
+    surfs = [_load(p) for p in paths]
+    path = html.to_html(surfs, out, value, log=log, vmin=vmin, vmax=vmax, levels=levels, titles=list(titles) or None)
+    click.echo(f"wrote {path}")
+
+
 @click.command()
 @click.argument("surface", metavar="SURFACE.h5")
-@click.option("--to", "to", default=None, metavar="vtp|obj|gif|mp4",
-              help="Format (default: from the --out extension). vtp: ParaView; obj: mesh; gif/mp4: animation.")
+@click.option("--to", "to", default=None, metavar="vtp|obj|html|gif|mp4",
+              help="Format (default: from the --out extension). vtp: ParaView; obj: mesh; html: a page to "
+                   "turn the surface in a browser (offline); gif/mp4: animation.")
 @click.option("--out", "-o", required=True, metavar="PATH", help="Output file.")
 @click.option("--value", default="train_loss", show_default=True, help="Which value gives the height / colour.")
 @click.option("--log/--linear", "log", default=None,
-              help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for animations "
-                   "log when the loss spans 2 decades or more).")
+              help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for pages and "
+                   "animations log when the loss spans 2 decades or more; a page has a switch).")
 @click.option("--vmax", type=FINITE, default=None, help="Clip heights above this value.")
 @click.option("--animation", "anim", default=None, metavar="rotate|trajectory",
-              help="gif/mp4: turn the 3D surface, or draw the training path (default: path if the file has one).")
+              help="gif/mp4: draw the training path epoch by epoch, or turn the 3D surface "
+                   "(default: the path if the file has one).")
 @click.option("--frames", type=click.IntRange(min=2), default=36, show_default=True, help="Frames of a rotation.")
 @click.option("--fps", type=click.IntRange(min=1), default=12, show_default=True, help="Animation frames per second.")
-def export(surface, to, out, value, log, vmax, anim, frames, fps):
-    """Export a surface for ParaView (.vtp), as a mesh (.obj) or as an animation (.gif/.mp4).
+@progress_option("Progress bar for animations.")
+def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
+    """Export a surface: ParaView (.vtp), a mesh (.obj), an interactive page (.html), a movie (.gif/.mp4).
 
     \b
     Examples:
+      landscape export surf.h5 --out surf.html         # turn it in a browser; works offline
+      landscape export pca.h5 --out path.mp4           # training epoch by epoch over the PCA plane
       landscape export surf.h5 --out surf.vtp          # open in ParaView
-      landscape export surf.h5 --to gif --out turn.gif
+      landscape export surf.h5 --to gif --animation rotate --out turn.gif
+
+    .html needs plotly (pip install 'landscape[html]'), .mp4 the ffmpeg of imageio-ffmpeg
+    (pip install 'landscape[movie]').
     """
     import matplotlib
 
     matplotlib.use("Agg")
     from landscape import export as lexport
+    from landscape import movie
+    from landscape.progress import bar
 
     to_given = to is not None
     if to is None:
@@ -237,12 +279,23 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps):
     if to not in lexport.FORMATS:
         given = f"--to {to}" if to_given else f"--out {out!r} (its extension)"
         raise ValueError(f"{given}: cannot export to {to!r}; the formats are {', '.join(lexport.FORMATS)} "
-                         "(.vtp for ParaView, .obj a mesh, .gif/.mp4 an animation).")
+                         "(.vtp for ParaView, .obj a mesh, .html a page, .gif/.mp4 an animation).")
     surf = _load(surface)
     kw = {"log": log, "vmax": vmax}
-    if to in ("gif", "mp4"):
-        kw.update(kind=anim, frames=frames, fps=fps)
-    elif anim is not None:
-        raise ValueError(f"--animation applies to gif/mp4, but --to {to} was asked for.")
-    path = lexport.export(surf, out, to=to, value=value, **kw)
+    if to not in ("gif", "mp4"):
+        if anim is not None:
+            raise ValueError(f"--animation applies to gif/mp4, but --to {to} was asked for.")
+        path = lexport.export(surf, out, to=to, value=value, **kw)
+    else:
+        with bar(movie.frame_count(surf, anim, frames), desc="frames", enabled=progress) as b:
+            path = lexport.export(surf, out, to=to, value=value, kind=anim, frames=frames, fps=fps,
+                                  progress=lambda i, n: b.update(1), **kw)
     click.echo(f"wrote {path}")
+    if to in ("vtp", "obj"):  # a mesh has no colour bar to say it: the plots' "clipped at" note, here
+        import numpy as np
+
+        _, ok, scale = lexport.heights(surf, value, log=bool(log), vmax=vmax)
+        if scale.clipped:
+            top = float(np.max(np.asarray(surf.values[value])[ok]))
+            click.echo(f"Heights clipped at {scale.fmt(scale.vmax)}: the {value} data reach {top:.4g}"
+                       + ("" if vmax is not None else " (outliers or diverged cells); --vmax sets the cap") + ".")

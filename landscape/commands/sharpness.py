@@ -17,12 +17,12 @@ import click
 
 from landscape import data
 
-from ._common import device_option, setup_compute, threads_option
+from ._common import data_root_option, device_option, progress_option, setup_compute, threads_option
 
 # options that only mean something for one kind of input
 _CHECKPOINT_ONLY = ("top_k", "smallest", "method", "tol", "max_iter", "trace", "probes", "density", "lanczos_steps",
                     "eps", "sam", "asam", "steps", "eta", "split", "seed", "bn")
-_SURFACE_ONLY = ("value", "thresholds", "window", "curvature_map", "checkpoint")
+_SURFACE_ONLY = ("value", "thresholds", "window", "curvature_map", "checkpoint", "partial")
 
 
 def _floats(values: Sequence[str], option: str) -> List[float]:
@@ -66,7 +66,8 @@ def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
 @click.option("--method", type=click.Choice(["lanczos", "power"]), default="lanczos", show_default=True,
               help="Eigenvalue solver: Lanczos (scipy eigsh) or power iteration with deflation.")
 @click.option("--tol", type=click.FloatRange(min=0.0), default=None,
-              help="Relative residual of the eigenpairs [default: 1e-6 (lanczos), 1e-4 (power)].")
+              help="Relative residual ||Hv - lambda v|| / |lambda| the eigenpairs must reach [default: 1e-4; "
+                   "float32 products cannot go much below 1e-5].")
 @click.option("--max-iter", type=click.IntRange(min=1), default=None, help="Iteration limit of the eigenvalue solver.")
 @click.option("--trace", is_flag=True, help="Estimate the Hessian trace (Hutchinson, with standard error).")
 @click.option("--probes", type=click.IntRange(min=2), default=100, show_default=True, help="Hutchinson probes.")
@@ -80,7 +81,7 @@ def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
               help="Ascent steps for SAM/ASAM (1: the first-order step of the papers).")
 @click.option("--eta", type=click.FloatRange(min=0.0), default=0.01, show_default=True, help="ASAM's eta.")
 @click.option("--dataset", default=None, help="Dataset [default: the checkpoint's, or the surface's].")
-@click.option("--root", type=click.Path(file_okay=False), default=None, help="Data root for on-disk datasets.")
+@data_root_option()
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
               help="Which split the sharpness is measured on.")
 @click.option("--n-samples", type=click.IntRange(min=1), default=None, help="A seeded random subset of N samples [default: all].")
@@ -99,10 +100,13 @@ def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
                    "eigenvalue solves per point, so minutes for N=5 on a CPU).")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Model for --curvature-map [default: the checkpoint recorded in the surface file].")
+@click.option("--partial", is_flag=True,
+              help="Measure a partly computed surface (an interrupted job): the metrics then describe the computed "
+                   "cells only, and say so. Without it such a file is refused.")
 @device_option
 @threads_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@progress_option()
 @click.pass_context
 def sharpness(ctx, path, **opts):
     """Measure sharpness: Hessian eigenvalues, trace, spectral density, SAM/ASAM/ε-sharpness of a
@@ -112,7 +116,12 @@ def sharpness(ctx, path, **opts):
     Examples:
       landscape sharpness runs/mlp20/final.pt --top-k 3 --smallest --trace --sam 0.05 --json mlp20.json
       landscape sharpness mlp20.h5 --thresholds 0.1,0.5 --curvature-map 5
+      landscape sharpness interrupted.h5 --partial     # the cells computed so far, marked as such
     """
+    from landscape import atomic
+
+    if opts["json_out"]:  # every output is checked before anything is computed or changed
+        atomic.check_writable(opts["json_out"])
     surface_file = _is_surface_file(path)
     if not surface_file and Path(path).suffix.lower() in (".h5", ".hdf5", ".hdf"):
         from landscape import io
@@ -130,8 +139,6 @@ def sharpness(ctx, path, **opts):
                                    "(taken for a checkpoint).")
         result = _checkpoint(path, opts)
     if opts["json_out"]:
-        from landscape import atomic
-
         atomic.write_text(opts["json_out"], json.dumps(result, indent=2, allow_nan=False, default=str) + "\n")
         click.echo(f"Wrote {opts['json_out']}")
 
@@ -169,12 +176,14 @@ def _checkpoint(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
         r = S.hessian_eigs(model, xy, k=opts["top_k"], which="LA", **eig_opts)
         out["eigenvalues"] = r.to_dict()
         for i, v in enumerate(r.values):
-            rows.append((f"lambda_{i + 1}" if i else "lambda_max", f"{v:.6g}", f"residual {r.residuals[i]:.1e}"))
-        rows.append(("", "", f"{r.method}, {r.iterations} Hessian-vector products"))
+            rows.append((f"lambda_{i + 1}" if i else "lambda_max", f"{v:.6g}",
+                         f"relative residual {r.relative_residuals[i]:.1e}"))
+        rows.append(("", "", f"{r.method}, {r.iterations} Hessian-vector products" + _convergence(r)))
     if opts["smallest"]:
         r = S.hessian_eigs(model, xy, k=1, which="SA", **eig_opts)
         out["smallest"] = r.to_dict()
-        rows.append(("lambda_min", f"{r.values[0]:.6g}", f"residual {r.residuals[0]:.1e}"))
+        rows.append(("lambda_min", f"{r.values[0]:.6g}", f"relative residual {r.relative_residuals[0]:.1e}"
+                     + _convergence(r)))
         if opts["top_k"]:
             top = out["eigenvalues"]["values"][0]
             rows.append(("|lambda_min/lambda_max|", f"{abs(r.values[0] / top):.4g}" if top else "nan", ""))
@@ -205,6 +214,10 @@ def _checkpoint(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def _convergence(r) -> str:
+    return "" if r.converged else f"; NOT converged to --tol {r.tol:g} (see the relative residual)"
+
+
 def _table(rows: List[tuple]) -> None:
     if not rows:
         click.echo("  (nothing asked for: pass --top-k, --trace, --density, --eps, --sam or --asam)")
@@ -220,16 +233,28 @@ def _table(rows: List[tuple]) -> None:
 def _surface(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
     from landscape import geometry, io
 
+    from landscape import atomic
+
+    atomic.check_writable(path)  # the metrics go into the file (rewritten beside itself)
     surf = io.load(path)
+    done = surf.done()
+    if not done.all() and not opts["partial"]:
+        raise click.UsageError(f"{path!r} is partly computed ({int(done.sum())} of {done.size} cells): its metrics would "
+                               "describe those cells only. Finish it (rerun the same `landscape surface` command) or pass "
+                               "--partial.")
     values = list(opts["values"]) or (["train_loss"] if "train_loss" in surf.values else
                                      [v for v in surf.values if v.endswith("loss")][:1] or list(surf.values)[:1])
     thresholds = _floats(opts["thresholds"], "--thresholds") or list(geometry.DEFAULT_THRESHOLDS)
     out: Dict[str, Any] = {"surface": str(Path(path).resolve()), "model_name": surf.label()}
     # compute everything before writing anything: bad input, a model that does not fit the stored
     # directions or Ctrl-C during the (slow) curvature map leave the file as it was
-    computed = {value: geometry.grid_metrics(surf, value, thresholds, opts["window"]) for value in values}
+    computed = {value: geometry.grid_metrics(surf, value, thresholds, opts["window"], partial=opts["partial"])
+                for value in values}
     cmap = _curvature_map(surf, opts) if opts["curvature_map"] else None
     click.echo(f"{surf.label()} ({path}): {'x'.join(str(n) for n in reversed(surf.shape))} grid")
+    if not done.all():
+        click.echo(f"  PARTIAL: {int(done.sum())} of {done.size} cells computed; the metrics below (and in the file, "
+                   "as cells_done) describe those cells only.")
     for value, metrics in computed.items():
         metrics["thresholds_are"] = "loss rise above the grid minimum"
         io.save_metrics(path, metrics, group=f"metrics/{value}")

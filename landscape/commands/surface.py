@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import click
+import numpy as np
 
 from landscape import data
 
-from ._common import RANGE, device_option, setup_compute, threads_option
+from ._common import RANGE, data_root_option, device_option, progress_option, setup_compute, threads_option
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,21 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
             raise ValueError(f"--dir target needs {ndim} --target checkpoint(s) for a {ndim}D surface "
                              f"(1D: the line to one model; 2D: the plane through this model and two others), "
                              f"got {len(targets)}.")
-        others = [checkpoint.load_model(t, device)[0] for t in targets]
+        loaded = [checkpoint.load_model(t, device) for t in targets]
+        for path, (other, other_ckpt) in zip(targets, loaded):
+            differs = checkpoint.architecture_differences(opts["spec"], other_ckpt.get("model"))
+            if differs and not opts["allow_other_model"]:
+                what = ", ".join(f"{k} {b!r} vs {a!r}" for k, (a, b) in differs.items())
+                base = opts["checkpoint_path"]
+                raise ValueError(f"--target {path} is a {_display_name(other_ckpt.get('model'), other)}, but {base} is a "
+                                 f"{_display_name(opts['spec'], model)} ({what}): at x = 1 the target's weights would run "
+                                 f"in {base}'s architecture, not as the target model. Pass --allow-other-model to do "
+                                 "that anyway.")
+            if differs:
+                extra["target_other_architecture"] = _display_name(other_ckpt.get("model"), other)
+                log.warning("--target %s is another architecture (%s): x = 1 holds its weights, not its behaviour.",
+                            path, ", ".join(differs))
+        others = [other for other, _ in loaded]
         extra["target"] = [str(Path(t).resolve()) for t in targets]
         extra["target_sha256"] = [checkpoint.sha256(t) for t in targets]
         try:
@@ -78,6 +93,7 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
         log.warning("PCA: explained variance %s; trajectory spans %s",
                     ", ".join(f"{v:.1%}" for v in result.explained),
                     ", ".join(f"{a:.3g}..{b:.3g}" for a, b in zip(lo, hi)))
+        _check_covers(lo, hi, opts["axes"])
         return result, extra
     # hessian: the top eigenvectors (unit norm) as axes
     import importlib
@@ -94,10 +110,25 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
     return dirs, extra
 
 
+def _check_covers(lo, hi, axes) -> None:
+    """Say plainly (stderr) when the grid leaves part of the PCA trajectory out, and by how much."""
+    for name, rng, a, b in zip(("x", "y"), axes, lo, hi):
+        if rng is None:
+            continue
+        below, above = max(0.0, rng.start - float(a)), max(0.0, float(b) - rng.stop)
+        if below or above:
+            span = rng.stop - rng.start
+            parts = ([f"{below:.3g} below {rng.start:g}"] if below else []) + ([f"{above:.3g} above {rng.stop:g}"] if above else [])
+            click.echo(f"Warning: the grid does not cover the trajectory along {name}: it reaches {float(a):.3g}..{float(b):.3g}, "
+                       f"{' and '.join(parts)} ({(below + above) / span:.0%} of the --{name} span); the path will be "
+                       f"drawn cut off. To cover it: --{name} {min(rng.start, float(a)):.3g}:{max(rng.stop, float(b)):.3g}:{rng.num}.",
+                       err=True)
+
+
 # Settings that describe directions computed from data (Hessian) or a run (PCA), copied from a file
 # whose directions are reused.
 _DERIVED = ("hessian_eigenvalues", "trajectory_dir", "n_snapshots", "explained_variance")
-_DIRECTION_ATTRS = ("direction_kind", "norm", "ignore", "seed", "include_buffers", "orthogonal")
+_DIRECTION_ATTRS = ("direction_kind", "norm", "ignore", "seed", "include_buffers", "orthogonal", "buffer_range")
 
 
 def _stored_directions(out: str, kind: str, seed: int, ckpt_sha: str, device, trajectory: Optional[str] = None):
@@ -150,7 +181,7 @@ def _display_name(spec, model) -> str:
                    "exactly the target model].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random directions.")
 @click.option("--dataset", default=None, help="Dataset to evaluate on [default: the checkpoint's].")
-@click.option("--root", type=click.Path(file_okay=False), default=None, help="Data root for on-disk datasets.")
+@data_root_option()
 @click.option("--n-samples", type=click.IntRange(min=1), default=None,
               help="Evaluate on a seeded random subset of N samples per split [default: all].")
 @click.option("--data-seed", type=int, default=0, show_default=True, help="Seed of the --n-samples subset.")
@@ -175,14 +206,17 @@ def _display_name(spec, model) -> str:
               help="Checkpoint to move toward (--dir target); give two with --y for the plane through three models.")
 @click.option("--trajectory", type=click.Path(file_okay=False), default=None,
               help="Training run directory with snapshots/ (--dir pca).")
+@click.option("--allow-other-model", is_flag=True,
+              help="Accept a --target checkpoint of another architecture with the same tensor shapes (e.g. mlp20 "
+                   "toward mlp20_noskip); x = 1 is then its weights in this checkpoint's architecture.")
 @click.option("--overwrite", is_flag=True, help="Replace --out even if it holds another surface.")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar with ETA.")
+@progress_option()
 @click.option("--round-seconds", type=click.FloatRange(min=0.0), default=2.0, hidden=True,
               help="Seconds of work between writes to the file.")
 def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, dataset, root, n_samples,
             data_seed, split, bn, batch_size, precision, fold_bn, channels_last, points_per_pass, compile_, device,
-            threads, target, trajectory, overwrite, out, progress, round_seconds):
+            threads, target, trajectory, allow_other_model, overwrite, out, progress, round_seconds):
     """Sample loss and accuracy on a 1D line or 2D plane around CHECKPOINT into an HDF5 file.
 
     The file is written as it goes; rerun the same command to resume after an interruption.
@@ -218,7 +252,8 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     if include_buffers is None:
         include_buffers = kind == "target"
     opts = {"norm": norm, "ignore": ignore, "include_buffers": include_buffers, "seed": seed, "target": target,
-            "trajectory": trajectory, "batch_size": batch_size}
+            "trajectory": trajectory, "batch_size": batch_size, "spec": ckpt.get("model"),
+            "allow_other_model": allow_other_model, "checkpoint_path": checkpoint_path, "axes": (x_range, y_range)}
     if kind != "random" and (norm != "filter" or ignore != "biasbn"):
         log.warning("--norm/--ignore apply to random directions only; %s directions are used as they are.", kind)
     train_xy = bn_data if bn_data is not None else next(iter(loaded.values()))
@@ -254,3 +289,8 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         if ext["argmin"] is not None:
             where = ", ".join(f"{c:.4g}" for c in ext["argmin_coords"])
             click.echo(f"  {value}: min {ext['min']:.6g} at ({where}), max {ext['max']:.6g}")
+    losses = [v for name, v in result.values.items() if name.endswith("_loss")]
+    diverged = int((result.done() & ~np.all([np.isfinite(v) for v in losses], axis=0)).sum()) if losses else 0
+    if diverged:
+        click.echo(f"  {diverged} of {done} cells have a non-finite loss (the network diverged there): every value of "
+                   "those cells is NaN.")

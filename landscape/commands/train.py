@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
-from ._common import device_option, setup_compute
+from ._common import THREADS_HELP, data_root_option, device_option, progress_option, setup_compute
 
 
 class MilestonesType(click.ParamType):
@@ -36,9 +36,8 @@ def _options(f):
     """The options `train` and `pair` share (applied bottom-up, so listed here in reverse help order)."""
     opts = [
         click.option("--dataset", default="digits", show_default=True, help="Dataset name (see `landscape data list`)."),
-        click.option("--data-root", type=click.Path(file_okay=False), default=None,
-                     help="Directory of on-disk datasets (default $LANDSCAPE_DATA or ~/.cache/landscape/data)."),
-        click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+        data_root_option("data_root"),
+        click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False),
                      help="Run directory to write (checkpoints, snapshots, history, gradient flow)."),
         click.option("--n-train", type=click.IntRange(min=2), default=None,
                      help="Train on a seeded random subset of this many training examples (default: all)."),
@@ -71,11 +70,10 @@ def _options(f):
         click.option("--save-every", type=click.IntRange(min=0), default=None,
                      help="Snapshot every K epochs for PCA trajectories (0: only first and last; digits 1)."),
         device_option,
-        click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
-                     help="CPU threads for torch (0: torch's default). 1 is fastest for small nets on a shared CPU."),
+        click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, help=THREADS_HELP),
         click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last epoch."),
         click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
-        click.option("--quiet", "-q", "--no-progress", "quiet", is_flag=True, help="No progress bar."),
+        progress_option(),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -98,6 +96,9 @@ def _prepare(opts: Dict[str, Any]):
     if opts["resume"] and opts["overwrite"]:
         raise click.UsageError("--resume and --overwrite exclude each other: continue the run or replace it.")
     info = data.info(opts["dataset"], opts["data_root"])
+    if opts["n_train"] is not None and opts["n_train"] > info["sizes"]["train"]:
+        raise click.BadParameter(f"{opts['n_train']} is more than the {info['sizes']['train']} training samples of "
+                                 f"{opts['dataset']}.", param_hint="--n-train")
     overrides = {key: opts[opt] for opt, key in _CONFIG_KEYS.items() if opts[opt] is not None}
     config = recommended(opts["dataset"], **overrides)
     device = setup_compute(opts["device"], opts["threads"])
@@ -114,11 +115,20 @@ def _prepare(opts: Dict[str, Any]):
 
 
 def _fit(model, name: str, run_dir: Path, config, device, train_xy, test_xy, meta, opts):
+    from landscape import threads
+    from landscape.params import restored
     from landscape.train import fit
 
-    return fit(model.to(device), train_xy, test_data=test_xy, config=config, run_dir=run_dir,
-               resume=opts["resume"], overwrite=opts["overwrite"], name=name, data_meta=meta,
-               progress_bar=not opts["quiet"], desc=name)
+    model = model.to(device)
+    n_threads = None
+    if device.type == "cpu":  # --threads N was applied by setup_compute; 0: chosen from the model (auto)
+        sample = train_xy[0][:1].to(device)
+        with restored(model):
+            n_threads = threads.auto(threads.flops_per_sample(model, lambda: model.eval()(sample), 1))
+    with threads.using(n_threads):
+        return fit(model, train_xy, test_data=test_xy, config=config, run_dir=run_dir,
+                   resume=opts["resume"], overwrite=opts["overwrite"], name=name, data_meta=meta,
+                   progress_bar=opts["progress"], desc=name)
 
 
 def member_names(model: str, vary: str) -> Tuple[str, str]:

@@ -11,8 +11,11 @@ slide figures.
         fig = landscape.plot.compare([with_skip, without_skip], kind="surface")
         landscape.plot.save(fig, "fig1.pdf")
 
-Every plot masks NaN cells (not computed yet) as gaps and clips inf or blown-up losses at a cap
-that the colour bar names ("train loss (clipped at 12.3)"); see ``landscape.plot._scale``.
+Every plot masks NaN cells (not computed yet, or diverged to NaN) as gaps, says so when a file is
+partly computed, and by default draws a loss on a linear scale from its lowest minimum up to a cap
+of 10 that the colour bar names ("train loss (linear, clipped at 10)"); ``log=True`` draws it on a
+log scale. ``compare(..., grid=(rows, cols))`` lays panels out as Li et al. (2018) Fig. 5 does.
+See ``landscape.plot._scale``.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from matplotlib.figure import Figure
 from ..errors import check_choice
 from . import _draw
 from ._scale import Scale, shared_scale
-from .compare import ALIASES, KINDS, compare, normalize_kind
+from .compare import ALIASES, KINDS, compare, default_kind, normalize_kind
 from .gradflow import gradient_flow
 from .lines import line
 from .planar import contour, contourf, heatmap
@@ -32,7 +35,7 @@ from .style import STYLES, active_style, save, style
 from .surface3d import surface3d
 
 __all__ = [
-    "ALIASES", "KINDS", "STYLES", "Scale", "active_style", "compare", "contour", "contourf", "draw",
+    "ALIASES", "KINDS", "STYLES", "Scale", "active_style", "compare", "contour", "contourf", "default_kind", "draw",
     "gradient_flow", "heatmap", "kinds_for", "line", "save", "shared_scale", "style", "surface3d",
 ]
 
@@ -46,15 +49,16 @@ def kinds_for(surface) -> tuple:
     return KINDS if surface.ndim == 2 else ("line",)
 
 
-def draw(surface, kind: str = "contour", value: Optional[str] = None, *, figsize=None, **kwargs) -> Figure:
-    """A new Figure with one view of ``surface``: ``kind`` is one of KINDS ('surface3d' accepted).
+def draw(surface, kind: Optional[str] = None, value: Optional[str] = None, *, figsize=None, **kwargs) -> Figure:
+    """A new Figure with one view of ``surface``: ``kind`` is one of KINDS ('surface3d' accepted);
+    default 'contour' for a 2D surface, 'line' for a 1D one.
 
     value: the value to draw (default 'train_loss'); for 'line' the default draws every value in
            the file and a name draws only that one.
     Other keyword arguments go to the kind's function (levels, vmin, vmax, log, cmap, ...).
     Raises ValueError for an unknown kind or value, or a 2D kind asked of a 1D surface.
     """
-    kind = normalize_kind(kind)
+    kind = normalize_kind(default_kind([surface]) if kind is None else kind)
     if value is not None:
         check_choice("value", value, list(surface.values))
     if kind != "line":

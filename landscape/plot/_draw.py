@@ -15,6 +15,7 @@ from ._scale import Scale, best_index, is_accuracy
 
 TRAJECTORY_COLOR = "#d62728"  # red stands out on viridis at both ends
 MAX_EPOCH_LABELS = 6
+FINAL_SIZE = 7  # points; the ring on the path's end, the final model
 EPOCH_LABEL_SPACING = 0.08  # fraction of the axes between labelled points of the path
 
 
@@ -22,7 +23,7 @@ def require_2d(surface, kind: str) -> None:
     """ValueError for a 1D surface asked for a 2D kind, saying which kind works."""
     if surface.ndim != 2:
         raise ValueError(
-            f"kind={kind!r} needs a 2D surface, but {_labels.title(surface)!r} is 1D "
+            f"kind={kind!r} needs a 2D surface, but {_labels.source(surface)} is 1D "
             f"({len(surface.x)} points along x); use kind='line'."
         )
 
@@ -54,6 +55,8 @@ def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None, scale: 
               obstacles: Optional[_place.Obstacles] = None) -> None:
     """Mark the minimum of a loss (maximum of an accuracy) with a star and its value.
 
+    On a partly computed surface the label says 'min so far': the grid's minimum may lie in the
+    cells still to come.
     values: the raw array (not clipped), shape surface.shape. z: for 3D axes, the drawn z of that cell.
     scale: the plot's scale, so the value is written in the colour bar's notation.
     obstacles: on 2D axes, what the value's label must not cover (the training path); the star
@@ -65,7 +68,7 @@ def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None, scale: 
     iy, ix = idx if surface.ndim == 2 else (None, idx[0])
     x = surface.x[ix]
     y = surface.y[iy] if iy is not None else None
-    word = "max" if is_accuracy(value) else "min"
+    word = ("max" if is_accuracy(value) else "min") + (" so far" if _labels.is_partial(surface) else "")
     number = scale.fmt(values[idx]) if scale is not None else _format.format_number(values[idx], plain=True)
     text = f"{word} {number}"
     style = dict(marker="*", markersize=STAR_SIZE, markerfacecolor="white", markeredgecolor="black",
@@ -83,7 +86,7 @@ def mark_best(ax: Axes, surface, value: str, values: np.ndarray, z=None, scale: 
     offset = _place.place_near(obstacles, (x, y), w, h, gap=STAR_SIZE / 2, force=True)
     obstacles.add_marker((x, y), STAR_SIZE / 2)
     ax.annotate(text, (x, y), xytext=offset, textcoords="offset points", ha="center", va="center",
-                fontsize="small", zorder=10, annotation_clip=True,
+                fontsize="small", zorder=10, annotation_clip=True, arrowprops=_place.leader(offset, w, h),
                 bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.75))
 
 
@@ -94,7 +97,7 @@ def trajectory_data(surface, trajectory) -> Optional[dict]:
         return None
     if trajectory is None or trajectory is True:
         if trajectory is True and not surface.trajectory:
-            raise ValueError(f"trajectory=True, but {_labels.title(surface)!r} holds no trajectory; "
+            raise ValueError(f"trajectory=True, but {_labels.source(surface)} holds no trajectory; "
                              "compute the surface with PCA directions (--dir pca) or pass a dict "
                              "{'coords': (n, 2), 'epochs': (n,)}.")
         return surface.trajectory or None
@@ -106,7 +109,9 @@ def trajectory_data(surface, trajectory) -> Optional[dict]:
 
 def draw_trajectory(ax: Axes, traj: dict, z=None, obstacles: Optional[_place.Obstacles] = None,
                     labels: bool = True) -> None:
-    """The optimizer's path in the plane, start to end, with a few epoch labels.
+    """The optimizer's path in the plane, start to end, with a few epoch labels; the end (the
+    final model, whose weights the plane is centred on) gets a ring of its own, so it is not taken
+    for the grid's minimum (the star) or for one epoch among others.
 
     traj: {"coords": (n, 2), "epochs": (n,)}; z: (n,) drawn heights on a 3D axes (no labels there).
     obstacles: on 2D axes, what is placed already; the path is added to it.
@@ -116,34 +121,41 @@ def draw_trajectory(ax: Axes, traj: dict, z=None, obstacles: Optional[_place.Obs
     if len(coords) == 0:
         return
     style = dict(color=TRAJECTORY_COLOR, linewidth=1.2, marker="o", markersize=2.5, zorder=9, label="training path")
+    end = dict(marker="o", markersize=FINAL_SIZE, markerfacecolor="white", markeredgecolor=TRAJECTORY_COLOR,
+               markeredgewidth=1.6, linestyle="none", zorder=10, label="final model")
     if z is not None:
         ax.plot(coords[:, 0], coords[:, 1], z, **style)
+        ax.plot(coords[-1:, 0], coords[-1:, 1], np.asarray(z)[-1:], **end)
         return
     ax.plot(coords[:, 0], coords[:, 1], **style)
+    ax.plot(coords[-1:, 0], coords[-1:, 1], **end)
     if obstacles is None:
         obstacles = _place.Obstacles(ax)
     obstacles.add_path(coords, radius=1.5)  # half the marker, a bit more than half the line
+    obstacles.add_marker(coords[-1], FINAL_SIZE / 2 + 1.0)
     if labels:
         label_trajectory(ax, traj, obstacles)
 
 
 def label_trajectory(ax: Axes, traj: dict, obstacles: _place.Obstacles) -> list:
-    """Epoch labels along a drawn path: 'epoch 0' at the start and the last epoch always, up to
+    """Epoch labels along a drawn path: 'epoch 0' at the start and 'final (epoch N)' always, up to
     MAX_EPOCH_LABELS in all, spread along the path; a label that would come within
     EPOCH_LABEL_SPACING of the axes of another labelled point, or cover the path, another label
     or anything in ``obstacles``, is left out. Returns the annotations."""
     coords = np.asarray(traj["coords"], dtype=float).reshape(-1, 2)
     epochs = np.asarray(traj.get("epochs", np.arange(len(coords))))
     out = []
-    for rank, i in enumerate(_label_points(ax, coords)):
-        text = f"epoch {epochs[i]:g}" if i == 0 else f"{epochs[i]:g}"
+    last = len(coords) - 1
+    for i in _label_points(ax, coords):
+        text = f"epoch {epochs[i]:g}" if i == 0 else f"final (epoch {epochs[i]:g})" if i == last else f"{epochs[i]:g}"
         w, h = _place.text_size(text, "x-small", pad=1.0)
-        offset = _place.place_near(obstacles, coords[i], w, h, force=i in (0, len(coords) - 1))
+        gap = FINAL_SIZE / 2 + 1.0 if i == last else _place.GAP
+        offset = _place.place_near(obstacles, coords[i], w, h, gap=gap, force=i in (0, last))
         if offset is None:
             continue
         out.append(ax.annotate(text, coords[i], xytext=offset, textcoords="offset points", ha="center",
                                va="center", fontsize="x-small", color=TRAJECTORY_COLOR, zorder=10,
-                               annotation_clip=True,
+                               annotation_clip=True, arrowprops=_place.leader(offset, w, h, TRAJECTORY_COLOR),
                                bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.6)))
     return out
 
@@ -179,8 +191,9 @@ def colorbar(mappable, axes, scale: Scale, value: str, **kw):
     # a few round ticks, not one per contour level (20 labels like 88.71 are unreadable)
     cb.set_ticks(nice_ticks(scale))
     cb.minorticks_off()
-    if scale.log:  # one notation for every tick: 0.01 ... 100, or 10^-1 ... 10^8 (see _format)
-        cb.formatter = _format.formatter(scale.plain)
+    # one notation for every tick of every colour bar: 0.5 ... 10, 0.01 ... 100, or 10^-1 ... 10^8
+    # (see _format); matplotlib's own would write 1.5, 3.0, 4.5 or switch to an offset
+    cb.formatter = _format.formatter(scale.plain)
     return cb
 
 

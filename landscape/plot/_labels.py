@@ -106,14 +106,53 @@ def title(surface) -> str:
     return display_name(found)
 
 
-# spec options that say nothing about the architecture's shape, or that the display name holds
+def source(surface) -> str:
+    """How an error names a surface: its file ('runs/line.h5') if it came from one, else its title."""
+    path = getattr(surface, "path", None)
+    return repr(str(path)) if path else repr(title(surface))
+
+
+def cells_done(surface) -> Tuple[int, int]:
+    """(cells computed, cells in the grid), by ``Surface.done``: the file's record of finished
+    cells if it has one, else the cells holding any value that is not NaN."""
+    return int(np.count_nonzero(surface.done())), int(np.prod(surface.shape))
+
+
+def is_partial(surface) -> bool:
+    done, total = cells_done(surface)
+    return done < total
+
+
+def notes(surface, value: str) -> str:
+    """What a reader must know before reading a panel, on the line under its title: 'partial: 390
+    of 2601 cells' for a file still being computed, '4 cells diverged (NaN): blank' for computed
+    cells whose value is NaN. '' when there is nothing to say."""
+    out = []
+    done, total = cells_done(surface)
+    if done < total:
+        out.append(f"partial: {done} of {total} cells")
+    if value in surface.values:
+        bad = int(np.count_nonzero(surface.done() & np.isnan(np.asarray(surface.values[value], dtype=float))))
+        if bad:
+            out.append(f"{bad} cell{'s' if bad > 1 else ''} diverged (NaN): blank")
+    return "; ".join(out)
+
+
+def panel_title(surface, value: str, given: Optional[str] = None) -> str:
+    """The title over one panel: ``given`` (None: :func:`title`; '': none) and, on a line of its
+    own, the :func:`notes`."""
+    head = title(surface) if given is None else given
+    return "\n".join(t for t in (head, notes(surface, value)) if t)
+
+
+# spec entries that name the model rather than set one of its options
 _NOT_NAMED = ("name", "label")
 
 
 def describe(key: str, value) -> str:
-    """One spec option in words: 'no skip', 'depth 56', 'batch norm', 'width 2', 'seed=1'."""
+    """One spec option in words: 'no skip connections', 'depth 56', 'batch norm', 'width 2', 'seed=1'."""
     if key == "skip":
-        return "skip" if value else "no skip"
+        return "skip connections" if value else "no skip connections"
     if key == "norm":
         return "no norm" if value in (None, "none") else f"{value} norm"
     if key in ("depth", "width", "dropout") and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -175,8 +214,9 @@ def grid_labels(surfaces: Sequence, rows: int, cols: int) -> Tuple[Optional[List
     """Row and column labels of a ``rows`` x ``cols`` grid of surfaces (row-major), from their specs.
 
     A spec option that is the same along every row and differs between rows labels the rows
-    (``skip`` / ``no skip``); one constant down every column and differing between columns labels
-    the columns (``depth 20``, ``depth 56``, ...). Returns ``(row_labels, col_labels, keys)``:
+    (``skip connections`` / ``no skip connections``); one constant down every column and differing
+    between columns labels the columns (``depth 20``, ``depth 56``, ...). Returns
+    ``(row_labels, col_labels, keys)``:
     labels are None where no option varies that way, and ``keys`` are the options they name.
     """
     specs = [spec(s) for s in surfaces]

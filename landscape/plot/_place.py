@@ -26,6 +26,10 @@ from matplotlib.textpath import TextToPath
 
 MARGIN = 2.5  # points of free space required between a label and anything else
 GAP = 3.5  # points between an annotated point and its label's box
+# further rings of candidate spots (points beyond the first) for a label that must be placed: a
+# minimum inside a converging path finds no free side next to it, but one a little further out
+RINGS = (0.0, 6.0, 14.0, 26.0)
+LEADER = 10.0  # a label this far (points) from its point or further gets a thin line to it
 FRAME_PAD = 4.0  # points between a contour label and the axes frame (a label on the frame looks cut)
 MAX_PER_LEVEL = 2  # contour labels per level (a chaotic surface has many small rings per level)
 MIN_LABELS = 2  # below this many, labels may sit on crossing lines (on a white box)
@@ -143,19 +147,22 @@ class Obstacles:
 def place_near(obstacles: Obstacles, xy, w: float, h: float, gap: float = GAP,
                force: bool = False) -> Optional[Tuple[float, float]]:
     """Offset in points (from data point ``xy`` to the centre of a w x h label) on the first side
-    of the point (see _SIDES) where the label stays inside the axes and MARGIN away from every
-    obstacle; None if there is none, unless ``force``: then the side with the most room.
+    of the point (see _SIDES), nearest ring first (see RINGS; only the two nearest unless
+    ``force``), where the label stays inside the axes and MARGIN away from every obstacle; None if
+    there is none, unless ``force``: then the spot with the most room.
 
     The chosen box is added to ``obstacles``."""
     anchor = obstacles.to_points(xy)[0]
     best, best_room = None, -np.inf
-    for ring in (gap, gap + 6.0):
+    for ring in (gap + r for r in (RINGS if force else RINGS[:2])):
         for sx, sy in _SIDES:
             offset = np.array([sx * (ring + w / 2), sy * (ring + h / 2)])
             center = anchor + offset
             if not obstacles.inside_axes(center, w, h):
                 continue
             room = obstacles.clearance(center, w, h)
+            if room >= MARGIN and leader(offset, w, h) is not None:
+                room = min(room, _leader_clearance(obstacles, anchor, offset, w, h, gap))
             if room >= MARGIN:
                 obstacles.add_box(center, w, h)
                 return float(offset[0]), float(offset[1])
@@ -167,6 +174,31 @@ def place_near(obstacles: Obstacles, xy, w: float, h: float, gap: float = GAP,
         best = np.array([w / 2 + gap, h / 2 + gap])
     obstacles.add_box(anchor + best, w, h)
     return float(best[0]), float(best[1])
+
+
+def _leader_clearance(obstacles: Obstacles, anchor: np.ndarray, offset: np.ndarray, w: float, h: float,
+                      gap: float) -> float:
+    """Distance in points from the leader line of a label at ``offset`` (from the point's marker,
+    ``gap`` out, to the label's box) to the nearest obstacle: a line across the path or another
+    marker would point at the wrong thing."""
+    t = np.linspace(0.0, 1.0, 25)[:, None]
+    seg = anchor + t * offset
+    rel = seg - anchor - offset  # relative to the box centre
+    outside = (np.abs(rel[:, 0]) > w / 2) | (np.abs(rel[:, 1]) > h / 2)
+    seg = seg[outside & (np.linalg.norm(seg - anchor, axis=1) > gap)]
+    if len(seg) == 0 or len(obstacles.points) == 0:
+        return np.inf
+    d = np.linalg.norm(obstacles.points[None, :, :] - seg[:, None, :], axis=2)
+    return float(d.min())
+
+
+def leader(offset, w: float, h: float, color="0.25") -> Optional[dict]:
+    """``arrowprops`` for a label placed ``offset`` points from its point: a thin line from the
+    label's edge to the point when the label sits LEADER points or more away, else None."""
+    gap = max(abs(offset[0]) - w / 2, abs(offset[1]) - h / 2)
+    if gap < LEADER:
+        return None
+    return dict(arrowstyle="-", color=color, linewidth=0.6, shrinkA=0.0, shrinkB=4.0)
 
 
 def _resample(pts: np.ndarray, step: float) -> Tuple[np.ndarray, np.ndarray, float]:

@@ -2,18 +2,27 @@
 
 Loss surfaces of plain deep nets span many orders of magnitude and often hold ``inf`` (diverged
 cells) or a few enormous values at the edge of the grid; drawn naively, one cell at 1e8 squashes the
-whole picture into a single colour. So every plot goes through :func:`prepare`, which
+whole picture into a single colour. So every plot goes through :func:`shared_scale`, which
 
-- masks NaN (cells not computed yet) so they are drawn as gaps, never as a colour;
-- clips ``inf`` and outliers to a cap (``vmax`` if given, else a high quantile when the top of the
-  data lies far beyond the bulk) and records that it did, so the colour bar can say
-  "train loss (clipped at 12.3)" and show an ``extend`` arrow;
-- on a log scale, floors non-positive values at the smallest positive one; ``log=None`` chooses a
-  log scale by itself for a loss spanning AUTO_LOG_DECADES or more (see :func:`wide_range`);
+- masks NaN (cells not computed yet, or whose loss came out NaN) so they are drawn as gaps, never
+  as a colour;
+- on the default linear scale, draws a loss from its lowest minimum up to a stated cap,
+  :func:`loss_cap` (10, as Li et al. 2018 draw theirs), so every panel shows its basin in the same
+  units the basin widths and curvatures are measured in; a log scale is one option away
+  (``log=True``), and the colour bar names the scale it uses;
+- clips ``inf`` and outliers to that cap (or ``vmax`` if given, else a high quantile when the top
+  of the data lies far beyond the bulk) and records that it did, so the colour bar can say
+  "train loss (linear, clipped at 10)" and show an ``extend`` arrow;
+- on a log scale, floors non-positive values at the smallest positive one;
 - builds the contour levels (linear or geometric) from the final limits.
 
-:func:`shared_scale` does the same over several surfaces at once, which is what makes the panels of
-a comparison directly comparable (same levels, same colours, same z-limits).
+Why not a log scale by default: it stretches the bottom of each basin by the decades below it. Of
+two basins, the one with the lower minimum (1.7e-4 against 1.3e-2 for the digits skip / no-skip
+pair) then looks like the deeper, narrower funnel even where its basin is the wider one by every
+measured number; on a shared linear scale the wider basin looks wider.
+
+:func:`shared_scale` works over several surfaces at once, which is what makes the panels of a
+comparison directly comparable (same levels, same colours, same z-limits).
 """
 from __future__ import annotations
 
@@ -36,13 +45,12 @@ DEFAULT_LEVELS = 20
 # of the cells at 1e4 or inf) always is, while the legitimate values next to it are kept.
 CAP_QUANTILE = 0.95
 OUTLIER_SPAN = 1.0
-# log=None (auto) picks a log scale for a loss whose positive finite values span at least this many
-# decades from the minimum to the top (the top after the outlier cap, so one diverged cell does not
-# decide): on a linear scale such a surface is one flat blob around the minimum and a few contours
-# at the edge. Filter-normalized planes of width 1 reach 1e3-1e4 times the minimum; a loss from
-# 0.02 to 144 needs log to show its basin, though its middle 90% spans under 3 decades (the
-# quantile rule used before kept it linear).
-AUTO_LOG_DECADES = 2.0
+# The default top of a linear loss scale: Li et al. (2018) draw their surfaces up to 10 and their
+# contours from 0.1 to 10; a cross-entropy at chance is ln(classes) (2.3 for 10 classes), so 10
+# shows the whole basin and the walls around it. A loss whose minimum reaches half the cap or more
+# gets ten times its minimum instead (rounded up to 1, 2 or 5 times a power of ten), so the cap is
+# always a rise the basin can be seen in.
+LOSS_CAP = 10.0
 
 
 def value_names(surface) -> list:
@@ -53,15 +61,11 @@ def value_names(surface) -> list:
 def get_values(surface, value: str) -> np.ndarray:
     """The ``value`` array of ``surface`` as float64; ValueError naming the stored values if absent.
 
-    A loss that is NaN in a cell the file marks as computed (``surface.computed``) diverged there:
-    it is returned as +inf, so it is drawn at the cap like other blow-ups, not as a gap.
+    NaN (not computed yet, or a loss that came out NaN where the network diverged) stays NaN and is
+    drawn as a gap; +inf (an overflowed loss) is drawn at the cap.
     """
     check_choice("value", value, value_names(surface))
-    v = np.asarray(surface.values[value], dtype=np.float64)
-    computed = getattr(surface, "computed", None)
-    if computed is not None and not is_accuracy(value) and np.shape(computed) == v.shape:
-        v = np.where(np.isnan(v) & np.asarray(computed, dtype=bool), np.inf, v)
-    return v
+    return np.asarray(surface.values[value], dtype=np.float64)
 
 
 def is_accuracy(value: str) -> bool:
@@ -109,13 +113,14 @@ class Scale:
         return _format.format_number(v, self.plain)
 
     def label(self, name: str) -> str:
-        """Colour-bar / axis label, saying when values were clipped: 'train loss (clipped at 12.3)'."""
-        notes = []
+        """Colour-bar / axis label naming the scale and where values were cut:
+        'train loss (linear, clipped at 10)', 'train loss (log scale)'."""
+        notes = ["log scale" if self.log else "linear"]
         if self.clipped:
             notes.append(f"clipped at {self.fmt(self.vmax)}")
         if self.floored:
             notes.append(f"floored at {self.fmt(self.vmin)}")
-        return f"{name} ({', '.join(notes)})" if notes else name
+        return f"{name} ({', '.join(notes)})"
 
     def apply(self, values: np.ndarray) -> np.ma.MaskedArray:
         """Values ready to draw: NaN masked, everything else clamped into [vmin, vmax]."""
@@ -167,26 +172,14 @@ def make_levels(vmin: float, vmax: float, levels: Levels, log: bool) -> np.ndarr
     return arr
 
 
-def wide_range(arrays: Sequence[np.ndarray]) -> bool:
-    """Whether the positive finite values span AUTO_LOG_DECADES or more (see ``log=None``).
-
-    The span runs from the smallest value (the minimum is what the plot is about, never an
-    outlier) to the top left by the log-scale outlier cap (a few blown-up cells at the edge of the
-    grid are clipped anyway and must not turn a narrow bowl logarithmic).
-    """
-    flat = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays]) if arrays else np.array([])
-    pos = flat[np.isfinite(flat) & (flat > 0)]
-    if pos.size < 2:
-        return False
-    top, _ = _auto_cap(pos, log=True)
-    return bool(top / pos.min() >= 10 ** AUTO_LOG_DECADES * (1 - 1e-9))
-
-
-def resolve_log(log: Optional[bool], arrays: Sequence[np.ndarray], value: str = "") -> bool:
-    """``log`` as given, or for None: True for a loss spanning many decades (never for accuracy)."""
-    if log is not None:
-        return bool(log)
-    return not is_accuracy(value) and wide_range(arrays)
+def loss_cap(lowest: float) -> float:
+    """The default top of a linear loss scale whose lowest value is ``lowest``: LOSS_CAP, or for a
+    loss that never comes below half of it, ten times the minimum rounded up to 1, 2 or 5 x 10^k."""
+    if lowest < LOSS_CAP / 2:
+        return LOSS_CAP
+    target = 10 * lowest
+    exp = 10.0 ** np.floor(np.log10(target))
+    return float(next(m * exp for m in (1, 2, 5, 10) if m * exp >= target * (1 - 1e-12)))
 
 
 # mantissas of round values per decade, coarse to fine (1, 10, 100 / 1, 3, 10 / 1, 2, 5, 10 ...)
@@ -214,12 +207,12 @@ def shared_scale(arrays: Sequence[np.ndarray], vmin: Optional[float] = None, vma
     """One :class:`Scale` covering every array in ``arrays`` (NaN ignored, inf clipped).
 
     ``vmin``/``vmax`` fix the limits (values beyond them are clipped and flagged); left as None they
-    come from the data, with the top capped at a high quantile when outliers blow it up.
-    ``log=None`` decides by :func:`resolve_log` (``value`` names what the arrays hold).
+    come from the data: the bottom is the lowest value, the top of a loss on a linear scale is
+    :func:`loss_cap` (or the data's top, if lower), and any other top is capped at a high quantile
+    when outliers blow it up. ``log=None`` is the default scale: linear. ``value`` names what the
+    arrays hold (an accuracy gets no loss cap).
     """
-    if log is None and vmin is not None and vmin <= 0:
-        log = False  # a non-positive lower limit asks for a linear scale
-    log = resolve_log(log, arrays, value)
+    log = bool(log)
     if vmin is not None and vmax is not None and not vmin < vmax:
         raise ValueError(f"`vmin` must be less than `vmax`, but vmin={vmin!r} and vmax={vmax!r} were passed.")
     if log and vmin is not None and vmin <= 0:
@@ -240,6 +233,10 @@ def shared_scale(arrays: Sequence[np.ndarray], vmin: Optional[float] = None, vma
 
     if vmax is None:
         hi, clipped = _auto_cap(finite, log)
+        if not log and value and not is_accuracy(value):
+            cap = loss_cap(float(finite.min()))
+            if hi > cap:
+                hi, clipped = cap, True
     else:
         hi, clipped = float(vmax), bool(finite.max() > vmax)
     clipped = clipped or bool(np.any(np.isposinf(present)))

@@ -28,12 +28,19 @@ KINDS = ("line", "contour", "contourf", "heatmap", "surface")
 ALIASES = {"surface3d": "surface"}
 PANEL_SIZE = (3.6, 3.2)  # inches per panel when no figsize is given and no style sets one
 LABEL_PAD = 6.0  # points between a row/column label and the panel's own labels
+SURFACE_HSPACE = 0.08  # fraction of a row's height between rows of 3D panels
 
 
 def normalize_kind(kind: str) -> str:
     """Check ``kind`` against KINDS (accepting 'surface3d' for 'surface')."""
     check_kind(kind, KINDS + tuple(ALIASES))
     return ALIASES.get(kind, kind)
+
+
+def default_kind(surfaces: Sequence) -> str:
+    """'line' when every surface is 1D, else 'contour' (what ``kind=None`` draws)."""
+    drawn = [s for s in surfaces if s is not None]
+    return "line" if drawn and all(s.ndim == 1 for s in drawn) else "contour"
 
 
 def check_grid(grid, n: int) -> Tuple[int, int]:
@@ -97,7 +104,7 @@ def _strings(labels) -> Optional[List[str]]:
     return None if labels is None else [str(v) for v in labels]
 
 
-def compare(surfaces: Sequence, kind: str = "contour", value: str = "train_loss", *,
+def compare(surfaces: Sequence, kind: Optional[str] = None, value: str = "train_loss", *,
             grid: Optional[Tuple[int, int]] = None, titles: Optional[Sequence[str]] = None,
             row_labels: Optional[Sequence[str]] = None, col_labels: Optional[Sequence[str]] = None,
             levels: Levels = None, vmin: Optional[float] = None, vmax: Optional[float] = None,
@@ -107,21 +114,22 @@ def compare(surfaces: Sequence, kind: str = "contour", value: str = "train_loss"
 
     surfaces: ``Surface`` objects, e.g. ``[with_skip, without_skip]`` (2D for all kinds but 'line');
               in a grid, row by row, None leaving a panel empty
-    kind:     'contour', 'contourf', 'heatmap', 'surface' (3D) or 'line'
+    kind:     'contour', 'contourf', 'heatmap', 'surface' (3D) or 'line'; default: 'line' when
+              every surface is 1D, else 'contour'
     grid:     (rows, cols) with rows * cols == len(surfaces); default one row
     titles:   panel titles; default: each surface's model name from its spec, with the options
               that tell alike names apart (``resnet56_noskip``, ``resnet56 (width 2)``); in a grid
               whose labels name every difference, none
     row_labels, col_labels: words beside each row / above each column of a grid; default: the
-              spec options that vary between rows / columns (``no skip``, ``depth 56``), if any
+              spec options that vary between rows / columns (``no skip connections``, ``depth 56``), if any
     levels, vmin, vmax, log: as for :func:`landscape.plot.contour`, applied to all panels at once
     view:     (elevation, azimuth) shared by all 3D panels
     fig:      draw into this (empty) figure instead of a new one
     """
-    kind = normalize_kind(kind)
     surfaces = list(surfaces)
     if not any(s is not None for s in surfaces):
         raise ValueError("compare() needs at least one surface, but none was passed.")
+    kind = normalize_kind(default_kind(surfaces) if kind is None else kind)
     if kind != "line":
         for s in surfaces:
             if s is not None:
@@ -136,6 +144,9 @@ def compare(surfaces: Sequence, kind: str = "contour", value: str = "train_loss"
                     PANEL_SIZE[1] * lay.rows + 0.3 * (lay.col_labels is not None))
             figsize = (base_w, base_h * lay.rows ** 0.5) if _styled() else grow
         fig = plt.figure(figsize=figsize, layout="constrained")
+        if kind == "surface" and lay.rows > 1:
+            # the constrained layout under-counts a 3D panel's x label, which the panel below covered
+            fig.get_layout_engine().set(hspace=SURFACE_HSPACE)
     proj = "3d" if kind == "surface" else None
     axes = [fig.add_subplot(lay.rows, lay.cols, i + 1, projection=proj) for i in range(len(surfaces))]
 
@@ -172,12 +183,12 @@ def _styled() -> bool:
 
 def _share_axis_labels(axes, lay: Layout) -> None:
     """Axis labels once per row (y, first column) and once per column (x, bottom row) when alike."""
-    first = axes[0]
+    xlabel, ylabel = axes[0].get_xlabel(), axes[0].get_ylabel()
     for i, ax in enumerate(axes):
         r, c = divmod(i, lay.cols)
-        if c > 0 and ax.get_ylabel() == first.get_ylabel():
+        if c > 0 and ax.get_ylabel() == ylabel:
             ax.set_ylabel("")
-        if r < lay.rows - 1 and ax.get_xlabel() == first.get_xlabel():
+        if r < lay.rows - 1 and ax.get_xlabel() == xlabel:
             ax.set_xlabel("")
 
 
@@ -214,7 +225,7 @@ def _compare_lines(axes, surfaces, lay: Layout, *, log, vmin, vmax) -> None:
         losses, accs = split_values(s)
         loss_arrays += [profile(s, v) for v in losses]
         acc_arrays += [profile(s, v) for v in accs]
-    loss_scale = shared_scale(loss_arrays, vmin=vmin, vmax=vmax, log=log) if loss_arrays else None
+    loss_scale = shared_scale(loss_arrays, vmin=vmin, vmax=vmax, log=log, value="loss") if loss_arrays else None
     acc_limits = None
     finite_acc = np.concatenate([a[np.isfinite(a)] for a in acc_arrays]) if acc_arrays else np.array([])
     if finite_acc.size:

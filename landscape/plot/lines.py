@@ -27,6 +27,17 @@ def profile(surface, value: str) -> np.ndarray:
     return v[int(np.argmin(np.abs(surface.y))), :]
 
 
+def beyond_frame(values: np.ndarray, scale: Scale) -> np.ndarray:
+    """A loss curve ready to plot on ``scale``'s axis limits: NaN stays NaN (a gap), values above
+    the cap keep their height and +inf goes far above it, so the curve leaves through the top of
+    the frame where the loss does instead of running flat along the cap; values below the floor
+    of a log axis (zero, negative) sit on the floor."""
+    v = np.asarray(values, dtype=np.float64)
+    far = scale.vmax * 1e3 if scale.log else scale.vmax + 1e3 * (scale.vmax - scale.vmin)
+    v = np.where(np.isposinf(v), far, v)
+    return np.where(v < scale.vmin, scale.vmin, v)  # NaN compares False: it stays
+
+
 def split_values(surface, values: Optional[Sequence[str]] = None):
     """(loss names, accuracy names) to draw, in file order; checks requested names exist."""
     from ..errors import check_choice
@@ -46,7 +57,7 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
 
     surface: 1D ``Surface`` (values (nx,)), or 2D, then the slice through y = 0 is drawn
     values:  names to draw (default: every value in the file); names with "acc" go on the right
-    log:     logarithmic loss axis; None (default): when the losses span 2 decades or more
+    log:     logarithmic loss axis; None (default): linear, from the lowest loss up to a cap of 10
     vmin, vmax: loss-axis limits; losses above vmax (and inf/outliers) are drawn at the cap and the
              axis label says "(clipped at ...)"
     loss_scale, acc_limits: shared limits, used by ``compare`` so panels line up
@@ -57,9 +68,9 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
     x = np.asarray(surface.x, dtype=float)
     if losses:
         raw = [profile(surface, n) for n in losses]
-        scale = loss_scale or shared_scale(raw, vmin=vmin, vmax=vmax, log=log)
+        scale = loss_scale or shared_scale(raw, vmin=vmin, vmax=vmax, log=log, value=losses[0])
         for n, r in zip(losses, raw):
-            ax.plot(x, scale.apply(r).filled(np.nan), color=LOSS_COLOR, linestyle="--" if "test" in n else "-",
+            ax.plot(x, beyond_frame(r, scale), color=LOSS_COLOR, linestyle="--" if "test" in n else "-",
                     label=_labels.value_label(n))
             if mark_min:
                 i = np.nanargmin(np.where(np.isfinite(r), r, np.nan)) if np.isfinite(r).any() else None
@@ -93,6 +104,7 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
     ax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
     if title is None:
         title = _labels.title(surface) + ("" if surface.ndim == 1 else " (slice at y = 0)")
+    title = _labels.panel_title(surface, losses[0] if losses else (accs or ["train_loss"])[0], title)
     if title:
         ax.set_title(title)
     if legend and handles:

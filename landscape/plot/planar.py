@@ -52,8 +52,7 @@ def _finish(ax: Axes, surface, value, raw, scale, mappable, *, trajectory, mark_
         # powers of ten need a size up: their superscripts are 70% of the text
         _place.contour_labels(ax, contours, label_levels(scale, contours.levels), scale.fmt, obstacles,
                               fontsize="x-small" if scale.plain else "small")
-    if title is None:
-        title = _labels.title(surface)
+    title = _labels.panel_title(surface, value, title)
     if title:
         ax.set_title(title)
     if colorbar:
@@ -72,8 +71,8 @@ def contour(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, le
     levels:     number of levels (default 20) or explicit increasing values, in data units
     vmin, vmax: colour limits; values above ``vmax`` (and inf/outliers, see ``_scale``) are clipped,
                 and the colour bar says so
-    log:        logarithmic levels and colours; None (default) picks log for a loss whose values
-                span 2 decades or more, where a linear scale shows one blob and a few edge contours
+    log:        logarithmic levels and colours; None (default): linear, a loss drawn from its
+                minimum up to a cap of 10 (see ``_scale.loss_cap``), which the colour bar names
     trajectory: None draws ``surface.trajectory`` if the file has one, True requires it, False
                 hides it, or a dict {"coords": (n, 2), "epochs": (n,)}
     scale:      a precomputed shared ``Scale`` (``compare`` passes one so panels share levels)

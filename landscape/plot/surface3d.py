@@ -2,7 +2,14 @@
 
 matplotlib's ``plot_surface`` handles NaN cells unevenly (it drops single vertices from the
 neighbouring quads, leaving slivers), so the quads are built here: one per grid cell whose four
-corners are all computed, coloured by the cell's mean value. Missing cells are holes.
+corners are all computed, coloured by the mean height of its corners. Missing cells are holes.
+
+A clipped surface (``vmax``, or the automatic cap on blown-up losses) is cut at the cap height,
+not flattened onto it: clamping each corner to the cap turned every cell that straddles the cap
+into a steep wall or spike and left a flat plateau at the cap, which the eye reads as landscape.
+Here each cell's quad is clipped against the plane z = cap (see :func:`clip_below`), the crossing
+points interpolated linearly along the cell's edges; neighbouring cells share those points, so
+the cut is one smooth rim at the cap height, and nothing is drawn above it.
 """
 from __future__ import annotations
 
@@ -20,18 +27,103 @@ DEFAULT_VIEW = (30.0, -60.0)  # (elevation, azimuth) in degrees: matplotlib's de
 
 
 def cell_quads(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Quads of the grid cells whose 4 corners are finite.
+    """Quads of the grid cells whose 4 corners are computed (not NaN; +inf is kept for
+    :func:`clip_below` to cut).
 
     x: (nx,), y: (ny,), z: (ny, nx) drawing heights (NaN = missing)
     returns verts (m, 4, 3) and the (m, 2) [iy, ix] index of each cell's lower-left corner.
     """
     X, Y = np.meshgrid(x, y)
-    ok = np.isfinite(z)
+    ok = ~np.isnan(z)
     cell_ok = ok[:-1, :-1] & ok[1:, :-1] & ok[:-1, 1:] & ok[1:, 1:]
     iy, ix = np.nonzero(cell_ok)
     corners = [(iy, ix), (iy, ix + 1), (iy + 1, ix + 1), (iy + 1, ix)]
     verts = np.stack([np.stack([X[c], Y[c], z[c]], axis=-1) for c in corners], axis=1)
     return verts, np.stack([iy, ix], axis=1)
+
+
+def _crossing(a: np.ndarray, b: np.ndarray, level: float) -> np.ndarray:
+    """The point at height ``level`` on the edge a-b (which crosses it), linearly interpolated; an
+    infinite end puts it at the finite one."""
+    lo, hi = (a, b) if a[2] <= b[2] else (b, a)
+    t = (level - lo[2]) / (hi[2] - lo[2]) if np.isfinite(hi[2]) else 0.0
+    p = lo + t * (np.where(np.isfinite(hi), hi, lo) - lo)
+    p[2] = level
+    return p
+
+
+def _clip(poly: np.ndarray, level: float, below: bool) -> Optional[np.ndarray]:
+    """The part of polygon ``poly`` (k, 3) with z <= level (``below``) or z >= level, by
+    Sutherland-Hodgman against one plane; None if nothing of it is left."""
+    inside = poly[:, 2] <= level if below else poly[:, 2] >= level
+    out = []
+    for j in range(len(poly)):
+        k = (j + 1) % len(poly)
+        if inside[j]:
+            out.append(poly[j])
+        if inside[j] != inside[k]:
+            out.append(_crossing(poly[j], poly[k], level))
+    return np.array(out) if len(out) >= 3 else None
+
+
+def clip_below(verts: np.ndarray, top: float) -> Tuple[list, np.ndarray]:
+    """The parts of polygons ``verts`` (m, k, 3) at or below height ``top``.
+
+    A corner above ``top`` is replaced by the points where the polygon's edges cross the plane
+    z = top, linearly interpolated, so a cell straddling the cap ends in a straight rim at exactly
+    ``top``, and two cells sharing an edge cut it at the same point. An infinite corner puts the
+    crossing at its finite neighbour. Polygons wholly above are dropped.
+    Returns (list of (j, 3) arrays, (len,) index of the polygon each came from).
+    """
+    if len(verts) == 0:
+        return [], np.zeros(0, dtype=int)
+    z = verts[:, :, 2]
+    below = np.all(z <= top, axis=1)
+    keep = list(verts[below])
+    origin = list(np.nonzero(below)[0])
+    for i in np.nonzero(~below & np.any(z <= top, axis=1))[0]:
+        part = _clip(verts[i], top, below=True)
+        if part is not None:
+            keep.append(part)
+            origin.append(i)
+    return keep, np.asarray(origin, dtype=int)
+
+
+def split_at_levels(poly: np.ndarray, levels: np.ndarray) -> list:
+    """``poly`` cut into horizontal slabs at the ``levels`` (drawing units) it spans, lowest first.
+
+    A steep cell (a basin wall that climbs several levels within one grid step) coloured by one
+    mean value shows as a stripe unlike its neighbours; cut at the levels, each slab takes the
+    colour of its own height, so the colours follow the colour bar's bands like a filled contour.
+    """
+    z = poly[:, 2]
+    inner = levels[(levels > z.min()) & (levels < z.max())]
+    out, rest = [], poly
+    for level in inner:
+        part = _clip(rest, level, below=True)
+        if part is not None:
+            out.append(part)
+        rest = _clip(rest, level, below=False)
+        if rest is None:
+            return out
+    return out + [rest]
+
+
+def pieces(x: np.ndarray, y: np.ndarray, height: np.ndarray, top: float, log: bool,
+           levels: Optional[np.ndarray] = None) -> Tuple[list, np.ndarray]:
+    """The polygons a 3D surface is drawn with, and the value each is coloured by.
+
+    height: (ny, nx) drawing heights (log10 of the values on a log scale; NaN = missing, may
+    exceed ``top``); top: the cap in drawing units; levels: drawing heights to cut the cells at
+    (see :func:`split_at_levels`), None for whole cells. Returns (list of (j, 3) arrays, none
+    above ``top``; (len,) colour values in data units: the mean height of each polygon's corners).
+    """
+    verts, _ = clip_below(cell_quads(x, y, height)[0], top)
+    if levels is not None and len(levels):
+        levels = np.asarray(levels, dtype=np.float64)
+        verts = [part for v in verts for part in split_at_levels(v, levels)]
+    mean_h = np.array([v[:, 2].mean() for v in verts])
+    return verts, (10 ** mean_h if log else mean_h)
 
 
 Z_TICKS = 6  # at most; a 3D axis is short and its labels collide at the corners
@@ -61,6 +153,7 @@ def set_height_ticks(ax: Axes, scale: Scale) -> None:
         ax.zaxis.set_major_formatter(_format.formatter(scale.plain, log10_units=True))
     else:
         ax.zaxis.set_major_locator(MaxNLocator(nbins=n, steps=[1, 2, 2.5, 5, 10]))
+        ax.zaxis.set_major_formatter(_format.formatter(scale.plain))
 
 
 def _pad_height_ticks(ax: Axes, scale: Scale) -> None:
@@ -75,7 +168,7 @@ def _pad_height_ticks(ax: Axes, scale: Scale) -> None:
     if scale.log:
         texts = [_format.format_number(10.0 ** v, scale.plain) for v in locs]
     else:
-        texts = [f"{v:g}" for v in locs]
+        texts = [_format.format_number(v, scale.plain) for v in locs]
     size = ax.zaxis.get_major_ticks()[0].label1.get_fontsize() if ax.zaxis.get_major_ticks() else "medium"
     widest = max((_place.text_size(t, size)[0] for t in texts), default=0.0)
     ax.tick_params(axis="z", pad=max(3.5, widest / 2 - 5.0))
@@ -92,8 +185,9 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
     ax:   a 3D axes (``fig.add_subplot(projection="3d")``); None uses the current axes if it is 3D,
           else adds one (in a new figure if the current one already has 2D axes)
     view: (elevation, azimuth) in degrees
-    vmin, vmax, log, scale: as in :func:`landscape.plot.contour`; clipped values form a flat top at
-          the cap, and the z-limits are the scale's limits (so panels sharing a scale share z)
+    vmin, vmax, log, scale: as in :func:`landscape.plot.contour`; the surface is cut at the cap
+          (nothing is drawn above it, the cut is a rim at the cap height), and the z-limits are the
+          scale's limits (so panels sharing a scale share z)
     edgecolor: colour of the cell edges (None: none, the smooth look of the paper's figures)
     short_labels: "direction 1" instead of "direction 1 (filter-normalized)" (narrow panels)
     ``levels`` only matters through ``scale`` (colour bar ticks) and is otherwise ignored.
@@ -103,12 +197,9 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
     raw = get_values(surface, value)
     if scale is None:
         scale = shared_scale([raw], vmin=vmin, vmax=vmax, log=log, levels=levels, value=value)
-    drawn = scale.apply(raw).filled(np.nan)
-    height = scale.transform(drawn)
-    verts, idx = cell_quads(surface.x, surface.y, height)
-    # colour each quad by its mean height, mapped back to data units so the colour bar reads in them
-    mean_h = verts[:, :, 2].mean(axis=1) if len(verts) else np.zeros(0)
-    face_values = 10 ** mean_h if scale.log else mean_h
+    height = drawing_heights(raw, scale)
+    top = float(scale.transform(np.float64(scale.vmax)))
+    verts, face_values = pieces(surface.x, surface.y, height, top, scale.log, levels=scale.transform(scale.levels))
     poly = Poly3DCollection(verts, cmap=cmap,
                             norm=scale.norm, linewidths=0.15 if edgecolor else 0.0,
                             edgecolors=edgecolor if edgecolor else "none", antialiased=False)
@@ -118,7 +209,10 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
     # and the path stay visible on top of the surface
     ax.computed_zorder = False
     poly.set_zorder(1)
-    ax.add_collection3d(poly)
+    # no autoscaling from the polygons: the limits are set below, and matplotlib (3.11) pads the
+    # vertex array of polygons of unequal length with uninitialised memory that its autoscale then
+    # reads, now and then as +-1e308 ("Axis limits cannot be NaN or Inf")
+    ax.add_collection3d(poly, autolim=False)
 
     ax.set_xlim(surface.x.min(), surface.x.max())
     ax.set_ylim(surface.y.min(), surface.y.max())
@@ -139,18 +233,27 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
     traj = _draw.trajectory_data(surface, trajectory)
     if traj is not None:
         coords = np.asarray(traj["coords"], dtype=float).reshape(-1, 2)
-        _draw.draw_trajectory(ax, traj, z=_heights_at(surface, height, coords))
+        _draw.draw_trajectory(ax, traj, z=_heights_at(surface, np.minimum(height, top), coords))
     if mark_min:
         best = best_index(raw, value)
         if best is not None:
-            _draw.mark_best(ax, surface, value, raw, z=height[best], scale=scale)
-    if title is None:
-        title = _labels.title(surface)
+            _draw.mark_best(ax, surface, value, raw, z=min(height[best], top), scale=scale)
+    title = _labels.panel_title(surface, value, title)
     if title:
         ax.set_title(title)
     if colorbar:
         _draw.colorbar(poly, ax, scale, value, shrink=0.7, pad=0.12)
     return ax
+
+
+def drawing_heights(raw: np.ndarray, scale: Scale) -> np.ndarray:
+    """Drawing heights of ``raw`` values: NaN stays NaN (a hole), values above the cap keep their
+    height (inf included) so :func:`clip_below` can find where the surface crosses the cap, and
+    values below the floor sit on it."""
+    v = np.asarray(raw, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        floored = np.where(v < scale.vmin, scale.vmin, v)
+        return scale.transform(floored)
 
 
 def _heights_at(surface, height: np.ndarray, coords: np.ndarray) -> np.ndarray:
