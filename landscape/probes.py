@@ -104,8 +104,10 @@ def dead_units(model: nn.Module, data: Any, batch_size: int = 1024,
         batch_size: samples per forward pass (memory only).
 
     Returns:
-        ``{"units": total, "dead": count, "share": dead / units, "layers": [{"name", "units", "dead"}]}``
-        in the order the activations first run.
+        ``{"units": total, "dead": count, "share": dead / units, "layers": [{"name", "units", "dead"}]
+        (in the order the activations first run), "max_slope", "mean_slope"}``: the largest and the
+        mean |derivative| over every unit, sample and position: the factor by which each activation
+        scales the backward signal (sigmoid's is at most 1/4, so a chain of n of them at most 4^-n).
 
     Raises:
         ValueError: the model has no activation module of ``types``.
@@ -116,6 +118,7 @@ def dead_units(model: nn.Module, data: Any, batch_size: int = 1024,
                          "whose dead units could be counted.")
     alive: Dict[str, torch.Tensor] = {}
     order: List[str] = []
+    stats = {"max": 0.0, "sum": 0.0, "count": 0}
 
     def hook(name):
         def record(module, inputs):
@@ -130,6 +133,9 @@ def dead_units(model: nn.Module, data: Any, batch_size: int = 1024,
                 order.append(name)
             else:
                 alive[name] = alive[name] | passes
+            stats["max"] = max(stats["max"], float(slope.abs().max()))
+            stats["sum"] += float(slope.abs().double().sum())
+            stats["count"] += slope.numel()
         return record
 
     device = next(model.parameters()).device
@@ -146,7 +152,8 @@ def dead_units(model: nn.Module, data: Any, batch_size: int = 1024,
     layers = [{"name": n, "units": int(alive[n].numel()), "dead": int((~alive[n]).sum())} for n in order]
     units = sum(layer["units"] for layer in layers)
     dead = sum(layer["dead"] for layer in layers)
-    return {"units": units, "dead": dead, "share": dead / units if units else 0.0, "layers": layers}
+    return {"units": units, "dead": dead, "share": dead / units if units else 0.0, "layers": layers,
+            "max_slope": stats["max"], "mean_slope": stats["sum"] / max(stats["count"], 1)}
 
 
 # --------------------------------------------------------------------------------------------------

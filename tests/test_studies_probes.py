@@ -74,6 +74,14 @@ def test_leaky_relu_has_no_dead_units_where_relu_has():
     relu = probes.dead_units(nn.Sequential(lin, nn.ReLU()), (X, X[:, 0]))
     leaky = probes.dead_units(nn.Sequential(lin, nn.LeakyReLU(0.01)), (X, X[:, 0]))
     assert relu["share"] == 1.0 and leaky["share"] == 0.0
+    assert relu["max_slope"] == 0.0 and leaky["max_slope"] == pytest.approx(0.01)
+
+
+def test_sigmoid_slope_never_exceeds_a_quarter():
+    X = torch.randn(256, 16) * 3
+    out = probes.dead_units(_mlp(activation="sigmoid"), (X, X[:, 0]))
+    assert 0.05 < out["mean_slope"] < out["max_slope"] <= 0.25
+    assert probes.dead_units(_mlp(activation="relu"), (X, X[:, 0]))["max_slope"] == 1.0
 
 
 def test_dead_units_leave_the_model_untouched_and_need_activations():
