@@ -6,6 +6,8 @@ The measurements behind the chapter's studies (vanishing gradients, normalizatio
   (``landscape.gradflow``, written by ``landscape.train``): at initialization, after the first
   epoch and at the last. With sigmoid each layer multiplies the backward signal by at most 1/4, so
   the ratio of a deep sigmoid net falls by orders of magnitude; ReLU keeps it near 1.
+- :func:`weight_change` — how far each layer's weights moved in training (relative to their
+  initial norm): layers whose gradient vanished barely learn.
 - :func:`dead_units` — the share of activation units whose derivative is zero on every sample of a
   data set: for ReLU exactly the units that are never positive ("dead": no gradient ever passes).
 - :func:`mode_gap` — the same data's loss in training mode (batch statistics over batches of the
@@ -66,6 +68,31 @@ def flow_ratios(flow: Dict[str, Any]) -> Dict[str, Optional[float]]:
     return {"ratio_init": ratios.get(0), "ratio_epoch1": ratios.get(1), "ratio_last": ratios[max(by_epoch)],
             "ratio_train": math.exp(sum(logs) / len(logs)) if logs and len(logs) == len(training) else None,
             "first_init": float(init[0]) if init else None, "last_init": float(init[-1]) if init else None}
+
+
+def weight_change(initial: nn.Module, final: nn.Module) -> Dict[str, Any]:
+    """How far each layer's weights moved in training: ||W_final - W_init|| / ||W_init|| per layer
+    (layers as in :func:`landscape.gradflow.layers`, input to output; biases and norm scales left
+    out). A layer whose gradient vanished barely moves: "those layers barely learn", measured.
+
+    Returns ``{"layers": [names], "change": [relative change per layer]}``. Raises ValueError if the
+    two models do not have the same layers.
+    """
+    from . import gradflow
+
+    groups = gradflow.layers(final)
+    a, b = dict(initial.named_parameters()), dict(final.named_parameters())
+    missing = sorted(n for names in groups.values() for n in names if n not in a or a[n].shape != b[n].shape)
+    if missing:
+        raise ValueError(f"The initial model lacks the weights {missing[:3]} of the final one (or their shapes "
+                         "differ); pass the same architecture twice.")
+    change = []
+    with torch.no_grad():
+        for names in groups.values():
+            moved = sum(float((b[n].double() - a[n].double()).pow(2).sum()) for n in names)
+            size = sum(float(a[n].double().pow(2).sum()) for n in names)
+            change.append(math.sqrt(moved / size) if size > 0 else math.inf)
+    return {"layers": list(groups), "change": change}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -272,4 +299,5 @@ def dropout_check(model: nn.Module, x: torch.Tensor, draws: int = 2000, seed: in
     return out
 
 
-__all__ = ["ACTIVATION_TYPES", "dead_units", "dropout_check", "flow_ratios", "gradient_ratio", "mode_gap"]
+__all__ = ["ACTIVATION_TYPES", "dead_units", "dropout_check", "flow_ratios", "gradient_ratio", "mode_gap",
+           "weight_change"]

@@ -52,6 +52,18 @@ def test_sigmoid_gradient_vanishes_toward_the_input_relu_keeps_it():
     assert ratios["sigmoid"] < 1e-3 * ratios["relu"]
 
 
+def test_weight_change_is_relative_per_layer():
+    a = _mlp(depth=4)
+    b = _mlp(depth=4)
+    with torch.no_grad():
+        b.linear1.weight.mul_(1.5)  # the first layer moved by half its norm, the others not at all
+    out = probes.weight_change(a, b)
+    assert out["layers"][0] == "linear1" and out["layers"][-1] == "fc"
+    assert out["change"][0] == pytest.approx(0.5) and out["change"][1:] == [0.0] * (len(out["layers"]) - 1)
+    with pytest.raises(ValueError, match="same architecture"):
+        probes.weight_change(_mlp(depth=4, width=0.5), b)
+
+
 # -- dead units ------------------------------------------------------------------------------------
 
 def test_dead_units_counts_never_positive_relu_units():
