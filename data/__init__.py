@@ -2,15 +2,17 @@
 
     X, Y = data.load("digits", split="train", n=512, seed=0)   # X (512, 1, 8, 8) float32, Y int64
     data.info("digits")        # shape, classes, sizes, source, normalization, default augmentation
-    data.list_datasets()       # ['digits', 'mnist', 'fashion-mnist', 'cifar10', 'blobs', 'spirals']
+    data.list_datasets()       # ['digits', 'mnist1d', 'mnist', 'fashion-mnist', 'cifar10', 'blobs', 'spirals']
     Xa = data.augment(X, **data.default_augmentation("digits"), seed=0)
 
-Every dataset is a fixed train/test pair of images (N, C, H, W) with integer labels:
+Every dataset is a fixed train/test pair of images (N, C, H, W) or 1D signals (N, C, L) with integer
+labels:
 
 ==============  =========  =======  ===============  ==============================================
 name            shape      classes  train / test     source
 ==============  =========  =======  ===============  ==============================================
 digits          1x8x8      10       1,437 / 360      scikit-learn ``load_digits``: embedded, default
+mnist1d         1x40       10       4,000 / 1,000    the ``mnist1d`` package's generator (``data.mnist1d``)
 mnist           1x28x28    10       60,000 / 10,000  IDX files under the data root (``data.idx``)
 fashion-mnist   1x28x28    10       60,000 / 10,000  IDX files under the data root (``data.idx``)
 cifar10         3x32x32    10       50,000 / 10,000  python pickle batches (``data.cifar``)
@@ -21,7 +23,9 @@ spirals         1x8x8      3        1,200 / 300      seeded synthetic (``data.sy
 Pixels are scaled to [0, 1]; ``normalize=True`` then standardizes each channel with the mean and
 std of the *whole train split* (never of the subset, never of the test split), so train and test
 inputs go through the same affine map; ``info`` and :func:`normalization` report the constants so a
-checkpoint can record them. The data root (``root=None``) is ``$LANDSCAPE_DATA`` or
+checkpoint can record them. MNIST-1D comes standardized by its own generator (mean 0, std 1 over all
+its sequences) and is kept as generated: its constants are 0 and 1. Generated sets (mnist1d) cache
+their arrays under the data root. The data root (``root=None``) is ``$LANDSCAPE_DATA`` or
 ``~/.cache/landscape/data``; missing or malformed files raise ``landscape.errors.FileFormatError``
 with one line naming the directories searched and the files expected.
 """
@@ -37,11 +41,12 @@ import numpy as np
 
 from landscape.errors import check_choice
 
-from . import cifar, digits, idx, synthetic
+from . import cifar, digits, idx, mnist1d, synthetic
 from .paths import PathLike, default_root, resolve_root
 
 SPLITS = ("train", "test")
-Raw = Tuple[np.ndarray, np.ndarray]  # images (N, C, H, W) uint8 in 0..255 or float32 in [0, 1]; labels int64
+# images (N, C, H, W) or signals (N, C, L): uint8 in 0..255, float32 in [0, 1] or standardized float32; labels int64
+Raw = Tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class DatasetSpec:
     """What the registry knows about a dataset without reading it."""
 
     name: str
-    input_shape: Tuple[int, int, int]  # (C, H, W)
+    input_shape: Tuple[int, ...]  # (C, H, W) images or (C, L) signals
     classes: Tuple[str, ...]
     sizes: Dict[str, int]  # the standard split sizes; on-disk files may hold others
     source: str
@@ -57,6 +62,7 @@ class DatasetSpec:
     augmentation: Dict[str, Any]  # keyword arguments of augment(); see data.augmentation
     read: Callable[[str, Optional[PathLike], bool], Raw] = field(repr=False)  # (split, root, download)
     fingerprint: Optional[Callable[[Optional[PathLike]], tuple]] = field(default=None, repr=False)
+    standardized: bool = False  # the source already standardized it: keep its values (mean 0, std 1)
 
     @property
     def on_disk(self) -> bool:
@@ -75,6 +81,12 @@ _SPECS = [
                 "8x8 handwritten digits (UCI optical recognition), shipped inside scikit-learn",
                 # flips make mirrored glyphs that are not digits; an 8x8 image tolerates 1-pixel shifts
                 {"crop_padding": 1, "flip": False}, _embedded(digits.load_split)),
+    DatasetSpec("mnist1d", (1, mnist1d.LENGTH), mnist1d.CLASSES, dict(mnist1d.SIZES),
+                "mnist1d package generator, default arguments (no download)",
+                "MNIST-1D: 1D digit templates, transformed and noised, length 40 (Greydanus 2020)",
+                # no flips (a mirrored template is another digit's); shifts of 10% of the length and
+                # noise at 5% of the data's std are within the generator's own variation
+                {"crop_padding": 4, "flip": False, "noise": 0.05}, mnist1d.load_split, standardized=True),
     DatasetSpec("mnist", (1, 28, 28), digits.CLASSES, {"train": 60000, "test": 10000},
                 "IDX files (yann.lecun.com/exdb/mnist)", "28x28 handwritten digits (LeCun et al. 1998)",
                 {"crop_padding": 2, "flip": False}, partial(idx.load_split, "mnist"),
@@ -130,7 +142,8 @@ def load(name: str, split: str = "train", n: Optional[int] = None, seed: int = 0
         download: fetch missing on-disk files first (needs a network; see ``data.download``).
 
     Returns:
-        ``(X, Y)``: X float32 (N, C, H, W), Y int64 (N,) class indices, fresh tensors the caller owns.
+        ``(X, Y)``: X float32 (N, C, H, W) (or (N, C, L) for 1D signals), Y int64 (N,) class indices,
+        fresh tensors the caller owns.
     """
     import torch
 
@@ -144,10 +157,10 @@ def load(name: str, split: str = "train", n: Optional[int] = None, seed: int = 0
         keep = np.sort(np.random.default_rng(seed).permutation(len(labels))[:n])
         images, labels = images[keep], labels[keep]
     x = _to_unit(images)  # a new float32 array, never a view of a cached one
-    if normalize:
+    if normalize and not entry.standardized:
         mean, std = normalization(name, root)
-        x -= np.asarray(mean, dtype=np.float32)[:, None, None]
-        x /= np.asarray(std, dtype=np.float32)[:, None, None]
+        x -= _per_channel(mean, x.ndim)
+        x /= _per_channel(std, x.ndim)
     return torch.from_numpy(x), torch.from_numpy(np.array(labels, dtype=np.int64))
 
 
@@ -167,9 +180,12 @@ def normalization(name: str, root: Optional[PathLike] = None) -> Tuple[Tuple[flo
     """Per-channel ``(mean, std)`` of the whole train split, pixels in [0, 1]; what ``load`` subtracts and divides by.
 
     A constant channel (std 0) gets std 1 so that it is only centred. Cached per dataset, root and
-    file identity (path, size, mtime), so replaced files are re-read.
+    file identity (path, size, mtime), so replaced files are re-read. A dataset its source already
+    standardized (mnist1d) reports mean 0 and std 1 and is loaded as it is.
     """
     entry = spec(name)
+    if entry.standardized:
+        return (0.0,) * entry.input_shape[0], (1.0,) * entry.input_shape[0]
     if not entry.on_disk:
         return _train_stats(name, None, ())
     base = resolve_root(root)
@@ -180,22 +196,28 @@ def normalization(name: str, root: Optional[PathLike] = None) -> Tuple[Tuple[flo
 def _train_stats(name: str, root: Optional[str], files: tuple) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
     images, _ = _REGISTRY[name].read("train", root, False)
     channels = images.shape[1]
-    count = images.shape[0] * images.shape[2] * images.shape[3]
+    axes = (0,) + tuple(range(2, images.ndim))  # all but the channel axis
+    count = images.size // channels
     chunks = range(0, len(images), 4096)  # bounded memory: CIFAR's train split is 600 MB as float32
     total = np.zeros(channels)
     for i in chunks:
-        total += _to_unit(images[i:i + 4096], np.float64).sum(axis=(0, 2, 3))
+        total += _to_unit(images[i:i + 4096], np.float64).sum(axis=axes)
     mean = total / count
     squares = np.zeros(channels)
     for i in chunks:  # second pass: sum of squared deviations, exact where E[x^2] - E[x]^2 cancels
-        squares += ((_to_unit(images[i:i + 4096], np.float64) - mean[:, None, None]) ** 2).sum(axis=(0, 2, 3))
+        squares += ((_to_unit(images[i:i + 4096], np.float64) - _per_channel(mean, images.ndim)) ** 2).sum(axis=axes)
     std = np.sqrt(squares / count)
     std[std == 0] = 1.0
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
+def _per_channel(values, ndim: int) -> np.ndarray:
+    """Per-channel constants shaped to broadcast over a batch (N, C, ...) of ``ndim`` dimensions."""
+    return np.asarray(values, dtype=np.float32).reshape((-1,) + (1,) * (ndim - 2))
+
+
 def _to_unit(images: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """uint8 0..255 -> [0, 1]; float images are already in [0, 1]. Always a new array."""
+    """uint8 0..255 -> [0, 1]; float data is kept as it is ([0, 1] or standardized). Always a new array."""
     if images.dtype == np.uint8:
         return images.astype(dtype) / dtype(255)
     return np.array(images, dtype=dtype)
@@ -204,7 +226,7 @@ def _to_unit(images: np.ndarray, dtype=np.float32) -> np.ndarray:
 def info(name: str, root: Optional[PathLike] = None, *, inspect: bool = True) -> Dict[str, Any]:
     """What a dataset is: a JSON-able dict.
 
-    Keys: ``name``, ``description``, ``input_shape`` (C, H, W), ``num_classes``, ``classes``,
+    Keys: ``name``, ``description``, ``input_shape`` (C, H, W) or (C, L), ``num_classes``, ``classes``,
     ``sizes`` {train, test}, ``source``, ``augmentation`` (default ``augment`` arguments), ``mean`` and
     ``std`` (per channel, from the train split, as ``load`` applies them), ``location`` (the directory
     the files were found in, on-disk datasets only).

@@ -65,27 +65,40 @@ def group_count(channels: int) -> int:
     return 1
 
 
-def norm_layer(norm: str, channels: int, spatial: bool) -> nn.Module:
-    """The module for ``norm`` over ``channels`` features; ``spatial`` means (N, C, H, W) inputs.
+def norm_layer(norm: str, channels: int, dims: int) -> nn.Module:
+    """The module for ``norm`` over ``channels`` features with ``dims`` spatial dimensions.
 
-    - ``"batch"``: BatchNorm (Ioffe & Szegedy 2015): each channel over the batch (and H, W);
+    ``dims``: 0 for flat features (N, C), 1 for signals (N, C, L), 2 for images (N, C, H, W).
+
+    - ``"batch"``: BatchNorm (Ioffe & Szegedy 2015): each channel over the batch (and L or H, W);
       batch statistics in training, running averages in eval mode.
     - ``"layer"``: Layer norm (Ba et al. 2016) over all features of one sample. For conv features
-      this is ``GroupNorm(1, C)``: mean and variance over (C, H, W) of each sample, followed by a
-      per-channel scale and shift; for flat features ``LayerNorm(C)``. Independent of batch size,
-      identical in train and eval mode.
-    - ``"group"``: ``GroupNorm(G, C)`` (Wu & He 2018), statistics over (C/G, H, W) per sample and
-      group, ``G = group_count(C)``.
+      this is ``GroupNorm(1, C)``: mean and variance over (C, L) or (C, H, W) of each sample,
+      followed by a per-channel scale and shift; for flat features ``LayerNorm(C)``. Independent of
+      batch size, identical in train and eval mode.
+    - ``"group"``: ``GroupNorm(G, C)`` (Wu & He 2018), statistics over (C/G, L) or (C/G, H, W) per
+      sample and group, ``G = group_count(C)``.
     - ``"none"``: :class:`ChannelAffine` — no statistics, only the per-channel scale and shift.
     """
     check_choice("norm", norm, NORMS)
     if norm == "batch":
-        return nn.BatchNorm2d(channels) if spatial else nn.BatchNorm1d(channels)
+        return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
     if norm == "layer":
-        return nn.GroupNorm(1, channels) if spatial else nn.LayerNorm(channels)
+        return nn.GroupNorm(1, channels) if dims else nn.LayerNorm(channels)
     if norm == "group":
         return nn.GroupNorm(group_count(channels), channels)
     return ChannelAffine(channels)
+
+
+def conv_layer(in_channels: int, out_channels: int, dims: int, stride: int = 1) -> nn.Module:
+    """Kernel-3 convolution, padding 1, no bias (a norm slot with its own shift always follows).
+
+    ``dims=2``: ``Conv2d`` 3x3 on images; ``dims=1``: ``Conv1d`` with kernel 3 on signals. A signal is
+    never treated as a height-1 image: a 3x3 kernel there has two rows that only ever see padding,
+    weights the loss does not depend on (and that filter normalization would count).
+    """
+    conv = nn.Conv2d if dims == 2 else nn.Conv1d
+    return conv(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
 
 
 def activation_layer(activation: str, channels: int) -> nn.Module:
@@ -124,7 +137,7 @@ def init_weights(model: nn.Module, activation: str, last: Optional[nn.Module] = 
         "sigmoid": ("sigmoid", 0.0), "tanh": ("tanh", 0.0),
     }[activation]
     for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and not module.weight.is_meta:
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)) and not module.weight.is_meta:
             # (meta tensors, used to count parameters without memory, hold no values to initialize;
             # some PyTorch versions import the compiler stack just to "fill" them)
             if module is last:
@@ -152,8 +165,11 @@ def seeded(seed: Optional[int]) -> Iterator[None]:
 
 def check_options(*, norm: str, activation: str, dropout: float, width: float,
                   in_shape: Sequence[int], num_classes: int, seed: Optional[int]
-                  ) -> Tuple[Tuple[int, int, int], int, Optional[int]]:
-    """Validate the options every family shares; return ``(in_shape, num_classes, seed)`` as plain ints."""
+                  ) -> Tuple[Tuple[int, ...], int, Optional[int]]:
+    """Validate the options every family shares; return ``(in_shape, num_classes, seed)`` as plain ints.
+
+    ``in_shape`` is ``(C, H, W)`` for images or ``(C, L)`` for 1D signals.
+    """
     check_choice("norm", norm, NORMS)
     check_choice("activation", activation, ACTIVATIONS)
     if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
@@ -161,9 +177,9 @@ def check_options(*, norm: str, activation: str, dropout: float, width: float,
     if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0):
         raise ValueError(f"The value for `width` must be a positive multiplier, but {width!r} was passed.")
     shape = tuple(in_shape) if isinstance(in_shape, (list, tuple)) else None
-    if shape is None or len(shape) != 3 or not all(_is_int(s) and s > 0 for s in shape):
-        raise ValueError(f"The value for `in_shape` must be three positive integers (C, H, W), "
-                         f"but {in_shape!r} was passed.")
+    if shape is None or len(shape) not in (2, 3) or not all(_is_int(s) and s > 0 for s in shape):
+        raise ValueError(f"The value for `in_shape` must be three positive integers (C, H, W) for images or two "
+                         f"(C, L) for 1D signals, but {in_shape!r} was passed.")
     if not (_is_int(num_classes) and num_classes >= 1):
         raise ValueError(f"The value for `num_classes` must be a positive integer, but {num_classes!r} was passed.")
     if seed is not None and not _is_int(seed):
@@ -181,13 +197,17 @@ def scaled(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
-def check_input(x: torch.Tensor, in_shape: Tuple[int, int, int], spatial: bool, model: str) -> None:
-    """Raise ValueError unless ``x`` is (N, *in_shape) (or (N, C, any H, any W) if not ``spatial``)."""
+def check_input(x: torch.Tensor, in_shape: Tuple[int, ...], spatial: bool, model: str) -> None:
+    """Raise ValueError unless ``x`` is (N, *in_shape) (or (N, C, any size) if not ``spatial``).
+
+    ``in_shape`` is (C, H, W) or (C, L); the input must have as many dimensions as it implies.
+    """
     want = tuple(in_shape) if spatial else tuple(in_shape[:1])
     got = tuple(x.shape[1:1 + len(want)])
-    if x.dim() != 4 or got != want:
+    if x.dim() != len(in_shape) + 1 or got != want:
+        sizes = "any H, W" if len(in_shape) == 3 else "any L"
         raise ValueError(
             f"{model} was built for inputs of shape (N, {', '.join(map(str, in_shape))})"
-            f"{'' if spatial else ' (any H, W)'}, but got {tuple(x.shape)}; "
+            f"{'' if spatial else f' ({sizes})'}, but got {tuple(x.shape)}; "
             f"create it with in_shape= matching your data."
         )

@@ -31,11 +31,11 @@ class MLPBlock(nn.Module):
         super().__init__()
         self.skip = skip
         self.lin1 = nn.Linear(features, features, bias=False)  # the norm slot supplies the shift
-        self.norm1 = norm_layer(norm, features, spatial=False)
+        self.norm1 = norm_layer(norm, features, dims=0)
         self.act1 = activation_layer(activation, features)
         self.drop = dropout_layer(dropout)
         self.lin2 = nn.Linear(features, features, bias=False)
-        self.norm2 = norm_layer(norm, features, spatial=False)
+        self.norm2 = norm_layer(norm, features, dims=0)
         self.act2 = activation_layer(activation, features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, F) -> (N, F)
@@ -58,8 +58,8 @@ class MLP(nn.Module):
         activation: "relu" | "leaky_relu" | "prelu" | "sigmoid" | "tanh".
         dropout: drop probability between the two layers of every block (0: none).
         width: hidden width multiplier (hidden = 64 * width).
-        in_shape: input ``(C, H, W)``; inputs are flattened, so ``(N, C, H, W)`` and ``(N, C*H*W)``
-            both work.
+        in_shape: input ``(C, H, W)`` or ``(C, L)`` (1D signals); inputs are flattened, so
+            ``(N, C, H, W)`` and ``(N, C*H*W)`` both work.
         num_classes: outputs (logits).
         seed: if given, initial weights depend only on it (global RNG untouched).
 
@@ -85,7 +85,7 @@ class MLP(nn.Module):
         hidden = scaled(HIDDEN, width)
         with seeded(seed):
             self.linear1 = nn.Linear(self.in_features, hidden, bias=False)
-            self.norm1 = norm_layer(norm, hidden, spatial=False)
+            self.norm1 = norm_layer(norm, hidden, dims=0)
             self.act1 = activation_layer(activation, hidden)
             self.blocks = nn.Sequential(*[
                 MLPBlock(hidden, skip=skip, norm=norm, activation=activation, dropout=dropout)

@@ -6,6 +6,10 @@ He et al.'s *option A*: identity, or when a block halves the resolution and doub
 subsampling plus zero-padded channels — no parameters. So ``skip=False`` (Li et al. 2018's
 ``resnet56_noshort``) is the very same set of layers with the shortcut path removed, and both
 members of a pair have identical parameter names and shapes.
+
+1D signals (``in_shape=(C, L)``, e.g. MNIST-1D) get the same network in one dimension: ``Conv1d``
+with kernel 3, 1D norms and an option-A shortcut that subsamples along L — natively, not as
+height-1 images (a 3x3 kernel there has rows that only see padding).
 """
 from __future__ import annotations
 
@@ -16,22 +20,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._registry import register_builder, register_family
-from .layers import activation_layer, check_input, check_options, dropout_layer, init_weights, norm_layer, scaled, seeded
+from .layers import (activation_layer, check_input, check_options, conv_layer, dropout_layer, init_weights, norm_layer,
+                     scaled, seeded)
 
 STAGE_CHANNELS = (16, 32, 64)
 STAGE_STRIDES = (1, 2, 2)
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    """3x3 convolution, padding 1, no bias (a norm slot with its own shift always follows)."""
-    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
-
-
 class ShortcutA(nn.Module):
     """He et al.'s option-A shortcut: take every ``stride``-th pixel, zero-pad the new channels.
 
-    ``(N, C_in, H, W) -> (N, C_out, ceil(H/stride), ceil(W/stride))``, matching the output size of a
-    3x3 conv with padding 1 and the same stride, for even and odd H, W alike.
+    ``(N, C_in, H, W) -> (N, C_out, ceil(H/stride), ceil(W/stride))`` (signals: ``(N, C_in, L) ->
+    (N, C_out, ceil(L/stride))``), matching the output size of a kernel-3 conv with padding 1 and the
+    same stride, for even and odd sizes alike.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int):
@@ -41,31 +42,33 @@ class ShortcutA(nn.Module):
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, :, ::self.stride, ::self.stride]
+        spatial = x.dim() - 2  # 1 for signals, 2 for images
+        x = x[(slice(None), slice(None)) + (slice(None, None, self.stride),) * spatial]
         extra = self.out_channels - self.in_channels
-        return F.pad(x, (0, 0, 0, 0, extra // 2, extra - extra // 2))  # pad order: W, H, then C
+        return F.pad(x, (0, 0) * spatial + (extra // 2, extra - extra // 2))  # pad order: last dim first, C last
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}->{self.out_channels}, stride={self.stride}"
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 convs: ``act2(norm2(conv2(drop(act1(norm1(conv1(x)))))) + shortcut(x))``.
+    """Two kernel-3 convs: ``act2(norm2(conv2(drop(act1(norm1(conv1(x)))))) + shortcut(x))``.
 
     With ``skip=False`` the ``+ shortcut(x)`` term is dropped and nothing else changes. Dropout sits
-    between the two convolutions, as in wide ResNets (Zagoruyko & Komodakis 2016).
+    between the two convolutions, as in wide ResNets (Zagoruyko & Komodakis 2016). ``dims``: 2 for
+    images (3x3 convs), 1 for signals (kernel-3 ``Conv1d``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, *, skip: bool, norm: str,
-                 activation: str, dropout: float):
+                 activation: str, dropout: float, dims: int = 2):
         super().__init__()
         self.skip = skip
-        self.conv1 = conv3x3(in_channels, out_channels, stride)
-        self.norm1 = norm_layer(norm, out_channels, spatial=True)
+        self.conv1 = conv_layer(in_channels, out_channels, dims, stride)
+        self.norm1 = norm_layer(norm, out_channels, dims)
         self.act1 = activation_layer(activation, out_channels)
         self.drop = dropout_layer(dropout)
-        self.conv2 = conv3x3(out_channels, out_channels)
-        self.norm2 = norm_layer(norm, out_channels, spatial=True)
+        self.conv2 = conv_layer(out_channels, out_channels, dims)
+        self.norm2 = norm_layer(norm, out_channels, dims)
         self.act2 = activation_layer(activation, out_channels)
         if skip:
             needs_projection = stride != 1 or in_channels != out_channels
@@ -92,12 +95,13 @@ class ResNet(nn.Module):
         dropout: drop probability between the two convs of every block (0: none).
         width: channel multiplier (16, 32, 64 channels times ``width``; 2, 4, 8 give wide ResNets).
         in_shape: input ``(C, H, W)``; any H, W work (global average pooling), e.g. (1, 8, 8)
-            digits, (1, 28, 28) MNIST, (3, 32, 32) CIFAR.
+            digits, (1, 28, 28) MNIST, (3, 32, 32) CIFAR. ``(C, L)`` builds the 1D network
+            (``Conv1d``, 1D norms and shortcuts) for signals, e.g. (1, 40) MNIST-1D.
         num_classes: outputs (logits).
         seed: if given, initial weights depend only on it (the global RNG is left untouched), so
             both members of a pair built with one seed start from equal weights.
 
-    Input ``(N, C, H, W)``; output logits ``(N, num_classes)``.
+    Input ``(N, C, H, W)`` (or ``(N, C, L)``); output logits ``(N, num_classes)``.
     """
 
     def __init__(self, *, depth: int = 56, skip: bool = True, norm: str = "batch", activation: str = "relu",
@@ -117,10 +121,11 @@ class ResNet(nn.Module):
                      "num_classes": num_classes, "seed": seed}
         blocks_per_stage = (depth - 2) // 6
         channels = [scaled(c, width) for c in STAGE_CHANNELS]
-        opts = dict(skip=skip, norm=norm, activation=activation, dropout=dropout)
+        dims = len(in_shape) - 1  # 2: images, 1: signals
+        opts = dict(skip=skip, norm=norm, activation=activation, dropout=dropout, dims=dims)
         with seeded(seed):
-            self.conv1 = conv3x3(in_shape[0], channels[0])
-            self.norm1 = norm_layer(norm, channels[0], spatial=True)
+            self.conv1 = conv_layer(in_shape[0], channels[0], dims)
+            self.norm1 = norm_layer(norm, channels[0], dims)
             self.act1 = activation_layer(activation, channels[0])
             in_ch = channels[0]
             for i, (out_ch, stride) in enumerate(zip(channels, STAGE_STRIDES), start=1):
@@ -134,9 +139,10 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.in_shape, spatial=False, model=f"resnet{self.spec['depth']}")
-        out = self.act1(self.norm1(self.conv1(x)))  # (N, 16w, H, W)
-        out = self.layer3(self.layer2(self.layer1(out)))  # (N, 64w, ceil(H/4), ceil(W/4))
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)  # (N, 64w)
+        out = self.act1(self.norm1(self.conv1(x)))  # (N, 16w, H, W) or (N, 16w, L)
+        out = self.layer3(self.layer2(self.layer1(out)))  # (N, 64w, ceil(H/4), ceil(W/4)) or (N, 64w, ceil(L/4))
+        pool = F.adaptive_avg_pool2d if out.dim() == 4 else F.adaptive_avg_pool1d
+        out = pool(out, 1).flatten(1)  # (N, 64w)
         return self.fc(out)
 
 

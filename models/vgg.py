@@ -7,16 +7,20 @@ the last conv. There are no shortcuts, so the only pair is ``vary="norm"`` (``vg
 
 Inputs of any size work: the FC layer is sized from ``in_shape``, pooling rounds up (``ceil_mode``)
 and stops once the feature map is 1x1 (1x8x8 digits: 8 -> 4 -> 2 -> 1; 28x28 MNIST: 28 -> 14 -> 7 -> 4).
+1D signals (``in_shape=(C, L)``) get ``Conv1d`` with kernel 3, 1D norms and ``MaxPool1d``
+(MNIST-1D's length 40: 40 -> 20 -> 10 -> 5).
 """
 from __future__ import annotations
 
+import math
 from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ._registry import register_builder, register_family
-from .layers import activation_layer, check_input, check_options, dropout_layer, init_weights, norm_layer, scaled, seeded
+from .layers import (activation_layer, check_input, check_options, conv_layer, dropout_layer, init_weights, norm_layer,
+                     scaled, seeded)
 
 # depth -> (conv channels with "M" for max pooling, number of hidden FC layers)
 CONFIGS = {
@@ -27,12 +31,12 @@ CONFIGS = {
 
 
 class ConvUnit(nn.Module):
-    """``act(norm(conv3x3(x)))``, resolution kept."""
+    """``act(norm(conv(x)))`` with a kernel-3 conv (3x3 on images, 3 on signals), resolution kept."""
 
-    def __init__(self, in_channels: int, out_channels: int, norm: str, activation: str):
+    def __init__(self, in_channels: int, out_channels: int, norm: str, activation: str, dims: int = 2):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
-        self.norm = norm_layer(norm, out_channels, spatial=True)
+        self.conv = conv_layer(in_channels, out_channels, dims)
+        self.norm = norm_layer(norm, out_channels, dims)
         self.act = activation_layer(activation, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +49,7 @@ class LinearUnit(nn.Module):
     def __init__(self, in_features: int, out_features: int, norm: str, activation: str, dropout: float):
         super().__init__()
         self.linear = nn.Linear(in_features, out_features, bias=False)
-        self.norm = norm_layer(norm, out_features, spatial=False)
+        self.norm = norm_layer(norm, out_features, dims=0)
         self.act = activation_layer(activation, out_features)
         self.drop = dropout_layer(dropout)
 
@@ -64,7 +68,7 @@ class VGG(nn.Module):
         activation: "relu" | "leaky_relu" | "prelu" | "sigmoid" | "tanh".
         dropout: drop probability after every hidden FC layer (0: none).
         width: channel multiplier for every conv and hidden FC layer.
-        in_shape: input ``(C, H, W)``; the first FC layer is sized for it.
+        in_shape: input ``(C, H, W)``, or ``(C, L)`` for 1D signals; the first FC layer is sized for it.
         num_classes: outputs (logits).
         seed: if given, initial weights depend only on it (global RNG untouched).
 
@@ -83,21 +87,23 @@ class VGG(nn.Module):
         self.spec = {"name": "vgg", "depth": depth, "norm": norm, "activation": activation, "dropout": dropout,
                      "width": width, "in_shape": list(in_shape), "num_classes": num_classes, "seed": seed}
         config, n_hidden = CONFIGS[depth]
-        channels, height, width_px = in_shape
+        channels, sizes = in_shape[0], list(in_shape[1:])  # sizes: [H, W] or [L]
+        dims = len(sizes)
         with seeded(seed):
             layers: List[nn.Module] = []
             for item in config:
                 if item == "M":
-                    if height == 1 and width_px == 1:
+                    if all(size == 1 for size in sizes):
                         continue  # nothing left to pool (small inputs such as 8x8 digits)
-                    kernel = (2 if height > 1 else 1, 2 if width_px > 1 else 1)
-                    layers.append(nn.MaxPool2d(kernel, stride=kernel, ceil_mode=True))
-                    height, width_px = -(-height // kernel[0]), -(-width_px // kernel[1])
+                    kernel = tuple(2 if size > 1 else 1 for size in sizes)
+                    pool = nn.MaxPool2d if dims == 2 else nn.MaxPool1d
+                    layers.append(pool(kernel, stride=kernel, ceil_mode=True))
+                    sizes = [-(-size // k) for size, k in zip(sizes, kernel)]
                 else:
-                    layers.append(ConvUnit(channels, scaled(item, width), norm, activation))
+                    layers.append(ConvUnit(channels, scaled(item, width), norm, activation, dims))
                     channels = scaled(item, width)
             self.features = nn.Sequential(*layers)
-            hidden, features = [], channels * height * width_px  # FC width = last conv's channels
+            hidden, features = [], channels * math.prod(sizes)  # FC width = last conv's channels
             for _ in range(n_hidden):
                 hidden.append(LinearUnit(features, channels, norm, activation, dropout))
                 features = channels
@@ -107,7 +113,7 @@ class VGG(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.in_shape, spatial=True, model=f"vgg{self.spec['depth']}")
-        out = self.features(x).flatten(1)  # (N, C_last * h * w)
+        out = self.features(x).flatten(1)  # (N, C_last * h * w) or (N, C_last * l)
         return self.fc(self.hidden(out))
 
 

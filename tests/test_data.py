@@ -99,12 +99,12 @@ def assert_one_line_error(exc: BaseException, *needles: str):
 def test_registry_lists_every_dataset_with_static_info():
     names = data.list_datasets()
     assert names[0] == "digits"
-    assert set(names) == {"digits", "mnist", "fashion-mnist", "cifar10", "blobs", "spirals"}
+    assert set(names) == {"digits", "mnist1d", "mnist", "fashion-mnist", "cifar10", "blobs", "spirals"}
     for name in names:
         meta = data.info(name, inspect=False)
         assert meta["num_classes"] == len(meta["classes"])
-        assert len(meta["input_shape"]) == 3 and set(meta["sizes"]) == {"train", "test"}
-        assert set(meta["augmentation"]) == {"crop_padding", "flip"}
+        assert len(meta["input_shape"]) in (2, 3) and set(meta["sizes"]) == {"train", "test"}
+        assert {"crop_padding", "flip"} <= set(meta["augmentation"]) <= {"crop_padding", "flip", "noise"}
         json.dumps(meta)  # JSON-able, so a checkpoint can store it
 
 

@@ -216,23 +216,23 @@ def test_vanishing_gradient_at_init():
 # ---- building blocks -----------------------------------------------------------------------------
 
 def test_layer_norm_on_conv_features_normalizes_each_sample_over_chw():
-    norm = norm_layer("layer", 16, spatial=True)
+    norm = norm_layer("layer", 16, dims=2)
     assert isinstance(norm, nn.GroupNorm) and norm.num_groups == 1
     x = 3 + 5 * torch.randn(4, 16, 5, 5)
     y = norm(x).detach()
     torch.testing.assert_close(y.mean(dim=(1, 2, 3)), torch.zeros(4), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.var(dim=(1, 2, 3), unbiased=False), torch.ones(4), atol=1e-3, rtol=0)
-    assert norm_layer("layer", 16, spatial=False).normalized_shape == (16,)
+    assert norm_layer("layer", 16, dims=0).normalized_shape == (16,)
 
 
 def test_group_counts_and_none_is_affine_only():
     assert [group_count(c) for c in (16, 32, 64, 128, 512, 6, 3)] == [4, 8, 16, 32, 32, 1, 1]
-    affine = norm_layer("none", 8, spatial=True)
+    affine = norm_layer("none", 8, dims=2)
     assert isinstance(affine, ChannelAffine)
     x = torch.randn(2, 8, 3, 3)
     torch.testing.assert_close(affine(x), x)  # identity at init
     for norm in models.NORMS:  # the norm slot always holds weight and bias of shape (C,)
-        assert {n: tuple(p.shape) for n, p in norm_layer(norm, 8, spatial=True).named_parameters()} == \
+        assert {n: tuple(p.shape) for n, p in norm_layer(norm, 8, dims=2).named_parameters()} == \
             {"weight": (8,), "bias": (8,)}
 
 
@@ -303,7 +303,8 @@ def test_unknown_name_suggests_close_matches():
     (dict(depth=21), ["depth", "21", "6n+2"]),
     (dict(dropout=1.0), ["dropout", "1.0"]),
     (dict(width=0), ["width"]),
-    (dict(in_shape=(8, 8)), ["in_shape", "(8, 8)"]),
+    (dict(in_shape=(8,)), ["in_shape", "(8,)"]),
+    (dict(in_shape=(1, 8, 8, 8)), ["in_shape", "(C, L)"]),
     (dict(num_classes=0), ["num_classes"]),
     (dict(skp=False), ["skp", "skip"]),
 ])

@@ -71,20 +71,25 @@ def info_cmd(name, root, as_json):
     classes = meta["classes"]
     shown = ", ".join(classes) if len(classes) <= 10 else ", ".join(classes[:10]) + ", ..."
     aug = meta["augmentation"]
+    signal = len(meta["input_shape"]) == 2
     augmentation = (", ".join(part for part in (
-        f"random crop with {aug['crop_padding']}-pixel padding" if aug["crop_padding"] else "",
-        "horizontal flips" if aug["flip"] else "no flips") if part)
-        if aug["crop_padding"] or aug["flip"] else "none")
+        (f"random shift by up to {aug['crop_padding']} samples" if signal else
+         f"random crop with {aug['crop_padding']}-pixel padding") if aug["crop_padding"] else "",
+        "horizontal flips" if aug["flip"] else "no flips",
+        f"Gaussian noise (std {aug['noise']:g})" if aug.get("noise") else "") if part)
+        if aug["crop_padding"] or aug["flip"] or aug.get("noise") else "none")
     rows = [
         ("name", meta["name"]),
         ("description", meta["description"]),
-        ("input shape", f"{_shape(meta['input_shape'])} (channels x height x width)"),
+        ("input shape", f"{_shape(meta['input_shape'])} "
+         f"({'channels x length' if signal else 'channels x height x width'})"),
         ("classes", f"{meta['num_classes']}: {shown}"),
         ("train size", f"{meta['sizes']['train']:,}"),
         ("test size", f"{meta['sizes']['test']:,}"),
         ("source", meta["source"]),
-        ("normalization", "per channel, from the train split: mean "
-         + ", ".join(f"{v:.4f}" for v in meta["mean"]) + "; std " + ", ".join(f"{v:.4f}" for v in meta["std"])),
+        ("normalization", "none: standardized by its generator" if datasets.spec(name).standardized else
+         "per channel, from the train split: mean " + ", ".join(f"{v:.4f}" for v in meta["mean"])
+         + "; std " + ", ".join(f"{v:.4f}" for v in meta["std"])),
         ("augmentation", augmentation),
     ]
     if meta["location"]:
