@@ -3,13 +3,22 @@
 :func:`render` takes the ``summary.json`` document written by :mod:`landscape.experiment` and returns
 Markdown. Nothing in the report is written before it is measured: every sentence is generated from
 the numbers ("λmax of mlp20_noskip is 77x that of mlp20"), including when the member without skip
-connections or normalization is *not* the sharper one, which the report then says plainly.
-Figures are embedded with links relative to the report, so the output directory can be moved.
+connections or normalization is *not* the sharper one, or a claim of the config does not hold,
+which the report then says plainly. Figures are embedded with links relative to the report, so
+the output directory can be moved.
+
+The report is a list of sections (``[report] sections``; :data:`SECTIONS`): overview, table (one
+row per member, the columns of ``[report] table``), claims (``[[report.claims]]`` checked against
+the numbers), grid (the study's figure grids), curves (training curves), pairs (a table and
+sentences per compared pair), members (each network's figures), settings. A study adds its own
+with :func:`register_section` (``fn(summary) -> lines``) and its own table columns with the
+measures that fill them (``landscape.pipeline.measures.register``).
 """
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 VARY_WORDS = {"skip": ("Skip connections", "skip connections"), "norm": ("Normalization", "normalization")}
 MEASURE_WORDS = {
@@ -124,9 +133,9 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
         sharper = [MEASURE_WORDS[m] for m, e in comp["measures"].items() if e["b_sharper"]]
         flatter = [MEASURE_WORDS[m] for m, e in comp["measures"].items() if e["b_sharper"] is False]
         if k == n:
-            out.append(f"By all {n} measures, {B} (without {VARY_WORDS[pair['vary']][1]}) sits in the sharper minimum.")
+            out.append(f"By all {n} measures, {B} ({_what(s, pair)}) sits in the sharper minimum.")
         elif k == 0:
-            out.append(f"{B} (without {VARY_WORDS[pair['vary']][1]}) is not the sharper one: by none of the {n} "
+            out.append(f"{B} ({_what(s, pair)}) is not the sharper one: by none of the {n} "
                        f"measures is its minimum sharper than that of {A}.")
         else:
             out.append(f"The measures disagree: {B} is sharper by {', '.join(sharper)} and not by "
@@ -138,23 +147,256 @@ def _figure(path: Optional[str], caption: str) -> List[str]:
     return [f"![{caption}]({path})", ""] if path else []
 
 
+def _what(s: Dict[str, Any], pair: Dict[str, Any]) -> str:
+    """What the second member of a pair lacks or takes: "without skip connections", "norm layer"."""
+    value = s["members"][pair["without"]].get("coords", {}).get(pair["vary"], False)
+    if pair["vary"] in VARY_WORDS and value in (False, "none"):
+        return f"without {VARY_WORDS[pair['vary']][1]}"
+    return (pair.get("labels") or {}).get("without") or f"{pair['vary']} = {value}"
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+Section = Callable[[Dict[str, Any]], List[str]]
+SECTIONS: Dict[str, Section] = {}
+PAIR_SECTIONS = ("overview", "pairs", "members", "settings")
+GRID_SECTIONS = ("overview", "table", "claims", "grid", "curves", "pairs", "members", "settings")
+
+
+def register_section(name: str):
+    """Decorator: ``fn(summary) -> list of Markdown lines`` becomes the report section ``name``."""
+
+    def decorate(fn: Section) -> Section:
+        SECTIONS[name] = fn
+        return fn
+
+    return decorate
+
+
 def render(s: Dict[str, Any]) -> str:
     """The Markdown report of a study from its ``summary.json`` document (see module docstring)."""
-    c = s["config"]
-    d = s["data"]
-    t = c["train"]
-    members = s["members"]
+    names = s["config"].get("report", {}).get("sections")
+    if names is None:
+        names = GRID_SECTIONS if "study" in s["config"] else PAIR_SECTIONS
     lines = [f"# {s['title']}", ""]
+    for name in names:
+        lines += SECTIONS[name](s)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@register_section("overview")
+def _overview(s: Dict[str, Any]) -> List[str]:
+    c, d, members = s["config"], s["data"], s["members"]
+    epochs = sorted({m.get("epochs_trained") for m in members.values() if m.get("epochs_trained") is not None})
+    lines = []
+    intro = c.get("report", {}).get("intro")
+    if intro:
+        lines += [intro.strip(), ""]
+    if "study" in c:
+        st = c["study"]
+        grid = " x ".join(f"{v['name']} ({', '.join(map(_value, v['values']))})" for v in st["variables"])
+        who = (f"a grid of {grid} built from `{st['model']}`; members that differ in one variable share their "
+               f"seed ({c['model']['seed']}), data order and, where their shapes agree, initial weights")
+    else:
+        who = (f"the members of a pair share their seed ({c['model']['seed']}), initial weights, data order and "
+               "hyperparameters")
     lines.append(f"Study `{s['name']}`: {len(members)} networks ({', '.join(members)}) trained on {d['dataset']} "
                  f"({d['train_samples']:,} training / {d['test_samples']:,} test examples, {d['num_classes']} classes, "
-                 f"input {'x'.join(map(str, d['input_shape']))}), {t['epochs']} epochs each; the members of a pair "
-                 f"share their seed ({c['model']['seed']}), initial weights, data order and hyperparameters. "
-                 "Every number below was measured by the pipeline (by this run, or by an earlier run in the same "
-                 "directory whose finished results it reused); nothing is written before it is measured. "
+                 f"input {'x'.join(map(str, d['input_shape']))}), {'/'.join(map(str, epochs)) or '–'} epochs each; "
+                 f"{who}. Every number below was measured by the pipeline (by this run, or by an earlier run in the "
+                 "same directory whose finished results it reused); nothing is written before it is measured. "
                  "The settings are at the end.")
-    lines.append("")
+    return lines + [""]
+
+
+def _value(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+# --- the members table ---------------------------------------------------------------------------
+
+COLUMNS: Dict[str, Tuple[str, Callable[[Any], str]]] = {
+    "test_error": ("test error", _pct),
+    "train_error": ("train error", _pct),
+    "test_acc": ("test accuracy", _pct),
+    "train_acc": ("train accuracy", _pct),
+    "test_loss": ("test loss", _num),
+    "train_loss": ("train loss (final weights)", _num),
+    "lambda_max": ("λmax", _num),
+    "trace": ("Hessian trace", _num),
+    "curvature_x": ("grid curvature x", _num),
+    "curvature_y": ("grid curvature y", _num),
+    "basin_width_x": ("basin width x", _num),
+    "basin_width_y": ("basin width y", _num),
+    "n_local_minima": ("local minima (2D grid)", lambda v: "–" if v is None else str(int(v))),
+    "residual_energy": ("roughness (1 − R² of one quadratic)", _num),
+    "grid_max": ("highest loss on the grid", _num),
+    "n_params": ("parameters", lambda v: "–" if v is None else f"{int(v):,}"),
+    "train_seconds": ("training time (s)", lambda v: "–" if v is None else f"{v:.0f}"),
+}
+
+
+def columns(extra: Dict[str, str]) -> Dict[str, Tuple[str, Callable[[Any], str]]]:
+    """The table columns: :data:`COLUMNS` and those of extra measures (``{key: label}``; a key
+    naming an error or accuracy is shown in percent)."""
+    return {**COLUMNS, **{k: (label, _pct if ("error" in k or "acc" in k) else _num) for k, label in extra.items()}}
+
+
+def _extra_columns(s: Dict[str, Any]) -> Dict[str, str]:
+    from .pipeline import measures
+
+    return measures.columns(s["config"].get("metrics", {}).get("extra", []))
+
+
+@register_section("table")
+def members_table(s: Dict[str, Any]) -> List[str]:
+    """One row per member: its variable values, then the configured columns (Li et al. 2018, Table 1)."""
+    cols = columns(_extra_columns(s))
+    keys = s["config"].get("report", {}).get("table", list(COLUMNS)[:6])
+    variables = [v["name"] for v in s["config"].get("study", {}).get("variables", [])]
+    head = ["member"] + variables + [cols[k][0] for k in keys]
+    lines = ["## All members", "", "| " + " | ".join(head) + " |", "|---" + "|---" * len(variables)
+             + "|---:" * len(keys) + "|"]
+    for name, m in s["members"].items():
+        values = [_value(m.get("coords", {}).get(v, "")) for v in variables]
+        if m.get("diverged"):
+            values += ["diverged"] + ["–"] * (len(keys) - 1)
+        else:
+            values += [cols[k][1](m.get(k)) for k in keys]
+        lines.append("| " + " | ".join([name] + values) + " |")
+    notes = [n for m in s["members"].values() for n in m.get("notes", [])]
+    lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
+    if any(k in keys for k in ("n_local_minima", "residual_energy")):
+        lines += ["Local minima: cells of the 2D train-loss grid lower than all 8 neighbours. Roughness: the share "
+                  "of the grid's variance that one quadratic bowl does not explain (0: a perfect bowl).", ""]
+    return lines
+
+
+# --- claims --------------------------------------------------------------------------------------
+
+def claim_results(s: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Each ``[[report.claims]]`` entry checked against the members' numbers: ``verdict`` one of
+    "confirmed" (holds in every group), "partly confirmed", "not confirmed", "not measured", and per
+    group (a combination of the variables the claim leaves free) the numbers and whether it holds."""
+    c = s["config"]
+    variables = {v["name"]: list(v["values"]) for v in c.get("study", {}).get("variables", [])}
+    out = []
+    for claim in c.get("report", {}).get("claims", []):
+        where = claim.get("where", {})
+        if claim["kind"] == "trend":
+            fixed = set(where) | {claim["along"]}
+        else:
+            fixed = set(claim["higher"]) | set(claim["lower"])
+        free = [v for v in variables if v not in fixed]
+        groups = []
+        for combo in itertools.product(*(variables[v] for v in free)):
+            at = dict(zip(free, combo))
+            if claim["kind"] == "trend":
+                points = [(x, _find(s, {**where, **at, claim["along"]: x})) for x in variables[claim["along"]]]
+                numbers = [(x, None if m is None else m.get(claim["measure"])) for x, m in points]
+                known = [v for _, v in numbers if v is not None]
+                holds = None if len(known) < len(numbers) or len(known) < 2 else all(
+                    (b > a) if claim["direction"] == "increasing" else (b < a) for a, b in zip(known, known[1:]))
+            else:
+                hi, lo = _find(s, {**at, **claim["higher"]}), _find(s, {**at, **claim["lower"]})
+                numbers = [("higher", None if hi is None else hi.get(claim["measure"])),
+                           ("lower", None if lo is None else lo.get(claim["measure"]))]
+                holds = None if None in (numbers[0][1], numbers[1][1]) else numbers[0][1] > numbers[1][1]
+            groups.append({"at": at, "numbers": numbers, "holds": holds})
+        known = [g["holds"] for g in groups if g["holds"] is not None]
+        verdict = ("not measured" if not known else "confirmed" if all(known) and len(known) == len(groups)
+                   else "not confirmed" if not any(known) else "partly confirmed")
+        out.append({"claim": claim, "verdict": verdict, "groups": groups})
+    return out
+
+
+def _find(s: Dict[str, Any], coords: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    for m in s["members"].values():
+        mc = m.get("coords", {})
+        if all(k in mc and mc[k] == v and type(mc[k]) is type(v) for k, v in coords.items()):
+            return None if m.get("diverged") else m
+    return None
+
+
+@register_section("claims")
+def claims_section(s: Dict[str, Any]) -> List[str]:
+    results = claim_results(s)
+    if not results:
+        return []
+    cols = columns(_extra_columns(s))
+    lines = ["## What the numbers say", ""]
+    for r in results:
+        claim = r["claim"]
+        label, fmt = cols[claim["measure"]]
+        parts = []
+        for g in r["groups"]:
+            at = _coords(g["at"])
+            if claim["kind"] == "trend":
+                series = " → ".join(f"{fmt(v)} ({claim['along']} = {_value(x)})" for x, v in g["numbers"])
+            else:
+                hi, lo = g["numbers"]
+                series = (f"{fmt(hi[1])} ({_coords(claim['higher'])}) vs {fmt(lo[1])} ({_coords(claim['lower'])})")
+            mark = {True: "holds", False: "does not hold", None: "not measured"}[g["holds"]]
+            parts.append(f"{at + ': ' if at else ''}{series} — {mark}")
+        lines.append(f"- **{_capital(r['verdict'])}**: {claim['text']} ({label}: {'; '.join(parts)}).")
+    return lines + [""]
+
+
+def _coords(d: Dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {_value(v)}" for k, v in d.items())
+
+
+# --- figures of the study ------------------------------------------------------------------------
+
+@register_section("grid")
+def grid_section(s: Dict[str, Any]) -> List[str]:
+    lines = []
+    for g in s.get("grids", []):
+        f = g.get("figures", {})
+        if not (f.get("contour") or f.get("surface")):
+            continue
+        fixed = f" ({_coords(g['fixed'])})" if g["fixed"] else ""
+        what = " x ".join(x for x in (s["config"]["study"]["rows"], s["config"]["study"].get("cols")) if x)
+        lines += [f"## The landscapes side by side{fixed}", "",
+                  f"Train loss around each member's final weights, {what} (rows x columns), along filter-normalized "
+                  "random directions, all panels on one set of contour levels and one colour scale (Li et al. "
+                  "2018, Fig. 5).", ""]
+        lines += _figure(f.get("contour"), f"train loss contours, {what}, shared levels")
+        lines += _figure(f.get("surface"), f"3D train loss surfaces, {what}, shared scale")
+    return lines
+
+
+@register_section("curves")
+def curves_section(s: Dict[str, Any]) -> List[str]:
+    lines = []
+    for g in s.get("grids", []):
+        path = g.get("figures", {}).get("curves")
+        if not path:
+            continue
+        fixed = f" ({_coords(g['fixed'])})" if g["fixed"] else ""
+        lines += [f"## Training curves{fixed}", "",
+                  "Train (dashed) and test (solid) error per epoch, one panel per "
+                  f"{s['config']['study'].get('cols') or 'study'}; a deeper net with the higher *training* error is "
+                  "the degradation problem of He et al. 2016 (Fig. 1), not overfitting.", ""]
+        lines += _figure(path, "train and test error per epoch")
+        rows = []
+        for name in (c for c in g["cells"] if c):
+            m = s["members"][name]
+            if m.get("train_error") is not None and m.get("test_error") is not None:
+                rows.append(f"{name} {_pct(m['train_error'])} / {_pct(m['test_error'])}")
+        if rows:
+            lines += ["Final train / test error: " + "; ".join(rows) + ".", ""]
+    return lines
+
+
+@register_section("pairs")
+def pairs_section(s: Dict[str, Any]) -> List[str]:
+    lines = []
     for pair in s["pairs"]:
-        title = VARY_WORDS[pair["vary"]][0]
+        if pair.get("labels"):
+            title = f"{_capital(pair['labels']['with'])} vs {pair['labels']['without']}"
+        else:
+            title = VARY_WORDS[pair["vary"]][0]
         lines += [f"## {title}: {pair['with']} vs {pair['without']}", ""]
         lines += _pair_table(s, pair)
         lines.append("")
@@ -167,8 +409,13 @@ def render(s: Dict[str, Any]) -> str:
                                                     "on a shared scale")
         lines += _figure(f.get("lines"), f"1D loss and accuracy of {pair['with']} and {pair['without']}")
         lines += _figure(f.get("gradient_flow"), f"gradient flow of {pair['with']} and {pair['without']}")
-    lines += ["## Each network", ""]
-    for name, m in members.items():
+    return lines
+
+
+@register_section("members")
+def members_section(s: Dict[str, Any]) -> List[str]:
+    lines = ["## Each network", ""]
+    for name, m in s["members"].items():
         lines += [f"### {name}", ""]
         facts = [f"{m['n_params']:,} parameters"]
         if m.get("epochs_trained") is not None:
@@ -186,10 +433,10 @@ def render(s: Dict[str, Any]) -> str:
         files = ", ".join(f"`{v}`" for v in m.get("surfaces", {}).values())
         if files:
             lines += [f"Surface files: {files}; training run: `{m['run_dir']}`.", ""]
-    lines += _settings(s)
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
+@register_section("settings")
 def _settings(s: Dict[str, Any]) -> List[str]:
     c = s["config"]
     g, dr, mt = c["grid"], c["directions"], c["metrics"]

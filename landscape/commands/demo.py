@@ -44,9 +44,13 @@ def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], thre
 
 
 def _print_result(result) -> None:
-    from landscape.report import pair_sentences
+    from landscape.report import claims_section, members_table, pair_sentences
 
     s = result.summary
+    if s.get("grids"):
+        click.echo("")
+        for line in members_table(s) + claims_section(s):
+            click.echo(line)
     for pair in s["pairs"]:
         a, b = s["members"][pair["with"]], s["members"][pair["without"]]
         click.echo("")

@@ -123,21 +123,44 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
         click.echo(f"wrote {p}")
 
 
+class GridShape(click.ParamType):
+    """``ROWSxCOLS`` such as ``2x3``: two whole numbers of at least 1."""
+
+    name = "ROWSxCOLS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        parts = str(value).lower().split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+            self.fail(f"{value!r} is not of the form ROWSxCOLS with whole numbers of at least 1 (for example 2x3).",
+                      param, ctx)
+        return int(parts[0]), int(parts[1])
+
+
 @click.command()
 @click.argument("surfaces", nargs=-1, required=True, metavar="A.h5 B.h5 [...]")
 @click.option("--kind", "-k", default="contour", show_default=True, metavar="line|contour|contourf|heatmap|surface",
               help="What to draw in each panel.")
 @common_options
 @click.option("--title", "titles", multiple=True,
-              help="Panel title, once per file (default: each file's model name).")
-def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, titles):
-    """Draw surfaces side by side on shared scales (e.g. with and without skip connections).
+              help="Panel title, once per file (default: each file's model name from its spec, with what "
+                   "tells the files apart).")
+@click.option("--grid", type=GridShape(), default=None,
+              help="Lay the panels out in ROWS rows of COLS, the files row by row (default: one row). Row and "
+                   "column labels name the model option that varies along them (e.g. skip / no skip, depth).")
+@click.option("--row-label", "row_labels", multiple=True, help="With --grid: a row's label, once per row.")
+@click.option("--col-label", "col_labels", multiple=True, help="With --grid: a column's label, once per column.")
+def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, titles, grid,
+            row_labels, col_labels):
+    """Draw surfaces side by side, or in a grid, on shared scales (e.g. with and without skip connections).
 
     Every panel gets the same contour levels, colours, z-limits and view; one colour bar.
 
     \b
-    Example:
+    Examples:
       landscape compare resnet56.h5 resnet56_noskip.h5 --kind surface --out compare.png
+      landscape compare r20.h5 r56.h5 r110.h5 r20_ns.h5 r56_ns.h5 r110_ns.h5 --grid 2x3 --out fig5.png
     """
     import matplotlib
 
@@ -156,9 +179,20 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     _check_out(out)
     if titles and len(titles) != len(surfaces):
         raise ValueError(f"Give one --title per file ({len(surfaces)}) or none, but {len(titles)} were passed.")
+    if grid is None and (row_labels or col_labels):
+        raise ValueError("--row-label and --col-label label the rows and columns of a --grid; give --grid ROWSxCOLS.")
+    if grid is not None:
+        rows, cols = grid
+        if rows * cols != len(surfaces):
+            raise ValueError(f"--grid {rows}x{cols} has {rows * cols} panels, but {len(surfaces)} files were given; "
+                             "give one file per panel, row by row.")
+        for opt, given, count in (("--row-label", row_labels, rows), ("--col-label", col_labels, cols)):
+            if given and len(given) != count:
+                raise ValueError(f"Give one {opt} per {opt[2:5]} ({count}) or none, but {len(given)} were passed.")
     surfs = [_load(p) for p in surfaces]
     with _style_context(style_name, width):
-        fig = lplot.compare(surfs, kind=kind, value=value, titles=list(titles) or None,
+        fig = lplot.compare(surfs, kind=kind, value=value, titles=list(titles) or None, grid=grid,
+                            row_labels=list(row_labels) or None, col_labels=list(col_labels) or None,
                             **_plot_kwargs(log, vmin, vmax, levels))
         try:
             path = lplot.save(fig, out, dpi=dpi)

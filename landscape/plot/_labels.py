@@ -6,7 +6,8 @@ training trajectory, "interpolation α" for a 1D target direction (Goodfellow et
 """
 from __future__ import annotations
 
-from typing import Optional
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -81,6 +82,131 @@ def axis_label(surface, axis: int, short: bool = False) -> str:
     return f"direction {n} ({word})" if word else f"direction {n}"
 
 
+def spec(surface) -> Optional[dict]:
+    """The model spec recorded in ``surface`` (``{"name": family, "depth": 56, ...}``), or None."""
+    found = surface.attrs.get("model_spec") if surface is not None else None
+    return found if isinstance(found, dict) and found.get("name") else None
+
+
 def title(surface) -> str:
-    """The panel title: the model's display name from the metadata (``Surface.label``)."""
-    return surface.label()
+    """The name of one surface's model, for a panel title.
+
+    A spec's own ``label`` wins, then a name the user or study gave (``model_name``); a name that
+    is only the family (``resnet``, what a model built as ``models.create("resnet", depth=56,
+    skip=False)`` records) gives way to the spec's display name (``resnet56_noskip``).
+    """
+    found = spec(surface)
+    if found is None or found.get("label"):
+        return surface.label()
+    name = _attr(surface, "model_name")
+    if name and str(name) != str(found["name"]):
+        return str(name)
+    from ..rundir import display_name
+
+    return display_name(found)
+
+
+# spec options that say nothing about the architecture's shape, or that the display name holds
+_NOT_NAMED = ("name", "label")
+
+
+def describe(key: str, value) -> str:
+    """One spec option in words: 'no skip', 'depth 56', 'batch norm', 'width 2', 'seed=1'."""
+    if key == "skip":
+        return "skip" if value else "no skip"
+    if key == "norm":
+        return "no norm" if value in (None, "none") else f"{value} norm"
+    if key in ("depth", "width", "dropout") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{key} {value:g}"
+    if key == "activation":
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        value = "x".join(str(v) for v in value)
+    return f"{key}={value}"
+
+
+def differing(specs: Sequence[Optional[dict]]) -> List[str]:
+    """Spec options whose values are not all equal among ``specs`` (None entries ignored), in the
+    order the first spec lists them."""
+    present = [s for s in specs if s is not None]
+    keys: List[str] = []
+    for s in present:
+        keys += [k for k in s if k not in keys and k not in _NOT_NAMED]
+    return [k for k in keys if len({_key(s.get(k)) for s in present}) > 1]
+
+
+def _key(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def titles(surfaces: Sequence, leave_out: Sequence[str] = ()) -> List[str]:
+    """Panel titles for ``surfaces`` shown side by side, told apart by what differs.
+
+    Each starts as :func:`title`; panels whose titles collide get the spec options in which they
+    differ (``resnet56 (width 2)``, ``resnet56 (seed=1)``), save ``leave_out`` (options that row or
+    column labels already name); panels still alike get their file name. None entries get ''.
+    """
+    names = [title(s) if s is not None else "" for s in surfaces]
+    specs = [spec(s) for s in surfaces]
+    for group in _collisions(names):
+        keys = [k for k in differing([specs[i] for i in group]) if k not in leave_out]
+        for i in group:
+            if specs[i] is not None and keys:
+                extra = ", ".join(describe(k, specs[i].get(k)) for k in keys)
+                names[i] = f"{names[i]} ({extra})"
+    for group in _collisions(names):
+        for i in group:
+            path = getattr(surfaces[i], "path", None)
+            if path:
+                names[i] = f"{names[i]} [{os.path.basename(path)}]"
+    return names
+
+
+def _collisions(names: Sequence[str]) -> List[List[int]]:
+    """Index groups of equal, non-empty names."""
+    groups: Dict[str, List[int]] = {}
+    for i, n in enumerate(names):
+        if n:
+            groups.setdefault(n, []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def grid_labels(surfaces: Sequence, rows: int, cols: int) -> Tuple[Optional[List[str]], Optional[List[str]], List[str]]:
+    """Row and column labels of a ``rows`` x ``cols`` grid of surfaces (row-major), from their specs.
+
+    A spec option that is the same along every row and differs between rows labels the rows
+    (``skip`` / ``no skip``); one constant down every column and differing between columns labels
+    the columns (``depth 20``, ``depth 56``, ...). Returns ``(row_labels, col_labels, keys)``:
+    labels are None where no option varies that way, and ``keys`` are the options they name.
+    """
+    specs = [spec(s) for s in surfaces]
+    cells = [[specs[r * cols + c] for c in range(cols)] for r in range(rows)]
+    keys = differing(specs)
+
+    def along(lines) -> List[str]:  # keys constant within each line, differing between lines
+        found = []
+        for k in keys:
+            per_line = []
+            for line in lines:
+                vals = {_key(s.get(k)) for s in line if s is not None}
+                if len(vals) != 1:
+                    break
+                per_line.append(vals.pop())
+            else:
+                if len(set(per_line)) > 1:
+                    found.append(k)
+        return found
+
+    def words(lines, ks) -> Optional[List[str]]:
+        if not ks:
+            return None
+        out = []
+        for line in lines:
+            first = next((s for s in line if s is not None), None)
+            out.append(", ".join(describe(k, first.get(k)) for k in ks) if first is not None else "")
+        return out
+
+    row_keys = along(cells) if rows > 1 else []
+    col_lines = [[cells[r][c] for r in range(rows)] for c in range(cols)]
+    col_keys = along(col_lines) if cols > 1 else []
+    return words(cells, row_keys), words(col_lines, col_keys), row_keys + col_keys
