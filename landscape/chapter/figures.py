@@ -1,0 +1,137 @@
+"""Figures of the chapter's studies, registered with the pipeline (``[figures] extra``).
+
+Makers (``fn(ctx, add)``) decide which figures a study gets, from its members' variable values and
+measured numbers; drawers (``fn(inputs, **recipe) -> Figure``) draw them with
+:mod:`landscape.plot.studies`. A recipe holds the numbers it draws (JSON), so a figure is redrawn
+exactly when a number, an input file or the figure settings change.
+
+- ``activations``: every activation of the study and its derivative, the 1/4 bound marked;
+- ``gradient_by_layer``: gradient norm by layer at initialization and in the last epoch, one panel
+  per ``depth``, one line per ``activation`` (from the runs' ``gradient_flow.json``);
+- ``accuracy_vs_batch``: test accuracy against ``batch_size``, one line per ``norm``, beside the
+  eval-mode minus train-mode loss (the ``mode_gap`` measure);
+- ``remedy_curves``: train, validation and test loss per epoch, one panel per member, the kept
+  epoch marked;
+- ``landscapes_1d``: every member's 1D train loss on one pair of axes (the line surfaces).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Dict, List
+
+from .. import rundir
+from ..pipeline.figures import register_drawer, register_maker
+
+STUDY = "study"  # owner of the figures that span all members
+
+
+def _coord(ctx, member: str, variable: str) -> Any:
+    coords = ctx.members[member].coords
+    if variable not in coords:
+        raise ValueError(f"This figure needs the study variable `{variable}`, but member {member!r} has only "
+                         f"{sorted(coords) or 'none'}.")
+    return coords[variable]
+
+
+def label(ctx, member: str) -> str:
+    """A member's legend label: its variable values ("dropout 0.3", "batch, 16"), else its name."""
+    coords = ctx.members[member].coords
+    return ", ".join(str(v) for v in coords.values()) if coords else member
+
+
+# --- makers ----------------------------------------------------------------------------------------
+
+@register_maker("activations")
+def _activations(ctx, add) -> None:
+    names = list(dict.fromkeys(_coord(ctx, m, "activation") for m in ctx.members))
+    add(STUDY, "activations", "activations", [], fn="activations", activations=names)
+
+
+@register_maker("gradient_by_layer")
+def _gradient_by_layer(ctx, add) -> None:
+    live = ctx.live()
+    if live:
+        keys = [[_coord(ctx, m, "depth"), _coord(ctx, m, "activation")] for m in live]
+        add(STUDY, "gradient_by_layer", "gradient_by_layer", [ctx.runs[m]["run_dir"] for m in live],
+            fn="gradient_by_layer", keys=keys)
+
+
+@register_maker("accuracy_vs_batch")
+def _accuracy_vs_batch(ctx, add) -> None:
+    rows = []
+    for m in ctx.live():
+        acc = ctx.runs[m]["final"].get("test_acc")
+        gap = ctx.sharp.get(m, {}).get("mode_gap")
+        rows.append([_coord(ctx, m, "norm"), int(ctx.members[m].train.batch_size), acc, gap])
+    if rows:
+        add(STUDY, "accuracy_vs_batch", "accuracy_vs_batch", [], fn="accuracy_vs_batch", rows=rows)
+
+
+@register_maker("remedy_curves")
+def _remedy_curves(ctx, add) -> None:
+    members = list(ctx.members)
+    add(STUDY, "remedy_curves", "remedy_curves", [ctx.runs[m]["run_dir"] for m in members], fn="remedy_curves",
+        names=[label(ctx, m) for m in members],
+        # the kept epoch is worth a mark only where early stopping chose it
+        kept=[ctx.runs[m]["epoch"] if ctx.members[m].train.patience is not None else None for m in members])
+
+
+@register_maker("landscapes_1d")
+def _landscapes_1d(ctx, add) -> None:
+    have = [m for m in ctx.live() if "line" in ctx.surfaces.get(m, {})]
+    if have:
+        add(STUDY, "landscapes_1d", "landscapes_1d", [ctx.surfaces[m]["line"] for m in have], fn="landscapes_1d",
+            names=[label(ctx, m) for m in have])
+
+
+# --- drawers ---------------------------------------------------------------------------------------
+
+@register_drawer("activations")
+def _draw_activations(inputs, activations: List[str]):
+    from ..plot import studies
+
+    return studies.activation_derivatives(activations)
+
+
+@register_drawer("gradient_by_layer")
+def _draw_gradient_by_layer(inputs, keys: List[List[Any]]):
+    from ..plot import studies
+
+    init: Dict[int, Dict[str, list]] = defaultdict(dict)
+    last: Dict[int, Dict[str, list]] = defaultdict(dict)
+    for run_dir, (depth, activation) in zip(inputs, keys):
+        flow = rundir.load_history(run_dir)["gradient_flow"]
+        init[depth][activation] = flow["norms"][0]
+        last[depth][activation] = flow["norms"][-1]
+    order = sorted(init)
+    return studies.gradient_by_layer({d: init[d] for d in order}, {d: last[d] for d in order})
+
+
+@register_drawer("accuracy_vs_batch")
+def _draw_accuracy_vs_batch(inputs, rows: List[List[Any]]):
+    from ..plot import studies
+
+    acc: Dict[str, Dict[int, float]] = defaultdict(dict)
+    gap: Dict[str, Dict[int, float]] = defaultdict(dict)
+    for norm, batch, a, g in rows:
+        if a is not None:
+            acc[norm][batch] = a
+        if g is not None:
+            gap[norm][batch] = g
+    return studies.accuracy_vs_batch(dict(acc), dict(gap) or None)
+
+
+@register_drawer("remedy_curves")
+def _draw_remedy_curves(inputs, names: List[str], kept: List[Any]):
+    from ..plot import studies
+
+    histories = {n: rundir.load_history(p)["epochs"] for n, p in zip(names, inputs)}
+    return studies.train_test_curves(histories, best=dict(zip(names, kept)))
+
+
+@register_drawer("landscapes_1d")
+def _draw_landscapes_1d(inputs, names: List[str]):
+    from .. import io
+    from ..plot import studies
+
+    return studies.landscapes_1d({n: io.load(p) for n, p in zip(names, inputs)})
