@@ -103,7 +103,8 @@ def generalization(ctx, member: str) -> Dict[str, Any]:
     return {"loss_gap": None if train is None or test is None else test - train, "kept_epoch": run["epoch"],
             "best_test_epoch": None if best is None else best["epoch"],
             "best_test_acc": None if best is None else best.get("test_acc"),
-            "stopped_early": bool(run["history"].get("stopped_early"))}
+            "stopped_early": bool(run["history"].get("stopped_early")),
+            "val_fraction": ctx.members[member].train.val_fraction}
 
 
 @register("dropout", columns={"dropout_error_ratio": "dropout: |E[train] − eval| / MC noise"})

@@ -37,10 +37,14 @@ def held(ok: Optional[bool]) -> str:
     return {True: "held", False: "did not hold", None: "not measured"}[ok]
 
 
+def yes(ok: Optional[bool]) -> str:
+    return {True: "yes", False: "no", None: "–"}[ok]
+
+
 def values(s: Dict[str, Any], variable: str) -> List[Any]:
     for v in s["config"].get("study", {}).get("variables", []):
         if v["name"] == variable:
-            return list(v["values"]) if isinstance(v["values"], list) else list(v["values"])
+            return list(v["values"])  # a list of values, or the labels of a table of bundles
     raise ValueError(f"This report section needs the study variable `{variable}`.")
 
 
@@ -151,7 +155,10 @@ def vanishing_gradients(s: Dict[str, Any]) -> List[str]:
 
 @register_section("normalization")
 def normalization(s: Dict[str, Any]) -> List[str]:
-    norms, sizes = values(s, "norm"), sorted(values(s, "batch_size"))
+    norms = values(s, "norm")
+    # the batch_size values may be labels of bundles (batch size with its learning rate): order them by
+    # the batch size the members trained with
+    sizes = sorted(values(s, "batch_size"), key=lambda b: _batch_of(s, b))
     lo, hi = sizes[0], sizes[-1]
     lines = ["## Normalization and batch size, measured", ""]
     lines += figure(s, "accuracy_vs_batch", "test accuracy against batch size, one line per normalization; "
@@ -174,23 +181,27 @@ def normalization(s: Dict[str, Any]) -> List[str]:
         lines.append(f"- Claim *BatchNorm suffers from small batches more than LayerNorm*: {held(bn_drop > ln_drop)} "
                      f"(from batch {hi} to {lo} BatchNorm's test accuracy changed by {100 * -bn_drop:+.1f} points, "
                      f"LayerNorm's by {100 * -ln_drop:+.1f}).")
-    gaps = {b: get(s, "mode_gap_abs", norm="batch", batch_size=b) for b in sizes}
-    if None not in gaps.values():
-        lines.append(f"- Claim *BatchNorm's train-mode and eval-mode outputs part ways with small batches*: "
-                     f"{held(gaps[lo] > gaps[hi])} (|eval − train-mode loss| {num(gaps[lo])} at batch {lo}, "
-                     f"{num(gaps[hi])} at batch {hi}).")
     per_sample = [get(s, "mode_gap_abs", norm=n, batch_size=b) for n in norms if n in ("layer", "group")
                   for b in sizes]
     if per_sample and None not in per_sample:
         lines.append(f"- Claim *LayerNorm (statistics per sample) does not depend on the batch*: "
                      f"{held(max(per_sample) < 1e-5)} for the train/test mismatch (largest |eval − train-mode loss| "
-                     f"of LayerNorm and GroupNorm members: {num(max(per_sample))}); its accuracy still moved "
-                     f"{100 * spread.get('layer', float('nan')):.1f} points over batch sizes, through the "
-                     "optimization (more, noisier steps), not its statistics.")
-    lines += ["", "Sharpness (λmax) and basin width of each member:", ""]
+                     f"of LayerNorm and GroupNorm members: {num(max(per_sample))}). Its test accuracy still "
+                     f"moved {100 * spread.get('layer', float('nan')):.1f} points over batch sizes: the number and "
+                     "the noise of the steps change with the batch size, its statistics do not.")
+    lines += ["", "λmax (largest Hessian eigenvalue of the training loss) of each member:", ""]
     lines += _matrix(s, "lambda_max", "norm", "batch_size")
+    lines += ["Basin width along the plane's first direction (loss within the first threshold of the grid "
+              "minimum):", ""]
     lines += _matrix(s, "basin_width_x", "norm", "batch_size")
     return lines
+
+
+def _batch_of(s: Dict[str, Any], value: Any) -> float:
+    for m in s["members"].values():
+        if m.get("coords", {}).get("batch_size") == value and m.get("batch_size") is not None:
+            return m["batch_size"]
+    return math.inf
 
 
 # --- overfitting -----------------------------------------------------------------------------------
@@ -228,16 +239,20 @@ def overfitting(s: Dict[str, Any]) -> List[str]:
         helped[r] = better
         lines.append(f"| {r} | {pct(m.get('test_acc'))} | {'–' if d_acc is None else f'{100 * d_acc:+.1f}'} | "
                      f"{pct(m.get('error_gap'))} | {num(m.get('lambda_max'))} | {num(lam)} | {num(width)} | "
-                     f"{held(narrower)} | {held(better)} | {held(flatter)} |")
+                     f"{yes(narrower)} | {yes(better)} | {yes(flatter)} |")
     lines.append("")
     worked = [r for r, ok in helped.items() if ok]
     lines.append(f"- Remedies that raised test accuracy above the baseline's: {', '.join(worked) or 'none'}; "
                  f"{len(worked)} of {len(helped)}.")
-    es = [r for r in remedies if (member(s, remedy=r) or {}).get("stopped_early")]
-    for r in es:
+    for r in remedies:
         m = member(s, remedy=r)
-        lines.append(f"- {r}: stopped at epoch {m.get('epochs_trained')} and kept the weights of epoch "
-                     f"{m.get('kept_epoch')} (lowest validation loss).")
+        if m is None or not m.get("val_fraction"):
+            continue
+        stop = (f"stopped at epoch {m.get('epochs_trained')}" if m.get("stopped_early")
+                else f"ran all {m.get('epochs_trained')} epochs")
+        lines.append(f"- {r}: trained on {100 * (1 - m['val_fraction']):.0f}% of the training examples (the rest "
+                     f"held out for validation), {stop} and kept the weights of epoch {m.get('kept_epoch')} (lowest "
+                     f"validation loss); the baseline's test loss was lowest at epoch {base.get('best_test_epoch')}.")
     lines.append("")
     lines += _dropout(s, remedies)
     lines += figure(s, "remedy_curves", "train, validation and test loss per epoch, one panel per remedy")
