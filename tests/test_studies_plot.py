@@ -81,3 +81,8 @@ def test_landscapes_1d_share_one_axes_and_pick_log_for_wide_ranges():
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), x ** 2)  # the row through y = 0
     with pytest.raises(ValueError, match="value"):
         studies.landscapes_1d({"p": plane}, value="val_loss")
+    fig = studies.landscapes_1d({"depth 8": {"relu": flat, "sigmoid": sharp}, "depth 20": {"relu": sharp}})
+    axes = _visible(fig)
+    assert [ax.get_title() for ax in axes] == ["depth 8", "depth 20"]
+    assert axes[0].get_ylim() == axes[1].get_ylim()  # shared axes
+    assert [ln.get_label() for ln in axes[1].get_lines()][0] == "relu"

@@ -79,9 +79,18 @@ def _remedy_curves(ctx, add) -> None:
 @register_maker("landscapes_1d")
 def _landscapes_1d(ctx, add) -> None:
     have = [m for m in ctx.live() if "line" in ctx.surfaces.get(m, {})]
-    if have:
-        add(STUDY, "landscapes_1d", "landscapes_1d", [ctx.surfaces[m]["line"] for m in have], fn="landscapes_1d",
-            names=[label(ctx, m) for m in have])
+    if not have:
+        return
+    # a study with depths draws one panel per depth (the other variables as lines), else one panel
+    panels = None
+    if all("depth" in ctx.members[m].coords for m in have) and len(ctx.members[have[0]].coords) > 1:
+        panels = {}
+        for m in have:
+            rest = {k: v for k, v in ctx.members[m].coords.items() if k != "depth"}
+            panels.setdefault(f"depth {ctx.members[m].coords['depth']}", []).append(
+                [label(ctx, m), ", ".join(str(v) for v in rest.values())])
+    add(STUDY, "landscapes_1d", "landscapes_1d", [ctx.surfaces[m]["line"] for m in have], fn="landscapes_1d",
+        names=[label(ctx, m) for m in have], panels=panels)
 
 
 # --- drawers ---------------------------------------------------------------------------------------
@@ -130,8 +139,13 @@ def _draw_remedy_curves(inputs, names: List[str], kept: List[Any]):
 
 
 @register_drawer("landscapes_1d")
-def _draw_landscapes_1d(inputs, names: List[str]):
+def _draw_landscapes_1d(inputs, names: List[str], panels=None):
+    """``panels``: None (one panel), or ``{title: [[member label, legend label], ...]}``."""
     from .. import io
     from ..plot import studies
 
-    return studies.landscapes_1d({n: io.load(p) for n, p in zip(names, inputs)})
+    loaded = {n: io.load(p) for n, p in zip(names, inputs)}
+    if not panels:
+        return studies.landscapes_1d(loaded)
+    return studies.landscapes_1d({title: {short: loaded[name] for name, short in pairs}
+                                  for title, pairs in panels.items()})

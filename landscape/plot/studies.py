@@ -166,7 +166,7 @@ def train_test_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
     histories: ``{name: rows}``, rows as in ``history.json`` (``epoch``, ``train_loss``, ``val_loss``,
     ``test_loss``, and the ``_acc`` columns); epoch 0 (initialization) is left out.
     best: ``{name: epoch}`` of the weights kept (early stopping), marked with a vertical line.
-    value: "loss" (log y) or "acc" (percent).
+    value: "loss" (log y when the losses span a decade or more) or "acc" (percent).
     """
     _check_nonempty("histories", histories)
     if value not in ("loss", "acc"):
@@ -177,6 +177,10 @@ def train_test_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
     fig, axes = plt.subplots(rows, cols, figsize=figsize, layout="constrained", squeeze=False, sharex=True,
                              sharey=True)
     styles = {"train": ("tab:blue", "-"), "val": ("tab:green", ":"), "test": ("tab:red", "--")}
+    losses = np.array([r.get(f"{split}_loss") for rows_ in histories.values() for r in rows_ if r.get("epoch", 0) > 0
+                       for split in styles if r.get(f"{split}_loss") is not None], dtype=float)
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    wide = bool(losses.size and losses.max() / losses.min() >= 10)  # log y only where it spans a decade
     for k, name in enumerate(names):
         ax = axes.flat[k]
         rows_ = [r for r in histories[name] if r.get("epoch", 0) > 0]
@@ -189,7 +193,7 @@ def train_test_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
         if best and best.get(name) is not None:
             ax.axvline(best[name], color="0.4", linewidth=0.8, linestyle="-.", label="weights kept")
         ax.set_title(name, fontsize="medium")
-        if value == "loss":
+        if value == "loss" and wide:
             ax.set_yscale("log")
     for ax in axes[:, 0]:
         ax.set_ylabel("loss" if value == "loss" else "accuracy (%)")
@@ -218,28 +222,44 @@ def _profile(surface, value: str) -> np.ndarray:
     return v[int(np.argmin(np.abs(np.asarray(surface.y)))), :]
 
 
-def landscapes_1d(surfaces: Mapping[str, object], value: str = "train_loss", *, log: Optional[bool] = None,
-                  figsize=None) -> Figure:
-    """1D landscapes of all members on one pair of axes: ``value`` along each member's own
+def landscapes_1d(surfaces: Mapping[str, object], value: str = "train_loss", *,
+                  log: Optional[bool] = None, figsize=None) -> Figure:
+    """1D landscapes of all members on shared axes: ``value`` along each member's own
     filter-normalized direction (drawn with one seed), so widths compare directly.
 
+    surfaces: ``{name: Surface}`` (1D lines, or planes: their row through y = 0), all on one pair of
+              axes; or ``{panel title: {name: Surface}}``: one panel each (e.g. one per depth), all
+              panels on the same x and y axes.
     log: logarithmic y (None: when the values span two decades or more). Non-finite points are gaps.
     """
     _check_nonempty("surfaces", surfaces)
-    fig, ax = plt.subplots(figsize=figsize or (5.6, 4.0), layout="constrained")
-    curves = {name: (np.asarray(s.x, dtype=float), _profile(s, value)) for name, s in surfaces.items()}
+    nested = all(isinstance(v, Mapping) for v in surfaces.values())
+    groups = {t: dict(g) for t, g in surfaces.items()} if nested else {"": dict(surfaces)}
+    for title, group in groups.items():
+        _check_nonempty(f"surfaces[{title!r}]", group)
+    curves = {(t, name): (np.asarray(srf.x, dtype=float), _profile(srf, value))
+              for t, group in groups.items() for name, srf in group.items()}
     finite = np.concatenate([y[np.isfinite(y)] for _, y in curves.values()])
     if log is None:
         pos = finite[finite > 0]
         log = bool(pos.size and pos.max() / pos.min() >= 100)
-    for k, (name, (x, y)) in enumerate(curves.items()):
-        ax.plot(x, _positive(y) if log else y, color=_color(k), label=name, linewidth=1.4)
-    if log:
-        ax.set_yscale("log")
-    ax.axvline(0.0, color="0.7", linewidth=0.7, zorder=0)
-    ax.set_xlabel("α (filter-normalized direction; 0 = trained weights)")
-    ax.set_ylabel(value.replace("_", " "))
-    ax.legend(fontsize="small", frameon=False, ncol=2 if len(curves) > 5 else 1)
+    n = len(groups)
+    figsize = figsize or ((5.6, 4.0) if n == 1 else (3.4 * n + 0.4, 3.6))
+    fig, axes = plt.subplots(1, n, figsize=figsize, layout="constrained", squeeze=False, sharex=True, sharey=True)
+    for ax, (title, group) in zip(axes[0], groups.items()):
+        names = list(group)
+        for k, name in enumerate(names):
+            x, y = curves[(title, name)]
+            ax.plot(x, _positive(y) if log else y, color=_color(k), label=name, linewidth=1.4)
+        if log:
+            ax.set_yscale("log")
+        ax.axvline(0.0, color="0.7", linewidth=0.7, zorder=0)
+        ax.set_xlabel("α (filter-normalized; 0 = trained)" if n > 1 else
+                      "α (filter-normalized direction; 0 = trained weights)")
+        if title:
+            ax.set_title(title, fontsize="medium")
+        ax.legend(fontsize="x-small" if n > 1 else "small", frameon=False, ncol=2 if len(names) > 5 else 1)
+    axes[0, 0].set_ylabel(value.replace("_", " "))
     return fig
 
 
