@@ -194,6 +194,7 @@ def normalization(s: Dict[str, Any]) -> List[str]:
     lines += ["Basin width along the plane's first direction (loss within the first threshold of the grid "
               "minimum):", ""]
     lines += _matrix(s, "basin_width_x", "norm", "batch_size")
+    lines += figure(s, "landscapes_1d", "1D train loss of every member on shared axes")
     return lines
 
 
