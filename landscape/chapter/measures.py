@@ -5,7 +5,9 @@ a config's ``[metrics] extra``; its numbers are kept in ``OUT/measures/<name>/<m
 reused while the member's checkpoint, data and recipe stay the same.
 
 - ``gradient_flow``: first/last-layer gradient-norm ratio at initialization, in the first epoch
-  and in the last (from the run's ``gradient_flow.json``; :func:`landscape.probes.flow_ratios`);
+  and in the last (from the run's ``gradient_flow.json``; :func:`landscape.probes.flow_ratios`),
+  the mean factor per layer, and how far the first and last layers' weights moved in training
+  (:func:`landscape.probes.weight_change`);
 - ``dead_units``: share of activation units that pass no gradient on any training example, at
   initialization and for the final weights, and the mean activation slope
   (:func:`landscape.probes.dead_units`);
