@@ -110,8 +110,9 @@ def test_rerun_reuses_finished_members(runs):
 
 def test_packaged_configs_are_listed_and_bad_study_variables_fail(tmp_path):
     assert set(STUDIES) <= set(study.packaged())
-    bad = Path(study.resolve_config("normalization")).read_text().replace('values = ["batch", "layer", "group", "none"]',
-                                                                        'values = ["batch", "lyer"]')
+    text = Path(study.resolve_config("normalization")).read_text()
+    bad = text.replace('values = ["batch", "layer", "group", "none"]', 'values = ["batch", "lyer"]')
+    assert bad != text
     path = tmp_path / "bad.toml"
     path.write_text(bad)
     result = CliRunner().invoke(cli.main, ["experiment", str(path), "--out", str(tmp_path / "o")])

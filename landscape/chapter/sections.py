@@ -174,8 +174,8 @@ def normalization(s: Dict[str, Any]) -> List[str]:
     if spread:
         lines.append("- Spread of test accuracy over batch sizes " + ", ".join(
             f"{n} {100 * v:.1f} points" for n, v in spread.items()) + ".")
-    bn_small, bn_large = get(s, "test_acc", norm="batch", batch_size=lo), get(s, "test_acc", norm="batch", batch_size=hi)
-    ln_small, ln_large = get(s, "test_acc", norm="layer", batch_size=lo), get(s, "test_acc", norm="layer", batch_size=hi)
+    bn_small, bn_large = (get(s, "test_acc", norm="batch", batch_size=b) for b in (lo, hi))
+    ln_small, ln_large = (get(s, "test_acc", norm="layer", batch_size=b) for b in (lo, hi))
     if None not in (bn_small, bn_large, ln_small, ln_large):
         bn_drop, ln_drop = bn_large - bn_small, ln_large - ln_small
         lines.append(f"- Claim *BatchNorm suffers from small batches more than LayerNorm*: {held(bn_drop > ln_drop)} "
@@ -281,13 +281,13 @@ def _dropout(s: Dict[str, Any], remedies: List[Any]) -> List[str]:
              "passes):", ""]
     for r, m in rows:
         ratio = m.get("dropout_error_ratio")
-        lines.append(f"- {r}: eval-mode outputs deterministic: {'yes' if m.get('dropout_eval_deterministic') else 'no'}; "
-                     f"each dropout layer the identity in eval mode: {'yes' if m.get('dropout_eval_identity') else 'no'}; "
-                     f"the mean of the training-mode outputs of every dropout layer differs from its eval output by "
-                     f"{num(m.get('dropout_rel_error'))} (relative), {num(ratio)}x the Monte-Carlo noise "
-                     f"{num(m.get('dropout_expected_rel_error'))} — equal to the expectation: {held(ratio is not None and ratio < 3)}; "
-                     f"a test-time output off by the factor q would be off by {m.get('dropout_p'):g}. For the whole "
-                     f"network, whose non-linear layers follow the dropout, the mean of training-mode outputs differs "
-                     f"from the eval output by {num(m.get('dropout_network_rel_error'))} (relative): there the test-time "
-                     "rule is an approximation.")
+        lines.append(
+            f"- {r}: eval-mode outputs deterministic: {yes(m.get('dropout_eval_deterministic'))}; each dropout "
+            f"layer the identity in eval mode: {yes(m.get('dropout_eval_identity'))}; the mean of the training-mode "
+            f"outputs of every dropout layer differs from its eval output by {num(m.get('dropout_rel_error'))} "
+            f"(relative), {num(ratio)}x the Monte-Carlo noise {num(m.get('dropout_expected_rel_error'))} — equal "
+            f"to the expectation: {held(None if ratio is None else ratio < 3)}; a test-time output off by the "
+            f"factor q would be off by {m.get('dropout_p'):g}. For the whole network, whose non-linear layers "
+            f"follow the dropout, the mean of training-mode outputs differs from the eval output by "
+            f"{num(m.get('dropout_network_rel_error'))} (relative): there the test-time rule is an approximation.")
     return lines + [""]
