@@ -222,13 +222,13 @@ def overfitting(s: Dict[str, Any]) -> List[str]:
                  f"lowest at epoch {base.get('best_test_epoch')} of {base.get('epochs_trained')}. Claim *this "
                  f"setting overfits* (gap ≥ 10 points): {held(gap is not None and gap >= 0.10)}.")
     lines += ["", "| remedy | test accuracy | Δ vs baseline | train − test accuracy | λmax | λmax / baseline | "
-              "basin width / baseline | narrower gap | better test | flatter (λmax) |",
-              "|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
-    helped = {}
+              "basin width / baseline | narrower gap | better test | flatter (λmax) | wider basin |",
+              "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
+    helped, flat, wide, narrowed = {}, {}, {}, {}
     for r in remedies[1:]:
         m = member(s, remedy=r)
         if m is None:
-            lines.append(f"| {r} | diverged | | | | | | | | |")
+            lines.append(f"| {r} | diverged | | | | | | | | | |")
             continue
         d_acc = None if m.get("test_acc") is None else m["test_acc"] - base["test_acc"]
         lam = None if not (m.get("lambda_max") and base.get("lambda_max")) else m["lambda_max"] / base["lambda_max"]
@@ -237,11 +237,18 @@ def overfitting(s: Dict[str, Any]) -> List[str]:
         width = None if w is None or not wb else w / wb
         narrower, better, flatter = _lt(m.get("error_gap"), gap), _lt(base.get("test_acc"), m.get("test_acc")), \
             _lt(m.get("lambda_max"), base.get("lambda_max"))
-        helped[r] = better
+        helped[r], flat[r], wide[r], narrowed[r] = better, flatter, _lt(wb, w), narrower
         lines.append(f"| {r} | {pct(m.get('test_acc'))} | {'–' if d_acc is None else f'{100 * d_acc:+.1f}'} | "
                      f"{pct(m.get('error_gap'))} | {num(m.get('lambda_max'))} | {num(lam)} | {num(width)} | "
-                     f"{yes(narrower)} | {yes(better)} | {yes(flatter)} |")
+                     f"{yes(narrower)} | {yes(better)} | {yes(flatter)} | {yes(wide[r])} |")
     lines.append("")
+    n_narrow = sum(bool(v) for v in narrowed.values())
+    lines.append(f"- Claim *each remedy reduces overfitting* (a narrower train/test accuracy gap than the baseline's): "
+                 f"{held(all_of(narrowed.values()))} ({n_narrow} of {len(narrowed)} remedies).")
+    n_flat, n_wide = sum(bool(v) for v in flat.values()), sum(bool(v) for v in wide.values())
+    lines.append(f"- Flatness of the minimum each remedy reaches, against the baseline's: lower λmax for {n_flat} of "
+                 f"{len(flat)} remedies, a wider basin (mean of the plane's two directions) for {n_wide} of {len(wide)}"
+                 + ("; the two measures disagree here" if n_flat != n_wide else "") + ".")
     worked = [r for r, ok in helped.items() if ok]
     lines.append(f"- Remedies that raised test accuracy above the baseline's: {', '.join(worked) or 'none'}; "
                  f"{len(worked)} of {len(helped)}.")
