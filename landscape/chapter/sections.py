@@ -119,17 +119,21 @@ def vanishing_gradients(s: Dict[str, Any]) -> List[str]:
     lines += ["The same ratio averaged over the last epoch's batches:", ""]
     lines += _matrix(s, "grad_ratio_last", "activation", "depth")
 
-    keep = []
+    keep, keep_trained = [], []
     for d in depths:
         sig, relu = get(s, "grad_ratio_init", depth=d, activation="sigmoid"), \
             get(s, "grad_ratio_init", depth=d, activation="relu")
         factor = get(s, "grad_factor_init", depth=d, activation="sigmoid")
         facts = []
         if sig is not None and relu is not None:
+            per_layer = (f"a factor {num(factor)} per layer on average" if sig > 0 else
+                         "its first layer's gradient norm was exactly 0: smaller than float32 can hold")
             facts.append(f"at initialization the first layer gets {num(sig)} of the last layer's gradient with "
-                         f"sigmoid (a factor {num(factor)} per layer on average), {num(relu)} with ReLU")
-        if relu is not None:
+                         f"sigmoid ({per_layer}), {num(relu)} with ReLU")
+        relu_last = get(s, "grad_ratio_last", depth=d, activation="relu")
+        if relu is not None and relu_last is not None:
             keep.append(relu >= KEPT)
+            keep_trained.append(relu_last >= KEPT)
         ta = {a: get(s, "train_acc", depth=d, activation=a) for a in ("sigmoid", "relu")}
         if None not in ta.values():
             facts.append(f"train accuracy after training: sigmoid {pct(ta['sigmoid'])}, ReLU {pct(ta['relu'])}")
@@ -139,10 +143,12 @@ def vanishing_gradients(s: Dict[str, Any]) -> List[str]:
                          f"sigmoid, {num(mv['relu'])} with ReLU")
         if facts:
             lines.append(f"- Depth {d}: " + "; ".join(facts) + ".")
+    at = ", ".join(map(str, depths))
     lines.append(f"- Claim *ReLU keeps the gradient* (its first layer gets at least {KEPT:g} of the last layer's "
-                 f"gradient at initialization): {held(all_of(keep))} "
+                 f"gradient): at initialization {held(all_of(keep))} "
                  f"({', '.join(num(get(s, 'grad_ratio_init', depth=d, activation='relu')) for d in depths)} at depths "
-                 f"{', '.join(map(str, depths))}).")
+                 f"{at}); in the last epoch of training {held(all_of(keep_trained))} "
+                 f"({', '.join(num(get(s, 'grad_ratio_last', depth=d, activation='relu')) for d in depths)}).")
     lines += ["", "Dead units (derivative zero on every training example) of the final weights:", ""]
     lines += _matrix(s, "dead_share", "activation", "depth", fmt=pct)
     lines.append("")
