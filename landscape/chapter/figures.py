@@ -2,8 +2,8 @@
 
 Makers (``fn(ctx, add)``) decide which figures a study gets, from its members' variable values and
 measured numbers; drawers (``fn(inputs, **recipe) -> Figure``) draw them with
-:mod:`landscape.plot.studies`. A recipe holds the numbers it draws (JSON), so a figure is redrawn
-exactly when a number, an input file or the figure settings change.
+:mod:`landscape.plot.studies`. A recipe holds the numbers it draws (JSON) and :data:`DRAWING_VERSION`, so a
+figure is redrawn exactly when a number, an input file, the figure settings or the drawing change.
 
 - ``activations``: every activation of the study and its derivative, the 1/4 bound marked;
 - ``gradient_by_layer``: gradient norm by layer at initialization and in the last epoch, one panel
@@ -23,6 +23,22 @@ from .. import rundir
 from ..pipeline.figures import register_drawer, register_maker
 
 STUDY = "study"  # owner of the figures that span all members
+# part of every recipe: bump it when a drawer draws differently, so finished studies redraw
+DRAWING_VERSION = 2
+
+
+def _drawer(name: str):
+    """``register_drawer(name)`` for a drawer that ignores the recipe's ``version``."""
+    def decorate(fn):
+        def draw(inputs, version=None, **recipe):
+            return fn(inputs, **recipe)
+        register_drawer(name)(draw)
+        return fn
+    return decorate
+
+
+def _add(add, stem: str, inputs, **recipe) -> None:
+    add(STUDY, stem, stem, inputs, fn=stem, version=DRAWING_VERSION, **recipe)
 
 
 def _coord(ctx, member: str, variable: str) -> Any:
@@ -44,7 +60,7 @@ def label(ctx, member: str) -> str:
 @register_maker("activations")
 def _activations(ctx, add) -> None:
     names = list(dict.fromkeys(_coord(ctx, m, "activation") for m in ctx.members))
-    add(STUDY, "activations", "activations", [], fn="activations", activations=names)
+    _add(add, "activations", [], activations=names)
 
 
 @register_maker("gradient_by_layer")
@@ -52,8 +68,7 @@ def _gradient_by_layer(ctx, add) -> None:
     live = ctx.live()
     if live:
         keys = [[_coord(ctx, m, "depth"), _coord(ctx, m, "activation")] for m in live]
-        add(STUDY, "gradient_by_layer", "gradient_by_layer", [ctx.runs[m]["run_dir"] for m in live],
-            fn="gradient_by_layer", keys=keys)
+        _add(add, "gradient_by_layer", [ctx.runs[m]["run_dir"] for m in live], keys=keys)
 
 
 @register_maker("accuracy_vs_batch")
@@ -64,16 +79,16 @@ def _accuracy_vs_batch(ctx, add) -> None:
         gap = ctx.sharp.get(m, {}).get("mode_gap")
         rows.append([_coord(ctx, m, "norm"), int(ctx.members[m].train.batch_size), acc, gap])
     if rows:
-        add(STUDY, "accuracy_vs_batch", "accuracy_vs_batch", [], fn="accuracy_vs_batch", rows=rows)
+        _add(add, "accuracy_vs_batch", [], rows=rows)
 
 
 @register_maker("remedy_curves")
 def _remedy_curves(ctx, add) -> None:
     members = list(ctx.members)
-    add(STUDY, "remedy_curves", "remedy_curves", [ctx.runs[m]["run_dir"] for m in members], fn="remedy_curves",
-        names=[label(ctx, m) for m in members],
-        # the kept epoch is worth a mark only where early stopping chose it
-        kept=[ctx.runs[m]["epoch"] if ctx.members[m].train.patience is not None else None for m in members])
+    _add(add, "remedy_curves", [ctx.runs[m]["run_dir"] for m in members],
+         names=[label(ctx, m) for m in members],
+         # the kept epoch is worth a mark only where early stopping chose it
+         kept=[ctx.runs[m]["epoch"] if ctx.members[m].train.patience is not None else None for m in members])
 
 
 @register_maker("landscapes_1d")
@@ -81,28 +96,29 @@ def _landscapes_1d(ctx, add) -> None:
     have = [m for m in ctx.live() if "line" in ctx.surfaces.get(m, {})]
     if not have:
         return
-    # a study with depths draws one panel per depth (the other variables as lines), else one panel
-    panels = None
-    if all("depth" in ctx.members[m].coords for m in have) and len(ctx.members[have[0]].coords) > 1:
+    # a study of two or more variables: one panel per value of its column variable (depth, batch size),
+    # the other variables as lines; one variable: every member on one panel
+    panels, cols = None, ctx.config.study.cols if ctx.config.study is not None else None
+    if cols and all(len(ctx.members[m].coords) > 1 for m in have):
         panels = {}
         for m in have:
-            rest = {k: v for k, v in ctx.members[m].coords.items() if k != "depth"}
-            panels.setdefault(f"depth {ctx.members[m].coords['depth']}", []).append(
-                [label(ctx, m), ", ".join(str(v) for v in rest.values())])
-    add(STUDY, "landscapes_1d", "landscapes_1d", [ctx.surfaces[m]["line"] for m in have], fn="landscapes_1d",
-        names=[label(ctx, m) for m in have], panels=panels)
+            coords = ctx.members[m].coords
+            rest = ", ".join(str(v) for k, v in coords.items() if k != cols)
+            panels.setdefault(f"{cols} {coords[cols]}", []).append([label(ctx, m), rest])
+    _add(add, "landscapes_1d", [ctx.surfaces[m]["line"] for m in have],
+         names=[label(ctx, m) for m in have], panels=panels)
 
 
 # --- drawers ---------------------------------------------------------------------------------------
 
-@register_drawer("activations")
+@_drawer("activations")
 def _draw_activations(inputs, activations: List[str]):
     from ..plot import studies
 
     return studies.activation_derivatives(activations)
 
 
-@register_drawer("gradient_by_layer")
+@_drawer("gradient_by_layer")
 def _draw_gradient_by_layer(inputs, keys: List[List[Any]]):
     from ..plot import studies
 
@@ -116,7 +132,7 @@ def _draw_gradient_by_layer(inputs, keys: List[List[Any]]):
     return studies.gradient_by_layer({d: init[d] for d in order}, {d: last[d] for d in order})
 
 
-@register_drawer("accuracy_vs_batch")
+@_drawer("accuracy_vs_batch")
 def _draw_accuracy_vs_batch(inputs, rows: List[List[Any]]):
     from ..plot import studies
 
@@ -130,7 +146,7 @@ def _draw_accuracy_vs_batch(inputs, rows: List[List[Any]]):
     return studies.accuracy_vs_batch(dict(acc), dict(gap) or None)
 
 
-@register_drawer("remedy_curves")
+@_drawer("remedy_curves")
 def _draw_remedy_curves(inputs, names: List[str], kept: List[Any]):
     from ..plot import studies
 
@@ -138,7 +154,7 @@ def _draw_remedy_curves(inputs, names: List[str], kept: List[Any]):
     return studies.train_test_curves(histories, best=dict(zip(names, kept)))
 
 
-@register_drawer("landscapes_1d")
+@_drawer("landscapes_1d")
 def _draw_landscapes_1d(inputs, names: List[str], panels=None):
     """``panels``: None (one panel), or ``{title: [[member label, legend label], ...]}``."""
     from .. import io

@@ -195,6 +195,13 @@ def normalization(s: Dict[str, Any]) -> List[str]:
                      f"of LayerNorm and GroupNorm members: {num(max(per_sample))}). Its test accuracy still "
                      f"moved {100 * spread.get('layer', float('nan')):.1f} points over batch sizes: the number and "
                      "the noise of the steps change with the batch size, its statistics do not.")
+    chance = 1.0 / s["data"]["num_classes"]
+    stuck = [(n, b, m.get("train_acc")) for n in norms for b in sizes
+             for m in [member(s, norm=n, batch_size=b)] if m is not None and m.get("train_acc") is not None
+             and m["train_acc"] < 1.5 * chance]
+    for n, b, acc in stuck:
+        lines.append(f"- {n} at batch size {b} did not learn (train accuracy {pct(acc)}, chance {pct(chance)}): "
+                     "both modes sit near chance, so its train/eval gap says little about its running averages.")
     lines += ["", "λmax (largest Hessian eigenvalue of the training loss) of each member:", ""]
     lines += _matrix(s, "lambda_max", "norm", "batch_size")
     lines += ["Basin width along the plane's first direction (loss within the first threshold of the grid "

@@ -147,11 +147,16 @@ def accuracy_vs_batch(accuracy: Mapping[str, Mapping[int, float]],
             if norm not in gap:
                 continue
             sizes = sorted(gap[norm])
-            ax.plot(sizes, [gap[norm][b] for b in sizes], marker="o", color=_color(k), label=norm)
+            # shrinking markers and lines: norms with equal gaps (all zero) stay visible, nested
+            ax.plot(sizes, [gap[norm][b] for b in sizes], marker="o", color=_color(k), label=norm,
+                    markersize=9 - 1.8 * k, linewidth=2.4 - 0.4 * k)
         ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=0)
         ax.set_xscale("log", base=2)
         ax.set_xticks(all_sizes, [str(b) for b in all_sizes])
         ax.set_yscale("symlog", linthresh=1e-2)
+        top = max([abs(v) for g in gap.values() for v in g.values() if np.isfinite(v)] + [1e-2])
+        ax.set_ylim(-3 * top, 3 * top)  # symmetric about 0, with room beyond the largest gap
+        ax.legend(title="norm", fontsize="small", frameon=False)
         ax.set_xlabel("batch size")
         ax.set_ylabel("eval-mode − train-mode loss")
         ax.set_title("same training data, eval vs train mode", fontsize="medium")
