@@ -26,8 +26,15 @@ Cases (``--case``):
                   3x3 sub-grid (9 points) of it is timed, for (a) and (b) alike.
   cpu-mlp-digits  mlp20 (BN, 20 layers) on all 1,797 digits samples, 51x51 grid: (b) computes the
                   whole grid; (a) times an 11x11 sub-grid of it (121 points).
+  cpu-resnet56-mnist1d
+                  the 1D ResNet-56 (Conv1d, BN; at initialization, BN statistics calibrated) on the
+                  4,000 MNIST-1D training sequences (1x40), 11x11 grid; a 3x3 sub-grid (9 points) is
+                  timed for (a) and (b) alike.
   gpu-resnet56    ResNet-56 and ResNet-56-noskip, 10,000 CIFAR-shaped samples; (a) on 4 points
                   (a 2x2 sub-grid), (b) on a 5x5 sub-grid (25 points).
+  cpu-conv1d      one kernel-3 convolution per stage of the 1D ResNet (16x40, 32x20, 64x10; batch
+                  2048): F.conv1d against F.conv2d over (N, C, 1, L) in NCHW and in channels_last,
+                  the layout the engine runs 1D convolutions in (landscape.engine._Conv1dAs2d).
   cpu-memory      memory stays flat: a tiny model on a 51x51 grid (twice: the first run warms up)
                   and a 201x201 grid written to a file; prints the peak RSS of each (about equal).
 
@@ -35,6 +42,7 @@ Run from the repository root, e.g.::
 
     python benchmarks/surface_speed.py --case cpu-resnet20 --threads 2
     python benchmarks/surface_speed.py --case cpu-mlp-digits --threads 2
+    python benchmarks/surface_speed.py --case cpu-resnet56-mnist1d --threads 2 --precisions fp32
     python benchmarks/surface_speed.py --case gpu-resnet56            # (benchmarks/gpu_check.sh)
 
 BatchNorm statistics are calibrated on the data first (one pass in training mode) so that folding
@@ -242,6 +250,12 @@ def run_case(name: str, args, mm: Dict[str, float]) -> List[Dict]:
         if args.samples:
             X, Y = X[:args.samples], Y[:args.samples]
         grid, sub_b, sub_a, batch = 51, 51, 11, args.batch_size
+    elif name == "cpu-resnet56-mnist1d":
+        nets = ["resnet56"]
+        X, Y = datasets.load("mnist1d", "train")
+        if args.samples:
+            X, Y = X[:args.samples], Y[:args.samples]
+        grid, sub_b, sub_a, batch = 11, 3, 3, args.batch_size
     elif name == "gpu-resnet56":
         nets = ["resnet56", "resnet56_noskip"]
         X, Y = cifar_like(args.samples or 10000)
@@ -355,9 +369,45 @@ def memory_case(args) -> List[Dict]:
     return rows
 
 
+def conv1d_case(args) -> List[Dict]:
+    """Milliseconds per kernel-3 convolution (C -> C channels, length L, batch 2048) in three layouts."""
+    batch = args.samples or 2048
+    g = torch.Generator().manual_seed(0)
+    rows = []
+
+    def best_of(f, repeats):
+        f()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    for channels, length in ((16, 40), (32, 20), (64, 10)):
+        x = torch.randn(batch, channels, length, generator=g)
+        w = torch.randn(channels, channels, 3, generator=g)
+        x2, w2 = x.unsqueeze(2), w.unsqueeze(2)  # (N, C, 1, L), (C, C, 1, 3)
+        x2_cl = x2.contiguous(memory_format=torch.channels_last)
+        ways = {"conv1d": lambda: F.conv1d(x, w, padding=1),
+                "conv2d NCHW": lambda: F.conv2d(x2, w2, padding=(0, 1)),
+                "conv2d channels_last": lambda: F.conv2d(x2_cl, w2, padding=(0, 1))}
+        want = ways["conv1d"]()
+        flops = 2 * batch * channels * channels * 3 * length
+        for way, f in ways.items():
+            seconds = best_of(f, max(3, args.repeats))
+            diff = float((f().squeeze(2) - want).abs().max() / want.abs().max())
+            rows.append(dict(channels=channels, length=length, layout=way, ms=seconds * 1e3,
+                             gflops=flops / seconds / 1e9, max_rel_diff=diff))
+            print(f"  {channels:3d} ch x {length:3d}: {way:22s} {seconds * 1e3:8.2f} ms  "
+                  f"{flops / seconds / 1e9:6.1f} GFLOP/s  max diff {diff:.1e}", flush=True)
+    return rows
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--case", required=True, choices=["cpu-resnet20", "cpu-mlp-digits", "gpu-resnet56", "cpu-memory"])
+    p.add_argument("--case", required=True, choices=["cpu-resnet20", "cpu-mlp-digits", "cpu-resnet56-mnist1d", "gpu-resnet56",
+                                                    "cpu-conv1d", "cpu-memory"])
     p.add_argument("--device", default=None, help="override the case's device (e.g. a CPU dry run of gpu-resnet56)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--precisions", default=None, help="comma-separated; default fp32,tf32,bf16")
@@ -380,7 +430,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine())
     print(f"case {args.case}; {machine}; torch {torch.__version__}; {torch.get_num_threads()} threads; "
           f"load average {load:.2f}; {datetime.datetime.now().isoformat(timespec='seconds')}", flush=True)
-    if args.case == "cpu-memory":
+    if args.case == "cpu-conv1d":
+        rows = conv1d_case(args)
+    elif args.case == "cpu-memory":
         rows = memory_case(args)
         print(f"201x201 (16x the points) peaks at {rows[2]['peak_mib'] - rows[1]['peak_mib']:+.1f} MiB RSS against "
               f"the second 51x51 run.")

@@ -15,7 +15,9 @@ Where the time goes, and what the engine does about it (numbers in ``docs/scalin
   point, and the forward pass runs one layer instead of two (exact up to float rounding). Which
   layers feed which BatchNorm is found by watching one forward pass; the folded network is checked
   against the original with randomized statistics before it is trusted.
-- **channels_last** memory format for convolutional models (cuDNN's and oneDNN's fast layout).
+- **channels_last** memory format for convolutional models (cuDNN's and oneDNN's fast layout); 1D
+  convolutions run as (1, k) 2D convolutions in it (oneDNN's own 1D path is 3-20x slower for the few
+  channels of a 1D ResNet; see :class:`_Conv1dAs2d`).
 - **In-place activations** in the engine's copy of the model, where a check shows they change nothing.
 - **Precision**: ``"fp32"`` (IEEE float32, default), ``"tf32"`` (TF32 tensor cores on Ampere+ GPUs;
   identical to fp32 on CPUs, which have no TF32), ``"bf16"`` (``torch.autocast`` to bfloat16).
@@ -60,10 +62,11 @@ class EngineOptions:
     Attributes:
         fold_bn: fold eval-mode BatchNorm into the preceding convolution/linear layer (``bn="eval"``
             only; a no-op for models without such pairs).
-        channels_last: run convolutional models in channels_last memory format; None: automatic
-            (on for models with 2D convolutions: cuDNN's fast layout on GPUs, and oneDNN's on CPUs,
-            where with folded BatchNorm it measured 1.25x (fp32) and 2.2x (bf16) faster than NCHW
-            for ResNet-20, see docs/scaling.md).
+        channels_last: run convolutional models in channels_last memory format, 1D convolutions as
+            2D ones over (N, C, 1, L) in that format; None: automatic (on for models with 2D
+            convolutions: cuDNN's fast layout on GPUs, and oneDNN's on CPUs, where with folded
+            BatchNorm it measured 1.25x (fp32) and 2.2x (bf16) faster than NCHW for ResNet-20, see
+            docs/scaling.md; and on CPUs for models with 1D convolutions, see :class:`_Conv1dAs2d`).
         points_per_pass: grid points evaluated together in one ``vmap``-ed forward pass; None:
             automatic (1 on CPUs, where vmap measured 0.2x for ResNet-20 and 0.7x for a digits MLP;
             on GPUs, several for non-convolutional models under 2M parameters, unmeasured). Must not change between resumed runs if bitwise-equal values matter.
@@ -407,6 +410,53 @@ def _has_conv2d(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
+def _has_conv1d(model: nn.Module) -> bool:
+    return any(type(m) is nn.Conv1d for m in model.modules())
+
+
+class _Conv1dAs2d(nn.Module):
+    """A ``Conv1d`` run as the 2D convolution it equals: kernel (1, k) over ``(N, C, 1, L)`` in
+    channels_last memory format.
+
+    Why: oneDNN's 1D convolution is slow for few channels. Measured on one CPU thread, batch 2048,
+    kernel 3, the layers of a 1D ResNet on MNIST-1D (``python benchmarks/surface_speed.py --case
+    cpu-conv1d --threads 1`` on the 2-core machine of docs/scaling.md, load average 15): 16 channels
+    x length 40: 20.8 ms as ``conv1d``, 1.4 ms as channels_last ``conv2d``; 32 x 20: 3.0 vs 2.1 ms;
+    64 x 10: 8.7 vs 5.9 ms (NCHW ``conv2d``: as slow as ``conv1d``). The output, ``(N, C_out, L')``, keeps (N, L', C_out) memory
+    order, so the next layer's conversion is free and activations in between keep that order.
+
+    It holds the ``Conv1d``'s own weight and bias under the same names, so the runner's copies and
+    BatchNorm folds write into what it computes with. Values equal the ``Conv1d``'s up to float
+    rounding (another summation order).
+    """
+
+    def __init__(self, conv: nn.Conv1d):
+        super().__init__()
+        self.weight = conv.weight                       # (C_out, C_in / groups, k)
+        self.register_parameter("bias", conv.bias)      # (C_out,) or None
+        self.stride, self.dilation, self.groups = (1, conv.stride[0]), (1, conv.dilation[0]), conv.groups
+        self.padding = conv.padding if isinstance(conv.padding, str) else (0, conv.padding[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3:  # an unbatched (C, L) input: as the Conv1d would compute it
+            return nn.functional.conv1d(x, self.weight, self.bias, self.stride[1], self.padding if
+                                        isinstance(self.padding, str) else self.padding[1], self.dilation[1],
+                                        self.groups)
+        x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # (N, C, 1, L), memory (N, 1, L, C)
+        out = nn.functional.conv2d(x4, self.weight.unsqueeze(2), self.bias, self.stride, self.padding,
+                                   self.dilation, self.groups)
+        return out.squeeze(2)                           # (N, C_out, L'), memory (N, L', C_out)
+
+
+def conv1d_as_2d(module: nn.Module) -> int:
+    """Replace every ``nn.Conv1d`` (zero padding) in ``module`` by :class:`_Conv1dAs2d`, in place;
+    returns how many were replaced."""
+    names = [n for n, m in module.named_modules() if type(m) is nn.Conv1d and m.padding_mode == "zeros"]
+    for name in names:
+        _set_submodule(module, name, _Conv1dAs2d(module.get_submodule(name)))
+    return len(names)
+
+
 _INPLACE_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.CELU, nn.SELU, nn.SiLU, nn.Hardswish,
                         nn.Hardsigmoid, nn.Hardtanh, nn.Mish, nn.Threshold)
 
@@ -468,6 +518,7 @@ class _Runner:
         module = fold_structure(copy.deepcopy(model), self.pairs)
         if channels_last:
             module = module.to(memory_format=torch.channels_last)
+            conv1d_as_2d(module)
         for p in module.parameters():
             p.requires_grad_(False)  # a private copy: no autograd bookkeeping, nothing to cache
         module.eval()
@@ -585,7 +636,9 @@ class PointEvaluator:
 
     def _resolve(self, opts: EngineOptions, model: nn.Module, data) -> EngineOptions:
         cuda = self.device.type == "cuda"
-        channels_last = opts.channels_last if opts.channels_last is not None else _has_conv2d(model)
+        channels_last = opts.channels_last
+        if channels_last is None:  # 1D: measured on CPUs only (see _Conv1dAs2d)
+            channels_last = _has_conv2d(model) or (not cuda and _has_conv1d(model))
         ppp = opts.points_per_pass
         if ppp is None:
             ppp = 1

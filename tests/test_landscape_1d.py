@@ -97,8 +97,8 @@ def test_engine_folds_conv1d_batchnorm_and_equals_naive(signals):
     assert engine.fold_is_exact(model, pairs, (X, Y), CE)
     dirs = directions.random(model, n=2, seed=1)
     grid = dict(x=(-1, 1, 3), y=(-0.5, 0.5, 2), data=(X, Y), progress=False)
-    folded = surface.compute(model, dirs, **grid)
-    plain = surface.compute(model, dirs, **grid, engine=EngineOptions(fold_bn=False))
+    folded = surface.compute(model, dirs, **grid)  # CPU default: Conv1d run as channels_last Conv2d
+    plain = surface.compute(model, dirs, **grid, engine=EngineOptions(fold_bn=False, channels_last=False))
     for j, b in enumerate(folded.y):
         for i, a in enumerate(folded.x):
             loss, acc = naive_value(model, dirs, (a, b), X, Y)
@@ -139,3 +139,38 @@ def test_hessian_eigs_and_directions_on_a_1d_net_match_the_dense_hessian(signals
     m1 = float(loss(hessian.flatten({k: params[k] + t * top[k] for k in params})))
     m2 = float(loss(hessian.flatten({k: params[k] - t * top[k] for k in params})))
     assert (m1 + m2 - 2 * m0) / t ** 2 == pytest.approx(eig.values[0], rel=1e-3)
+
+
+@pytest.mark.parametrize("stride, padding, dilation, groups, bias", [
+    (1, 1, 1, 1, False), (2, 1, 1, 1, True), (1, 2, 2, 2, True), (3, 0, 1, 1, False), (1, "same", 1, 1, True)])
+def test_conv1d_run_as_channels_last_conv2d_equals_conv1d(stride, padding, dilation, groups, bias):
+    torch.manual_seed(0)
+    conv = nn.Conv1d(4, 6, 3, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias)
+    fast = engine._Conv1dAs2d(conv)
+    assert fast.weight is conv.weight and [n for n, _ in fast.named_parameters()] == \
+        [n for n, _ in conv.named_parameters()]  # same tensors under the same names: folds write into them
+    x = torch.randn(5, 4, 17)
+    with torch.no_grad():
+        want, got = conv(x), fast(x)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        assert got.transpose(1, 2).is_contiguous()  # memory (N, L, C): the next layer converts for free
+        torch.testing.assert_close(fast(got[:, :4]), conv(got[:, :4]), rtol=1e-5, atol=1e-6)  # NLC input
+        torch.testing.assert_close(fast(x[0]), conv(x[0]))  # an unbatched (C, L) input
+
+
+def test_engine_runs_1d_convolutions_channels_last_on_cpu(signals):
+    X, Y = signals
+    model = _net(X=X)
+    dirs = directions.random(model, n=2, seed=4)
+    ev = engine.PointEvaluator(model, dirs, {"train": [(X, Y)]}, CE)
+    assert ev.options.channels_last
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv1d)]
+    assert [n for n, m in ev.runner.module.named_modules() if isinstance(m, engine._Conv1dAs2d)] == convs
+    assert all(type(m) is nn.Conv1d for n, m in model.named_modules() if n in convs)  # the model is untouched
+    slow = engine.PointEvaluator(model, dirs, {"train": [(X, Y)]}, CE,
+                                 options=EngineOptions(channels_last=False, fold_bn=False))
+    assert not slow.runner.is_copy
+    points = np.array([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0]])
+    fast_values, slow_values = ev(points), slow(points)
+    np.testing.assert_allclose(fast_values["train_loss"], slow_values["train_loss"], rtol=1e-6)
+    np.testing.assert_array_equal(fast_values["train_acc"], slow_values["train_acc"])
