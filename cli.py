@@ -21,8 +21,8 @@ COMMANDS = {
     "data": ("landscape.commands.data:data", "List the built-in datasets and show their shapes and splits."),
     "models": ("landscape.commands.models:models", "List the built-in architectures and show one's options and size."),
     "train": ("landscape.commands.train:train", "Train one network on a dataset, with checkpoints, history and gradient flow."),
-    "demo": ("landscape.commands.demo:demo", "Run the whole story on the built-in digits data: train pairs, sample surfaces, measure sharpness, write figures and report.md."),
-    "experiment": ("landscape.commands.demo:experiment", "Run the demo pipeline from a TOML config (models, pairs, dataset, training, grid, metrics)."),
+    "demo": ("landscape.commands.demo:demo", "Run the whole story on MNIST-1D: a deep conv ResNet with and without skips and batch norm, trained, sampled, measured, in report.md."),
+    "experiment": ("landscape.commands.demo:experiment", "Run a study from a TOML config (a grid of members or pairs; e.g. li2018-mnist1d-resnet, the depth study)."),
     "pair": ("landscape.commands.train:pair", "Train both members of a pair (with/without skip or norm) with the same seed and data order."),
 }
 

@@ -20,7 +20,8 @@ measured once. Each stage is a module of :mod:`landscape.pipeline`:
 5. **report** — ``OUT/report.md`` (``landscape.report``), ``OUT/summary.json`` (every number, for
    programs and tests) and ``OUT/config.toml`` (the exact config, to rerun with ``landscape experiment``).
 
-``fresh=True`` redoes everything. Each stage's time is in ``Result.timings``. The library does not
+With ``workers = N`` (N > 1) on a CPU, N processes first do stages 1-3 for whole members at once
+(``landscape.pipeline.workers``); the stages then find that work finished. ``fresh=True`` redoes everything. Each stage's time is in ``Result.timings``. The library does not
 print: pass ``echo`` (e.g. ``click.echo``) to hear about stages; progress bars go to stderr.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch
 
 from . import atomic, rundir
 from .members import Member, Pair, build_members
-from .pipeline import figures, load_plugins, measures, surfaces, training
+from .pipeline import figures, load_plugins, measures, surfaces, training, workers
 from .pipeline.context import STAGES, Context
 from .pipeline.summary import SHARPNESS_MEASURES, compare_members, summarize
 from .pipeline.surfaces import pca_axes
@@ -93,6 +94,9 @@ def run(config: ExperimentConfig, out: PathLike, fresh: bool = False, progress_b
         torch.set_num_threads(config.threads)
     ctx.threads = torch.get_num_threads()  # what the numbers were computed with (for the report)
     try:
+        t0 = time.perf_counter()
+        if workers.run(ctx):
+            ctx.timings["members"] = time.perf_counter() - t0
         for stage in STAGES:
             t0 = time.perf_counter()
             _STAGE_RUNNERS[stage](ctx)

@@ -1,7 +1,7 @@
 """`landscape demo` / `landscape experiment`: the study pipeline, its configs and its report.
 
 The end-to-end tests run a tiny study (mlp8 pairs, 3 epochs, 11x11 grids, small samples) through
-every stage; the full digits demo is measured separately (marked slow).
+every stage; the real demo (MNIST-1D) is run separately (marked slow). Grid studies: test_study_grid.py.
 """
 from __future__ import annotations
 
@@ -219,16 +219,40 @@ def test_packaged_configs_round_trip_through_toml():
     for name, path in study.packaged().items():
         config = study.load_config(path)
         assert study.from_dict(_toml_loads(study.to_toml(config))) == config, name
-    assert study.demo_config() == study.load_config(study.packaged()["digits-demo"])
+    assert study.demo_config() == study.load_config(study.packaged()["mnist1d-demo"])
 
 
 def test_demo_config_is_the_story():
+    """`landscape demo` is the headline: a deep conv ResNet on MNIST-1D with and without skips and BN."""
     c = study.demo_config()
-    assert [(p.model, p.vary) for p in c.pairs] == [("mlp20", "skip"), ("mlp20", "norm")]
-    assert c.data.dataset == "digits" and c.directions.norm == "filter" and c.directions.ignore == "biasbn"
+    assert [(p.model, p.vary) for p in c.pairs] == [("resnet56", "skip"), ("resnet56", "norm")]
+    assert c.data.dataset == "mnist1d" and c.directions.norm == "filter" and c.directions.ignore == "biasbn"
     q = study.quick(c)
     assert q.train.epochs == 10 and q.grid.plane[2] == 21 and q.metrics.n_samples == 256
     assert q.train.seed == c.train.seed and q.directions == c.directions
+    digits = study.load_config(study.packaged()["digits-demo"])  # the MLP study stays shipped
+    assert [(p.model, p.vary) for p in digits.pairs] == [("mlp20", "skip"), ("mlp20", "norm")]
+    assert digits.data.dataset == "digits"
+
+
+def test_depth_study_config_is_li2018_fig5_on_mnist1d():
+    c = study.load_config(study.resolve_config("li2018-mnist1d-resnet"))
+    assert c.data.dataset == "mnist1d" and c.study.model == "resnet"
+    assert [(v.name, v.values) for v in c.study.variables] == [("depth", (20, 56, 110)), ("skip", (True, False))]
+    assert (c.study.compare, c.study.rows, c.study.cols) == ("skip", "skip", "depth")
+    assert c.figures.grid == ("contour", "surface") and c.figures.curves
+    assert {"test_error", "train_error", "train_loss", "lambda_max", "trace", "n_local_minima",
+            "residual_energy"} <= set(c.report.table)
+    from landscape import members
+
+    ms, pairs = members.build_members(c, (1, 40), 10)
+    assert list(ms) == ["resnet20", "resnet20_noskip", "resnet56", "resnet56_noskip", "resnet110",
+                        "resnet110_noskip"]
+    assert [(p.with_, p.without) for p in pairs] == [("resnet20", "resnet20_noskip"), ("resnet56", "resnet56_noskip"),
+                                                      ("resnet110", "resnet110_noskip")]
+    assert all(m.train == c.train and m.data == c.data for m in ms.values())  # one recipe and data order
+    q = study.quick(c)
+    assert [v.values for v in q.study.variables] == [(20, 56), (True, False)] and q.train.epochs == 8
 
 
 def test_li2018_config_is_the_papers_setup():
@@ -266,7 +290,7 @@ def test_bad_config_is_one_line_naming_the_setting(tmp_path, text, words):
 
 def test_missing_or_invalid_toml(tmp_path):
     res = _invoke(["experiment", str(tmp_path / "nope.toml")])
-    assert res.exit_code == 2 and "does not exist" in res.output and "digits-demo" in res.output
+    assert res.exit_code == 2 and "does not exist" in res.output and "li2018-mnist1d-resnet" in res.output
     bad = tmp_path / "bad.toml"
     bad.write_text("name = \n")
     res = _invoke(["experiment", str(bad)])
@@ -275,6 +299,7 @@ def test_missing_or_invalid_toml(tmp_path):
 
 def test_packaged_config_by_name():
     assert study.resolve_config("digits-demo") == study.packaged()["digits-demo"]
+    assert study.resolve_config("li2018-mnist1d-resnet") == study.packaged()["li2018-mnist1d-resnet"]
     assert study.resolve_config("li2018-cifar10-resnet.toml") == study.packaged()["li2018-cifar10-resnet"]
 
 
@@ -324,7 +349,7 @@ def test_report_handles_signs_and_divergence():
 
 
 def test_a_member_shared_by_two_pairs_is_one_network():
-    c = study.demo_config()
+    c = study.load_config(study.packaged()["digits-demo"])
     members, pairs = experiment.build_members(c, (1, 8, 8), 10)
     assert list(members) == ["mlp20", "mlp20_noskip", "mlp20_nonorm"]
     assert [(p.vary, p.with_, p.without) for p in pairs] == [("skip", "mlp20", "mlp20_noskip"),
@@ -343,12 +368,12 @@ def test_pca_axes_frame_the_path_and_the_origin():
 
 
 @pytest.mark.slow
-def test_digits_demo_quick_equals_experiment(tmp_path):
-    """The acceptance check on the real config: `demo --quick` and `experiment digits-demo --quick`
+def test_demo_quick_equals_experiment(tmp_path):
+    """The acceptance check on the real config: `demo --quick` and `experiment mnist1d-demo --quick`
     give the same numbers, and a rerun of the demo reuses everything."""
     res = _invoke(["demo", "--quick", "--out", str(tmp_path / "demo"), "--no-progress"])
     assert res.exit_code == 0, res.output
-    res2 = _invoke(["experiment", "digits-demo", "--quick", "--out", str(tmp_path / "exp"), "--no-progress"])
+    res2 = _invoke(["experiment", "mnist1d-demo", "--quick", "--out", str(tmp_path / "exp"), "--no-progress"])
     assert res2.exit_code == 0, res2.output
     a = json.loads((tmp_path / "demo" / "summary.json").read_text())
     b = json.loads((tmp_path / "exp" / "summary.json").read_text())
@@ -394,3 +419,17 @@ def test_unavailable_device_fails_before_writing(tmp_path):
     assert res.exit_code == 2 and "no CUDA device" in res.output and not (tmp_path / "out").exists()
     res = _invoke(["demo", "--device", "tpu", "--out", str(tmp_path / "out")])
     assert res.exit_code == 2 and "`device`" in res.output
+
+
+def test_workers_give_the_numbers_of_a_serial_run(first_run, tiny_toml, tmp_path):
+    """Two worker processes (one thread each, like the serial run) train, sample and measure the
+    members; the numbers equal the serial run's, the work counts as made, and a rerun reuses it."""
+    _, summary, _ = first_run
+    config = study.load_config(tiny_toml)
+    config = dataclasses.replace(config, workers=2, figures=dataclasses.replace(config.figures, draw=False))
+    result = experiment.run(config, tmp_path / "out", progress_bars=False)
+    assert _numbers(result.summary) == _numbers(summary)
+    assert result.computed["train"] == MEMBERS and len(result.computed["surfaces"]) == 6
+    assert "members" in result.timings
+    again = experiment.run(config, tmp_path / "out", progress_bars=False)
+    assert again.computed["train"] == [] and len(again.reused["surfaces"]) == 6 and "members" not in again.timings

@@ -1,6 +1,6 @@
 """`landscape demo` and `landscape experiment`: the whole study, from training to report.md.
 
-Both run :func:`landscape.experiment.run`: ``demo`` on the packaged ``digits-demo.toml``,
+Both run :func:`landscape.experiment.run`: ``demo`` on the packaged ``mnist1d-demo.toml``,
 ``experiment`` on a config file (or a packaged config's name). The work happens in the library;
 this module turns options into a config, echoes the stages, and prints the timings and the tables.
 """
@@ -16,6 +16,9 @@ _OUT_HELP = "Output directory (runs, surfaces, figures, report.md, summary.json)
 
 def _options(f):
     f = click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")(f)
+    f = click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Processes working on members at once, each with --threads threads (CPU) "
+                          "[default: the config's].")(f)
     f = click.option("--threads", type=click.IntRange(min=0), default=None,
                      help="CPU threads for torch (0: torch's default) [default: the config's].")(f)
     f = click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N",
@@ -26,7 +29,8 @@ def _options(f):
     return f
 
 
-def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], threads: Optional[int], progress: bool):
+def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], threads: Optional[int],
+         workers: Optional[int], progress: bool):
     from landscape import experiment, study
 
     if quick:
@@ -36,6 +40,8 @@ def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], thre
         changes["device"] = device
     if threads is not None:
         changes["threads"] = threads
+    if workers is not None:
+        changes["workers"] = workers
     if changes:
         config = dataclasses.replace(config, **changes)
     result = experiment.run(config, out, fresh=fresh, progress_bars=progress, echo=click.echo)
@@ -78,13 +84,16 @@ def _fmt(v, pct: bool) -> str:
 @click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
               help=_OUT_HELP + " [default: ./landscape-demo, or ./landscape-demo-quick with --quick]")
 @_options
-def demo(out, quick, fresh, device, threads, progress):
-    """Run the whole story on the built-in digits data: train a 20-layer MLP with and without skip
-    connections and with and without batch norm, sample 1D, 2D and PCA-trajectory surfaces, measure
-    sharpness (Hessian λmax and trace, grid curvature, basin width), draw the figures and write
-    report.md. A few minutes on a laptop CPU; a rerun reuses what is finished.
+def demo(out, quick, fresh, device, threads, workers, progress):
+    """Run the whole story on MNIST-1D (generated locally, no download): train a 56-layer conv
+    ResNet with and without skip connections and with and without batch norm, sample 1D, 2D and
+    PCA-trajectory surfaces, measure sharpness (Hessian λmax and trace, grid curvature, basin width,
+    local minima), draw the figures and write report.md. A few minutes on a laptop CPU (two
+    processes of one thread); a rerun reuses what is finished.
 
-    The settings are the packaged digits-demo.toml (`landscape experiment digits-demo` is the same run).
+    The settings are the packaged mnist1d-demo.toml (`landscape experiment mnist1d-demo` is the same
+    run). The 8x8-digits MLP study: `landscape experiment digits-demo`; the depth study (ResNet-20/56/110,
+    Li et al. 2018 Fig. 5): `landscape experiment li2018-mnist1d-resnet`.
 
     \b
     Examples:
@@ -95,7 +104,7 @@ def demo(out, quick, fresh, device, threads, progress):
 
     # --quick has a directory of its own: its shorter runs would otherwise replace a full demo's
     _run(study.demo_config(), out or ("landscape-demo-quick" if quick else "landscape-demo"), quick, fresh, device,
-         threads, progress)
+         threads, workers, progress)
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -103,18 +112,22 @@ def demo(out, quick, fresh, device, threads, progress):
 @click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
               help=_OUT_HELP + " [default: ./NAME, the config's name]")
 @_options
-def experiment(config_path, out, quick, fresh, device, threads, progress):
-    """Run the demo pipeline from a TOML config (models, pairs, dataset, training, grid, directions,
-    metrics, device, precision). CONFIG.toml is a file, or the name of a packaged config:
-    digits-demo, li2018-cifar10-resnet (Li et al. 2018's ResNet comparison on CIFAR-10, for a GPU).
+def experiment(config_path, out, quick, fresh, device, threads, workers, progress):
+    """Run a study from a TOML config: its members (a grid of variables such as depth x skip, or
+    pairs), dataset, training, grid, directions, metrics, figures, report. CONFIG.toml is a file,
+    or the name of a packaged config: li2018-mnist1d-resnet (Li et al. 2018 Fig. 5 on a CPU:
+    ResNet-20/56/110 with and without skips on MNIST-1D), mnist1d-demo (`landscape demo`),
+    digits-demo (a 20-layer MLP on 8x8 digits), li2018-cifar10-resnet (the paper's CIFAR-10
+    setup, for a GPU).
 
     \b
     Examples:
-      landscape experiment my-study.toml --out runs/my-study
-      landscape experiment li2018-cifar10-resnet --quick
+      landscape experiment li2018-mnist1d-resnet
+      landscape experiment li2018-mnist1d-resnet --quick --out /tmp/depth
+      landscape experiment my-study.toml --out runs/my-study --workers 2
     """
     from landscape import study
 
     config = study.load_config(study.resolve_config(config_path))
     # the quick config is named NAME-quick, so by default it does not replace a full run's results
-    _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, progress)
+    _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, workers, progress)

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -27,7 +27,7 @@ class Context:
     """One run of a study in ``out`` (see :func:`landscape.experiment.run` for the arguments)."""
 
     def __init__(self, config: ExperimentConfig, out: Path, fresh: bool, progress_bars: bool,
-                 echo: Optional[Callable[[str], None]]):
+                 echo: Optional[Callable[[str], None]], only: Optional[Sequence[str]] = None):
         from landscape import data
 
         self.config, self.out, self.fresh, self.bars = config, out, fresh, progress_bars
@@ -48,19 +48,29 @@ class Context:
         self.pairs: List[Pair]
         self.members, self.pairs = build_members(config, self.info["input_shape"], self.info["num_classes"])
         self.threads = torch.get_num_threads()
+        # the members this process works on (a worker process gets one; see ``workers``)
+        self.todo: List[str] = [n for n in self.members if only is None or n in only]
+        # items another process made in this run: found finished, they count as made, not reused
+        self.premade: Dict[str, set] = {s: set() for s in STAGES}
 
     def say(self, msg: str) -> None:
         log.info(msg)
         if self._echo is not None:
             self._echo(msg)
 
+    def found(self, stage: str, item: str) -> None:
+        """``item`` of ``stage`` was found finished: reused, or made by a worker process of this run."""
+        (self.computed if item in self.premade[stage] else self.reused)[stage].append(item)
+
     def note(self, member: str, text: str) -> None:
-        self.notes.setdefault(member, []).append(text)
-        log.warning(text)
+        """Something the report must say about ``member`` (said once, however often it is found)."""
+        if text not in self.notes.setdefault(member, []):
+            self.notes[member].append(text)
+            log.warning(text)
 
     def live(self) -> List[str]:
         """Members that trained to finite weights (a diverged one has nothing to measure)."""
-        return [n for n in self.members if not self.runs[n]["diverged"]]
+        return [n for n in self.todo if not self.runs[n]["diverged"]]
 
     def model(self, name: str) -> torch.nn.Module:
         model, _ = checkpoint.load_model(self.runs[name]["run_dir"] / "final.pt", self.device)

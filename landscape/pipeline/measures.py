@@ -80,19 +80,17 @@ def run(ctx: Context) -> None:
         sub = ctx.load(name, "train", m.n_samples, m.data_seed)
         loss = ctx.members[name].train.loss
         path = ctx.path("sharpness", f"{name}.json")
-        job = {"checkpoint_sha256": ctx.runs[name]["sha256"], "n_samples": len(sub[1]), "data_seed": m.data_seed,
-               "seed": m.seed, "trace_probes": m.trace_probes, "eig_tol": m.eig_tol, "batch_size": m.batch_size,
-               "loss": loss, "data": ctx.data_meta(name)}
+        job = _job(ctx, name)
         saved = read_json(path)
-        if saved is not None and saved.get("job") == as_json(job) and not ctx.fresh:
-            ctx.reused["sharpness"].append(path.name)
+        if saved is not None and saved.get("job") == job and not ctx.fresh:
+            ctx.found("sharpness", path.name)
             result = saved
         else:
             model = ctx.model(name)
             common = dict(loss=loss, seed=m.seed, batch_size=m.batch_size, progress=ctx.bars)
             eig = S.hessian_eigs(model, sub, k=1, which="LA", tol=m.eig_tol, **common)
             trace = S.hessian_trace(model, sub, n_probes=m.trace_probes, **common)
-            result = {"job": as_json(job), "eigenvalues": eig.to_dict(), "trace": trace.to_dict()}
+            result = {"job": job, "eigenvalues": eig.to_dict(), "trace": trace.to_dict()}
             rundir.write_json(result, path)
             ctx.computed["sharpness"].append(path.name)
         ctx.sharp[name] = {"lambda_max": result["eigenvalues"]["values"][0],
@@ -107,17 +105,39 @@ def run(ctx: Context) -> None:
             ctx.sharp[name].update(_extra(ctx, MEASURES[measure], name))
 
 
+def _job(ctx: Context, name: str) -> Dict[str, Any]:
+    """Everything the Hessian numbers of ``name`` depend on (JSON form): equal jobs, reusable results."""
+    m = ctx.config.metrics
+    n = len(ctx.load(name, "train", m.n_samples, m.data_seed)[1])
+    return as_json({"checkpoint_sha256": ctx.runs[name]["sha256"], "n_samples": n, "data_seed": m.data_seed,
+                    "seed": m.seed, "trace_probes": m.trace_probes, "eig_tol": m.eig_tol, "batch_size": m.batch_size,
+                    "loss": ctx.members[name].train.loss, "data": ctx.data_meta(name)})
+
+
+def _extra_job(ctx: Context, measure: Measure, name: str) -> Dict[str, Any]:
+    return as_json({"measure": measure.name, "version": measure.version, "checkpoint_sha256": ctx.runs[name]["sha256"],
+                    "data": ctx.data_meta(name), "train": ctx.members[name].train.to_dict()})
+
+
+def pending(ctx: Context, name: str) -> bool:
+    """True when a number of the trained member ``name`` is not stored for its current settings."""
+    saved = [read_json(ctx.out / "sharpness" / f"{name}.json")]
+    jobs = [_job(ctx, name)]
+    for measure in ctx.config.metrics.extra:
+        saved.append(read_json(ctx.out / "measures" / measure / f"{name}.json"))
+        jobs.append(_extra_job(ctx, MEASURES[measure], name))
+    return ctx.fresh or any(s is None or s.get("job") != j for s, j in zip(saved, jobs))
+
+
 def _extra(ctx: Context, measure: Measure, name: str) -> Dict[str, Any]:
     path = ctx.path("measures", measure.name, f"{name}.json")
-    member = ctx.members[name]
-    job = {"measure": measure.name, "version": measure.version, "checkpoint_sha256": ctx.runs[name]["sha256"],
-           "data": ctx.data_meta(name), "train": member.train.to_dict()}
+    job = _extra_job(ctx, measure, name)
     saved = read_json(path)
-    if saved is not None and saved.get("job") == as_json(job) and not ctx.fresh:
-        ctx.reused["sharpness"].append(f"{measure.name}/{path.name}")
+    if saved is not None and saved.get("job") == job and not ctx.fresh:
+        ctx.found("sharpness", f"{measure.name}/{path.name}")
         return saved["values"]
     values = as_json(measure.fn(ctx, name))
-    rundir.write_json({"job": as_json(job), "values": values}, path)
+    rundir.write_json({"job": job, "values": values}, path)
     ctx.computed["sharpness"].append(f"{measure.name}/{path.name}")
     return values
 

@@ -41,7 +41,7 @@ def run(ctx: Context) -> None:
             job = _job(ctx, name, kind)
             state = surface_state(path, job)
             if state == "done" and not ctx.fresh:
-                ctx.reused["surfaces"].append(path.name)
+                ctx.found("surfaces", path.name)
                 files[kind] = path
                 continue
             model = model if model is not None else ctx.model(name)
@@ -59,6 +59,13 @@ def run(ctx: Context) -> None:
                     overwrite=ctx.fresh or state == "other", progress=ctx.bars, attrs=attrs)
             ctx.computed["surfaces"].append(path.name)
             files[kind] = path
+
+
+def pending(ctx: Context, name: str) -> bool:
+    """True when a surface of the trained member ``name`` is missing, unfinished or of other settings."""
+    kinds = [k for k in KINDS if k != "pca" or ctx.config.grid.pca]
+    return ctx.fresh or any(surface_state(ctx.out / "surfaces" / f"{name}_{k}.h5", _job(ctx, name, k)) != "done"
+                            for k in kinds)
 
 
 def _job(ctx: Context, name: str, kind: str) -> Dict[str, Any]:

@@ -18,30 +18,45 @@ def run(ctx: Context) -> None:
     first = next(iter(ctx.members))
     n_train, n_test = len(ctx.load(first, "train")[1]), len(ctx.load(first, "test")[1])
     epochs = sorted({m.train.epochs for m in ctx.members.values()})
-    ctx.say(f"[train] {len(ctx.members)} networks on {c.data.dataset} ({n_train} train / {n_test} test samples), "
+    ctx.say(f"[train] {len(ctx.todo)} networks on {c.data.dataset} ({n_train} train / {n_test} test samples), "
             f"{'/'.join(map(str, epochs))} epochs each")
-    for name, m in ctx.members.items():
+    for name in ctx.todo:
+        m = ctx.members[name]
         run_dir = ctx.out / "runs" / name
-        meta = ctx.data_meta(name)
-        saved = read_json(run_dir / "config.json")
-        same = (saved is not None and saved.get("train") == as_json(m.train.to_dict())
-                and saved.get("model") == m.spec and saved.get("data") == meta)
-        if same and (run_dir / "final.pt").is_file() and not ctx.fresh:
-            ctx.reused["train"].append(name)
+        state = run_state(ctx, name)
+        if state == "done":
+            ctx.found("train", name)
             ctx.say(f"  {name}: reusing the finished run in {run_dir}")
         else:
-            resume = same and (run_dir / "last_state.pt").is_file() and not ctx.fresh
+            resume = state == "partial"
             ctx.say(f"  {name}: {'resuming' if resume else 'training'} into {run_dir}")
             fit(m.model.to(ctx.device), ctx.load(name, "train"), test_data=ctx.load(name, "test"), config=m.train,
-                run_dir=run_dir, resume=resume, overwrite=not resume, name=name, spec=m.spec, data_meta=meta,
-                progress_bar=ctx.bars, desc=name)
+                run_dir=run_dir, resume=resume, overwrite=not resume, name=name, spec=m.spec,
+                data_meta=ctx.data_meta(name), progress_bar=ctx.bars, desc=name)
             ctx.computed["train"].append(name)
-        history = rundir.load_history(run_dir)
-        final = checkpoint.load(run_dir / "final.pt")
-        ctx.runs[name] = {"run_dir": run_dir, "history": history, "final": final.get("metrics") or {},
-                          "epoch": final.get("epoch"), "diverged": bool(history.get("diverged")),
-                          "sha256": checkpoint.sha256(run_dir / "final.pt")}
-        if ctx.runs[name]["diverged"]:
-            at = history["epochs"][-1]["epoch"]
-            ctx.note(name, f"{name} diverged: its training loss became NaN or infinite at epoch {at}, so it has "
-                           "no landscape and no sharpness numbers.")
+        record(ctx, name)
+
+
+def run_state(ctx: Context, name: str) -> str:
+    """"done" (a finished run with the member's settings), "partial" (an interrupted one) or "new"."""
+    m, run_dir = ctx.members[name], ctx.out / "runs" / name
+    saved = read_json(run_dir / "config.json")
+    same = (saved is not None and saved.get("train") == as_json(m.train.to_dict())
+            and saved.get("model") == m.spec and saved.get("data") == ctx.data_meta(name))
+    if not same or ctx.fresh:
+        return "new"
+    return "done" if (run_dir / "final.pt").is_file() else "partial" if (run_dir / "last_state.pt").is_file() else "new"
+
+
+def record(ctx: Context, name: str) -> None:
+    """What the later stages need of a finished run, into ``ctx.runs[name]``."""
+    run_dir = ctx.out / "runs" / name
+    history = rundir.load_history(run_dir)
+    final = checkpoint.load(run_dir / "final.pt")
+    ctx.runs[name] = {"run_dir": run_dir, "history": history, "final": final.get("metrics") or {},
+                      "epoch": final.get("epoch"), "diverged": bool(history.get("diverged")),
+                      "sha256": checkpoint.sha256(run_dir / "final.pt")}
+    if ctx.runs[name]["diverged"]:
+        at = history["epochs"][-1]["epoch"]
+        ctx.note(name, f"{name} diverged: its training loss became NaN or infinite at epoch {at}, so it has "
+                       "no landscape and no sharpness numbers.")
