@@ -18,7 +18,7 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES = ("vanishing-gradients", "normalization", "overfitting")
@@ -33,27 +33,37 @@ def sections(report: str) -> List[str]:
     return [p.rstrip() for p in parts if any(p.startswith(h) for h in KEEP)]
 
 
-def cpu_seconds(path: Path) -> Optional[float]:
-    """User + system CPU seconds from a ``/usr/bin/time -v`` log."""
+def first_run(path: Path) -> Tuple[Optional[Dict[str, float]], Optional[float], str]:
+    """From the log of the run that computed the study (``landscape experiment ... `` under
+    ``/usr/bin/time -v``, ``uptime`` before and after): its stage times, its user + system CPU
+    seconds, and the load averages ``uptime`` printed. A later rerun reuses that work, so its
+    summary's timings are not the cost of the study."""
     if not path.is_file():
-        return None
+        return None, None, ""
     text = path.read_text()
+    stages = re.search(r"Stage times \(s\): (.*)", text)
+    times = None
+    if stages:
+        times = {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+)", stages.group(1))}
     found = [float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text)]
-    return sum(found) if len(found) == 2 else None
+    loads = re.findall(r"load average: ([\d.]+)", text)
+    load = f"load average {loads[0]} at the start, {loads[-1]} at the end" if len(loads) >= 2 else ""
+    return times, (sum(found) if len(found) == 2 else None), load
 
 
 def study_page(name: str, run: Path, figures: Path, note: str) -> List[str]:
     report = (run / "report.md").read_text()
     summary = json.loads((run / "summary.json").read_text())
     title = report.splitlines()[0].lstrip("# ").strip()
-    t = summary["timings"]
-    cpu = cpu_seconds(run.parent / f"{name}.time")
+    times, cpu, load = first_run(run.parent / f"{name}.time")
+    t = times or summary["timings"]
+    threads = summary["environment"]["threads"]
     lines = [f"## {title}", "", f"`landscape experiment {name} --out runs/{name}`: {len(summary['members'])} networks "
              f"on {summary['data']['dataset']}, {t.get('total', 0):.0f} s wall "
              f"(train {t.get('train', 0):.0f}, surfaces {t.get('surfaces', 0):.0f}, sharpness "
              f"{t.get('sharpness', 0):.0f}, figures {t.get('figures', 0):.0f})"
-             + (f", {cpu:.0f} CPU seconds" if cpu is not None else "")
-             + f", {summary['environment']['threads']} thread{'s' if summary['environment']['threads'] != 1 else ''}"
+             + (f" and {cpu:.0f} CPU seconds" if cpu is not None else "")
+             + f", {threads} thread{'s' if threads != 1 else ''}" + (f"; {load}" if load else "")
              + (f"; {note}" if note else "") + ". The report of that run: `runs/" + name + "/report.md`.", ""]
     intro = summary["config"].get("report", {}).get("intro")
     if intro:
