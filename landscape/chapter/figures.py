@@ -24,7 +24,7 @@ from ..pipeline.figures import register_drawer, register_maker
 
 STUDY = "study"  # owner of the figures that span all members
 # part of every recipe: bump it when a drawer draws differently, so finished studies redraw
-DRAWING_VERSION = 2
+DRAWING_VERSION = 3
 
 
 def _drawer(name: str):
@@ -65,10 +65,10 @@ def _activations(ctx, add) -> None:
 
 @register_maker("gradient_by_layer")
 def _gradient_by_layer(ctx, add) -> None:
-    live = ctx.live()
-    if live:
-        keys = [[_coord(ctx, m, "depth"), _coord(ctx, m, "activation")] for m in live]
-        _add(add, "gradient_by_layer", [ctx.runs[m]["run_dir"] for m in live], keys=keys)
+    # every member, a diverged one too: its gradient flow at initialization was measured all the same
+    members = list(ctx.members)
+    keys = [[_coord(ctx, m, "depth"), _coord(ctx, m, "activation")] for m in members]
+    _add(add, "gradient_by_layer", [ctx.runs[m]["run_dir"] for m in members], keys=keys)
 
 
 @register_maker("accuracy_vs_batch")

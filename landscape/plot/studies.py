@@ -20,7 +20,8 @@ import torch
 from matplotlib.figure import Figure
 
 SIGMOID_BOUND = 0.25  # max of sigmoid'(x) = s(x)(1 - s(x)), reached at x = 0
-COLORS = ("tab:red", "tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
+# matplotlib's own cycle, in its order: the study's other figures (training curves) colour the same values alike
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
           "tab:olive", "tab:cyan")
 
 
