@@ -62,7 +62,8 @@ def study_page(name: str, run: Path, figures: Path, note: str) -> List[str]:
              f"on {summary['data']['dataset']}, {t.get('total', 0):.0f} s wall "
              f"(train {t.get('train', 0):.0f}, surfaces {t.get('surfaces', 0):.0f}, sharpness "
              f"{t.get('sharpness', 0):.0f}, figures {t.get('figures', 0):.0f})"
-             + (f" and {cpu:.0f} CPU seconds" if cpu is not None else "")
+             + (f" and {cpu:.0f} CPU seconds ({100 * cpu / t['total']:.0f}% of a core)"
+                if cpu is not None and t.get("total") else "")
              + f", {threads} thread{'s' if threads != 1 else ''}" + (f"; {load}" if load else "")
              + (f"; {note}" if note else "") + ". The report of that run: `runs/" + name + "/report.md`.", ""]
     intro = summary["config"].get("report", {}).get("intro")

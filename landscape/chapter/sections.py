@@ -139,8 +139,9 @@ def vanishing_gradients(s: Dict[str, Any]) -> List[str]:
             facts.append(f"train accuracy after training: sigmoid {pct(ta['sigmoid'])}, ReLU {pct(ta['relu'])}")
         mv = {a: get(s, "first_layer_change", depth=d, activation=a) for a in ("sigmoid", "relu")}
         if None not in mv.values():
-            facts.append(f"the first layer's weights moved by {num(mv['sigmoid'])} of their initial norm with "
-                         f"sigmoid, {num(mv['relu'])} with ReLU")
+            moved = ("did not move at all (0)" if mv["sigmoid"] == 0 else
+                     f"moved by {num(mv['sigmoid'])} of their initial norm")
+            facts.append(f"the first layer's weights {moved} with sigmoid, moved by {num(mv['relu'])} with ReLU")
         if facts:
             lines.append(f"- Depth {d}: " + "; ".join(facts) + ".")
     at = ", ".join(map(str, depths))
