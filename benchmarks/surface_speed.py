@@ -287,6 +287,7 @@ def run_case(name: str, args, mm: Dict[str, float]) -> List[Dict]:
                          ("fp32", EngineOptions(channels_last=False), batch, "(b) fp32, NCHW (no channels_last)"),
                          ("bf16", EngineOptions(channels_last=False), batch, "(b) bf16, NCHW (no channels_last)"),
                          ("fp32", EngineOptions(), 128, "(b) fp32, batch 128"),
+                         ("fp32", EngineOptions(), 512, "(b) fp32, batch 512"),
                          ("fp32", EngineOptions(), 1024, "(b) fp32, batch 1024"),
                          ("fp32", EngineOptions(), len(X), f"(b) fp32, batch {len(X)}"),
                          ("bf16", EngineOptions(), len(X), f"(b) bf16, batch {len(X)}"),

@@ -420,10 +420,11 @@ class _Conv1dAs2d(nn.Module):
 
     Why: oneDNN's 1D convolution is slow for few channels. Measured on one CPU thread, batch 2048,
     kernel 3, the layers of a 1D ResNet on MNIST-1D (``python benchmarks/surface_speed.py --case
-    cpu-conv1d --threads 1`` on the 2-core machine of docs/scaling.md, load average 15): 16 channels
-    x length 40: 20.8 ms as ``conv1d``, 1.4 ms as channels_last ``conv2d``; 32 x 20: 3.0 vs 2.1 ms;
-    64 x 10: 8.7 vs 5.9 ms (NCHW ``conv2d``: as slow as ``conv1d``). The output, ``(N, C_out, L')``, keeps (N, L', C_out) memory
-    order, so the next layer's conversion is free and activations in between keep that order.
+    cpu-conv1d --threads 1`` on a shared 2-core Xeon, load average 15): 16 channels x length 40:
+    20.8 ms as ``conv1d``, 1.4 ms as channels_last ``conv2d``; 32 x 20: 3.0 vs 2.1 ms; 64 x 10: 8.7
+    vs 5.9 ms (NCHW ``conv2d``: as slow as ``conv1d``). The output ``(N, C_out, L')`` keeps the
+    memory order (N, L', C_out), so the next layer's conversion is free and the activations in
+    between keep that order.
 
     It holds the ``Conv1d``'s own weight and bias under the same names, so the runner's copies and
     BatchNorm folds write into what it computes with. Values equal the ``Conv1d``'s up to float
@@ -438,10 +439,8 @@ class _Conv1dAs2d(nn.Module):
         self.padding = conv.padding if isinstance(conv.padding, str) else (0, conv.padding[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3:  # an unbatched (C, L) input: as the Conv1d would compute it
-            return nn.functional.conv1d(x, self.weight, self.bias, self.stride[1], self.padding if
-                                        isinstance(self.padding, str) else self.padding[1], self.dilation[1],
-                                        self.groups)
+        if x.dim() == 2:  # an unbatched (C, L) input, which Conv1d accepts too
+            return self(x[None])[0]
         x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # (N, C, 1, L), memory (N, 1, L, C)
         out = nn.functional.conv2d(x4, self.weight.unsqueeze(2), self.bias, self.stride, self.padding,
                                    self.dilation, self.groups)

@@ -1,6 +1,7 @@
 """Architectures with switches, built in pairs that differ in exactly one of them.
 
     model = models.create("resnet56", in_shape=(1, 8, 8), seed=0)
+    model_1d = models.create("resnet56", in_shape=(1, 40), seed=0)   # (C, L): Conv1d for 1D signals
     with_skip, without = models.pair("resnet56", vary="skip", seed=0)
     spec = models.spec(model)                 # JSON-able; models.create(**spec) rebuilds it
     models.list_models()                      # builder names: resnet20 ... vgg9_nonorm
@@ -13,7 +14,9 @@ All share the options ``norm``, ``activation``, ``dropout``, ``width``, ``depth`
 sets (``resnet56_noskip`` = resnet with depth=56, skip=False); ``models.resnet56(...)`` works too.
 
 Both members of a pair have identical parameter names and shapes, and with one seed identical
-initial weights, so one set of seeded directions applies to both.
+initial weights, so one set of seeded directions applies to both. ``in_shape=(C, H, W)`` builds the
+image networks (Conv2d); ``in_shape=(C, L)`` the same architectures natively in 1D (Conv1d, 1D norms
+and shortcuts, MaxPool1d) for signals such as MNIST-1D.
 """
 from __future__ import annotations
 
