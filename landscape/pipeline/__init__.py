@@ -21,7 +21,7 @@ import importlib
 from typing import Tuple
 
 # modules whose import registers measures, figures or report sections (imported once, on demand)
-PLUGINS: Tuple[str, ...] = ()
+PLUGINS: Tuple[str, ...] = ("landscape.chapter",)
 
 
 def load_plugins() -> None:
