@@ -96,6 +96,23 @@ def test_find_foldable_pairs_each_layer_with_its_batchnorm(resnetish, images):
     assert bnfold.find_foldable(net, images, CE) == []  # training-mode BatchNorm is not an affine map
 
 
+@pytest.mark.parametrize("signs", ["same", "mixed"])
+def test_fold_check_on_outputs_that_overflow_refuses_instead_of_crashing(signs):
+    """A 110-layer plain ResNet's randomized-BatchNorm probe overflowed, and the tolerance built from
+    it was NaN ("atol must be greater than or equal to zero"), or inf (anything passes): the check
+    now says "not exact", so the engine does not fold."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 3)).eval()
+    with torch.no_grad():
+        model[2].weight.fill_(1e38)  # every output overflows float32: inf ...
+        if signs == "mixed":
+            model[2].weight[:, 1::2] *= -1  # ... or inf - inf = NaN
+    X, Y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    pairs = bnfold.find_foldable(model, (X, Y), CE)
+    assert pairs == [("0", "1")]
+    assert bnfold.fold_is_exact(model, pairs, (X, Y), CE) is False
+
+
 def test_a_layer_output_used_beyond_its_batchnorm_is_not_folded(images, caplog):
     torch.manual_seed(0)
     model = _trained_bn(SharedOutput(), images[0])

@@ -97,7 +97,7 @@ def _matrix(s: Dict[str, Any], key: str, rows: str, cols: str, fmt=num) -> List[
 
 @register_section("vanishing_gradients")
 def vanishing_gradients(s: Dict[str, Any]) -> List[str]:
-    depths, acts = values(s, "depth"), values(s, "activation")
+    depths = values(s, "depth")
     lines = ["## Vanishing gradients, measured", ""]
     lines += figure(s, "activations", "each activation (blue) and its derivative (red), 1/4 dashed")
 
