@@ -86,8 +86,9 @@ def work_on(config: ExperimentConfig, out: str, fresh: bool, member: str, what: 
     """In a worker process: one task (see :data:`Task`); returns what it made, per stage."""
     import torch
 
-    from . import measures, surfaces, training
+    from . import load_plugins, measures, surfaces, training
 
+    load_plugins()  # a spawned process starts bare: the registered measures and figures are not there yet
     torch.set_num_threads(config.threads or 1)
     # a task after training must not redo it: only the training task itself is "fresh"
     ctx = Context(config, Path(out), fresh and what == "train", False, None, only=[member])
