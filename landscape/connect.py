@@ -49,12 +49,12 @@ from . import checkpoint, directions, evaluate, h5attrs, pathfile, progress, thr
 from . import surface as surface_mod
 from .bnfold import recompute_batchnorm
 from .fastnet import Functional
-from .errors import FileFormatError, check_choice
+from .errors import FileFormatError, check_choice, check_int, check_number
 from .joblock import output_lock
 from .params import ParamFilter, first_device, restored, select
 from .pathfile import Paths, barrier  # noqa: F401  (public here too)
 from .schedules import SCHEDULES, lr_at
-from .train import _as_tensors, _check_int, _check_number, _rng_state, _set_rng_state
+from .train import _as_tensors, _rng_state, _set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,13 @@ class ConnectConfig:
     def __post_init__(self):
         check_choice("curve", self.curve, CURVES)
         check_choice("schedule", self.schedule, SCHEDULES)
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 2)
-        _check_number("lr", self.lr, 0.0, strict=True)
-        _check_number("weight_decay", self.weight_decay, 0.0)
-        _check_int("seed", self.seed, 0)
-        _check_int("points", self.points, 3)
-        _check_int("plane", self.plane, 0)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 2)
+        check_number("lr", self.lr, 0.0, strict=True)
+        check_number("weight_decay", self.weight_decay, 0.0)
+        check_int("seed", self.seed, 0)
+        check_int("points", self.points, 3)
+        check_int("plane", self.plane, 0)
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"The value for `momentum` must be in [0, 1), but {self.momentum!r} was passed.")
         if 0 < self.plane < 5:

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from . import evaluate
+from .errors import check_int
 
 # elementwise activations whose derivative dead_units inspects (PReLU: one learned slope per channel)
 ACTIVATION_TYPES = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.Sigmoid, nn.Tanh, nn.ELU, nn.GELU, nn.SiLU, nn.Softplus)
@@ -199,8 +200,7 @@ def mode_gap(model: nn.Module, data: Any, batch_size: int, loss: Any = "cross_en
     Returns ``{"train_mode_loss", "eval_mode_loss", "gap" (eval - train), "train_mode_acc",
     "eval_mode_acc", "count"}`` (accuracy None for losses without one).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"The value for `batch_size` must be a whole number >= 1, but {batch_size!r} was passed.")
+    check_int("batch_size", batch_size, 1)
     obj = evaluate.objective(loss)
     device = next(model.parameters()).device
     if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)):
@@ -250,8 +250,7 @@ def dropout_check(model: nn.Module, x: torch.Tensor, draws: int = 2000, seed: in
     Raises:
         ValueError: the model has no active ``nn.Dropout`` layer (p > 0), or ``draws`` < 2.
     """
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
-        raise ValueError(f"The value for `draws` must be a whole number >= 2, but {draws!r} was passed.")
+    check_int("draws", draws, 2)
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Dropout) and m.p > 0]
     if not layers:
         raise ValueError("The model has no dropout layer with p > 0 whose test-time behaviour could be measured.")

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .errors import check_choice
+from .errors import check_choice, check_int, check_number
 
 Range = Tuple[float, float, int]
 
@@ -45,13 +45,6 @@ def _range(param: str, value: Any) -> Range:
     return (float(value[0]), float(value[1]), int(value[2]))
 
 
-def _int(param: str, value: Any, minimum: int, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"The value for `{param}` must be a whole number >= {minimum}"
-                         f"{' (or left out)' if optional else ''}, but {value!r} was passed.")
-
 
 def _names(param: str, value: Any) -> Tuple[str, ...]:
     """A list of names -> a tuple of non-empty strings, each once."""
@@ -74,14 +67,6 @@ def _frozen(v: Any) -> Any:
     return v
 
 
-def _number(param: str, value: Any, minimum: float, strict: bool = False, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < minimum or (strict and value == minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"The value for `{param}` must be a finite number {bound}, but {value!r} was passed.")
-
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -98,8 +83,8 @@ class DataSpec:
         from landscape import data
 
         check_choice("data.dataset", self.dataset, data.list_datasets())
-        _int("data.n_train", self.n_train, 2, optional=True)
-        _int("data.seed", self.seed, 0)
+        check_int("data.n_train", self.n_train, 2, optional=True)
+        check_int("data.seed", self.seed, 0)
         if not isinstance(self.normalize, bool):
             raise ValueError(f"The value for `data.normalize` must be true or false, "
                              f"but {self.normalize!r} was passed.")
@@ -114,7 +99,7 @@ class ModelSpec:
     options: Tuple[Tuple[str, Any], ...] = ()
 
     def __post_init__(self):
-        _int("model.seed", self.seed, 0)
+        check_int("model.seed", self.seed, 0)
         opts = dict(self.options)
         reserved = sorted(set(opts) & {"in_shape", "num_classes", "seed", "name"})
         if reserved:
@@ -167,12 +152,12 @@ class GridSpec:
         object.__setattr__(self, "plane", _range("grid.plane", self.plane))
         object.__setattr__(self, "line", _range("grid.line", self.line))
         if self.pca != 0:
-            _int("grid.pca", self.pca, 2)
-        _number("grid.pca_margin", self.pca_margin, 0.0)
-        _int("grid.n_samples", self.n_samples, 1, optional=True)
-        _int("grid.data_seed", self.data_seed, 0)
+            check_int("grid.pca", self.pca, 2)
+        check_number("grid.pca_margin", self.pca_margin, 0.0)
+        check_int("grid.n_samples", self.n_samples, 1, optional=True)
+        check_int("grid.data_seed", self.data_seed, 0)
         check_choice("grid.bn", self.bn, BN_MODES)
-        _int("grid.batch_size", self.batch_size, 1, optional=True)
+        check_int("grid.batch_size", self.batch_size, 1, optional=True)
 
 
 @dataclass(frozen=True)
@@ -187,7 +172,7 @@ class DirectionSpec:
     def __post_init__(self):
         check_choice("directions.norm", self.norm, DIRECTION_NORMS)
         check_choice("directions.ignore", self.ignore, IGNORES)
-        _int("directions.seed", self.seed, 0)
+        check_int("directions.seed", self.seed, 0)
 
 
 @dataclass(frozen=True)
@@ -210,20 +195,20 @@ class MetricSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "extra", _names("metrics.extra", self.extra))
-        _int("metrics.n_samples", self.n_samples, 1, optional=True)
-        _int("metrics.data_seed", self.data_seed, 0)
-        _int("metrics.seed", self.seed, 0)
-        _int("metrics.trace_probes", self.trace_probes, 2)
-        _number("metrics.eig_tol", self.eig_tol, 0.0, strict=True, optional=True)
+        check_int("metrics.n_samples", self.n_samples, 1, optional=True)
+        check_int("metrics.data_seed", self.data_seed, 0)
+        check_int("metrics.seed", self.seed, 0)
+        check_int("metrics.trace_probes", self.trace_probes, 2)
+        check_number("metrics.eig_tol", self.eig_tol, 0.0, strict=True, optional=True)
         th = self.thresholds
         if not isinstance(th, (list, tuple)) or not th:
             raise ValueError(f"The value for `metrics.thresholds` must be a list of loss rises such as [0.1, 0.5], "
                              f"but {th!r} was passed.")
         for t in th:
-            _number("metrics.thresholds", t, 0.0, strict=True)
+            check_number("metrics.thresholds", t, 0.0, strict=True)
         object.__setattr__(self, "thresholds", tuple(float(t) for t in th))
-        _int("metrics.window", self.window, 1)
-        _int("metrics.batch_size", self.batch_size, 1, optional=True)
+        check_int("metrics.window", self.window, 1)
+        check_int("metrics.batch_size", self.batch_size, 1, optional=True)
 
 
 @dataclass(frozen=True)
@@ -262,7 +247,7 @@ class FigureSpec:
         check_choice("figures.format", self.format, FIGURE_FORMATS)
         if self.style is not None:
             check_choice("figures.style", self.style, FIGURE_STYLES)
-        _number("figures.dpi", self.dpi, 10.0, optional=True)
+        check_number("figures.dpi", self.dpi, 10.0, optional=True)
 
 
 @dataclass(frozen=True)

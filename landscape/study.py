@@ -47,11 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
-from .errors import FileFormatError, check_choice
+from .errors import FileFormatError, check_choice, check_int
 from .specs import (  # noqa: F401  (the sections are public here too)
     BN_MODES, CLAIM_KINDS, DATA_SETTINGS, DIRECTION_NORMS, FIGURE_FORMATS, FIGURE_STYLES, GRID_FIGURES, IGNORES,
     MEMBER_FIGURES, PAIR_FIGURES, PRECISIONS, TRENDS, VARY, ClaimSpec, DataSpec, DirectionSpec, FigureSpec, GridSpec,
-    MetricSpec, ModelSpec, PairSpec, Range, ReportSpec, StudySpec, VariableSpec, _int, _section, _table)
+    MetricSpec, ModelSpec, PairSpec, Range, ReportSpec, StudySpec, VariableSpec, _section, _table)
 from .train import TrainConfig, recommended
 
 PathLike = Union[str, os.PathLike]
@@ -104,8 +104,8 @@ class ExperimentConfig:
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"The value for `device` must be auto, cpu, cuda or cuda:N, "
                              f"but {self.device!r} was passed.")
-        _int("threads", self.threads, 0)
-        _int("workers", self.workers, 1)
+        check_int("threads", self.threads, 0)
+        check_int("workers", self.workers, 1)
         check_choice("precision", self.precision, PRECISIONS)
         _table(self.quick, "quick")
         unknown = sorted(set(self.quick) - set(_TOP) | ({"name", "quick"} & set(self.quick)))

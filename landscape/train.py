@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from . import checkpoint, distributed, evaluate, gradflow, progress, rundir
-from .errors import check_choice
+from .errors import check_choice, check_int, check_number
 from .joblock import output_lock
 from .rundir import COLUMNS, check_run_dir, display_name, load_history  # noqa: F401  (public here too)
 from .schedules import SCHEDULES, lr_at
@@ -113,23 +113,23 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("loss", self.loss, evaluate.LOSSES)
-        _check_number("lr", self.lr, 0.0, strict=True)
-        _check_number("momentum", self.momentum, 0.0)
-        _check_number("weight_decay", self.weight_decay, 0.0)
-        _check_number("gamma", self.gamma, 0.0, strict=True)
-        _check_number("warmup_epochs", self.warmup_epochs, 0.0)
-        _check_int("seed", self.seed, 0)
-        _check_int("save_every", self.save_every, 0)
-        _check_int("eval_batch_size", self.eval_batch_size, 1)
+        check_number("lr", self.lr, 0.0, strict=True)
+        check_number("momentum", self.momentum, 0.0)
+        check_number("weight_decay", self.weight_decay, 0.0)
+        check_number("gamma", self.gamma, 0.0, strict=True)
+        check_number("warmup_epochs", self.warmup_epochs, 0.0)
+        check_int("seed", self.seed, 0)
+        check_int("save_every", self.save_every, 0)
+        check_int("eval_batch_size", self.eval_batch_size, 1)
         if not (isinstance(self.val_fraction, (int, float)) and 0.0 <= self.val_fraction < 1.0):
             raise ValueError(f"The value for `val_fraction` must be a number in [0, 1), but {self.val_fraction!r} was passed.")
         if self.patience is not None:
-            _check_int("patience", self.patience, 1)
+            check_int("patience", self.patience, 1)
         if self.nesterov and self.optimizer == "sgd" and self.momentum <= 0:
             raise ValueError("`nesterov=True` needs `momentum` > 0; pass momentum=0.9 or nesterov=False.")
         if self.momentum >= 1.0:
@@ -153,16 +153,6 @@ class TrainConfig:
         return cls(**d)
 
 
-def _check_int(param: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"The value for `{param}` must be a whole number >= {minimum}, but {value!r} was passed.")
-
-
-def _check_number(param: str, value: Any, minimum: float, strict: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < minimum or (strict and value == minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"The value for `{param}` must be a finite number {bound}, but {value!r} was passed.")
 
 
 # Recipes per dataset. digits: measured (see docs / the issue report); cifar10: He et al. 2016 and
