@@ -447,3 +447,13 @@ def test_report_counts_local_minima_of_both_grids():
     assert "| local minima on the 2D grid | 1 | 7 |" in report._pair_table(s, pair)
     s, pair = _summary(_member(n_local_minima=1), _member(n_local_minima=1))
     assert "Both 2D grids have 1 local minimum (train loss)." in report.pair_sentences(s, pair)
+
+
+def test_experiment_help_names_every_packaged_config():
+    from landscape import study
+
+    result = CliRunner().invoke(cli.main, ["experiment", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    missing = [name for name in study.packaged() if name not in text]
+    assert not missing, f"`landscape experiment --help` does not name {missing}"

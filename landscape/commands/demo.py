@@ -119,10 +119,17 @@ def demo(out, quick, fresh, device, threads, workers, progress):
 def experiment(config_path, out, quick, fresh, device, threads, workers, progress):
     """Run a study from a TOML config: its members (a grid of variables such as depth x skip, or
     pairs), dataset, training, grid, directions, metrics, figures, report. CONFIG.toml is a file,
-    or the name of a packaged config: li2018-mnist1d-resnet (Li et al. 2018 Fig. 5 on a CPU:
-    ResNet-20/56/110 with and without skips on MNIST-1D), mnist1d-demo (`landscape demo`),
-    digits-demo (a 20-layer MLP on 8x8 digits), li2018-cifar10-resnet (the paper's CIFAR-10
-    setup, for a GPU).
+    or the name of a packaged config:
+
+    \b
+      li2018-mnist1d-resnet  Li et al. 2018 Fig. 5 on a CPU: ResNet-20/56/110 with and without
+                             skips on MNIST-1D (about 10 min on 2 cores)
+      mnist1d-demo           what `landscape demo` runs
+      digits-demo            a 20-layer MLP on 8x8 digits, with and without skips and BN
+      vanishing-gradients    depth x activation in plain MLPs (docs/studies.md)
+      normalization          batch/layer/group/no norm x batch size (docs/studies.md)
+      overfitting            one remedy at a time on a small training set (docs/studies.md)
+      li2018-cifar10-resnet  the paper's CIFAR-10 setup (for a GPU; CIFAR-10 files needed)
 
     \b
     Examples:
