@@ -364,8 +364,14 @@ def test_pca_axes_frame_the_path_and_the_origin():
     import numpy as np
 
     x, y = experiment.pca_axes(np.array([[4.0, 1.0], [2.0, -1.0], [1.0, 0.5]]), 9, 0.25)
-    assert x == (pytest.approx(-1.0), pytest.approx(5.0), 9)  # span 0..4, margin 1 on each side
-    assert y == (pytest.approx(-1.5), pytest.approx(1.5), 9)
+    # x: span 0..4, margin 1 on each side -> [-1, 5]; with 0 on a node: node 2 of 9, step 5/6
+    assert x == (pytest.approx(-5 / 3), pytest.approx(5.0), 9)
+    assert y == (pytest.approx(-1.5), pytest.approx(1.5), 9)  # already symmetric: 0 is the middle node
+    for lo, hi, n in (x, y, *experiment.pca_axes(np.array([[-7.3, 2.9], [-0.4, 11.0]]), 21, 0.2)):
+        nodes = np.linspace(lo, hi, n)
+        assert np.isclose(nodes, 0.0, atol=1e-9 * (hi - lo)).sum() == 1  # the final model is a grid point
+    x, y = experiment.pca_axes(np.array([[-7.3, 2.9], [-0.4, 11.0]]), 21, 0.0)
+    assert x[0] <= -7.3 and x[1] >= 0.0 and y[0] <= 0.0 and y[1] >= 11.0  # the path stays inside
 
 
 @pytest.mark.slow

@@ -125,13 +125,29 @@ def _directions(ctx: Context, model, name: str, kind: str, directions):
 def pca_axes(coords: np.ndarray, n: int, margin: float) -> Tuple[Tuple[float, float, int], Tuple[float, float, int]]:
     """Grid axes framing a PCA trajectory: the span of its coordinates (n, 2) and of the origin
     (the final model), widened by ``margin`` of that span on each side. PCA coordinates are in
-    parameter units, so the extent can only be known from the trajectory itself."""
+    parameter units, so the extent can only be known from the trajectory itself.
+
+    The origin is always a grid node: a sharp minimum can be far narrower than a cell (a 56-layer
+    net without skips: a basin of 0.1 filter-normalized units in a plane 200 parameter units
+    wide), and a grid that steps over it would show the final model on a ridge it is not on."""
     coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
     lo = np.minimum(coords.min(axis=0), 0.0)
     hi = np.maximum(coords.max(axis=0), 0.0)
     span = np.maximum(hi - lo, 1e-6)
     lo, hi = lo - margin * span, hi + margin * span
-    return (float(lo[0]), float(hi[0]), n), (float(lo[1]), float(hi[1]), n)
+    return _through_origin(lo[0], hi[0], n), _through_origin(lo[1], hi[1], n)
+
+
+def _through_origin(lo: float, hi: float, n: int) -> Tuple[float, float, int]:
+    """The ``n``-point axis with 0 on a node that covers [lo, hi] (lo <= 0 <= hi) with the
+    smallest step: 0 is node k, the step the larger of -lo / k and hi / (n - 1 - k)."""
+    def step(k: int) -> float:
+        below = -lo / k if k else (np.inf if lo < 0 else 0.0)
+        above = hi / (n - 1 - k) if k < n - 1 else (np.inf if hi > 0 else 0.0)
+        return max(below, above)
+
+    k = min(range(n), key=step)
+    return (float(-k * step(k)), float((n - 1 - k) * step(k)), n)
 
 
 def surface_state(path: Path, job: Dict[str, Any]) -> str:
