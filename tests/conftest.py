@@ -105,3 +105,12 @@ def landscape_exe() -> list:
     """The installed `landscape` console script as an argv prefix (`python -c` where it is missing)."""
     exe = Path(sys.executable).with_name("landscape")
     return [str(exe)] if exe.exists() else [sys.executable, "-c", "from landscape import cli; cli.main()"]
+
+
+def ctrl_c_default() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: a shell starting a job in the
+    background (``cmd &``, nohup, some CI runners) makes it ignore SIGINT, the child inherits that,
+    and Python then never raises KeyboardInterrupt. Ctrl-C at a terminal always reaches the command."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

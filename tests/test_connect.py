@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from conftest import TinyCNN
+from conftest import TinyCNN, ctrl_c_default
 from landscape import checkpoint, cli, connect, models, params, pathfile
 from landscape.connect import ConnectConfig, Curve
 
@@ -308,7 +308,8 @@ def test_cli_ctrl_c_then_rerun_continues_to_the_same_curve(checkpoints, tmp_path
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     cut, whole = tmp_path / "cut.h5", tmp_path / "whole.h5"
-    proc = subprocess.Popen(command(cut), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command(cut), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_default)
     state = connect.state_path_for(cut)
     deadline = time.monotonic() + 300
     while not state.exists() and proc.poll() is None and time.monotonic() < deadline:

@@ -19,7 +19,7 @@ import torch
 from click.testing import CliRunner
 
 from landscape import cli
-from conftest import landscape_exe
+from conftest import ctrl_c_default, landscape_exe
 from landscape import models
 from landscape import checkpoint, io
 
@@ -70,7 +70,8 @@ def test_ctrl_c_during_surface_then_rerun_resumes_to_the_same_grid(tmp_path):
     args = ["surface", ckpt, "--x", "-1:1:51", "--y", "-1:1:51", "--n-samples", 400, "--threads", 1,
             "--no-progress", "--round-seconds", "0.05"]
     proc = subprocess.Popen(landscape_exe() + [str(a) for a in args] + ["--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_default)
     wait_for(lambda: out.exists() and io.read_done(out).any(), proc, "the first round was written")
     line = interrupt(proc)
     assert "rerun the same command to resume" in line
@@ -97,7 +98,8 @@ TRAIN = ["train", "mlp8", "--n-train", 300, "--epochs", 25, "--batch-size", 50, 
 def test_ctrl_c_during_train_then_resume_gives_the_same_weights(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(landscape_exe() + [str(a) for a in TRAIN] + ["--out", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_default)
     wait_for(lambda: (run / "last_state.pt").exists(), proc, "the first epoch was saved")
     line = interrupt(proc)
     assert "--resume" in line
