@@ -137,3 +137,31 @@ def setup_compute(device: str = "auto", threads: int = 0):
         raise click.BadParameter("cuda was asked for but no CUDA device is available; use --device cpu.",
                                  param_hint="--device")
     return dev
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """What a checkpoint was trained on, as a command evaluating it loads it again: the dataset (or
+    the one ``--dataset`` names), its standardization and data root (kept only for that same
+    dataset), and the training loss."""
+
+    dataset: str
+    normalize: bool
+    root: object
+    loss: str
+
+
+def trained_on(ckpt: dict, path, dataset=None, root=None) -> TrainedOn:
+    """:class:`TrainedOn` from a checkpoint's ``data`` and ``config``; ValueError when it names no
+    dataset and ``--dataset`` gives none."""
+    meta = ckpt.get("data") or {}
+    recorded = meta.get("dataset") or meta.get("name")
+    name = dataset or recorded
+    if not name:
+        raise ValueError(f"{str(path)!r} does not say which dataset it was trained on; pass --dataset NAME "
+                         "(see `landscape data list`).")
+    same = dataset is None or dataset == recorded
+    return TrainedOn(dataset=name, normalize=meta.get("normalize", True) if same else True,
+                     root=root or (meta.get("root") if same else None),
+                     loss=(ckpt.get("config") or {}).get("loss") or "cross_entropy")
+

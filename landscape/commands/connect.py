@@ -13,7 +13,7 @@ from typing import List
 import click
 import numpy as np
 
-from ._common import device_option, setup_compute, threads_option
+from ._common import device_option, setup_compute, threads_option, trained_on
 
 
 def _load_pair(path_a: str, path_b: str, device):
@@ -101,21 +101,15 @@ def connect(checkpoint_a, checkpoint_b, out, curve, epochs, points, plane, lr, b
         if not Path(p).is_file():
             raise ValueError(f"Checkpoint {p!r} does not exist (expected a .pt file written by `landscape train`).")
     model_a, ckpt_a, model_b, ckpt_b = _load_pair(checkpoint_a, checkpoint_b, dev)
-    meta = ckpt_a.get("data") or {}
-    name = dataset or meta.get("dataset") or meta.get("name")
-    if not name:
-        raise ValueError(f"{checkpoint_a!r} does not say which dataset it was trained on; pass --dataset NAME "
-                         "(see `landscape data list`).")
-    normalize = meta.get("normalize", True) if (dataset is None or dataset == meta.get("dataset")) else True
-    root = root or meta.get("root")
-    loss = (ckpt_a.get("config") or {}).get("loss") or "cross_entropy"
-    train = data.load_at_most(name, "train", n_samples, data_seed, root, normalize)
-    test = data.load_at_most(name, "test", n_samples, data_seed, root, normalize)
+    on = trained_on(ckpt_a, checkpoint_a, dataset, root)
+    name, loss = on.dataset, on.loss
+    train = data.load_at_most(name, "train", n_samples, data_seed, on.root, on.normalize)
+    test = data.load_at_most(name, "test", n_samples, data_seed, on.root, on.normalize)
     attrs = {
         "model_name": ckpt_a.get("name") or train_mod.display_name(ckpt_a.get("model"), model_a),
         "checkpoint_a": str(Path(checkpoint_a).resolve()), "checkpoint_b": str(Path(checkpoint_b).resolve()),
         "checkpoint_a_sha256": checkpoint.sha256(checkpoint_a), "checkpoint_b_sha256": checkpoint.sha256(checkpoint_b),
-        "dataset": name, "normalize": normalize if isinstance(normalize, (bool, int, float, str)) else str(normalize),
+        "dataset": name, "normalize": on.normalize if isinstance(on.normalize, (bool, int, float, str)) else str(on.normalize),
         "data_seed": data_seed, "n_samples_requested": n_samples or 0,
     }
     paths = connect_mod.connect(model_a, model_b, train, test, config=config, loss=loss, path=out,

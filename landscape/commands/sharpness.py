@@ -17,7 +17,7 @@ import click
 
 from landscape import data
 
-from ._common import data_root_option, device_option, progress_option, setup_compute, threads_option
+from ._common import data_root_option, device_option, progress_option, setup_compute, threads_option, trained_on
 
 # options that only mean something for one kind of input
 _CHECKPOINT_ONLY = ("top_k", "smallest", "method", "tol", "max_iter", "trace", "probes", "density", "lanczos_steps",
@@ -152,15 +152,9 @@ def _checkpoint(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
     eps, sam, asam = (_floats(opts[k], f"--{k}") for k in ("eps", "sam", "asam"))
     dev = setup_compute(opts["device"], opts["threads"])
     model, ckpt = checkpoint.load_model(path, dev)
-    meta = ckpt.get("data") or {}
-    name = opts["dataset"] or meta.get("dataset") or meta.get("name")
-    if not name:
-        raise ValueError(f"{path!r} does not say which dataset it was trained on; pass --dataset NAME (see `landscape data`).")
-    same = opts["dataset"] is None or opts["dataset"] == (meta.get("dataset") or meta.get("name"))
-    normalize = meta.get("normalize", True) if same else True
-    root = opts["root"] or (meta.get("root") if same else None)
-    loss = (ckpt.get("config") or {}).get("loss") or "cross_entropy"
-    xy = data.load_at_most(name, opts["split"], opts["n_samples"], opts["data_seed"], root, normalize)
+    on = trained_on(ckpt, path, opts["dataset"], opts["root"])
+    name, loss = on.dataset, on.loss
+    xy = data.load_at_most(name, opts["split"], opts["n_samples"], opts["data_seed"], on.root, on.normalize)
     common = dict(loss=loss, bn=opts["bn"], batch_size=opts["batch_size"], progress=opts["progress"])
 
     from landscape.train import display_name

@@ -19,7 +19,7 @@ import numpy as np
 
 from landscape import data
 
-from ._common import RANGE, data_root_option, device_option, progress_option, setup_compute, threads_option
+from ._common import RANGE, data_root_option, device_option, progress_option, setup_compute, threads_option, trained_on
 
 log = logging.getLogger(__name__)
 
@@ -236,17 +236,11 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     ctx = distributed.init(dev)  # a no-op outside torchrun
     dev = distributed.device_for(dev, ctx)  # one GPU per local rank
     model, ckpt = checkpoint.load_model(checkpoint_path, dev)
-    meta = ckpt.get("data") or {}
-    name = dataset or meta.get("dataset") or meta.get("name")
-    if not name:
-        raise ValueError(f"{checkpoint_path!r} does not say which dataset it was trained on; pass --dataset NAME "
-                         "(see `landscape data`).")
-    normalize = meta.get("normalize", True) if (dataset is None or dataset == meta.get("dataset")) else True
-    root = root or meta.get("root")
-    loss = (ckpt.get("config") or {}).get("loss") or "cross_entropy"
-    loaded = {s: data.load_at_most(name, s, n_samples, data_seed, root, normalize) for s in splits}
+    on = trained_on(ckpt, checkpoint_path, dataset, root)
+    name, loss = on.dataset, on.loss
+    loaded = {s: data.load_at_most(name, s, n_samples, data_seed, on.root, on.normalize) for s in splits}
     bn_data = loaded["train"] if "train" in loaded else (
-        data.load_at_most(name, "train", n_samples, data_seed, root, normalize) if bn == "recompute" else None)
+        data.load_at_most(name, "train", n_samples, data_seed, on.root, on.normalize) if bn == "recompute" else None)
 
     ndim = 1 if y_range is None else 2
     if include_buffers is None:
@@ -268,7 +262,7 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         "checkpoint_sha256": ckpt_sha,
         "checkpoint_epoch": ckpt.get("epoch") if ckpt.get("epoch") is not None else -1,
         "dataset": name,
-        "normalize": normalize if isinstance(normalize, (bool, int, float, str)) else str(normalize),
+        "normalize": on.normalize if isinstance(on.normalize, (bool, int, float, str)) else str(on.normalize),
         "data_seed": data_seed,
         "n_samples_requested": n_samples or 0,
         "splits": ",".join(splits),
