@@ -16,12 +16,7 @@ from test_surface import naive_value
 CE = evaluate.objective("cross_entropy")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one thread is fastest (conftest)
 
 
 @pytest.fixture

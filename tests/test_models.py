@@ -21,12 +21,7 @@ SMALL = dict(in_shape=(1, 8, 8), num_classes=7)
 NAMES = models.list_models()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one thread is fastest (conftest)
 
 
 @functools.lru_cache(maxsize=None)

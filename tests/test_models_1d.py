@@ -15,12 +15,7 @@ SIGNAL = dict(in_shape=(1, 40), num_classes=10)
 NAMES = models.list_models()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one thread is fastest (conftest)
 
 
 def signals(n=6, shape=(1, 40), seed=0):
