@@ -391,7 +391,7 @@ def connect_figures(work: str, out: str, path_file: Optional[str] = None) -> Lis
     for kind, name, caption in [
         ("line", "connect_line.png",
          f"`landscape plot AB.h5 --kind line` of a `landscape connect` file: the loss between two {model} "
-         f"minima (digits, seeds 0 and 1) along the straight line (grey) and a trained {curve} curve (orange), "
+         f"minima (digits, seeds 0 and 1) along the straight line (grey) and a trained {curve} (orange), "
          f"train solid, test dashed; train-loss barrier {line_b:.3g} along the line, {curve_b:.3g} along the "
          "curve (BatchNorm statistics re-estimated at every point)."),
         ("contour", "connect_plane.png",

@@ -30,6 +30,13 @@ CURVE_NAMES = {"bezier": "Bézier curve", "polychain": "polygonal chain"}
 SIZES = {"line": (5.0, 3.6), "contour": (5.4, 4.2)}
 
 
+def _log(log: Optional[bool], value: str) -> bool:
+    """A path file's figures: log for a loss unless asked (the line's barrier is orders of magnitude
+    above the curve's, so a linear axis squeezes the curve's whole profile into its lowest band);
+    never for an accuracy."""
+    return False if "acc" in value else (True if log is None else bool(log))
+
+
 def _curve_name(paths) -> str:
     return CURVE_NAMES.get(str(paths.attrs.get("curve")), "curve")
 
@@ -49,7 +56,8 @@ def along(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
     """``value`` along the straight line (grey) and the curve (orange) against t, on one axis; the
     matching test value dashed; each legend entry names its path's barrier. Returns the Axes.
 
-    log: logarithmic loss axis; None or False: linear, up to the loss cap of ``plot._scale``.
+    log: logarithmic loss axis (None: log for a loss, whose barriers along the line and the curve
+    are orders of magnitude apart; False: linear, up to the loss cap of ``plot._scale``).
     """
     check_choice("value", value, list(paths.curve))
     ax = _draw.axes_2d(ax)
@@ -57,7 +65,7 @@ def along(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
     names = [value] + ([_test_partner(paths, value)] if _test_partner(paths, value) else [])
     series = [(which, name, paths.values(which)[name]) for name in names for which in ("line", "curve")]
     is_loss = "acc" not in value
-    scale = shared_scale([s[2] for s in series], vmin=vmin, vmax=vmax, log=log if is_loss else False, value=value)
+    scale = shared_scale([s[2] for s in series], vmin=vmin, vmax=vmax, log=_log(log, value), value=value)
     for which, name, v in series:
         label = f"{'straight line' if which == 'line' else _curve_name(paths)}, {_labels.value_label(name)}"
         if is_loss:
@@ -96,7 +104,7 @@ def plane(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
                          "draw kind 'line', or rerun connect with --plane 21.")
     ax = _draw.axes_2d(ax)
     kw = {"levels": levels} if levels is not None else {}
-    contourf(paths.plane, value, ax, log=log, vmin=vmin, vmax=vmax, trajectory=False, mark_min=False,
+    contourf(paths.plane, value, ax, log=_log(log, value), vmin=vmin, vmax=vmax, trajectory=False, mark_min=False,
              title=_title(paths) if title is None else title, **kw)
     (ax_, ay_), (bx, by), (cx, cy) = paths.points
     ax.plot([ax_, bx], [ay_, by], color="white", linestyle="--", linewidth=1.2, label="straight line")
