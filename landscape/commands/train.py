@@ -62,7 +62,9 @@ def _options(f):
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seeds the initial weights, data order, augmentation, dropout and the validation split."),
         click.option("--augment/--no-augment", default=None,
-                     help="Random crops (and flips where they make sense) each batch (default: dataset recipe; digits off)."),
+                     help="The dataset's augmentation each batch: random crops (and flips where they make sense) "
+                          "for images, shifts and a little noise for mnist1d (default: the dataset recipe, off "
+                          "for digits and mnist1d)."),
         click.option("--dropout", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
                      help="Dropout probability passed to the model (default: the model's)."),
         click.option("--normalize/--no-normalize", default=True, show_default=True,
