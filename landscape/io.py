@@ -120,11 +120,18 @@ class Surface:
                 "argmax_coords": self.coords(hi), "finite": int(finite.sum())}
 
     def label(self) -> str:
-        """A short title for plots: the model's name from the metadata, else the file name."""
+        """The model's name, for titles and messages: a spec's own ``label``; else a name the user or a
+        study gave (``model_name``), unless it is only the family (``resnet``, what a model built as
+        ``models.create("resnet", depth=56, skip=False)`` records), which gives way to the spec's
+        display name (``resnet56_noskip``); else the file name."""
         spec = self.attrs.get("model_spec") or {}
         if isinstance(spec, dict) and spec.get("label"):
             return str(spec["label"])
         name = self.attrs.get("model_name") or self.attrs.get("title")
+        if isinstance(spec, dict) and spec.get("name") and (not name or str(name) == str(spec["name"])):
+            from .rundir import display_name
+
+            return display_name(spec)
         if name:
             return str(name)
         if self.path:

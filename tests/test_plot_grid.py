@@ -49,6 +49,12 @@ def test_default_titles_of_a_family_built_pair_differ():
     assert [ax.get_title() for ax in panels(fig)] == ["resnet56", "resnet56_noskip"]
 
 
+def test_a_family_built_surface_names_itself_the_same_everywhere():
+    """Messages, exports and the sharpness output use Surface.label(): the display name too."""
+    assert member(skip=False).label() == "resnet56_noskip"
+    assert member(model_name="my_resnet").label() == "my_resnet"
+
+
 def test_titles_name_the_option_that_tells_alike_names_apart():
     titles = _labels.titles([member(width=1.0), member(width=2.0)])
     assert titles == ["resnet56 (width 1)", "resnet56 (width 2)"]

@@ -89,21 +89,9 @@ def spec(surface) -> Optional[dict]:
 
 
 def title(surface) -> str:
-    """The name of one surface's model, for a panel title.
-
-    A spec's own ``label`` wins, then a name the user or study gave (``model_name``); a name that
-    is only the family (``resnet``, what a model built as ``models.create("resnet", depth=56,
-    skip=False)`` records) gives way to the spec's display name (``resnet56_noskip``).
-    """
-    found = spec(surface)
-    if found is None or found.get("label"):
-        return surface.label()
-    name = _attr(surface, "model_name")
-    if name and str(name) != str(found["name"]):
-        return str(name)
-    from ..rundir import display_name
-
-    return display_name(found)
+    """The name of one surface's model, for a panel title (:meth:`landscape.io.Surface.label`:
+    ``resnet56_noskip`` for a model built from the family with options)."""
+    return surface.label()
 
 
 def source(surface) -> str:
