@@ -58,13 +58,18 @@ def study_page(name: str, run: Path, figures: Path, note: str) -> List[str]:
     times, cpu, load = first_run(run.parent / f"{name}.time")
     t = times or summary["timings"]
     threads = summary["environment"]["threads"]
+    workers = summary["config"].get("workers", 1)
+    # with workers, training, surfaces and sharpness all happen in the "members" stage
+    stages = (("members", "workers: train, surfaces, sharpness"),) if t.get("members") else (
+        ("train", "train"), ("surfaces", "surfaces"), ("sharpness", "sharpness"))
+    parts = ", ".join(f"{label} {t.get(key, 0):.0f}" for key, label in stages + (("figures", "figures"),))
     lines = [f"## {title}", "", f"`landscape experiment {name} --out runs/{name}`: {len(summary['members'])} networks "
-             f"on {summary['data']['dataset']}, {t.get('total', 0):.0f} s wall "
-             f"(train {t.get('train', 0):.0f}, surfaces {t.get('surfaces', 0):.0f}, sharpness "
-             f"{t.get('sharpness', 0):.0f}, figures {t.get('figures', 0):.0f})"
+             f"on {summary['data']['dataset']}, {t.get('total', 0):.0f} s wall ({parts})"
              + (f" and {cpu:.0f} CPU seconds ({100 * cpu / t['total']:.0f}% of a core)"
                 if cpu is not None and t.get("total") else "")
-             + f", {threads} thread{'s' if threads != 1 else ''}" + (f"; {load}" if load else "")
+             + (f", {workers} processes of" if workers > 1 else ",")
+             + f" {threads} thread{'s' if threads != 1 else ''}" + (f" each" if workers > 1 else "")
+             + (f"; {load}" if load else "")
              + (f"; {note}" if note else "") + ". The report of that run: `runs/" + name + "/report.md`.", ""]
     intro = summary["config"].get("report", {}).get("intro")
     if intro:

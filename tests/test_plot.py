@@ -457,3 +457,14 @@ def test_log_scale_only_when_asked():
     s.values["train_acc"] = s.values["train_loss"]
     assert not isinstance(plot.heatmap(s, "train_acc", ax=plt.figure().add_subplot()).collections[0].norm,
                           mcolors.LogNorm)
+
+
+def test_a_flat_panel_on_shared_levels_says_what_it_holds():
+    """A sigmoid net's plane (2.30 everywhere) beside sharper nets crosses no shared level, so it
+    draws no line: the panel says so instead of looking empty."""
+    sharp, flat = bowl(name="relu", scale=8.0), bowl(name="sigmoid", scale=0.001, shift=2.3)
+    fig = plot.compare([sharp, flat], kind="contour")
+    texts = [[t.get_text() for t in ax.texts] for ax in fig.axes if ax.get_title()]
+    assert not any("no level crossed" in t for t in texts[0])
+    assert any(re.fullmatch(r"no level crossed: 2\.3\d* everywhere|no level crossed: 2\.3\d* to 2\.3\d* everywhere", t)
+               for t in texts[1]), texts[1]

@@ -83,8 +83,25 @@ def contour(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, le
     raw, scale, z = _setup(surface, value, "contour", vmin, vmax, log, levels, scale)
     cs = ax.contour(surface.x, surface.y, z, levels=scale.levels, cmap=cmap, norm=scale.norm,
                     extend=scale.extend, linewidths=linewidths)
+    _say_if_flat(ax, raw, scale)
     return _finish(ax, surface, value, raw, scale, cs, trajectory=trajectory, mark_min=mark_min,
                    colorbar=colorbar, title=title, contours=cs if clabel else None)
+
+
+def _say_if_flat(ax: Axes, raw: np.ndarray, scale: Scale) -> None:
+    """A panel whose values all lie between two neighbouring levels has no line to draw (a sigmoid
+    net's flat plane on levels shared with sharper nets): say what the values are, or the empty
+    panel reads as missing data."""
+    finite = raw[np.isfinite(raw)]
+    if finite.size == 0:
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    levels = np.asarray(scale.levels, dtype=float)
+    if np.any((levels > lo) & (levels < hi)):
+        return
+    values = scale.fmt(lo) if scale.fmt(lo) == scale.fmt(hi) else f"{scale.fmt(lo)} to {scale.fmt(hi)}"
+    ax.text(0.5, 0.06, f"no level crossed: {values} everywhere", transform=ax.transAxes, ha="center",
+            va="bottom", fontsize="small", color="0.35")
 
 
 def label_levels(scale: Scale, levels) -> list:
