@@ -16,7 +16,7 @@ Where the time goes, and what the engine does about it (numbers in ``docs/scalin
   layers feed which BatchNorm is found by watching one forward pass; the folded network is checked
   against the original with randomized statistics before it is trusted (``landscape.bnfold``).
 - **channels_last** memory format for convolutional models (cuDNN's and oneDNN's fast layout); 1D
-  convolutions run as (1, k) 2D convolutions in it (oneDNN's own 1D path is 3-20x slower for the few
+  convolutions run as (1, k) 2D convolutions in it (oneDNN's own 1D path is 1.4-3.8x slower for the few
   channels of a 1D ResNet; see :class:`landscape.fastnet.Conv1dAs2d`).
 - **In-place activations** in the engine's copy of the model, where a check shows they change nothing
   (the copy and its transformations: ``landscape.fastnet``).
