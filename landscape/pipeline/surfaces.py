@@ -79,7 +79,7 @@ def _job(ctx: Context, name: str, kind: str) -> Dict[str, Any]:
     if kind not in g.test_on:  # (absent when tested, so files made before the option are still this job)
         job["test"] = False
     if kind == "pca":
-        job.update(points=g.pca, margin=g.pca_margin,
+        job.update(points=g.pca, margin=g.pca_margin, axes=PCA_AXES_RULE,
                    snapshots=len(list((ctx.runs[name]["run_dir"] / "snapshots").glob("epoch_*.pt"))))
     else:
         job.update(grid=list(g.plane if kind == "plane" else g.line), norm=d.norm, ignore=d.ignore, seed=d.seed)
@@ -120,6 +120,9 @@ def _directions(ctx: Context, model, name: str, kind: str, directions):
     extra = {"trajectory_dir": str(run_dir.resolve()), "n_snapshots": len(states),
              "explained_variance": [float(v) for v in pca.explained]}
     return pca, (x, y), extra
+
+
+PCA_AXES_RULE = 2  # how pca_axes frames the path; 2: the final model on a grid node (older files: redone)
 
 
 def pca_axes(coords: np.ndarray, n: int, margin: float) -> Tuple[Tuple[float, float, int], Tuple[float, float, int]]:
