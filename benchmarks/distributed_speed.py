@@ -29,7 +29,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def worker(args) -> None:
     sys.path.insert(0, ROOT)
-    import numpy as np
     import torch
 
     from landscape import models

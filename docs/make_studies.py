@@ -68,7 +68,7 @@ def study_page(name: str, run: Path, figures: Path, note: str) -> List[str]:
              + (f" and {cpu:.0f} CPU seconds ({100 * cpu / t['total']:.0f}% of a core)"
                 if cpu is not None and t.get("total") else "")
              + (f", {workers} processes of" if workers > 1 else ",")
-             + f" {threads} thread{'s' if threads != 1 else ''}" + (f" each" if workers > 1 else "")
+             + f" {threads} thread{'s' if threads != 1 else ''}" + (" each" if workers > 1 else "")
              + (f"; {load}" if load else "")
              + (f"; {note}" if note else "") + ". The report of that run: `runs/" + name + "/report.md`.", ""]
     intro = summary["config"].get("report", {}).get("intro")

@@ -1,8 +1,6 @@
 """Issue 21 items 2 and 3: a line toward a target model ends at that model, BatchNorm statistics
 are never extrapolated into negative variances, and a diverged cell is NaN in every value."""
-import h5py
 import numpy as np
-import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
