@@ -18,7 +18,7 @@ _SUBMODULES = {
     "checkpoint", "directions", "errors", "evaluate", "io", "params", "plot",
     "progress", "sharpness", "surface", "train", "distributed", "engine", "export",
     "geometry", "hessian", "experiment", "study", "report", "rundir", "atomic",
-    "gradflow", "schedules", "trainconfig", "bnfold", "fastnet", "threads", "h5attrs", "html", "movie", "notebook", "connect", "pathfile",
+    "gradflow", "schedules", "trainconfig", "sharpness_results", "bnfold", "fastnet", "threads", "h5attrs", "html", "movie", "notebook", "connect", "pathfile",
     "members", "specs", "pipeline", "probes", "chapter",
     "models", "data", "cli",  # the repository's models/, data/ and cli.py (linked into landscape/)
 }
