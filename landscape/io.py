@@ -120,10 +120,8 @@ class Surface:
                 "argmax_coords": self.coords(hi), "finite": int(finite.sum())}
 
     def label(self) -> str:
-        """The model's name, for titles and messages: a spec's own ``label``; else a name the user or a
-        study gave (``model_name``), unless it is only the family (``resnet``, what a model built as
-        ``models.create("resnet", depth=56, skip=False)`` records), which gives way to the spec's
-        display name (``resnet56_noskip``); else the file name."""
+        """The model's name for titles and messages: a spec's ``label``, else ``model_name`` unless that
+        is only the family (``resnet``), which gives way to the spec's name (``resnet56_noskip``)."""
         spec = self.attrs.get("model_spec") or {}
         if isinstance(spec, dict) and spec.get("label"):
             return str(spec["label"])

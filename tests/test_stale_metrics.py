@@ -4,31 +4,16 @@ import json
 
 import numpy as np
 import pytest
-import torch.nn.functional as F
 from click.testing import CliRunner
 
+from conftest import CountingLoss
 from landscape import cli, directions, io, surface
-
-
-class StopAfter:
-    """A loss that stops the job (KeyboardInterrupt, as Ctrl-C) after ``limit`` model evaluations."""
-
-    __name__ = "stop_after"
-
-    def __init__(self, limit=None):
-        self.calls, self.limit = 0, limit
-
-    def __call__(self, model, batch):
-        self.calls += 1
-        if self.limit is not None and self.calls > self.limit:
-            raise KeyboardInterrupt
-        return F.cross_entropy(model(batch[0]), batch[1])
 
 
 def _job(mlp, xy, path, limit=None):
     dirs = directions.random(mlp, n=2, seed=0)
     return surface.compute(mlp, dirs, x=(-1, 1, 7), y=(-1, 1, 5), data=xy, path=str(path), progress=False,
-                           round_seconds=0.0, loss=StopAfter(limit))
+                           round_seconds=0.0, loss=CountingLoss(limit, "stop_after"))
 
 
 def _partial(mlp, xy, path):

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from conftest import CountingLoss
 from landscape import directions, evaluate, io, surface
 from landscape.engine import PointEvaluator
 
@@ -173,32 +174,19 @@ def test_file_and_memory_agree_and_record_settings(tmp_path, mlp, xy):
         assert all(torch.equal(d_mem[n], d_disk[n]) for n in d_mem)
 
 
-class Counting:
-    """A loss that counts model evaluations and can stop the job (KeyboardInterrupt) after ``limit``."""
-
-    def __init__(self, limit=None):
-        self.calls, self.limit = 0, limit
-
-    def __call__(self, model, batch):
-        self.calls += 1
-        if self.limit is not None and self.calls > self.limit:
-            raise KeyboardInterrupt
-        return F.cross_entropy(model(batch[0]), batch[1])
-
-
 def test_resume_fills_only_missing_cells_and_equals_uninterrupted(tmp_path, mlp, xy):
     dirs = directions.random(mlp, n=2, seed=0)
     kw = dict(x=(-1, 1, 5), y=(-1, 1, 4), data=xy, progress=False, round_seconds=0.0)  # a round per cell
     full = surface.compute(mlp, dirs, **kw)
     path = tmp_path / "r.h5"
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C after 7 model evaluations
-        surface.compute(mlp, dirs, path=path, loss=_named(Counting(limit=7), "counting"), **kw)
+        surface.compute(mlp, dirs, path=path, loss=_named(CountingLoss(limit=7), "counting"), **kw)
     partial = io.load(path)
     n_done = int(partial.done().sum())
     assert 0 < n_done < 20
     assert np.isnan(partial.values["train_loss"][~partial.done()]).all()
     # (a callable loss is recorded by its __name__, part of the job's identity)
-    resumed = surface.compute(mlp, dirs, path=path, loss=_named(Counting(), "counting"), **kw)
+    resumed = surface.compute(mlp, dirs, path=path, loss=_named(CountingLoss(), "counting"), **kw)
     assert resumed.done().all()
     np.testing.assert_allclose(resumed.values["train_loss"], full.values["train_loss"], rtol=1e-6)
 
@@ -213,9 +201,9 @@ def test_resume_counts_only_missing_cells(tmp_path, mlp, xy):
     path = tmp_path / "c.h5"
     kw = dict(x=(-1, 1, 6), data=[xy], progress=False, round_seconds=0.0)
     with pytest.raises(KeyboardInterrupt):
-        surface.compute(mlp, dirs, path=path, loss=_named(Counting(limit=4), "c"), **kw)
+        surface.compute(mlp, dirs, path=path, loss=_named(CountingLoss(limit=4), "c"), **kw)
     done = int(io.load(path).done().sum())
-    counter = _named(Counting(), "c")
+    counter = _named(CountingLoss(), "c")
     surface.compute(mlp, dirs, path=path, loss=counter, **kw)
     assert counter.calls == 2 + (6 - done)  # a model check, a FLOP count (threads), one batch per missing cell
 
@@ -228,15 +216,15 @@ def test_resume_keeps_the_files_batch_size(tmp_path, mlp, xy):
     kw = dict(x=(-1, 1, 6), data=xy, progress=False, round_seconds=0.0)
     with pytest.raises(KeyboardInterrupt):
         per_cell = -(-len(xy[0]) // 7)  # batches per cell; stop during the third cell
-        surface.compute(mlp, dirs, path=path, batch_size=7, loss=_named(Counting(limit=1 + 2 * per_cell + 1), "c"),
+        surface.compute(mlp, dirs, path=path, batch_size=7, loss=_named(CountingLoss(limit=1 + 2 * per_cell + 1), "c"),
                         **kw)
     assert 0 < io.read_done(path).sum() < 6
-    resumed = surface.compute(mlp, dirs, path=path, loss=_named(Counting(), "c"), **kw)
+    resumed = surface.compute(mlp, dirs, path=path, loss=_named(CountingLoss(), "c"), **kw)
     assert resumed.done().all() and resumed.attrs["batch_size"] == 7
-    full = surface.compute(mlp, dirs, batch_size=7, loss=_named(Counting(), "c"), **kw)
+    full = surface.compute(mlp, dirs, batch_size=7, loss=_named(CountingLoss(), "c"), **kw)
     np.testing.assert_array_equal(resumed.values["train_loss"], full.values["train_loss"])
     with pytest.raises(ValueError, match="batch_size"):  # an explicit, different batch size is another job
-        surface.compute(mlp, dirs, path=path, batch_size=8, loss=_named(Counting(), "c"), **kw)
+        surface.compute(mlp, dirs, path=path, batch_size=8, loss=_named(CountingLoss(), "c"), **kw)
 
 
 def test_grids_beyond_the_cell_cap_are_refused_before_any_work(tmp_path, mlp, xy):
