@@ -33,8 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from landscape import data, directions, models, sharpness, surface, threads  # noqa: E402
-from landscape.engine import EngineOptions  # noqa: E402
+from landscape import data, models
+from landscape.analysis import sharpness  # noqa: E402
+from landscape.core import directions, surface, threads
+from landscape.core.engine import EngineOptions  # noqa: E402
 
 TORCH_DEFAULT = torch.get_num_threads()
 

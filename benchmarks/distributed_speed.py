@@ -32,7 +32,7 @@ def worker(args) -> None:
     import torch
 
     from landscape import models
-    from landscape import directions, distributed, surface
+    from landscape.core import directions, distributed, surface
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -95,7 +95,7 @@ def main() -> None:
     sys.path.insert(0, ROOT)
     import numpy as np
 
-    from landscape import io
+    from landscape.storage import io
 
     print(f"{args.model}, {args.samples} samples, {args.grid}x{args.grid} grid, batch {args.batch_size or 'auto'}, {args.device}; "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}", flush=True)

@@ -71,10 +71,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from landscape import data as datasets  # noqa: E402
-from landscape import models  # noqa: E402
-from landscape import directions, surface  # noqa: E402
-from landscape.engine import EngineOptions  # noqa: E402
+from landscape import (
+    data as datasets,  # noqa: E402
+    models,  # noqa: E402
+)
+from landscape.core import directions, surface  # noqa: E402
+from landscape.core.engine import EngineOptions  # noqa: E402
 
 # --- measuring ---------------------------------------------------------------------------------------
 
@@ -132,7 +134,7 @@ def _sync(device: torch.device) -> None:
 
 def matmul_gflops(device: torch.device, precision: str, n: int, repeats: int = 5) -> float:
     """GFLOP/s of an n x n x n matmul at a precision (fp32 IEEE, tf32, bf16), best of ``repeats``."""
-    from landscape.engine import precision_context
+    from landscape.core.engine import precision_context
 
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a = torch.randn(n, n, device=device).to(dtype)

@@ -39,7 +39,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from landscape.errors import check_choice
+from landscape.base.errors import check_choice
 
 from . import cifar, digits, idx, mnist1d, synthetic
 from .paths import PathLike, default_root, resolve_root

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from landscape.errors import FileFormatError
+from landscape.base.errors import FileFormatError
 
 from .paths import PathLike, missing_error, resolve_root
 

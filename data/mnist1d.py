@@ -92,7 +92,7 @@ def _read_cache(path: Path, identity: str) -> Optional[Dict[str, np.ndarray]]:
 
 
 def _write_cache(path: Path, identity: str, arrays: Dict[str, np.ndarray]) -> None:
-    from landscape import atomic
+    from landscape.base import atomic
 
     try:
         with atomic.open_atomic(path, "wb") as f:

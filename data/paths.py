@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
-from landscape.errors import FileFormatError
+from landscape.base.errors import FileFormatError
 
 PathLike = Union[str, "os.PathLike[str]"]
 ENV_VAR = "LANDSCAPE_DATA"

@@ -42,7 +42,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from landscape import plot  # noqa: E402
-from landscape.io import Surface  # noqa: E402
+from landscape.storage.io import Surface  # noqa: E402
 
 # The pipeline run by default. Kept small so the whole gallery takes minutes on a laptop CPU.
 MODEL = "mlp20"
@@ -148,7 +148,7 @@ def _pca_surface(work: str, run: str, common: list) -> str:
     """A PCA-plane surface framing the training path. PCA coordinates are in parameter units, so
     the grid's extent is unknown up front: a 3x3 probe gives the path, then the real grid covers it
     with a 15% margin, and at least a third of its span around the final model."""
-    from landscape import io
+    from landscape.storage import io
 
     member = os.path.basename(run)
     ckpt = os.path.join(run, "final.pt")
@@ -173,7 +173,7 @@ def _pca_surface(work: str, run: str, common: list) -> str:
 
 def load_inputs(files: dict) -> dict:
     """Surfaces (and histories) from files."""
-    from landscape import io
+    from landscape.storage import io
 
     out = {
         "surfaces": [io.load(p) for p in files["surfaces"]],
@@ -184,7 +184,7 @@ def load_inputs(files: dict) -> dict:
         "histories": [],
     }
     if files.get("runs"):
-        from landscape.train import load_history
+        from landscape.training.train import load_history
 
         out["histories"] = [load_history(r) for r in files["runs"]]
     return out
@@ -278,7 +278,7 @@ def scale_note(surfaces) -> str:
 def basin_note(surfaces) -> str:
     """The measured basin areas the figure must agree with, for a caption (``landscape.geometry``,
     what `landscape sharpness SURFACE.h5` reports)."""
-    from landscape import geometry
+    from landscape.analysis import geometry
 
     parts = [f"{s.label()} {geometry.basins(s, 'train_loss', [1.0])[0]['area']:.2f}" for s in surfaces]
     return ("Measured basin area where the loss stays within 1 of its minimum (`landscape sharpness "
@@ -371,8 +371,8 @@ def connect_figures(work: str, out: str, path_file: Optional[str] = None) -> Lis
     """The two figures of a path file: the loss along the straight line and the trained curve, and
     the plane through both ends and the bend. Without ``path_file``, trains CONNECT_MODEL on digits
     from seeds 0 and 1 and runs `landscape connect` between them (finished steps are reused)."""
-    from landscape import pathfile
     from landscape.plot import paths as path_plots
+    from landscape.storage import pathfile
 
     if path_file is None:
         ckpts = []

@@ -101,7 +101,7 @@ def pair(name: str, vary: str = "skip", **overrides: Any) -> Tuple[nn.Module, nn
     and recorded in both specs. Parameter names and shapes are identical, and so are the initial
     weights. Raises ValueError if the family has no such switch (VGG has no ``skip``).
     """
-    from landscape.errors import check_choice
+    from landscape.base.errors import check_choice
 
     check_choice("vary", vary, VARY)
     family, options = resolve(name, **overrides)

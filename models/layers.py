@@ -17,7 +17,7 @@ from typing import Iterator, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from landscape.errors import check_choice
+from landscape.base.errors import check_choice
 
 NORMS = ("batch", "layer", "group", "none")
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "sigmoid", "tanh")

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from landscape import directions, evaluate, io, params, sharpness, surface
+from landscape.analysis import sharpness
+from landscape.core import directions, evaluate, params, surface
+from landscape.storage import io
 
 torch.set_num_threads(1)
 
@@ -173,7 +175,7 @@ def test_frozen_parameters_stay_bitwise_fixed_across_a_surface(tmp_path, bn, exa
     engine: the model's own; the default engine may evaluate a copy with BatchNorm folded into the
     frozen layer, folded once), the values match a naive head-only evaluation, and the model is
     bitwise unchanged afterwards."""
-    from landscape.engine import EngineOptions
+    from landscape.core.engine import EngineOptions
 
     model = FrozenBackboneNet().eval()
     X, Y = xy()
@@ -395,7 +397,7 @@ def test_directions_surface_and_sharpness_follow_the_models_device():
 
 
 def test_surface_refuses_a_non_module_and_takes_a_dict_of_tensors(tmp_path):
-    from landscape import directions, surface
+    from landscape.core import directions, surface
 
     class DictNet(nn.Module):
         def __init__(self):

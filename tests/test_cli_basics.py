@@ -114,7 +114,7 @@ def test_debug_is_accepted_after_the_subcommand(tmp_path):
 
 
 def test_an_empty_or_wrong_checkpoint_says_what_it_is(tmp_path):
-    from landscape import rundir
+    from landscape.storage import rundir
 
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")
@@ -162,7 +162,8 @@ def test_library_advice_reads_as_command_line_options():
 def test_cli_messages_speak_cli(tmp_path, args, says, never):
     import numpy as np
 
-    from landscape import checkpoint, io, models
+    from landscape import models
+    from landscape.storage import checkpoint, io
 
     line = tmp_path / "line.h5"
     io.create(line, np.linspace(-1, 1, 5), None, ["train_loss"], {"format": io.FORMAT, "note": "another job"})

@@ -11,11 +11,10 @@ import time
 
 import numpy as np
 from click.testing import CliRunner
-
-from landscape import cli
-from landscape import models
 from conftest import landscape_exe
-from landscape import checkpoint, io
+
+from landscape import cli, models
+from landscape.storage import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)
 N = 41  # 41 x 41 cells in small batches: a few seconds of writing, however fast the machine

@@ -5,10 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
-
 from conftest import TinyCNN, ctrl_c_default
-from landscape import checkpoint, cli, connect, models, params, pathfile
-from landscape.connect import ConnectConfig, Curve
+
+from landscape import cli, models
+from landscape.analysis import connect
+from landscape.analysis.connect import ConnectConfig, Curve
+from landscape.core import params
+from landscape.storage import checkpoint, pathfile
 
 QUICK = dict(epochs=3, batch_size=16, points=7, plane=6)
 

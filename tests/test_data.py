@@ -17,10 +17,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from landscape import cli
-from landscape import data
+from landscape import cli, data
+from landscape.base.errors import FileFormatError
 from landscape.data import cifar, idx, synthetic
-from landscape.errors import FileFormatError
 
 torch.set_num_threads(1)
 

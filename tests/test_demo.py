@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from landscape import cli
-from landscape import experiment, report, study
+from landscape.studies import config as study, experiment, report
 
 TINY = """
 name = "tiny"
@@ -125,7 +125,7 @@ def test_report_embeds_figures_and_states_measured_numbers(first_run):
 
 
 def test_surfaces_of_a_pair_share_directions_and_record_settings(first_run):
-    from landscape import io
+    from landscape.storage import io
 
     out, summary, _ = first_run
     a = io.load(out / summary["members"]["mlp8"]["surfaces"]["plane"])
@@ -201,7 +201,7 @@ def test_interrupted_surface_is_resumed(first_run, tmp_path):
 
 
 def _surface_values(path):
-    from landscape import io
+    from landscape.storage import io
 
     return io.load(path).values["train_loss"].ravel().tolist()
 
@@ -244,7 +244,7 @@ def test_depth_study_config_is_li2018_fig5_on_mnist1d():
     assert c.figures.grid == ("contour", "surface") and c.figures.curves
     assert {"test_error", "train_error", "train_loss", "lambda_max", "trace", "n_local_minima",
             "residual_energy"} <= set(c.report.table)
-    from landscape import members
+    from landscape.studies import members
 
     ms, pairs = members.build_members(c, (1, 40), 10)
     assert list(ms) == ["resnet20", "resnet20_noskip", "resnet56", "resnet56_noskip", "resnet110",
@@ -394,7 +394,7 @@ def test_demo_quick_equals_experiment(tmp_path):
 def test_interrupted_training_resumes_to_the_same_numbers(first_run, tiny_toml, tmp_path, monkeypatch):
     """Ctrl-C in the middle of training, then the same command again: the run continues from its
     last epoch and ends with the numbers of an uninterrupted run."""
-    from landscape import train
+    from landscape.training import train
 
     _, summary, _ = first_run
     config = study.load_config(tiny_toml)
@@ -456,7 +456,7 @@ def test_report_counts_local_minima_of_both_grids():
 
 
 def test_experiment_help_names_every_packaged_config():
-    from landscape import study
+    from landscape.studies import config as study
 
     result = CliRunner().invoke(cli.main, ["experiment", "--help"])
     assert result.exit_code == 0

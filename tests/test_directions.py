@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from landscape import directions
+from landscape.core import directions
 
 
 def test_filter_normalized_direction_has_each_weight_filters_norm(cnn):

@@ -14,9 +14,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from landscape import cli
-from landscape import models
-from landscape import checkpoint, distributed, io
+from landscape import cli, models
+from landscape.core import distributed
+from landscape.storage import checkpoint, io
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = ROOT / "tests" / "torchrun_job.py"

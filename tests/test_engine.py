@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_surface import naive_value
 from torch import nn
 
 from landscape import models
-from landscape import bnfold, directions, engine, evaluate, surface
-from landscape.engine import EngineOptions, PointEvaluator
-
-from test_surface import naive_value
+from landscape.core import bnfold, directions, engine, evaluate, surface
+from landscape.core.engine import EngineOptions, PointEvaluator
 
 CE = evaluate.objective("cross_entropy")
 
@@ -120,7 +119,7 @@ def test_a_layer_output_used_beyond_its_batchnorm_is_not_folded(images, caplog):
     assert pairs == [("conv", "bn")]  # hooks cannot see the second use ...
     assert not bnfold.fold_is_exact(model, pairs, images, CE)  # ... the randomized check does
     dirs = directions.random(model, n=2, seed=0)
-    with caplog.at_level("WARNING", logger="landscape.engine"):
+    with caplog.at_level("WARNING", logger="landscape.core.engine"):
         surf = _grid(model, images, dirs)
     assert "folding skipped" in caplog.text
     _assert_matches_naive(surf, model, dirs, *images)
@@ -285,9 +284,8 @@ def test_thread_option_applies_during_the_job_only(mlp, xy):
 def test_cli_engine_flags(tmp_path):
     from click.testing import CliRunner
 
-    from landscape import cli
-    from landscape import data
-    from landscape import checkpoint, io
+    from landscape import cli, data
+    from landscape.storage import checkpoint, io
 
     X, _ = data.load("digits", "train", n=64)
     model = models.create("mlp", depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10, seed=0)

@@ -10,8 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from landscape import export  # noqa: E402
-from landscape.io import Surface  # noqa: E402
+from landscape.plot import export  # noqa: E402
+from landscape.storage.io import Surface  # noqa: E402
 
 
 def grid(nx=7, ny=5, name="mlp20"):

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from landscape import cli, io
+from landscape import cli
+from landscape.storage import io
 
 
 def _file(path, outlier=None):

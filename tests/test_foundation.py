@@ -7,8 +7,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from landscape import checkpoint, evaluate, params, progress
-from landscape.errors import FileFormatError, check_choice
+from landscape.base import progress
+from landscape.base.errors import FileFormatError, check_choice
+from landscape.core import evaluate, params
+from landscape.storage import checkpoint
 
 
 def small_net():

@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from landscape import geometry, sharpness
-from landscape.io import Surface
-from landscape.params import snapshot
 from test_hessian import _data64, _mlp64
+
+from landscape.analysis import geometry, sharpness
+from landscape.core.params import snapshot
+from landscape.storage.io import Surface
 
 X = np.linspace(-1, 1, 41)
 Y = np.linspace(-1, 1, 31)

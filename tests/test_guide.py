@@ -166,7 +166,7 @@ def guide_run(tmp_path_factory):
 
 @pytest.mark.parametrize("block", [b for b in PYTHON if b.marker != "skip"], ids=lambda b: b.name)
 def test_guide_block_runs_and_writes_what_it_names(block, guide_run):
-    from landscape import io
+    from landscape.storage import io
 
     workdir, outcomes = guide_run
     out = outcomes[block.name]
@@ -184,7 +184,7 @@ def test_guide_block_runs_and_writes_what_it_names(block, guide_run):
 
 
 def test_the_three_own_model_examples_write_surfaces_and_figures(guide_run):
-    from landscape import io
+    from landscape.storage import io
 
     workdir, outcomes = guide_run
     assert all(o.error is None for o in outcomes.values())

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape import hessian
-from landscape.params import snapshot
+from landscape.analysis import hessian
+from landscape.core.params import snapshot
 
 
 def _mlp64(seed=0):

@@ -22,9 +22,11 @@ from click.testing import CliRunner  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import landscape  # noqa: E402
-from landscape import cli, html, io  # noqa: E402
+from landscape import cli
+from landscape.plot import html
 from landscape.plot._labels import value_label  # noqa: E402
 from landscape.plot._scale import shared_scale  # noqa: E402
+from landscape.storage import io  # noqa: E402
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 

@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from landscape import cli
 from conftest import ctrl_c_default, landscape_exe
-from landscape import models
-from landscape import checkpoint, io
+
+from landscape import cli, models
+from landscape.storage import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)
 
@@ -121,7 +120,7 @@ def test_ctrl_c_during_train_then_resume_gives_the_same_weights(tmp_path):
 
 def test_interrupt_during_file_creation_leaves_nothing(tmp_path, monkeypatch):
     """Ctrl-C while the surface file is being built: no file, no temporary file (in-process, exact timing)."""
-    from landscape import io as io_mod
+    from landscape.storage import io as io_mod
 
     model = models.create("mlp", seed=0, **SPEC)
     ckpt = tmp_path / "ckpt.pt"

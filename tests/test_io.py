@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import io
-from landscape.errors import FileFormatError
+from landscape.base.errors import FileFormatError
+from landscape.storage import io
 
 DATA = Path(__file__).parent / "golden"
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from landscape import cli
-from landscape import models
-from landscape import checkpoint, directions, io, surface
-from landscape.joblock import lock_path, output_lock
+from landscape import cli, models
+from landscape.base.joblock import lock_path, output_lock
+from landscape.core import directions, surface
+from landscape.storage import checkpoint, io
 
 HOLDER = textwrap.dedent("""
     import sys, time

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_surface import naive_value
 from torch import nn
 
-from landscape import bnfold, directions, engine, evaluate, fastnet, hessian, models, sharpness, surface
-from landscape.engine import EngineOptions
-
-from test_surface import naive_value
+from landscape import models
+from landscape.analysis import hessian, sharpness
+from landscape.core import bnfold, directions, engine, evaluate, fastnet, surface
+from landscape.core.engine import EngineOptions
 
 CE = evaluate.objective("cross_entropy")
 

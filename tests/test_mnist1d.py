@@ -157,7 +157,7 @@ def test_default_augmentation_is_a_small_shift_plus_noise(built):
 
 
 def test_training_recipe():
-    from landscape import train
+    from landscape.training import train
 
     config = train.recommended("mnist1d")
     assert (config.epochs, config.batch_size, config.lr, config.schedule, config.optimizer) == \

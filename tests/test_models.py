@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from torch import nn
 
-from landscape import cli
-from landscape import models
+from landscape import cli, models
 from landscape.models.layers import ChannelAffine, group_count, norm_layer
 from landscape.models.resnet import ShortcutA
 

@@ -7,9 +7,10 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from landscape import checkpoint, cli, models
+from landscape import cli, models
 from landscape.models.layers import norm_layer
 from landscape.models.resnet import ShortcutA
+from landscape.storage import checkpoint
 
 SIGNAL = dict(in_shape=(1, 40), num_classes=10)
 NAMES = models.list_models()

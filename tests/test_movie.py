@@ -10,7 +10,10 @@ import torch  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from landscape import cli, directions, io, movie, surface  # noqa: E402
+from landscape import cli
+from landscape.core import directions, surface
+from landscape.plot import movie  # noqa: E402
+from landscape.storage import io
 
 EPOCHS = 6
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from landscape import checkpoint
+from landscape.storage import checkpoint
 
 GOLDEN = Path(__file__).parent / "golden" / "checkpoint_mlp_2026-12.pt"
 

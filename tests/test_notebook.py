@@ -10,7 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from landscape import io, progress  # noqa: E402
+from landscape.base import progress  # noqa: E402
+from landscape.storage import io
 
 
 def surface(ndim=2):

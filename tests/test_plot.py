@@ -12,8 +12,8 @@ import pytest  # noqa: E402
 from matplotlib import colors as mcolors  # noqa: E402
 
 from landscape import plot  # noqa: E402
-from landscape.io import Surface  # noqa: E402
 from landscape.plot import _scale  # noqa: E402
+from landscape.storage.io import Surface  # noqa: E402
 
 ATTRS = {"direction_kind": "random", "norm": "filter", "ignore": "biasbn"}
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from landscape import cli  # noqa: E402
-from landscape import io  # noqa: E402
+from landscape.storage import io  # noqa: E402
 
 
 def invoke(*args):

@@ -8,8 +8,9 @@ import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from landscape import cli, io, models, plot  # noqa: E402
+from landscape import cli, models, plot
 from landscape.plot import _labels  # noqa: E402
+from landscape.storage import io  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

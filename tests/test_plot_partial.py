@@ -8,7 +8,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from landscape import cli, io, plot  # noqa: E402
+from landscape import cli, plot
+from landscape.storage import io  # noqa: E402
 
 ATTRS = {"model_name": "mlp20", "direction_kind": "random", "norm": "filter"}
 

@@ -9,8 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from landscape import plot  # noqa: E402
-from landscape.io import Surface  # noqa: E402
 from landscape.plot import _scale  # noqa: E402
+from landscape.storage.io import Surface  # noqa: E402
 
 s3d = importlib.import_module("landscape.plot.surface3d")  # the module; plot.surface3d is its function
 

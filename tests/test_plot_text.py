@@ -13,8 +13,8 @@ import pytest  # noqa: E402
 from matplotlib import colors as mcolors  # noqa: E402
 
 from landscape import plot  # noqa: E402
-from landscape.io import Surface  # noqa: E402
 from landscape.plot import _draw, _format, _place, _scale  # noqa: E402
+from landscape.storage.io import Surface  # noqa: E402
 
 ATTRS = {"direction_kind": "random", "norm": "filter", "model_name": "mlp20"}
 POWER = re.compile(r"^\$(-?[0-9.]+\\times)?10\^\{-?[0-9]+\}\$$")  # $10^{3}$, $2\times10^{-5}$

@@ -13,12 +13,12 @@ import click
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from landscape import io, surface
-from landscape.commands._common import MAX_GRID_POINTS_PER_AXIS, RANGE, Range
+from hypothesis import HealthCheck, given, settings, strategies as st
 from test_robustness import assert_plain_data_only
+
+from landscape.commands._common import MAX_GRID_POINTS_PER_AXIS, RANGE, Range
+from landscape.core import surface
+from landscape.storage import io
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FILES = settings(max_examples=40, deadline=None,

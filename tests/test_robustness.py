@@ -31,12 +31,11 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import landscape_exe
 from torch import nn
 
-from landscape import cli
-from conftest import landscape_exe
-from landscape import models
-from landscape import checkpoint, io
+from landscape import cli, models
+from landscape.storage import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)  # an MLP with BatchNorm, 4.6k weights
 META = {"dataset": "digits", "normalize": True}
@@ -547,7 +546,9 @@ def cliff_loss(model, batch):
 
 
 def test_inf_and_nan_cells_are_stored_as_such_and_metrics_handle_them(tmp_path):
-    from landscape import geometry, plot, surface
+    from landscape import plot
+    from landscape.analysis import geometry
+    from landscape.core import surface
 
     model = Cliff()
     dirs = [{"w": torch.tensor([1.0, 0.0])}, {"w": torch.tensor([0.0, 1.0])}]
@@ -573,7 +574,7 @@ def test_inf_and_nan_cells_are_stored_as_such_and_metrics_handle_them(tmp_path):
 def test_a_disk_that_fills_up_during_a_job_does_not_stop_it(tmp_path, monkeypatch):
     """Every dataset of a surface file is allocated when the file is created, so a running (or resumed)
     job writes only inside it: once the file exists, a full disk cannot stop or damage the job."""
-    from landscape import surface
+    from landscape.core import surface
 
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -615,7 +616,7 @@ def test_checkpoint_loading_never_unpickles_code(fx):
     for path in (fx / "evil.pt", fx / "evilstate" / "last_state.pt"):
         with pytest.raises(ValueError, match="Refused"):
             if path.name == "last_state.pt":
-                from landscape import rundir
+                from landscape.storage import rundir
 
                 rundir.load_state(path)
             else:

@@ -9,11 +9,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_hessian import _data64, _exact, _mlp64
 from torch import nn
 
-from landscape import directions, sharpness, surface
-from landscape.params import snapshot
-from test_hessian import _data64, _exact, _mlp64
+from landscape.analysis import sharpness
+from landscape.core import directions, surface
+from landscape.core.params import snapshot
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from landscape import cli
-from landscape import data
-from landscape import models
-from landscape import checkpoint, directions, io, sharpness, surface
+from landscape import cli, data, models
+from landscape.analysis import sharpness
+from landscape.core import directions, surface
+from landscape.storage import checkpoint, io
 
 N = 100  # digits samples: small enough for a fast test, enough for a meaningful Hessian
 

@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import CountingLoss
-from landscape import cli, directions, io, surface
+
+from landscape import cli
+from landscape.core import directions, surface
+from landscape.storage import io
 
 
 def _job(mlp, xy, path, limit=None):

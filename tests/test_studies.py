@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from landscape import cli, experiment, study
+from landscape import cli
+from landscape.studies import config as study, experiment
 
 STUDIES = ("vanishing-gradients", "normalization", "overfitting")
 SECTIONS = {"vanishing-gradients": "## Vanishing gradients, measured",

@@ -7,8 +7,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from landscape import plot  # noqa: E402
-from landscape.io import Surface  # noqa: E402
 from landscape.plot import studies  # noqa: E402
+from landscape.storage.io import Surface  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

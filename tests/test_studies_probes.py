@@ -5,7 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from landscape import models, probes, train
+from landscape import models
+from landscape.analysis import probes
+from landscape.training import train
 
 
 def _data(n=96, d=16, classes=4, seed=0):

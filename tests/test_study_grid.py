@@ -8,7 +8,8 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from landscape import cli, members, report, study
+from landscape import cli
+from landscape.studies import config as study, members, report
 
 GRID = """
 name = "tinygrid"
@@ -112,7 +113,7 @@ def test_grid_members_pairs_and_figures(grid_run):
         assert (out / path).stat().st_size > 1000
     assert [set(p["figures"]) for p in s["pairs"]] == [{"lines"}, {"lines"}]
     # test_on = ["line"]: the planes hold training values only, the lines both splits
-    from landscape import io
+    from landscape.storage import io
 
     plane, line = (io.load(out / s["members"]["resnet8"]["surfaces"][k]) for k in ("plane", "line"))
     assert set(plane.values) == {"train_loss", "train_acc"} and plane.attrs["splits"] == "train"

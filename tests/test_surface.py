@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CountingLoss
 from torch import nn
 
-from conftest import CountingLoss
-from landscape import directions, evaluate, io, surface
-from landscape.engine import PointEvaluator
+from landscape.core import directions, evaluate, surface
+from landscape.core.engine import PointEvaluator
+from landscape.storage import io
 
 
 def naive_value(model, dirs, coords, X, Y, batch=7, bn="eval"):

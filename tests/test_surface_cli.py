@@ -12,10 +12,8 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from landscape import cli
-from landscape import data
-from landscape import models
-from landscape import checkpoint, io
+from landscape import cli, data, models
+from landscape.storage import checkpoint, io
 
 SPEC = dict(depth=4, width=0.5, in_shape=(1, 8, 8), num_classes=10)  # 2 hidden layers of 32, BN
 
@@ -197,7 +195,7 @@ def test_resuming_a_hessian_surface_reuses_its_directions(trained, tmp_path, mon
             "--out", tmp_path / "h.h5", "--no-progress"]
     assert run(*args).exit_code == 0
     first = io.load(tmp_path / "h.h5")
-    monkeypatch.setitem(sys.modules, "landscape.sharpness", None)  # recomputing would now fail
+    monkeypatch.setitem(sys.modules, "landscape.analysis.sharpness", None)  # recomputing would now fail
     again = run(*args)
     assert again.exit_code == 0 and "3/3 cells done" in again.output, again.output
     assert io.load(tmp_path / "h.h5").attrs["hessian_eigenvalues"] == first.attrs["hessian_eigenvalues"]
@@ -205,9 +203,9 @@ def test_resuming_a_hessian_surface_reuses_its_directions(trained, tmp_path, mon
 
 def test_hessian_direction_without_sharpness_module(trained, tmp_path, monkeypatch):
     ckpt, _, _ = trained
-    monkeypatch.setitem(sys.modules, "landscape.sharpness", None)  # import fails as if absent
+    monkeypatch.setitem(sys.modules, "landscape.analysis.sharpness", None)  # import fails as if absent
     r = run("surface", ckpt, "--dir", "hessian", "--x", "-1:1:3", "--out", tmp_path / "h.h5", "--no-progress")
-    assert r.exit_code == 2 and "landscape.sharpness" in r.output
+    assert r.exit_code == 2 and "landscape.analysis.sharpness" in r.output
 
 
 def test_data_normalization_follows_the_checkpoint(tmp_path):

@@ -5,7 +5,9 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from landscape import checkpoint, cli, directions, io, models, surface
+from landscape import cli, models
+from landscape.core import directions, surface
+from landscape.storage import checkpoint, io
 
 
 def _save(path, skip=True, var_scale=1.0, seed=0):

@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from landscape import directions, sharpness, surface, threads
-from landscape.engine import EngineOptions, PointEvaluator
-from landscape.evaluate import batches as make_batches, objective
+from landscape.analysis import sharpness
+from landscape.core import directions, surface, threads
+from landscape.core.engine import EngineOptions, PointEvaluator
+from landscape.core.evaluate import batches as make_batches, objective
 
 
 def test_small_models_get_one_thread_and_large_ones_the_free_cores(monkeypatch):

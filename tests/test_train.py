@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from landscape import models
-from landscape import checkpoint, gradflow
-from landscape.errors import FileFormatError
-from landscape.schedules import lr_at
-from landscape.train import COLUMNS, TrainConfig, check_run_dir, fit, load_history, recommended
+from landscape.base.errors import FileFormatError
+from landscape.storage import checkpoint
+from landscape.training import gradflow
+from landscape.training.schedules import lr_at
+from landscape.training.train import COLUMNS, TrainConfig, check_run_dir, fit, load_history, recommended
 
 
 def blobs(n=240, seed=0, noise=0.6):

@@ -11,9 +11,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from landscape import cli
-from landscape import data
-from landscape import checkpoint, evaluate
+from landscape import cli, data
+from landscape.core import evaluate
+from landscape.storage import checkpoint
 
 SMALL = ["--dataset", "digits", "--n-train", "200", "--epochs", "2", "--batch-size", "50", "--quiet"]
 

@@ -16,9 +16,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from landscape import data  # noqa: E402
-from landscape import models  # noqa: E402
-from landscape import directions, surface  # noqa: E402
+from landscape import (
+    data,  # noqa: E402
+    models,  # noqa: E402
+)
+from landscape.core import directions, surface  # noqa: E402
 
 
 def job():
@@ -50,7 +52,7 @@ def compute(out, grid: int, sleep_ms: float):
 
 def train(run_dir, epochs: int = 2):
     """A 6-layer MLP without normalization on 512 digits samples (DistributedDataParallel under torchrun)."""
-    from landscape.train import TrainConfig, fit
+    from landscape.training.train import TrainConfig, fit
 
     X, Y = data.load("digits", "train", n=512)
     model = models.create("mlp", depth=6, width=0.5, norm="none", in_shape=(1, 8, 8), num_classes=10, seed=0)

@@ -124,7 +124,7 @@ def setup_compute(device: str = "auto", threads: int = 0):
     import torch
 
     if threads:
-        from landscape import threads as threads_mod
+        from landscape.core import threads as threads_mod
 
         click.get_current_context().with_resource(threads_mod.fixed(threads))
     if device == "auto":

@@ -3,22 +3,20 @@
 A thin layer over ``landscape.connect.connect``: it loads both checkpoints (they must share one
 architecture) and the data checkpoint A was trained on, records every setting and writes one path
 file (``landscape.pathfile``). ``landscape plot`` and ``landscape info`` read path files too; the
-hooks there call :func:`plot_paths` and :func:`describe` here.
+hooks there (``describe_paths`` in ``info``, ``plot_paths`` in ``plot``) use :func:`barrier_lines` here.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
 import click
-import numpy as np
 
 from ._common import device_option, setup_compute, threads_option, trained_on
 
 
 def _load_pair(path_a: str, path_b: str, device):
     """Both models, or a one-line ValueError naming the files when they are not one architecture."""
-    from landscape import checkpoint
+    from landscape.storage import checkpoint
 
     model_a, ckpt_a = checkpoint.load_model(path_a, device)
     ckpt_b = checkpoint.load(path_b)
@@ -90,9 +88,10 @@ def connect(checkpoint_a, checkpoint_b, out, curve, epochs, points, plane, lr, b
       landscape info ab.h5                  # both barriers
       landscape plot ab.h5 --out ab.png     # ab_line.png (loss along both paths), ab_contour.png (the plane)
     """
-    from landscape import checkpoint, data
-    from landscape import connect as connect_mod
-    from landscape import train as train_mod
+    from landscape import data
+    from landscape.analysis import connect as connect_mod
+    from landscape.storage import checkpoint
+    from landscape.training import train as train_mod
 
     config = connect_mod.ConnectConfig(curve=curve, epochs=epochs, batch_size=batch_size, lr=lr,
                                        weight_decay=weight_decay, seed=seed, points=points, plane=plane)
@@ -116,10 +115,10 @@ def connect(checkpoint_a, checkpoint_b, out, curve, epochs, points, plane, lr, b
                                 overwrite=overwrite, progress=progress, attrs=attrs)
     click.echo(f"Wrote {out}: {len(paths.t)} points along the line and the {curve} curve"
                + (f", a {paths.plane.shape[1]}x{paths.plane.shape[0]} plane grid." if paths.plane is not None else "."))
-    click.echo(_barrier_lines(paths))
+    click.echo(barrier_lines(paths))
 
 
-def _barrier_lines(paths) -> str:
+def barrier_lines(paths) -> str:
     rows = []
     for value, numbers in _by_value(paths).items():
         rows.append(f"  {value} barrier: line {numbers['line']:.4g}, curve {numbers['curve']:.4g}")
@@ -132,63 +131,3 @@ def _by_value(paths) -> dict:
         for value, b in numbers.items():
             out.setdefault(value, {})[which] = b
     return out
-
-
-def describe(paths) -> str:
-    """What `landscape info` prints for a path file: settings, progress and both barriers."""
-    from .info import _fmt
-
-    a = paths.attrs
-    skip = {"format", "format_version", "created_by", "created_at", "library_versions", "model_spec", "values"}
-    lines = [f"file:      {paths.path}", f"format:    {a.get('format')} {a.get('format_version', '')}"]
-    if "created_by" in a:
-        lines.append(f"created:   {a.get('created_at', '?')} by {a['created_by']}")
-    if a.get("model_spec"):
-        lines.append(f"model:     {a.get('model_name', '')} {_fmt(a['model_spec'])}")
-    settings = {k: v for k, v in a.items() if k not in skip}
-    width = max(len(k) for k in settings)
-    lines.append("settings:")
-    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in sorted(settings.items())]
-    for which in ("line", "curve"):
-        values = paths.values(which)
-        done = int(np.isfinite(next(iter(values.values()))).sum()) if values else 0
-        lines.append(f"{which + ':':<10} {done}/{len(paths.t)} points done")
-    if paths.plane is not None:
-        d = paths.plane.done()
-        lines.append(f"plane:     {int(d.sum())}/{d.size} cells done; bend at "
-                     f"({paths.points[2][0]:.4g}, {paths.points[2][1]:.4g}) with A = (0, 0), B = (1, 0)")
-    lines.append(f"training:  {len(paths.training.get('epoch', []))} epochs, last loss on the curve "
-                 f"{_fmt(float(paths.training['loss'][-1])) if len(paths.training.get('loss', [])) else '?'}")
-    lines.append(_barrier_lines(paths))
-    return "\n".join(lines)
-
-
-def plot_paths(path: str, kind: str, kind_given: bool, out: str, value: str, log, vmin, vmax, levels, dpi,
-               style_context) -> List[str]:
-    """`landscape plot` for a path file: 'line' draws the loss along both paths, 'contour' (or
-    'contourf') the plane with the curve; 'all', or no --kind, both (suffixed _line, _contour)."""
-    import matplotlib.pyplot as plt
-
-    from landscape import pathfile
-    from landscape import plot as lplot
-    from landscape.errors import check_choice
-    from landscape.plot import paths as ppaths
-
-    from .plot import _suffixed as suffixed
-
-    paths = pathfile.load(path)
-    kinds = list(ppaths.KINDS) if (kind == "all" or not kind_given) else [kind]
-    for k in kinds:
-        check_choice("--kind (for a path file)", k, ppaths.KINDS)
-    check_choice("--value", value, list(paths.curve))
-    written = []
-    with style_context:
-        for k in kinds:
-            fig = ppaths.draw(paths, k, value=value, log=log, vmin=vmin, vmax=vmax, levels=levels)
-            try:
-                target = out if len(kinds) == 1 else suffixed(out, k)
-                written.append(lplot.save(fig, target, dpi=dpi))
-            finally:
-                plt.close(fig)
-    return written
-

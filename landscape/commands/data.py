@@ -14,7 +14,6 @@ import click
 from ._common import data_root_option
 
 
-
 def _shape(shape: Sequence[int]) -> str:
     return "x".join(str(v) for v in shape)
 

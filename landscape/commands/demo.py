@@ -34,7 +34,7 @@ def _options(f):
 
 def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], threads: Optional[int],
          workers: Optional[int], progress: bool):
-    from landscape import experiment, study
+    from landscape.studies import config as study, experiment
 
     if quick:
         config = study.quick(config)
@@ -53,7 +53,7 @@ def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], thre
 
 
 def _print_result(result) -> None:
-    from landscape.report import claims_section, members_table, pair_sentences
+    from landscape.studies.report import claims_section, members_table, pair_sentences
 
     s = result.summary
     if s.get("grids"):
@@ -104,7 +104,7 @@ def demo(out, quick, fresh, device, threads, workers, progress):
       landscape demo
       landscape demo --quick --out /tmp/demo
     """
-    from landscape import study
+    from landscape.studies import config as study
 
     # --quick has a directory of its own: its shorter runs would otherwise replace a full demo's
     _run(study.demo_config(), out or ("landscape-demo-quick" if quick else "landscape-demo"), quick, fresh, device,
@@ -137,7 +137,7 @@ def experiment(config_path, out, quick, fresh, device, threads, workers, progres
       landscape experiment li2018-mnist1d-resnet --quick --out /tmp/depth
       landscape experiment my-study.toml --out runs/my-study --workers 2
     """
-    from landscape import study
+    from landscape.studies import config as study
 
     config = study.load_config(study.resolve_config(config_path))
     # the quick config is named NAME-quick, so by default it does not replace a full run's results

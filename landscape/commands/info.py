@@ -77,6 +77,35 @@ def describe(surf) -> str:
     return "\n".join(lines)
 
 
+def describe_paths(paths) -> str:
+    """What `landscape info` prints for a path file: settings, progress and both barriers."""
+    from .connect import barrier_lines
+
+    a = paths.attrs
+    skip = {"format", "format_version", "created_by", "created_at", "library_versions", "model_spec", "values"}
+    lines = [f"file:      {paths.path}", f"format:    {a.get('format')} {a.get('format_version', '')}"]
+    if "created_by" in a:
+        lines.append(f"created:   {a.get('created_at', '?')} by {a['created_by']}")
+    if a.get("model_spec"):
+        lines.append(f"model:     {a.get('model_name', '')} {_fmt(a['model_spec'])}")
+    settings = {k: v for k, v in a.items() if k not in skip}
+    width = max(len(k) for k in settings)
+    lines.append("settings:")
+    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in sorted(settings.items())]
+    for which in ("line", "curve"):
+        values = paths.values(which)
+        done = int(np.isfinite(next(iter(values.values()))).sum()) if values else 0
+        lines.append(f"{which + ':':<10} {done}/{len(paths.t)} points done")
+    if paths.plane is not None:
+        d = paths.plane.done()
+        lines.append(f"plane:     {int(d.sum())}/{d.size} cells done; bend at "
+                     f"({paths.points[2][0]:.4g}, {paths.points[2][1]:.4g}) with A = (0, 0), B = (1, 0)")
+    lines.append(f"training:  {len(paths.training.get('epoch', []))} epochs, last loss on the curve "
+                 f"{_fmt(float(paths.training['loss'][-1])) if len(paths.training.get('loss', [])) else '?'}")
+    lines.append(barrier_lines(paths))
+    return "\n".join(lines)
+
+
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 def info(path):
@@ -92,10 +121,9 @@ def info(path):
       landscape info runs/demo/surfaces/mlp20_2d.h5
       landscape info ab.h5          # a `landscape connect` file: both barriers
     """
-    from landscape import io, pathfile
+    from landscape.storage import io, pathfile
 
     if pathfile.is_path_file(path):  # a `landscape connect` file: both paths and their barriers
-        from .connect import describe as describe_paths
 
         click.echo(describe_paths(pathfile.load(path)))
         return

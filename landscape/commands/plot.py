@@ -18,7 +18,7 @@ KIND_HELP = "line|contour|contourf|heatmap|surface|all"
 
 
 def _load(path: str):
-    from landscape import io
+    from landscape.storage import io
 
     return io.load(path)
 
@@ -49,6 +49,34 @@ def _style_context(style: Optional[str], width: str):
     from landscape import plot
 
     return plot.style(style, width=width) if style else contextlib.nullcontext()
+
+
+def plot_paths(path: str, kind: str, kind_given: bool, out: str, value: str, log, vmin, vmax, levels, dpi,
+               style_context) -> List[str]:
+    """`landscape plot` for a path file: 'line' draws the loss along both paths, 'contour' (or
+    'contourf') the plane with the curve; 'all', or no --kind, both (suffixed _line, _contour)."""
+    import matplotlib.pyplot as plt
+
+    from landscape import plot as lplot
+    from landscape.base.errors import check_choice
+    from landscape.plot import paths as ppaths
+    from landscape.storage import pathfile
+
+    paths = pathfile.load(path)
+    kinds = list(ppaths.KINDS) if (kind == "all" or not kind_given) else [kind]
+    for k in kinds:
+        check_choice("--kind (for a path file)", k, ppaths.KINDS)
+    check_choice("--value", value, list(paths.curve))
+    written = []
+    with style_context:
+        for k in kinds:
+            fig = ppaths.draw(paths, k, value=value, log=log, vmin=vmin, vmax=vmax, levels=levels)
+            try:
+                target = out if len(kinds) == 1 else _suffixed(out, k)
+                written.append(lplot.save(fig, target, dpi=dpi))
+            finally:
+                plt.close(fig)
+    return written
 
 
 def common_options(f):
@@ -95,17 +123,16 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
     import matplotlib.pyplot as plt
 
     from landscape import plot as lplot
-    from landscape.errors import check_choice
+    from landscape.base.errors import check_choice
 
     if kind is not None:
         check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS + ("all",))  # aliases work, unlisted
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
-    from landscape import pathfile
+    from landscape.storage import pathfile
 
     if pathfile.is_path_file(surface):  # a `landscape connect` file: its own figures
-        from .connect import plot_paths
 
         given = click.get_current_context().get_parameter_source("kind") != click.core.ParameterSource.DEFAULT
         for p in plot_paths(surface, kind, given, out, value, log, vmin, vmax, levels, dpi,
@@ -185,7 +212,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     import matplotlib.pyplot as plt
 
     from landscape import plot as lplot
-    from landscape.errors import check_choice
+    from landscape.base.errors import check_choice
 
     if len(surfaces) < 2:
         raise ValueError(f"compare draws two or more surface files side by side, got one ({surfaces[0]!r}); "
@@ -223,7 +250,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
 
 def _compare_page(paths, out, value, log, vmin, vmax, levels, dpi, style_name, titles) -> None:
     """compare --out X.html: one page, a 3D and a contour panel per file, cameras linked."""
-    from landscape import html
+    from landscape.plot import html
 
     for name, given in (("--dpi", dpi), ("--style", style_name)):
         if given is not None:
@@ -266,9 +293,8 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
     import matplotlib
 
     matplotlib.use("Agg")
-    from landscape import export as lexport
-    from landscape import movie
-    from landscape.progress import bar
+    from landscape.base.progress import bar
+    from landscape.plot import export as lexport, movie
 
     to_given = to is not None
     if to is None:

@@ -118,13 +118,13 @@ def sharpness(ctx, path, **opts):
       landscape sharpness mlp20.h5 --thresholds 0.1,0.5 --curvature-map 5
       landscape sharpness interrupted.h5 --partial     # the cells computed so far, marked as such
     """
-    from landscape import atomic
+    from landscape.base import atomic
 
     if opts["json_out"]:  # every output is checked before anything is computed or changed
         atomic.check_writable(opts["json_out"])
     surface_file = _is_surface_file(path)
     if not surface_file and Path(path).suffix.lower() in (".h5", ".hdf5", ".hdf"):
-        from landscape import io
+        from landscape.storage import io
 
         io.load(path)  # named as a surface file but not HDF5: raises the readers' own one-line error
     if surface_file:
@@ -146,8 +146,8 @@ def sharpness(ctx, path, **opts):
 # --- a checkpoint ----------------------------------------------------------------------------------
 
 def _checkpoint(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
-    from landscape import checkpoint
-    from landscape import sharpness as S
+    from landscape.analysis import sharpness as S
+    from landscape.storage import checkpoint
 
     eps, sam, asam = (_floats(opts[k], f"--{k}") for k in ("eps", "sam", "asam"))
     dev = setup_compute(opts["device"], opts["threads"])
@@ -157,7 +157,7 @@ def _checkpoint(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
     xy = data.load_at_most(name, opts["split"], opts["n_samples"], opts["data_seed"], on.root, on.normalize)
     common = dict(loss=loss, bn=opts["bn"], batch_size=opts["batch_size"], progress=opts["progress"])
 
-    from landscape.train import display_name
+    from landscape.training.train import display_name
 
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     label = ckpt.get("name") or display_name(ckpt.get("model"), model)
@@ -225,9 +225,9 @@ def _table(rows: List[tuple]) -> None:
 # --- a surface file ------------------------------------------------------------------------------
 
 def _surface(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
-    from landscape import geometry, io
-
-    from landscape import atomic
+    from landscape.analysis import geometry
+    from landscape.base import atomic
+    from landscape.storage import io
 
     atomic.check_writable(path)  # the metrics go into the file (rewritten beside itself)
     surf = io.load(path)
@@ -282,7 +282,8 @@ def _print_grid(value: str, m: Dict[str, Any], ndim: int) -> None:
 
 
 def _curvature_map(surf, opts: Dict[str, Any]):
-    from landscape import checkpoint, geometry
+    from landscape.analysis import geometry
+    from landscape.storage import checkpoint
 
     ckpt_path = opts["checkpoint"] or surf.attrs.get("checkpoint")
     if not ckpt_path or not Path(ckpt_path).is_file():

@@ -38,7 +38,8 @@ def _splits(value: str) -> List[str]:
 
 def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, loss: str, device):
     """Build the directions of ``kind`` and the settings that describe them."""
-    from landscape import checkpoint, directions, rundir
+    from landscape.core import directions
+    from landscape.storage import checkpoint, rundir
 
     extra: Dict[str, Any] = {}
     if kind != "target" and opts["target"]:
@@ -99,7 +100,7 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
     import importlib
 
     try:
-        sharpness = importlib.import_module("landscape.sharpness")
+        sharpness = importlib.import_module("landscape.analysis.sharpness")
     except ImportError as exc:
         raise ValueError(f"--dir hessian needs landscape.sharpness, which cannot be imported here ({exc}).") from exc
     eig = sharpness.hessian_eigs(model, train_xy, k=ndim, which="LA", loss=loss, seed=opts["seed"],
@@ -135,8 +136,9 @@ def _stored_directions(out: str, kind: str, seed: int, ckpt_sha: str, device, tr
     """When resuming a Hessian or PCA surface, its stored directions (recomputing them costs time and
     need not reproduce them bitwise, e.g. with another thread count); None when there is nothing to
     reuse — the surface job then compares every setting as usual."""
-    from landscape import directions, io
-    from landscape.errors import FileFormatError
+    from landscape.base.errors import FileFormatError
+    from landscape.core import directions
+    from landscape.storage import io
 
     if kind not in ("hessian", "pca") or not Path(out).is_file():
         return None
@@ -158,7 +160,7 @@ def _stored_directions(out: str, kind: str, seed: int, ckpt_sha: str, device, tr
 
 def _display_name(spec, model) -> str:
     try:
-        from landscape.train import display_name
+        from landscape.training.train import display_name
     except ImportError:
         return type(model).__name__
     return display_name(spec, model)
@@ -227,9 +229,9 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
       landscape surface a.pt --dir target --target b.pt --x -0.5:1.5:41 --out a_to_b.h5
       landscape surface runs/mlp20/final.pt --dir pca --trajectory runs/mlp20 --x -5:5:41 --y -5:5:41 --out pca.h5
     """
-    from landscape import checkpoint, distributed
-    from landscape import surface as surface_mod
-    from landscape.engine import EngineOptions
+    from landscape.core import distributed, surface as surface_mod
+    from landscape.core.engine import EngineOptions
+    from landscape.storage import checkpoint
 
     splits = _splits(split)
     dev = setup_compute(device, threads)

@@ -92,8 +92,7 @@ _CONFIG_KEYS = {"epochs": "epochs", "batch_size": "batch_size", "optimizer": "op
 def _prepare(opts: Dict[str, Any]):
     """Config, device, data and data description from the parsed options."""
     from landscape import data
-
-    from landscape.train import recommended
+    from landscape.training.train import recommended
 
     if opts["resume"] and opts["overwrite"]:
         raise click.UsageError("--resume and --overwrite exclude each other: continue the run or replace it.")
@@ -117,9 +116,9 @@ def _prepare(opts: Dict[str, Any]):
 
 
 def _fit(model, name: str, run_dir: Path, config, device, train_xy, test_xy, meta, opts):
-    from landscape import threads
-    from landscape.params import restored
-    from landscape.train import fit
+    from landscape.core import threads
+    from landscape.core.params import restored
+    from landscape.training.train import fit
 
     model = model.to(device)
     n_threads = None
@@ -152,9 +151,8 @@ def train(model: str, **opts):
     Example: landscape train mlp20 --dataset digits --out runs/mlp20
     """
     from landscape import models
-
-    from landscape import distributed
-    from landscape.train import check_run_dir
+    from landscape.core import distributed
+    from landscape.training.train import check_run_dir
 
     models.resolve(model)  # an unknown name fails before any data is read
     out = Path(opts["out"])
@@ -184,9 +182,8 @@ def pair(model: str, vary: str, **opts):
     Example: landscape pair mlp20 --vary skip --dataset digits --out runs/pair
     """
     from landscape import models
-
-    from landscape import distributed
-    from landscape.train import check_run_dir
+    from landscape.core import distributed
+    from landscape.training.train import check_run_dir
 
     models.resolve(model)
     out = Path(opts["out"])

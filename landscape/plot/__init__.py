@@ -11,6 +11,12 @@ slide figures.
         fig = landscape.plot.compare([with_skip, without_skip], kind="surface")
         landscape.plot.save(fig, "fig1.pdf")
 
+Belongs here: everything that draws what it is handed — figures (the modules of this package; the
+``_draw``/``_scale``/``_labels``/``_place``/``_format`` internals are private to it), interactive pages
+(``html``), movies (``movie``), mesh/ParaView exports (``export``) and the notebook view of a
+surface (``notebook``). Does not belong here: opening files (``storage``) or computing values
+(``core``, ``analysis``); the layer sits below both so that a surface can show itself.
+
 Every plot masks NaN cells (not computed yet, or diverged to NaN) as gaps, says so when a file is
 partly computed, and by default draws a loss on a linear scale from its lowest minimum up to a cap
 of 10 that the colour bar names ("train loss (linear, clipped at 10)"); ``log=True`` draws it on a
@@ -24,7 +30,8 @@ from typing import Optional
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from ..errors import check_choice
+from landscape.base.errors import check_choice
+
 from . import _draw
 from ._scale import Scale, shared_scale
 from .compare import ALIASES, KINDS, compare, default_kind, normalize_kind

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.font_manager import FontProperties
 

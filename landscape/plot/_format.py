@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import numpy as np
 import matplotlib.ticker as mticker
+import numpy as np
 
 # Magnitudes printed as plain decimals: from "0.0001" to "100000" a number is at most 6 digits
 # long; beyond that the zeros are harder to count than an exponent is to read.

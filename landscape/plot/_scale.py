@@ -33,7 +33,8 @@ import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib.ticker import MaxNLocator
 
-from ..errors import check_choice
+from landscape.base.errors import check_choice
+
 from . import _format
 
 Levels = Union[int, Sequence[float], np.ndarray, None]

@@ -13,7 +13,6 @@ Input is the gradient-flow log of a training run, as returned by ``landscape.tra
 """
 from __future__ import annotations
 
-import os
 from typing import Optional, Sequence, Union
 
 import matplotlib.pyplot as plt
@@ -27,13 +26,9 @@ RUN_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
 
 def _one(h, i: int) -> dict:
     """Normalize one run to {"name", "layers", "epochs", "norms" (n_epochs, n_layers)}."""
-    if isinstance(h, (str, os.PathLike)):
-        from ..train import load_history  # the training module owns the run-directory format
-
-        h = load_history(h)
-    if not isinstance(h, dict):
-        raise ValueError(f"gradient_flow() takes history dicts (landscape.train.load_history), but "
-                         f"{type(h).__name__} was passed.")
+    if not isinstance(h, dict):  # drawing never opens files: the caller reads the run directory
+        raise ValueError(f"gradient_flow() takes history dicts (landscape.storage.rundir.load_history(run_dir)), "
+                         f"but {type(h).__name__} was passed.")
     name = h.get("name") or f"run {i + 1}"
     g = h.get("gradient_flow", h)
     if not isinstance(g, dict) or not {"layers", "epochs", "norms"} <= set(g):
@@ -47,11 +42,11 @@ def _one(h, i: int) -> dict:
     return {"name": str(name), "layers": layers, "epochs": np.asarray(epochs), "norms": norms}
 
 
-def gradient_flow(history: Union[dict, str, os.PathLike, Sequence], *, names: Optional[Sequence[str]] = None,
+def gradient_flow(history: Union[dict, Sequence[dict]], *, names: Optional[Sequence[str]] = None,
                   epochs: Optional[Sequence[int]] = None, figsize=None) -> Figure:
     """Two panels for one run or several (a pair): gradient norm by depth, and over training.
 
-    history: ``load_history(run_dir)`` dict, its ``gradient_flow`` dict, a run directory, or a list
+    history: ``load_history(run_dir)`` dict, its ``gradient_flow`` dict, or a list of them
     names:   legend names (default: the runs' model names)
     epochs:  epochs to draw in the depth panel (default: the first and the last logged)
     Norms are L2 norms of each layer's gradient; the y-axes are logarithmic. Returns the Figure.

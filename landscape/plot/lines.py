@@ -40,7 +40,7 @@ def beyond_frame(values: np.ndarray, scale: Scale) -> np.ndarray:
 
 def split_values(surface, values: Optional[Sequence[str]] = None):
     """(loss names, accuracy names) to draw, in file order; checks requested names exist."""
-    from ..errors import check_choice
+    from landscape.base.errors import check_choice
 
     names = list(surface.values) if values is None else list(values)
     for n in names:

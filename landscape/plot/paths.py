@@ -17,7 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..errors import check_choice
+from landscape.base.errors import check_choice
+
 from . import _draw, _format, _labels
 from ._scale import shared_scale
 from .planar import contourf

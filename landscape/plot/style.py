@@ -18,8 +18,8 @@ from typing import Iterator, Optional
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
-from .. import atomic
-from ..errors import check_choice
+from landscape.base import atomic
+from landscape.base.errors import check_choice
 
 STYLES = ("paper", "slides")
 WIDTHS = {"single": 3.5, "double": 7.0}  # inches: common single/double journal column widths

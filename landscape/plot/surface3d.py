@@ -233,7 +233,7 @@ def surface3d(surface, value: str = "train_loss", ax: Optional[Axes] = None, *, 
     traj = _draw.trajectory_data(surface, trajectory)
     if traj is not None:
         coords = np.asarray(traj["coords"], dtype=float).reshape(-1, 2)
-        _draw.draw_trajectory(ax, traj, z=_heights_at(surface, np.minimum(height, top), coords))
+        _draw.draw_trajectory(ax, traj, z=heights_at(surface, np.minimum(height, top), coords))
     if mark_min:
         best = best_index(raw, value)
         if best is not None:
@@ -256,7 +256,7 @@ def drawing_heights(raw: np.ndarray, scale: Scale) -> np.ndarray:
         return scale.transform(floored)
 
 
-def _heights_at(surface, height: np.ndarray, coords: np.ndarray) -> np.ndarray:
+def heights_at(surface, height: np.ndarray, coords: np.ndarray) -> np.ndarray:
     """Bilinear heights of the drawn surface at (n, 2) plane coordinates (NaN outside the grid)."""
     from scipy.interpolate import RegularGridInterpolator
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape import io
+from landscape.storage import io
 
 HERE = Path(__file__).parent
 

@@ -1,0 +1,112 @@
+"""``summary.json``: every number the report states, and nothing the stages did not measure."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from landscape.storage import io
+from landscape.studies.members import axis_label, grids
+
+from .context import Context, rel
+from .measures import finite
+
+SUMMARY_VERSION = 2
+# measure -> True when a larger value means a sharper minimum
+SHARPNESS_MEASURES = {"lambda_max": True, "trace": True, "curvature": True, "basin_width": False}
+
+
+def summarize(ctx: Context) -> Dict[str, Any]:
+    """The ``summary.json`` document: config, members (accuracy, losses, sharpness, roughness,
+    files, variable values), pairs (which member is sharper by which measure), the study's figure
+    grids, notes, timings."""
+    c = ctx.config
+    members: Dict[str, Any] = {}
+    for name, m in ctx.members.items():
+        r = ctx.runs.get(name, {})
+        final = r.get("final", {})
+        hist = r.get("history", {}).get("epochs", [])
+        entry = {"spec": m.spec, "run_dir": rel(r.get("run_dir"), ctx.out), "diverged": r.get("diverged", False),
+                 "coords": dict(m.coords), "labels": _labels(ctx, m.coords),
+                 "epochs_trained": hist[-1]["epoch"] if hist else None, "weights_epoch": r.get("epoch"),
+                 "n_params": int(sum(t.numel() for t in m.model.parameters())),
+                 "train_seconds": float(sum(h.get("seconds") or 0 for h in hist)) if hist else None,
+                 "epochs": m.train.epochs, "batch_size": m.train.batch_size, "train_samples": int(len(ctx.load(name, "train")[1]))}
+        for k in ("test_acc", "test_loss", "train_acc", "train_loss"):
+            entry[k] = finite(final.get(k))
+        for k in ("test", "train"):
+            acc = entry[f"{k}_acc"]
+            entry[f"{k}_error"] = None if acc is None else 1.0 - acc
+        entry.update({k: (finite(v) if isinstance(v, float) else v) for k, v in ctx.sharp.get(name, {}).items()})
+        entry["surfaces"] = {k: rel(v, ctx.out) for k, v in ctx.surfaces.get(name, {}).items()}
+        entry["figures"] = {k: rel(v, ctx.out) for k, v in ctx.figures.get(name, {}).items()}
+        entry["notes"] = ctx.notes.get(name, [])
+        members[name] = entry
+    pairs = []
+    for pair in ctx.pairs:
+        a, b = ctx.members[pair.with_].coords, ctx.members[pair.without].coords
+        pairs.append({"name": pair.name, "vary": pair.vary, "with": pair.with_, "without": pair.without,
+                      "labels": ({"with": _label(ctx, pair.vary, a[pair.vary]),
+                                  "without": _label(ctx, pair.vary, b[pair.vary])} if pair.vary in a else None),
+                      "comparison": compare_members(members[pair.with_], members[pair.without]),
+                      "figures": {k: rel(v, ctx.out) for k, v in ctx.figures.get(pair.name, {}).items()}})
+    study_grids = []
+    if c.study is not None:
+        for g in grids(ctx.members, c.study):
+            study_grids.append({"name": g.name, "fixed": dict(g.fixed), "rows": list(g.rows), "cols": list(g.cols),
+                                "cells": list(g.cells), "row_labels": list(g.row_labels),
+                                "col_labels": list(g.col_labels),
+                                "figures": {k: rel(v, ctx.out) for k, v in ctx.figures.get(g.name, {}).items()}})
+    first = next(iter(ctx.members))
+    return {
+        "format": "landscape-experiment-summary", "version": SUMMARY_VERSION,
+        "name": c.name, "title": c.title, "config": c.to_dict(),
+        "data": {"dataset": c.data.dataset, "train_samples": int(len(ctx.load(first, "train")[1])),
+                 "test_samples": int(len(ctx.load(first, "test")[1])), "input_shape": list(ctx.info["input_shape"]),
+                 "num_classes": int(ctx.info["num_classes"]), "source": ctx.info.get("source")},
+        "grid_samples": {"train": int(len(ctx.load(first, "train", c.grid.n_samples, c.grid.data_seed)[1])),
+                         "test": int(len(ctx.load(first, "test", c.grid.n_samples, c.grid.data_seed)[1]))},
+        "environment": {"device": str(ctx.device), "threads": ctx.threads, **io.library_versions()},
+        "members": members, "pairs": pairs, "grids": study_grids,
+        "figures": {k: rel(v, ctx.out) for k, v in ctx.figures.get("pairs", {}).items()},
+        "timings": dict(ctx.timings), "reused": ctx.reused, "computed": ctx.computed,
+    }
+
+
+def _label(ctx: Context, var: str, value: Any) -> str:
+    return axis_label(var, value, ctx.config.study.variable(var).bundle)
+
+
+def _labels(ctx: Context, coords: Dict[str, Any]) -> Dict[str, str]:
+    return {var: _label(ctx, var, value) for var, value in coords.items()}
+
+
+def compare_members(a: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
+    """How member ``b`` (without the feature) compares with ``a`` (with it), measure by measure.
+
+    For each measure: both values, ``ratio`` b / a (None unless both are positive and finite) and
+    ``b_sharper`` (None when either is missing). Curvature and basin width are the means over the
+    plane's two directions. Also the test-accuracy gap in points and ``sharper_count``.
+    """
+    out: Dict[str, Any] = {}
+    for measure, larger_is_sharper in SHARPNESS_MEASURES.items():
+        va, vb = _measure(a, measure), _measure(b, measure)
+        entry: Dict[str, Any] = {"a": va, "b": vb, "ratio": None, "b_sharper": None}
+        if va is not None and vb is not None:
+            entry["b_sharper"] = bool(vb > va) if larger_is_sharper else bool(vb < va)
+            if va > 0 and vb > 0:
+                entry["ratio"] = vb / va
+        out[measure] = entry
+    known = [e["b_sharper"] for e in out.values() if e["b_sharper"] is not None]
+    acc_a, acc_b = a.get("test_acc"), b.get("test_acc")
+    return {"measures": out, "sharper_count": int(sum(known)), "measured": len(known),
+            "test_acc_gap_points": None if acc_a is None or acc_b is None else 100.0 * (acc_a - acc_b)}
+
+
+def _measure(m: Dict[str, Any], measure: str) -> Optional[float]:
+    if measure in ("curvature", "basin_width"):
+        xs = [m.get(f"{measure}_x"), m.get(f"{measure}_y")]
+        if any(v is None for v in xs):
+            return None
+        return float(np.mean(xs))
+    return m.get(measure)
