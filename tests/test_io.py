@@ -81,7 +81,7 @@ def test_attributes_are_hdf5_native_no_pickles(tmp_path):
         for key, value in f.attrs.items():
             assert isinstance(value, (str, np.ndarray, np.number, np.bool_)), (key, type(value))
         assert isinstance(f.attrs["model_spec"], str)  # JSON
-        assert f.attrs["format_version"] == "1.0"
+        assert f.attrs["format_version"] == io.FORMAT_VERSION
         assert f["train_loss"].dtype == np.float64 and f["done"].dtype == np.uint8
         assert f["train_loss"].id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
         assert f.id.get_create_plist().get_version()[0] == 0  # superblock v0: no "open for write" flag

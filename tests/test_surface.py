@@ -165,7 +165,7 @@ def test_file_and_memory_agree_and_record_settings(tmp_path, mlp, xy):
     for name in mem.values:
         np.testing.assert_array_equal(mem.values[name], disk.values[name])
     a = disk.attrs
-    assert a["format"] == "landscape-surface" and a["format_version"] == "1.0"
+    assert a["format"] == "landscape-surface" and a["format_version"] == io.FORMAT_VERSION
     assert (a["direction_kind"], a["norm"], a["ignore"], a["seed"]) == ("random", "layer", "biasbn", 3)
     assert (a["loss"], a["bn"], a["precision"], a["n_samples"], a["n_test_samples"]) == \
         ("cross_entropy", "eval", "fp32", 64, 64)

@@ -3,7 +3,9 @@
 The file format (v1) is specified in ``docs/file-format.md``. In short: root datasets with the
 reference code's names (``xcoordinates``, ``ycoordinates``, ``train_loss`` …, 2D arrays indexed
 [y, x], NaN = not computed), a ``done`` mask, every setting as a root attribute, the directions in a
-``directions/`` group, PCA extras in ``trajectory/``, sharpness numbers in ``metrics/``.
+``directions/`` group, PCA extras in ``trajectory/``, sharpness numbers in ``metrics/``. Since 1.1:
+each cell's standard error in ``se/``, the samples each cell used in ``samples/`` (``tol``), and a
+direction ensemble in ``planes/`` (K planes along a leading axis; plane 0 is also the root's).
 
 Crash safety comes from one rule: **after a file is created, its HDF5 metadata never changes.**
 A file is built completely (all datasets allocated, contiguous, NaN-filled; all attributes written)
@@ -20,7 +22,6 @@ import contextlib
 import datetime
 import os
 import platform
-from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
@@ -32,17 +33,24 @@ from landscape.base import atomic, flock
 from landscape.base.errors import FileFormatError
 
 from . import h5attrs
+from .surfacedata import Planes, Surface  # noqa: F401  (io.Surface, io.Planes: the public names)
 
 VALUE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
 
 FORMAT = "landscape-surface"
-FORMAT_VERSION = "1.0"          # major.minor: a newer major is refused, a newer minor is read
+FORMAT_VERSION = "1.1"          # major.minor: a newer major is refused, a newer minor is read
 DIRECTIONS_FORMAT = "landscape-directions"
 AXES = ("x", "y")
 DONE = "done"
+SE = "se"            # group: each value's standard error per cell (data noise), grid shape
+SAMPLES = "samples"  # group: samples each cell was evaluated on, per split (only with tol)
+PLANES = "planes"    # group: a direction ensemble, every array with a leading plane axis
+CELL_GROUPS = (SE, SAMPLES)
 REFERENCE_FORMAT = "loss-landscape (reference layout)"
-_RESERVED = frozenset({"directions", "trajectory", "xcoordinates", "ycoordinates", DONE, *VALUE_NAMES})
-_NOT_METRICS = frozenset({"directions", "trajectory"})  # every other group holds metrics of the cells
+_RESERVED = frozenset({"directions", "trajectory", "xcoordinates", "ycoordinates", DONE, SE, SAMPLES, PLANES,
+                       *VALUE_NAMES})
+# every other group holds metrics of the cells
+_NOT_METRICS = frozenset({"directions", "trajectory", SE, SAMPLES, PLANES})
 
 # Attributes that describe *when/where* a file was made, not *what* was computed: a job that differs
 # from a file only in these is the same job (resume), e.g. a checkpoint moved to another folder.
@@ -50,105 +58,6 @@ VOLATILE_ATTRS = frozenset({
     "format", "format_version", "created_by", "created_at", "library_versions", "json_attrs",
     "checkpoint", "trajectory_dir", "target", "title", "command",
 })
-
-
-@dataclass
-class Surface:
-    """A sampled loss landscape.
-
-    x:          (nx,) coordinates along the first direction (filter-normalized units for random dirs)
-    y:          (ny,) coordinates along the second direction, or None for a 1D line
-    values:     name -> array, (ny, nx) for 2D (indexed [y, x] like the reference code) or (nx,) for 1D;
-                NaN marks a cell not computed yet. Names: train_loss, train_acc, test_loss, test_acc, …
-                Accuracies are fractions in [0, 1] (reference-layout files, in percent, are converted).
-    attrs:      every setting that produced it (model spec, checkpoint sha256, dataset, directions, …)
-    directions: the direction tensors keyed by parameter name (one dict per axis), if stored
-    trajectory: optional PCA path: {"coords": (n, 2) array, "epochs": (n,) array, "explained": (2,)}
-    metrics:    optional grid metrics (sharpness) read back from the file's metrics/ group
-    computed:   optional boolean mask (shape ``self.shape``) of cells known to be done; a done cell
-                may hold NaN (a diverged loss). None: infer from the values (reference files).
-    """
-
-    x: np.ndarray
-    y: Optional[np.ndarray]
-    values: Dict[str, np.ndarray]
-    attrs: Dict[str, Any] = field(default_factory=dict)
-    directions: Optional[List[Dict[str, torch.Tensor]]] = None
-    trajectory: Optional[Dict[str, np.ndarray]] = None
-    metrics: Dict[str, Any] = field(default_factory=dict)
-    path: Optional[str] = None
-    computed: Optional[np.ndarray] = None
-
-    @property
-    def ndim(self) -> int:
-        return 1 if self.y is None else 2
-
-    @property
-    def shape(self) -> tuple:
-        return (len(self.x),) if self.y is None else (len(self.y), len(self.x))
-
-    def done(self) -> np.ndarray:
-        """Boolean mask of computed cells, shape ``self.shape`` (the file's mask, else: any value not NaN)."""
-        if self.computed is not None:
-            return self.computed.astype(bool)
-        mask = np.zeros(self.shape, dtype=bool)
-        for v in self.values.values():
-            mask |= ~np.isnan(v)
-        return mask
-
-    def coords(self, index) -> tuple:
-        """The (x,) or (x, y) coordinates of a cell given as an array index (``(i,)`` or ``(iy, ix)``)."""
-        index = tuple(np.atleast_1d(index))
-        if self.y is None:
-            return (float(self.x[index[0]]),)
-        return (float(self.x[index[1]]), float(self.y[index[0]]))
-
-    def extremes(self, name: str) -> Dict[str, Any]:
-        """Min and max of a value over the finite cells, with their indices and coordinates.
-
-        Returns ``{"min", "max", "argmin", "argmax", "argmin_coords", "argmax_coords", "finite"}``
-        (``argmin`` an index tuple into the array; the ``*_coords`` as ``(x,)`` or ``(x, y)``);
-        min/max are NaN and the args None when no cell is finite.
-        """
-        v = np.asarray(self.values[name], dtype=np.float64)
-        finite = np.isfinite(v)
-        if not finite.any():
-            return {"min": float("nan"), "max": float("nan"), "argmin": None, "argmax": None,
-                    "argmin_coords": None, "argmax_coords": None, "finite": 0}
-        lo = np.unravel_index(np.where(finite, v, np.inf).argmin(), v.shape)
-        hi = np.unravel_index(np.where(finite, v, -np.inf).argmax(), v.shape)
-        return {"min": float(v[lo]), "max": float(v[hi]), "argmin": tuple(int(i) for i in lo),
-                "argmax": tuple(int(i) for i in hi), "argmin_coords": self.coords(lo),
-                "argmax_coords": self.coords(hi), "finite": int(finite.sum())}
-
-    def label(self) -> str:
-        """The model's name for titles and messages: a spec's ``label``, else ``model_name`` unless that
-        is only the family (``resnet``), which gives way to the spec's name (``resnet56_noskip``)."""
-        spec = self.attrs.get("model_spec") or {}
-        if isinstance(spec, dict) and spec.get("label"):
-            return str(spec["label"])
-        name = self.attrs.get("model_name") or self.attrs.get("title")
-        if isinstance(spec, dict) and spec.get("name") and (not name or str(name) == str(spec["name"])):
-            from .rundir import display_name
-
-            return display_name(spec)
-        if name:
-            return str(name)
-        if self.path:
-            return os.path.splitext(os.path.basename(self.path))[0]
-        return "surface"
-
-    def _repr_html_(self) -> str:
-        """Jupyter: a short summary beside a figure (``landscape.notebook``)."""
-        from landscape.plot import notebook
-
-        return notebook.html(self)
-
-    def _repr_png_(self) -> bytes:
-        """Jupyter (and other viewers of PNG): the figure alone (``landscape.notebook``)."""
-        from landscape.plot import notebook
-
-        return notebook.png(self)
 
 
 # --- attributes -------------------------------------------------------------------------------------
@@ -224,18 +133,41 @@ def _write_trajectory(parent, trajectory: Mapping[str, Any]) -> None:
 def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_names: Sequence[str],
            attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]] = None,
            trajectory: Optional[Mapping[str, Any]] = None, values: Optional[Mapping[str, np.ndarray]] = None,
-           done: Optional[np.ndarray] = None, metrics: Optional[Mapping[str, Any]] = None) -> None:
+           done: Optional[np.ndarray] = None, metrics: Optional[Mapping[str, Any]] = None,
+           se_names: Sequence[str] = (), sample_splits: Sequence[str] = (),
+           plane_seeds: Optional[Sequence[int]] = None, arrays: Optional[Mapping[str, np.ndarray]] = None) -> None:
     """Create a complete surface file atomically (temporary file + rename; replaces ``path``).
 
     Every dataset is allocated here, contiguous and NaN-filled (or filled from ``values``/``done``),
     so later writes never change the file's metadata. ``attrs`` should hold the settings; the format
     name and version are stamped, and ``created_by``/``created_at``/``library_versions`` are added
     unless given.
+
+    ``se_names``: values whose standard errors get a ``se/<name>`` dataset; ``sample_splits``: splits
+    whose per-cell sample counts get ``samples/<split>`` (``tol``); ``plane_seeds`` (K >= 2 seeds): a
+    direction ensemble, ``planes/`` with every per-cell dataset again along a leading axis of K.
+    ``arrays``: contents for any of these datasets by path (``"se/train_loss"``, ``"planes/done"``, …).
     """
     x = np.asarray(x, dtype=np.float64)
     shape = (len(x),) if y is None else (len(y), len(x))
     full = {**stamp(), **dict(attrs), "format": FORMAT, "format_version": FORMAT_VERSION}
     full.setdefault("ndim", len(shape))
+    arrays = dict(arrays or {})
+    if plane_seeds is not None and len(plane_seeds) < 2:
+        plane_seeds = None  # one plane: the root datasets alone
+
+    def cells(f, name: str, lead: tuple, dtype, fill) -> None:
+        data = arrays.get(name)
+        data = np.full(lead + shape, fill, dtype) if data is None else np.asarray(data, dtype)
+        if data.shape != lead + shape:
+            raise ValueError(f"{name!r} has shape {data.shape}, expected {lead + shape}.")
+        f.create_dataset(name, data=data)
+
+    def per_cell(f, prefix: str, lead: tuple) -> None:
+        for name in se_names:
+            cells(f, f"{prefix}{SE}/{name}", lead, np.float64, np.nan)
+        for split in sample_splits:
+            cells(f, f"{prefix}{SAMPLES}/{split}", lead, np.int64, 0)
 
     def build(f):
         h5attrs.write_attrs(f, full)
@@ -250,6 +182,14 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
             ds.attrs["unit"] = "fraction" if name.endswith("_acc") else "loss"
         mask = np.zeros(shape, np.uint8) if done is None else np.asarray(done, dtype=np.uint8)
         f.create_dataset(DONE, data=mask)
+        per_cell(f, "", ())
+        if plane_seeds is not None:
+            lead = (len(plane_seeds),)
+            f.create_dataset(f"{PLANES}/seeds", data=np.asarray(plane_seeds, dtype=np.int64))
+            cells(f, f"{PLANES}/{DONE}", lead, np.uint8, 0)
+            for name in value_names:
+                cells(f, f"{PLANES}/{name}", lead, np.float64, np.nan)
+            per_cell(f, f"{PLANES}/", lead)
         if directions:
             _write_direction_group(f, directions)
         if trajectory:
@@ -262,14 +202,25 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
 
 def save(surface: Surface, path: os.PathLike) -> None:
     """Write a :class:`Surface` to ``path`` (atomically; keeps its attrs, stamps the format)."""
+    arrays = {f"{SE}/{n}": v for n, v in surface.se.items()}
+    arrays.update({f"{SAMPLES}/{n}": v for n, v in surface.samples.items()})
+    p = surface.planes
+    if p is not None:
+        arrays[f"{PLANES}/{DONE}"] = p.done
+        arrays.update({f"{PLANES}/{n}": v for n, v in p.values.items()})
+        arrays.update({f"{PLANES}/{SE}/{n}": v for n, v in p.se.items()})
+        arrays.update({f"{PLANES}/{SAMPLES}/{n}": v for n, v in p.samples.items()})
     create(path, surface.x, surface.y, list(surface.values), surface.attrs, surface.directions,
-           surface.trajectory, values=surface.values, done=surface.done(), metrics=surface.metrics or None)
+           surface.trajectory, values=surface.values, done=surface.done(), metrics=surface.metrics or None,
+           se_names=list(surface.se), sample_splits=list(surface.samples),
+           plane_seeds=None if p is None else p.seeds, arrays=arrays)
 
 
 # --- resuming ---------------------------------------------------------------------------------------
 
 def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_names: Sequence[str],
-                 attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]]) -> Optional[str]:
+                 attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]],
+                 plane_seeds: Optional[Sequence[int]] = None) -> Optional[str]:
     """Why the file at ``path`` is not the same job (None if it is): a different grid, value set,
     setting (ignoring VOLATILE_ATTRS) or direction. Raises FileFormatError if it is not our format."""
     try:
@@ -304,6 +255,11 @@ def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], valu
                 same = a == b
             if not same:
                 return f"setting {key!r} is {a!r} in the file and {b!r} in this job"
+        seeds = f[f"{PLANES}/seeds"][()].tolist() if f"{PLANES}/seeds" in f else None
+        if plane_seeds is not None and len(plane_seeds) < 2:
+            plane_seeds = None
+        if (seeds is None) != (plane_seeds is None) or (seeds is not None and seeds != [int(s) for s in plane_seeds]):
+            return f"it holds planes from seeds {seeds}, this job draws {plane_seeds}"
         if directions is not None:
             group = f.get("directions")
             if group is None or len(group) != len(directions):
@@ -320,8 +276,11 @@ def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], valu
 
 def prepare(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_names: Sequence[str],
             attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]] = None,
-            trajectory: Optional[Mapping[str, Any]] = None, resume: bool = True, overwrite: bool = False) -> np.ndarray:
-    """Make ``path`` ready for a job and return its done mask (bool, grid shape).
+            trajectory: Optional[Mapping[str, Any]] = None, resume: bool = True, overwrite: bool = False,
+            se_names: Sequence[str] = (), sample_splits: Sequence[str] = (),
+            plane_seeds: Optional[Sequence[int]] = None) -> np.ndarray:
+    """Make ``path`` ready for a job and return its done mask (bool, ``(K, *grid)``: one row per plane,
+    K = 1 without an ensemble).
 
     A missing file (or ``overwrite=True``) is created fresh. An existing file of the same job is
     resumed when ``resume`` (its done cells are kept); one of another job raises ValueError saying to
@@ -332,13 +291,14 @@ def prepare(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_nam
         if not resume:
             raise ValueError(f"{str(path)!r} already exists; pass resume=True to fill its missing cells, "
                              "or --overwrite / overwrite=True to start again.")
-        why = job_mismatch(path, x, y, value_names, attrs, directions)
+        why = job_mismatch(path, x, y, value_names, attrs, directions, plane_seeds)
         if why is not None:
             raise ValueError(f"{str(path)!r} holds a different surface ({why}); use --overwrite "
                              "(overwrite=True) to replace it, or choose another output path.")
-        return read_done(path)
-    create(path, x, y, value_names, attrs, directions, trajectory)
-    return read_done(path)
+        return read_done(path, planes=True)
+    create(path, x, y, value_names, attrs, directions, trajectory, se_names=se_names, sample_splits=sample_splits,
+           plane_seeds=plane_seeds)
+    return read_done(path, planes=True)
 
 
 def read_attrs(path: os.PathLike) -> Dict[str, Any]:
@@ -347,9 +307,13 @@ def read_attrs(path: os.PathLike) -> Dict[str, Any]:
         return h5attrs.read_attrs(f)
 
 
-def read_done(path: os.PathLike) -> np.ndarray:
-    """The done mask of a surface file (bool, grid shape)."""
+def read_done(path: os.PathLike, planes: bool = False) -> np.ndarray:
+    """The done mask of a surface file (bool, grid shape: plane 0); with ``planes``, one row per plane
+    (``(K, *grid)``, K = 1 for a file without an ensemble)."""
     with _open(path, "r") as f:
+        if planes:
+            return (f[f"{PLANES}/{DONE}"] if f"{PLANES}/{DONE}" in f else f[DONE])[()].astype(bool).reshape(
+                (-1,) + f[DONE].shape)
         return f[DONE][()].astype(bool)
 
 
@@ -381,10 +345,12 @@ def _runs(flat: np.ndarray, row: int) -> Iterable[tuple]:
             start = i
 
 
-def write_cells(path: os.PathLike, flat_index: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+def write_cells(path: os.PathLike, flat_index: np.ndarray, values: Mapping[str, np.ndarray], plane: int = 0) -> None:
     """Store finished cells: their values first (then flush), then their done bytes (then flush).
 
-    ``flat_index`` (k,) indexes the row-major grid; ``values[name]`` (k,) are the cells' values. Only
+    ``flat_index`` (k,) indexes the row-major grid; ``values[name]`` (k,) are the cells' values, by
+    dataset path: value names, ``se/<value>``, ``samples/<split>``. In a file with an ensemble the
+    cells are plane ``plane``'s (``planes/...[plane]``; plane 0 also at the root). Only
     raw data inside datasets allocated at creation is overwritten: the file's metadata never changes,
     which is what makes a kill at any moment harmless (module docstring). The one exception: stored
     metrics (``save_metrics``) describe the old cells, so the first write after them drops them,
@@ -400,7 +366,7 @@ def write_cells(path: os.PathLike, flat_index: np.ndarray, values: Mapping[str, 
             with _open(path, "r+") as f:
                 stale = _metric_groups(f)
                 if not stale:
-                    _put_cells(f, flat_index, {name: np.asarray(v, dtype=np.float64)[order] for name, v in values.items()})
+                    _put_cells(f, flat_index, {name: np.asarray(v)[order] for name, v in values.items()}, int(plane))
                     return
             # the rebuilt file replaces the one locked here, so the loop locks it before writing
             _atomic_build(path, lambda g: _delete(g, stale), image=Path(path).read_bytes())
@@ -418,26 +384,37 @@ def _metric_groups(f) -> List[str]:
     return [name for name, item in f.items() if isinstance(item, h5py.Group) and name not in _NOT_METRICS]
 
 
-def _put_cells(f, flat_index: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+def _put_cells(f, flat_index: np.ndarray, values: Mapping[str, np.ndarray], plane: int = 0) -> None:
     """Write sorted cells' values, flush, then set their done bytes and flush (write_cells' order)."""
     shape = f[DONE].shape
     row = shape[-1]
+    ensemble = PLANES in f
+    if ensemble and not 0 <= plane < len(f[f"{PLANES}/seeds"]):
+        raise ValueError(f"The surface file holds {len(f[f'{PLANES}/seeds'])} planes; plane {plane} does not exist.")
+    if not ensemble and plane != 0:
+        raise ValueError(f"The surface file holds one plane; plane {plane} does not exist.")
 
-    def put(ds, data):
+    def put(ds, data, lead=()):
         for a, b in _runs(flat_index, row):
             first = flat_index[a]
             if len(shape) == 1:
-                ds[first:first + (b - a)] = data[a:b]
+                ds[lead + (slice(first, first + (b - a)),)] = data[a:b]
             else:
                 r, c = divmod(int(first), row)
-                ds[r, c:c + (b - a)] = data[a:b]
+                ds[lead + (r, slice(c, c + (b - a)))] = data[a:b]
 
+    targets = ([("", ())] if plane == 0 else []) + ([(f"{PLANES}/", (plane,))] if ensemble else [])
     for name, vals in values.items():
+        if name.split("/")[0] in CELL_GROUPS and name not in f:
+            continue  # a file from before 1.1 (no standard errors) resumed: its cells go without them
         if name not in f:
             raise ValueError(f"The surface file has no value {name!r}; it holds {sorted(k for k in f if k in VALUE_NAMES)}.")
-        put(f[name], vals)
+        for prefix, lead in targets:
+            put(f[prefix + name], vals, lead)
     f.flush()
-    put(f[DONE], np.ones(len(flat_index), np.uint8))
+    ones = np.ones(len(flat_index), np.uint8)
+    for prefix, lead in targets:
+        put(f[prefix + DONE], ones, lead)
     f.flush()
 
 
@@ -520,6 +497,18 @@ def load(path: os.PathLike) -> Surface:
                 v[~done] = np.nan
                 values[name] = v
         values = {k: values[k] for k in sorted(values, key=_value_order)}
+        se, samples = _cell_group(f, SE, done, np.nan), _cell_group(f, SAMPLES, done, 0)
+        planes = None
+        if PLANES in f:
+            g = f[PLANES]
+            pdone = g[DONE][()].astype(bool)
+            pvalues = {}
+            for name in values:
+                v = g[name][()].astype(np.float64)
+                v[~pdone] = np.nan
+                pvalues[name] = v
+            planes = Planes(seeds=g["seeds"][()], values=pvalues, done=pdone, se=_cell_group(g, SE, pdone, np.nan),
+                            samples=_cell_group(g, SAMPLES, pdone, 0))
         directions = _read_directions(f["directions"]) if "directions" in f else None
         trajectory = {k: ds[()] for k, ds in f["trajectory"].items()} if "trajectory" in f else None
         metrics = h5attrs.read_tree(f["metrics"]) if "metrics" in f else {}
@@ -527,7 +516,20 @@ def load(path: os.PathLike) -> Surface:
             if name != "metrics":
                 metrics[name] = h5attrs.read_tree(f[name])
     return Surface(x=x, y=y, values=values, attrs=attrs, directions=directions, trajectory=trajectory,
-                   metrics=metrics, path=str(path), computed=done)
+                   metrics=metrics, path=str(path), computed=done, se=se, samples=samples, planes=planes)
+
+
+def _cell_group(parent, name: str, done: np.ndarray, missing) -> Dict[str, np.ndarray]:
+    """The datasets of a per-cell group (``se/``, ``samples/``), cells not done set to ``missing``."""
+    if name not in parent:
+        return {}
+    out = {}
+    for key, ds in parent[name].items():
+        v = ds[()]
+        v = v.astype(np.float64) if missing is np.nan else v
+        v[~done] = missing
+        out[key] = v
+    return dict(sorted(out.items(), key=lambda kv: _value_order(kv[0])))
 
 
 def _value_order(name: str) -> tuple:
