@@ -24,7 +24,10 @@ Where the time goes, and what the engine does about it (numbers in ``docs/scalin
   identical to fp32 on CPUs, which have no TF32), ``"bf16"`` (``torch.autocast`` to bfloat16).
 - **Several points per pass** (``torch.func.vmap`` over stacked weights) for small models on GPUs,
   where one point cannot fill the device.
-- **One host sync per round**: sums stay on the device until the round ends.
+- **One host sync per round**: sums stay on the device until the round ends (with ``tol``, one per
+  block of samples: a cell stops when it is known well enough, :mod:`landscape.core.cells`).
+- **Standard errors for free**: with the built-in losses each sample's loss is scored, so its square
+  is summed beside it in the same pass: every cell's value comes with its standard error.
 - optional ``torch.compile`` of the forward pass.
 
 Every choice is per job, not per point, so a cell's value never depends on which round or which
@@ -46,6 +49,7 @@ from landscape.base.errors import check_choice
 
 from . import threads
 from .bnfold import find_foldable, fold_is_exact, recompute_batchnorm
+from .cells import SUMS, Tolerance, cell_values
 from .evaluate import Batch, Objective, batch_len
 from .fastnet import Functional, Runner, has_conv1d, has_conv2d, to_channels_last
 from .params import first_device
@@ -200,6 +204,14 @@ class PointEvaluator:
         buffer_range: ``(lo, hi)``: buffers move by each coordinate clipped to this range (directions
             between models: statistics are not extrapolated past them); None: like the parameters.
             Either way a BatchNorm running variance that would fall below zero is held at zero.
+        population: split -> size of the set its samples were drawn from without replacement (the
+            standard errors' finite-population correction); missing or None: no correction.
+        tol: evaluate each point on growing blocks of samples until its loss is known well enough
+            (:class:`landscape.core.cells.Tolerance`); ``blocks`` then gives, per split, the number of
+            batches up to the end of each block (``landscape.core.cells.blocked`` builds both).
+
+    ``__call__`` returns the values and, by their file paths, ``se/<value>`` (standard errors, with the
+    built-in losses) and with ``tol`` ``samples/<split>`` (samples each point used).
 
     A point whose loss is not finite gets NaN in every value of its split (an accuracy computed from
     NaN logits is not a measurement).
@@ -208,7 +220,9 @@ class PointEvaluator:
     def __init__(self, model: nn.Module, directions: Sequence[Mapping[str, torch.Tensor]],
                  data: Mapping[str, Sequence[Batch]], objective: Objective, metrics: Sequence[str] = ("loss", "acc"),
                  bn: str = "eval", bn_batches: Optional[Sequence[Batch]] = None, precision: str = "fp32",
-                 options: Optional[EngineOptions] = None, buffer_range: Optional[Tuple[float, float]] = None):
+                 options: Optional[EngineOptions] = None, buffer_range: Optional[Tuple[float, float]] = None,
+                 population: Optional[Mapping[str, Optional[int]]] = None, tol: Optional[Tolerance] = None,
+                 blocks: Optional[Mapping[str, Sequence[int]]] = None):
         check_choice("bn", bn, BN_MODES)
         check_choice("precision", precision, PRECISIONS)
         for m in metrics:
@@ -216,6 +230,11 @@ class PointEvaluator:
         if bn == "recompute" and not bn_batches:
             raise ValueError("bn='recompute' needs training batches to re-estimate BatchNorm statistics.")
         self.model, self.objective, self.bn, self.precision = model, objective, bn, precision
+        self.population = dict(population or {})
+        self.tol = tol
+        if tol is not None and blocks is None:
+            raise ValueError("tol= needs blocks= (landscape.core.cells.blocked cuts the data into them).")
+        self.blocks = {split: set(int(e) for e in ends) for split, ends in (blocks or {}).items()}
         self.metrics = [m for m in metrics if m != "acc" or objective.has_accuracy]
         state = model.state_dict(keep_vars=True)
         # Entries that are zero in every direction (biases and norm parameters under ignore="biasbn")
@@ -269,8 +288,8 @@ class PointEvaluator:
             if cuda and not opts.compile and n_params <= _GPU_VMAP_MAX_PARAMS and not has_conv2d(model):
                 largest = max((batch_len(b) for batches in data.values() for b in batches), default=1)
                 ppp = int(min(32, max(1, 2 ** math.floor(math.log2(max(1, _GPU_VMAP_SAMPLES // max(1, largest)))))))
-        if self.bn == "recompute" and ppp > 1:
-            ppp = 1  # statistics are re-estimated per point by a pass in training mode: not vmappable
+        if (self.bn == "recompute" or self.tol is not None) and ppp > 1:
+            ppp = 1  # statistics re-estimated per point by a pass in training mode, or a per-point stop: not vmappable
         n_threads = opts.threads
         if n_threads is None:
             n_threads = threads.for_data(model, [b for batches in data.values() for b in batches][:1], self.objective)
@@ -280,6 +299,16 @@ class PointEvaluator:
     @property
     def value_names(self) -> List[str]:
         return [f"{split}_{m}" for split in self.data for m in self.metrics]
+
+    @property
+    def se_names(self) -> List[str]:
+        """Values that come with a standard error (all of them with a per-sample loss, else none)."""
+        return self.value_names if self.objective.samples is not None else []
+
+    @property
+    def sample_splits(self) -> List[str]:
+        """Splits whose per-point sample counts are reported (with ``tol``)."""
+        return list(self.data) if self.tol is not None else []
 
     @torch.no_grad()
     def set_point(self, coords: Sequence[float]) -> None:
@@ -306,18 +335,38 @@ class PointEvaluator:
         if self.bn == "recompute":  # on the network that runs (the model, or its copy: then at its weights)
             recompute_batchnorm(self.runner.module, self.bn_batches, self.objective)
 
+    def _score(self, model: Callable, batch: Batch, sums: torch.Tensor) -> int:
+        """Add one batch into ``sums`` (loss, correct, loss², -) in place; return its sample count."""
+        if self.objective.samples is not None:
+            l, c = self.objective.samples(model, batch)
+            l = l.detach().double()
+            sums[0] += l.sum()
+            sums[2] += (l * l).sum()
+            if c is not None:
+                sums[1] += c.sum()
+            return int(l.shape[0])
+        l, n, c = self.objective(model, batch)
+        sums[0] += l.detach().double()
+        sums[2] = float("nan")  # no per-sample losses: no standard error
+        if c is not None:
+            sums[1] += c.double()
+        return int(n)
+
     def _sums(self, model: Callable, row: torch.Tensor) -> None:
-        """Add one point's sums into ``row`` ``(2 · splits,)`` float64 on the device: loss sum and
-        correct count per split (one pass over the data)."""
+        """Add one point's sums into ``row`` ``(4 · splits,)`` float64 on the device: loss sum, correct
+        count, loss² sum and samples per split (one pass over the data; with ``tol``, over the blocks
+        it needs)."""
         for j, (split, batches) in enumerate(self.data.items()):
-            loss, correct = row[2 * j], row[2 * j + 1]
+            sums = row[SUMS * j:SUMS * (j + 1)]
+            ends = self.blocks.get(split) if self.tol is not None else None
             count = 0
-            for batch in batches:
-                l, n, c = self.objective(model, batch)
-                loss += l.detach().double()
-                count += int(n)
-                if c is not None:
-                    correct += c.double()
+            for i, batch in enumerate(batches):
+                count += self._score(model, batch, sums)
+                if ends and i + 1 in ends and i + 1 < len(batches):
+                    loss, _, squares, _ = sums.tolist()
+                    if self.tol.settled(loss, squares, count, self.population.get(split)):
+                        break
+            sums[3] = count
             self.counts[split] = count
 
     def _group_sums(self, group: np.ndarray) -> torch.Tensor:
@@ -336,34 +385,44 @@ class PointEvaluator:
         counted: Dict[str, int] = {}
 
         def one(tensors, batch):
-            l, n, c = self.objective(Functional(self.runner.module, tensors), batch)
-            counted["n"] = int(n)
-            return l.double(), (c.double() if c is not None else torch.zeros((), dtype=torch.float64, device=l.device))
+            fm = Functional(self.runner.module, tensors)
+            if self.objective.samples is not None:
+                l, c = self.objective.samples(fm, batch)
+                counted["n"] = int(l.shape[0])
+                l = l.double()
+                sq, l = (l * l).sum(), l.sum()
+            else:
+                l, n, c = self.objective(fm, batch)
+                counted["n"] = int(n)
+                l, sq = l.double(), torch.full((), float("nan"), dtype=torch.float64, device=l.device)
+            c = c.sum().double() if c is not None and c.dim() else (
+                c.double() if c is not None else torch.zeros((), dtype=torch.float64, device=l.device))
+            return l, c, sq
 
         f = torch.func.vmap(one, in_dims=(0, None))
         out = []
         for split, batches in self.data.items():
-            loss = torch.zeros(G, dtype=torch.float64, device=self.device)
-            correct = torch.zeros(G, dtype=torch.float64, device=self.device)
+            loss, correct, squares = (torch.zeros(G, dtype=torch.float64, device=self.device) for _ in range(3))
             count = 0
             for batch in batches:
-                l, c = f(stacked, batch)
+                l, c, sq = f(stacked, batch)
                 loss += l
                 correct += c
+                squares += sq
                 count += counted["n"]
             self.counts[split] = count
-            out += [loss, correct]
+            out += [loss, correct, squares, torch.full((G,), float(count), dtype=torch.float64, device=self.device)]
         return torch.stack(out, dim=1)
 
     def sums(self, coords: np.ndarray) -> torch.Tensor:
-        """Raw sums for a round, ``(k, 2 · splits)`` float64 on the device (no host sync).
+        """Raw sums for a round, ``(k, 4 · splits)`` float64 on the device (no host sync).
 
         Results go straight into one buffer allocated per round: nothing small outlives a point,
         which keeps glibc's heap from fragmenting into one activation-sized hole per point.
         """
         coords = np.asarray(coords, dtype=np.float64).reshape(len(coords), -1)
         G = self.options.points_per_pass
-        out = torch.zeros((len(coords), 2 * len(self.data)), dtype=torch.float64, device=self.device)
+        out = torch.zeros((len(coords), SUMS * len(self.data)), dtype=torch.float64, device=self.device)
         with self._context():
             if G == 1:
                 for i, c in enumerate(coords):
@@ -385,20 +444,15 @@ class PointEvaluator:
             yield
 
     def __call__(self, coords: np.ndarray) -> Dict[str, np.ndarray]:
-        """Evaluate one round: ``coords`` (k, ndim) -> ``{value name: (k,) float64}``."""
+        """Evaluate one round: ``coords`` (k, ndim) -> ``{value name: (k,) float64}``, then the
+        standard errors ``se/<value>`` (where known) and with ``tol`` the counts ``samples/<split>``."""
         coords = np.asarray(coords, dtype=np.float64)
         if coords.ndim == 1:
             coords = coords[None, :]
         try:
-            raw = self.sums(coords).cpu().numpy() if len(coords) else np.zeros((0, 2 * len(self.data)))
+            raw = self.sums(coords).cpu().numpy() if len(coords) else np.zeros((0, SUMS * len(self.data)))
         finally:
             self.reset()
-        out = {}
-        for j, split in enumerate(self.data):
-            n = self.counts.get(split, 1)
-            diverged = ~np.isfinite(raw[:, 2 * j])
-            if "loss" in self.metrics:
-                out[f"{split}_loss"] = raw[:, 2 * j] / n
-            if "acc" in self.metrics:
-                out[f"{split}_acc"] = np.where(diverged, np.nan, raw[:, 2 * j + 1] / n)
-        return {name: out[name] for name in self.value_names}
+        out = cell_values(raw, list(self.data), self.metrics, self.population, self.tol is not None)
+        keep = self.value_names + [f"se/{n}" for n in self.se_names] + [f"samples/{s}" for s in self.sample_splits]
+        return {name: out[name] for name in keep}

@@ -5,7 +5,9 @@ dicts or objects with ``.to(device)``). It is materialized once, on the model's 
 of thousands of grid points never rebuilds a DataLoader.
 
 An objective scores one batch and returns sums, so means over the whole data are exact whatever the
-batch sizes: ``(loss_sum, count, correct)``; ``correct`` is None where accuracy means nothing.
+batch sizes: ``(loss_sum, count, correct)``; ``correct`` is None where accuracy means nothing. The
+built-in losses also score each sample (``Objective.samples``): the evaluation engine sums their
+squares too, which gives every grid cell a standard error at no extra forward pass.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from landscape.base.errors import check_choice
 
 Batch = Any
 BatchScore = Tuple[torch.Tensor, int, Optional[torch.Tensor]]  # (loss_sum, count, correct or None)
+SampleScores = Tuple[torch.Tensor, Optional[torch.Tensor]]  # (loss per sample (N,), correct per sample (N,) or None)
 
 DEFAULT_BATCH_SIZE = 1024
 LOSSES = ("cross_entropy", "mse", "nll")
@@ -35,6 +38,9 @@ class Objective:
     name: str
     fn: Callable[[nn.Module, Batch], BatchScore]
     has_accuracy: bool
+    # per-sample scores ``samples(model, batch) -> (losses (N,), correct (N,) or None)``, where known
+    # (the built-in losses); summing them gives ``fn``'s sums up to float rounding
+    samples: Optional[Callable[[nn.Module, Batch], SampleScores]] = None
 
     def __call__(self, model: nn.Module, batch: Batch) -> BatchScore:
         return self.fn(model, batch)
@@ -73,6 +79,13 @@ def _cross_entropy(model: nn.Module, batch: Batch) -> BatchScore:
     return loss, y.shape[0], (out.argmax(1) == y).sum()
 
 
+def _cross_entropy_samples(model: nn.Module, batch: Batch) -> SampleScores:
+    x, y = _split_xy(batch)
+    out = model(x)
+    _check_class_targets("cross_entropy", out, y)
+    return F.cross_entropy(_upcast(out), y, reduction="none"), out.argmax(1) == y
+
+
 def _check_class_targets(name: str, out: Any, y: Any) -> None:
     """Classification losses take outputs (N, classes) and integer class indices (N,)."""
     if not isinstance(out, torch.Tensor) or not isinstance(y, torch.Tensor):
@@ -97,6 +110,13 @@ def _nll(model: nn.Module, batch: Batch) -> BatchScore:
     return F.nll_loss(_upcast(out), y, reduction="sum"), y.shape[0], (out.argmax(1) == y).sum()
 
 
+def _nll_samples(model: nn.Module, batch: Batch) -> SampleScores:
+    x, y = _split_xy(batch)
+    out = model(x)
+    _check_class_targets("nll", out, y)
+    return F.nll_loss(_upcast(out), y, reduction="none"), out.argmax(1) == y
+
+
 def _mse(model: nn.Module, batch: Batch) -> BatchScore:
     x, y = _split_xy(batch)
     out = _upcast(model(x))
@@ -111,7 +131,16 @@ def _mse(model: nn.Module, batch: Batch) -> BatchScore:
     return per_sample.sum(), out.shape[0], None
 
 
-_BUILTIN = {"cross_entropy": (_cross_entropy, True), "nll": (_nll, True), "mse": (_mse, False)}
+def _mse_samples(model: nn.Module, batch: Batch) -> SampleScores:
+    x, y = _split_xy(batch)
+    out = _upcast(model(x))
+    if out.shape != y.shape:
+        _mse(model, batch)  # raises the explanatory error
+    return (out - y.to(out.dtype)).pow(2).reshape(out.shape[0], -1).mean(1), None
+
+
+_BUILTIN = {"cross_entropy": (_cross_entropy, True, _cross_entropy_samples), "nll": (_nll, True, _nll_samples),
+            "mse": (_mse, False, _mse_samples)}
 
 
 def batch_size_of(batch: Batch) -> int:
@@ -153,8 +182,8 @@ def objective(loss: Any = "cross_entropy", batch_size_fn: Optional[Callable[[Bat
         return loss
     if isinstance(loss, str):
         check_choice("loss", loss, LOSSES)
-        fn, acc = _BUILTIN[loss]
-        return Objective(loss, fn, acc)
+        fn, acc, samples = _BUILTIN[loss]
+        return Objective(loss, fn, acc, samples)
     if isinstance(loss, nn.modules.loss._Loss):
         criterion = loss
 

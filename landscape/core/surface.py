@@ -30,9 +30,10 @@ from landscape.base.errors import FileFormatError, check_choice
 from landscape.base.joblock import output_lock
 from landscape.storage import h5attrs, io
 
-from . import directions as directions_mod, distributed
+from . import directions as directions_mod, distributed, ensemble
+from .cells import Tolerance, blocked
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, auto_batch_size
-from .evaluate import batches as make_batches, check_model_accepts, head, objective as make_objective
+from .evaluate import DEFAULT_BATCH_SIZE, batch_size_of, batches as make_batches, check_model_accepts, head, objective as make_objective
 from .params import ParamFilter, first_device, restored, select
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,9 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             batch_size: Optional[int] = None, device: Optional[Union[str, torch.device]] = None,
             path: Optional[str] = None, resume: bool = True, overwrite: bool = False, progress: bool = True,
             params: ParamFilter = None, attrs: Optional[Mapping[str, Any]] = None,
-            round_seconds: float = 2.0, bn_data: Any = None, engine: Optional[EngineOptions] = None) -> io.Surface:
+            round_seconds: float = 2.0, bn_data: Any = None, engine: Optional[EngineOptions] = None,
+            planes: int = 1, tol: Union[None, float, Tolerance] = None,
+            population: Optional[Mapping[str, int]] = None) -> io.Surface:
     """Loss (and accuracy) of ``model`` on a grid around its weights, along ``directions``.
 
     Args:
@@ -211,6 +214,17 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         engine: speed choices (:class:`landscape.engine.EngineOptions`: BatchNorm folding,
             channels_last, points per vmapped pass, torch.compile, threads); default: chosen per device,
             threads on CPUs from the model's size and the free cores (:mod:`landscape.threads`).
+        planes: K >= 1 direction sets: ``directions`` (from ``landscape.directions.random``, seed s) and
+            the same kind redrawn from seeds s+1, …, s+K-1, evaluated plane after plane into one file
+            (plane 0 in the root datasets, all K in ``planes/``; :mod:`landscape.core.ensemble`).
+        tol: a standard error (loss units) each cell's loss must reach: cells are evaluated on growing
+            seeded blocks of samples until their s.e. is at most ``tol``, their interval lies wholly
+            above the figures' cap (loss 10), or the data run out; the count per cell is stored
+            (``samples/``). A :class:`landscape.core.cells.Tolerance` sets the cap, first block and
+            seed. Needs ``(X, Y)`` tensor data. None: every sample at every cell.
+        population: split -> size of the data set the given samples were drawn from without
+            replacement: the standard errors get the finite-population correction (with ``tol``, the
+            samples given are the population unless told otherwise). Default: no correction.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every rank calls ``compute`` with the
     same arguments: the cells are sharded across ranks, rank 0 alone writes ``path`` and shows
@@ -219,7 +233,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
 
     Returns:
         The :class:`landscape.io.Surface` (read back from ``path`` when given). Values: ``(ny, nx)``
-        arrays indexed [y, x] (2D) or ``(nx,)`` (1D); accuracy as a fraction.
+        arrays indexed [y, x] (2D) or ``(nx,)`` (1D); accuracy as a fraction; ``se``: their standard
+        errors over the samples (built-in losses); ``planes``: the ensemble (planes > 1).
 
     Raises:
         ValueError: bad option values, data the model does not accept, directions of another model,
@@ -247,6 +262,9 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         raise ValueError(f"A {ndim}D grid (y {'given' if ys is not None else 'None'}) needs {ndim} direction(s), "
                          f"got {len(dirs)}; pass y=... for a plane or a single direction for a line.")
     dirs = _check_directions(model, dirs, params)
+    planes = ensemble.check_planes(planes, dirs)
+    if tol is not None and not isinstance(tol, Tolerance):
+        tol = Tolerance(tol)
 
     home = first_device(model)
     dev = torch.device(device) if device is not None else home
@@ -275,54 +293,108 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
                                  "'train' split in data= or pass bn_data=.")
         else:
             bn_batches = None
+        if tol is not None:  # each split as one seeded permutation, cut on block ends (landscape.core.cells)
+            cut = {name: blocked(d, tol, batch_size or DEFAULT_BATCH_SIZE) for name, d in named.items()}
+            splits = {name: make_batches(b, None, dev) for name, (b, _) in cut.items()}
+            blocks = {name: ends for name, (_, ends) in cut.items()}
+            population = {name: (population or {}).get(name) or batch_size_of(d[0]) for name, d in named.items()}
+        else:
+            blocks = None
         with restored(model):
             model.eval()
             for batches in splits.values():  # a few samples suffice to catch a shape mismatch
                 check_model_accepts(model, [head(batches[0], 2)], obj)
-            evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
-                                       precision=precision, options=engine,
-                                       buffer_range=(getattr(dirs, "attrs", {}) or {}).get("buffer_range"))
+
+            def evaluator_for(plane_dirs):
+                return PointEvaluator(model, plane_dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
+                                      precision=precision, options=engine, population=population, tol=tol,
+                                      blocks=blocks, buffer_range=(getattr(plane_dirs, "attrs", {}) or {}).get("buffer_range"))
+
+            evaluator = evaluator_for(dirs)
             names = evaluator.value_names
             settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
                                  evaluator, attrs)
+            settings.update(_ensemble_settings(planes, tol, population))
             if ctx.active and not distributed.same_everywhere("settings", _digest(settings)):
                 raise ValueError("The ranks of this job were given different settings or data (see the log); "
                                  "every rank must run the same command.")
             shape = (len(xs),) if ys is None else (len(ys), len(xs))
+            seeds = ensemble.seeds(settings.get("seed", 0), planes) if planes > 1 else None
+            layout = dict(se_names=evaluator.se_names, sample_splits=evaluator.sample_splits, plane_seeds=seeds)
             if path is not None:
                 distributed.on_main(lambda: job.enter_context(output_lock(path)), ctx)
                 done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, dirs, trajectory,
-                                                              resume=resume, overwrite=overwrite), ctx)
-                sink = (lambda idx, vals: io.write_cells(path, idx, vals)) if ctx.is_main else (lambda idx, vals: None)
+                                                              resume=resume, overwrite=overwrite, **layout), ctx)
                 arrays = None
+
+                def sink(k, idx, vals):
+                    if ctx.is_main:
+                        io.write_cells(path, idx, vals, plane=k)
             else:
-                done = np.zeros(shape, dtype=bool)
-                arrays = {n: np.full(shape, np.nan) for n in names}
+                done = np.zeros((planes,) + shape, dtype=bool)
+                arrays = {}
 
-                def sink(idx, vals):
+                def sink(k, idx, vals):
                     for n, v in vals.items():
-                        arrays[n].reshape(-1)[idx] = v
-                    done.reshape(-1)[idx] = True
+                        arrays.setdefault(n, np.full((planes,) + shape, 0 if n.startswith("samples/") else np.nan))
+                        arrays[n][k].reshape(-1)[idx] = v
+                    done[k].reshape(-1)[idx] = True
 
-            pending = np.flatnonzero(~done.reshape(-1))
-            total = int(np.prod(shape))
-            log.info("surface: %d of %d cells to compute (%s)%s", len(pending), total, ", ".join(names),
-                     f" on {ctx.world_size} ranks" if ctx.active else "")
+            total = int(np.prod(shape)) * planes
+            todo = int((~done).sum())
+            log.info("surface: %d of %d cells to compute (%s)%s%s", todo, total, ", ".join(names),
+                     f", {planes} planes" if planes > 1 else "", f" on {ctx.world_size} ranks" if ctx.active else "")
             coords_of = lambda idx: cell_coords(xs, ys, idx)  # noqa: E731
-            with progress_bar(total, total - len(pending), progress and ctx.is_main) as bar:
-                if ctx.active:
-                    distributed.run_sharded(evaluator, pending, coords_of, sink, bar, round_seconds, ctx=ctx)
-                else:
-                    run_rounds(evaluator, pending, coords_of, sink, bar, round_seconds)
+            with progress_bar(total, total - todo, progress and ctx.is_main) as bar:
+                for k in range(planes):
+                    pending = np.flatnonzero(~done[k].reshape(-1))
+                    if not len(pending):
+                        continue
+                    if k > 0:  # plane k: the same kind of directions from seed + k, its own evaluator
+                        evaluator = evaluator_for(ensemble.redraw(model, dirs, seeds[k]))
+                    plane_sink = lambda idx, vals, k=k: sink(k, idx, vals)  # noqa: E731
+                    if ctx.active:
+                        distributed.run_sharded(evaluator, pending, coords_of, plane_sink, bar, round_seconds, ctx=ctx)
+                    else:
+                        run_rounds(evaluator, pending, coords_of, plane_sink, bar, round_seconds)
+                    evaluator = None  # frees its copy of the model before the next plane's
     finally:
         job.close()
         if moved:
             model.to(home)
     if path is not None:
         return distributed.on_main(lambda: io.load(path), ctx)
-    settings = {**io.stamp(), **settings}
-    return io.Surface(x=xs, y=ys, values=arrays, attrs=settings, directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
-                      trajectory=trajectory, computed=done)
+    return _in_memory(xs, ys, names, arrays, done, {**io.stamp(), **settings}, dirs, trajectory, seeds)
+
+
+def _ensemble_settings(planes: int, tol, population) -> Dict[str, Any]:
+    """The settings of a direction ensemble, a tolerance and the standard errors' population."""
+    out: Dict[str, Any] = {}
+    if planes > 1:
+        out["planes"] = int(planes)
+    if tol is not None:
+        out.update(tol.attrs())
+    if population:
+        out["population"] = {k: int(v) for k, v in population.items() if v}
+    return out
+
+
+def _in_memory(xs, ys, names, arrays, done, settings, dirs, trajectory, seeds) -> io.Surface:
+    """The Surface of a job kept in memory (``path=None``): plane 0 at the top, all of them in planes."""
+    shape = done.shape[1:]
+
+    def pick(prefix, k):
+        return {n[len(prefix):]: v[k] for n, v in arrays.items() if n.startswith(prefix)}
+
+    values = {n: arrays[n][0] if n in arrays else np.full(shape, np.nan) for n in names}
+    planes = None
+    if seeds is not None:
+        planes = io.Planes(seeds=np.asarray(seeds), values={n: arrays.get(n, np.full(done.shape, np.nan)) for n in names},
+                           done=done.copy(), se={n[3:]: v for n, v in arrays.items() if n.startswith("se/")},
+                           samples={n[8:]: v for n, v in arrays.items() if n.startswith("samples/")})
+    return io.Surface(x=xs, y=ys, values=values, attrs=settings,
+                      directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs], trajectory=trajectory,
+                      computed=done[0], se=pick("se/", 0), samples=pick("samples/", 0), planes=planes)
 
 
 def _resumed_batch_size(path: Optional[str], resume: bool, overwrite: bool) -> Optional[int]:

@@ -76,8 +76,13 @@ def stamp() -> Dict[str, Any]:
     """``created_by``, ``created_at`` (UTC, ISO 8601) and ``library_versions`` for a new file."""
     from landscape import __version__
 
+    # SOURCE_DATE_EPOCH (reproducible-builds.org): a fixed creation time, so two runs of one job write
+    # byte-identical files (the resume tests compare files byte for byte)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    now = (datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch.isdigit()
+           else datetime.datetime.now(datetime.timezone.utc))
     return {"created_by": f"landscape {__version__}",
-            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": now.isoformat(timespec="seconds"),
             "library_versions": library_versions()}
 
 
