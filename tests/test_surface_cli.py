@@ -81,7 +81,7 @@ def test_51x51_surface_then_info(trained, tmp_path):
 
     info = run("info", out)
     assert info.exit_code == 0, info.output
-    for text in ("landscape-surface 1.0", "2601/2601 cells", "train_loss: min", "test_acc: min", "checkpoint_sha256",
+    for text in (f"landscape-surface {io.FORMAT_VERSION}", "2601/2601 cells", "train_loss: min", "test_acc: min", "checkpoint_sha256",
                  "x: -1 .. 1, 51 points", "y: -1 .. 1, 51 points", "mlp4"):
         assert text in info.output, text
 

@@ -7,8 +7,12 @@ Grid metrics work on a :class:`landscape.io.Surface` alone (no model needed):
   the fit, in loss per squared direction unit.
 - :func:`basins` — the connected region around the minimum where the loss stays below
   ``min + delta``: its width along each axis through the minimum and its area ("flat area").
-- :func:`roughness` — strict local minima on the grid and the residual energy of one quadratic fit
-  over the whole grid (0 for a clean bowl, towards 1 for a chaotic surface; Li et al. 2018, Fig. 5).
+- :func:`roughness` — local minima on the grid (cells below every neighbour by more than twice the
+  larger standard error of the two, where the file has them) and the residual energy of one
+  quadratic fit over the whole grid (0 for a clean bowl, towards 1 for a chaotic surface; Li et al.
+  2018, Fig. 5).
+- :func:`escape_barrier` — the lowest rise above the minimum at which a walk from the minimum
+  reaches the grid's edge (the basin's depth as the grid sees it).
 - :func:`grid_metrics` — all of the above as a flat dict ready for ``landscape.io.save_metrics``.
 
 :func:`curvature_map` needs the model: the largest and smallest Hessian eigenvalues at points of a
@@ -142,8 +146,9 @@ def basins(surf: Surface, value: str = "train_loss", thresholds: Sequence[float]
     The basin is the connected region (4-neighbour) containing the minimum where the value is at most
     ``min + delta``. For each delta: ``width`` per direction (x, y) — the length of the unbroken run of
     basin cells through the minimum along that axis, summing cell widths — ``area`` (cells times cell
-    area, squared direction units; the width for a line), ``fraction`` of the grid, and ``clipped``:
-    the basin touches the grid's edge, so the numbers are lower bounds.
+    area, squared direction units; the width for a line), ``fraction`` of the grid, ``clipped``:
+    the basin touches the grid's edge, so the numbers are lower bounds, and ``cells``: the run's
+    length in cells per direction (1: the basin is one cell wide, narrower than the grid resolves).
     """
     from scipy import ndimage
 
@@ -159,7 +164,7 @@ def basins(surf: Surface, value: str = "train_loss", thresholds: Sequence[float]
         inside = np.isfinite(v) & (v <= v[center] + delta)
         labels, _ = ndimage.label(inside)
         region = labels == labels[center]
-        run_widths = []
+        run_widths, run_cells = [], []
         for axis in range(v.ndim):
             line = list(center)
             line[axis] = slice(None)
@@ -170,6 +175,7 @@ def basins(surf: Surface, value: str = "train_loss", thresholds: Sequence[float]
             while hi < len(run) - 1 and run[hi + 1]:
                 hi += 1
             run_widths.append(float(widths[axis][lo:hi + 1].sum()))
+            run_cells.append(int(hi - lo + 1))
         edge = np.zeros_like(region)
         for axis in range(v.ndim):
             idx = [slice(None)] * v.ndim
@@ -183,27 +189,50 @@ def basins(surf: Surface, value: str = "train_loss", thresholds: Sequence[float]
             "area": float(cell_area[region].sum()),
             "fraction": float(region.sum() / region.size),
             "clipped": bool((region & edge).any()),
+            "cells": run_cells[::-1],
         })
     return out
+
+
+def _significant_minima(v: np.ndarray, se: np.ndarray, k: float = 2.0) -> np.ndarray:
+    """Cells below every finite neighbour (8 in 2D, 2 on a line) by more than ``k`` times the larger
+    standard error of the two (``se`` 0: strictly below). A cell with no finite neighbour is none."""
+    finite = np.isfinite(v)
+    out = finite.copy()
+    any_neighbour = np.zeros_like(finite)
+    pad = [(1, 1)] * v.ndim
+    vp = np.pad(np.where(finite, v, np.nan), pad, constant_values=np.nan)
+    sp = np.pad(se, pad, constant_values=0.0)
+    for shift in np.ndindex(*(3,) * v.ndim):
+        if all(s == 1 for s in shift):
+            continue
+        window = tuple(slice(s, s + n) for s, n in zip(shift, v.shape))
+        nv, ns = vp[window], sp[window]
+        real = np.isfinite(nv)
+        any_neighbour |= real
+        with np.errstate(invalid="ignore"):
+            out &= ~real | (v + k * np.maximum(se, ns) < nv)
+    return out & any_neighbour
 
 
 def roughness(surf: Surface, value: str = "train_loss") -> Dict[str, Any]:
     """How far the surface is from one smooth bowl.
 
-    n_local_minima:  cells strictly below all their finite neighbours (8 in 2D, 2 on a line), the
-                     global minimum included (1 for a convex surface)
+    n_local_minima:  cells below all their finite neighbours (8 in 2D, 2 on a line) by more than
+                     twice the larger standard error of the two (the data noise of each cell's mean,
+                     ``surf.se``; strictly below where the file has none), plus the grid's lowest
+                     cell, which always counts (1 for a convex surface, however flat its floor)
+    n_local_minima_strict: cells strictly below all their neighbours, noise or not (the old count)
     residual_energy: ``1 - R^2`` of a single quadratic fitted to every finite cell: the share of the
                      surface's variance a quadratic cannot explain
     """
-    from scipy import ndimage
-
     v = _values(surf, value)
     finite = np.isfinite(v)
-    filled = np.where(finite, v, np.inf)
-    footprint = np.ones((3,) * v.ndim, dtype=bool)
-    footprint[(1,) * v.ndim] = False
-    lowest_neighbour = ndimage.minimum_filter(filled, footprint=footprint, mode="constant", cval=np.inf)
-    minima = finite & (filled < lowest_neighbour) & np.isfinite(lowest_neighbour)
+    se = np.asarray(surf.se.get(value, np.zeros(v.shape)), dtype=np.float64)
+    se = np.where(np.isfinite(se), se, 0.0)
+    minima = _significant_minima(v, se)
+    minima[_argmin(v)] = True  # the grid's lowest cell: a minimum even where its basin is flat within noise
+    strict = _significant_minima(v, np.zeros(v.shape), 0.0)
     grids = np.meshgrid(*_axes(surf), indexing="ij")
     u = np.stack([g[finite] for g in grids], 1)[:, ::-1]
     z = v[finite]
@@ -213,7 +242,39 @@ def roughness(surf: Surface, value: str = "train_loss") -> Dict[str, Any]:
         energy = float((res ** 2).sum() / tss) if tss > 0 else 0.0
     except ValueError:
         energy = float("nan")  # too few cells for a quadratic
-    return {"n_local_minima": int(minima.sum()), "residual_energy": energy}
+    return {"n_local_minima": int(minima.sum()), "n_local_minima_strict": int(strict.sum()),
+            "se_known": bool(value in surf.se), "residual_energy": energy}
+
+
+def escape_barrier(surf: Surface, value: str = "train_loss") -> float:
+    """The lowest rise above the grid minimum at which the cells at most that high, connected to the
+    minimum (8-neighbour), reach the grid's edge: how far the loss must climb to leave the basin
+    within the grid. 0 when the minimum lies on the edge. Resolution: the grid's cells only (the
+    true pass between two cells may lie lower)."""
+    from scipy import ndimage
+
+    v = _values(surf, value)
+    center = _argmin(v)
+    finite = np.isfinite(v)
+    edge = np.zeros(v.shape, dtype=bool)
+    for axis in range(v.ndim):
+        idx = [slice(None)] * v.ndim
+        for end in (0, -1):
+            idx[axis] = end
+            edge[tuple(idx)] = True
+    levels = np.unique(v[finite & (v >= v[center])])
+    structure = np.ones((3,) * v.ndim, dtype=bool)
+    lo, hi = 0, len(levels) - 1
+    if not (edge & finite).any():
+        return float("nan")
+    while lo < hi:  # the smallest level whose region around the minimum touches the edge
+        mid = (lo + hi) // 2
+        labels, _ = ndimage.label(finite & (v <= levels[mid]), structure=structure)
+        if (edge & (labels == labels[center])).any():
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(levels[lo] - v[center])
 
 
 def grid_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
@@ -221,8 +282,11 @@ def grid_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence[
     """Every grid metric of ``surf[value]`` as a flat dict of numbers and arrays (for ``save_metrics``).
 
     Keys: value, min, argmin (coordinates), fit_* (see :func:`quadratic_fit`; ``curvature_x``,
-    ``curvature_y``), basin_* arrays over ``thresholds`` (see :func:`basins`; widths per direction),
-    n_local_minima and residual_energy (see :func:`roughness`), cells_done and cells_total.
+    ``curvature_y``), basin_* arrays over ``thresholds`` (see :func:`basins`; widths per direction,
+    ``basin_cells_*`` their length in cells), n_local_minima(_strict) and residual_energy (see
+    :func:`roughness`), barrier (:func:`escape_barrier`), ``cell_x``/``cell_y`` (the grid's step:
+    the resolution every width and position is limited by), min_se (the minimum cell's standard
+    error), cells_done and cells_total.
 
     A partly computed surface (an interrupted job) raises ValueError: the minimum, the fit and the
     basins of the computed rows alone describe another grid. ``partial=True`` measures it anyway;
@@ -250,7 +314,13 @@ def grid_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence[
     })
     for i, name in enumerate(names):
         out[f"basin_width_{name}"] = np.array([b["width"][i] for b in found])
+        out[f"basin_cells_{name}"] = np.array([b["cells"][i] for b in found])
+        a = np.asarray(surf.x if name == "x" else surf.y, np.float64)
+        out[f"cell_{name}"] = float(np.median(np.diff(a))) if len(a) > 1 else float("nan")
     out.update(roughness(surf, value))
+    out["barrier"] = escape_barrier(surf, value)
+    se = surf.se.get(value)
+    out["min_se"] = float(np.asarray(se)[_argmin(_values(surf, value))]) if se is not None else float("nan")
     return out
 
 

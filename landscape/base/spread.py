@@ -75,8 +75,11 @@ class Spread:
         return bool(self.lo <= value <= self.hi)
 
 
-def spread(values: Iterable[float], level: float = LEVEL) -> Spread:
-    """Median and central ``level`` interval of ``values`` (e.g. one metric over K planes)."""
+def spread(values: Iterable[float], level: float = LEVEL, discrete: bool = False) -> Spread:
+    """Median and central ``level`` interval of ``values`` (e.g. one metric over K planes).
+
+    ``discrete``: counts (local minima): the interval's ends are draws themselves (the order
+    statistics at or beyond the quantiles), never a fraction between two counts."""
     _check_level(level)
     raw = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64).reshape(-1)
     v = raw[~np.isnan(raw)]
@@ -84,6 +87,8 @@ def spread(values: Iterable[float], level: float = LEVEL) -> Spread:
     if v.size == 0:
         return Spread(math.nan, math.nan, math.nan, 0, level, n_nan)
     lo, med, hi = np.quantile(v, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    if discrete:
+        lo, hi = np.quantile(v, (1 - level) / 2, method="lower"), np.quantile(v, (1 + level) / 2, method="higher")
     return Spread(float(med), float(lo), float(hi), int(v.size), float(level), n_nan)
 
 

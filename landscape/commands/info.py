@@ -61,6 +61,10 @@ def describe(surf) -> str:
                         if "explained" in surf.trajectory else ""))
     if surf.metrics:
         lines.append("metrics:   " + ", ".join(sorted(surf.metrics)))
+    if surf.planes is not None:
+        seeds = surf.planes.seeds
+        lines.append(f"planes:    {len(seeds)} direction sets (seeds {seeds[0]}..{seeds[-1]}), "
+                     f"{int(surf.planes.done.sum())}/{surf.planes.done.size} cells done; values below: plane 0")
     if surf.values:
         lines.append("values:")
         for name in surf.values:
@@ -72,9 +76,51 @@ def describe(surf) -> str:
                 lines.append(f"  {name}: no finite value yet{diverged}")
                 continue
             at = lambda c: "(" + ", ".join(f"{v:.4g}" for v in c) + ")"  # noqa: E731
-            lines.append(f"  {name}: min {e['min']:.6g} at {at(e['argmin_coords'])}, "
+            se = surf.se.get(name)
+            se_note = (f" (s.e. {se[e['argmin']]:.2g} there)" if se is not None and np.isfinite(se[e["argmin"]]) else "")
+            lines.append(f"  {name}: min {e['min']:.6g}{se_note} at {at(e['argmin_coords'])}, "
                          f"max {e['max']:.6g} at {at(e['argmax_coords'])}{diverged}")
+    lines += _data_noise(surf)
+    lines += _metrics(surf)
     return "\n".join(lines)
+
+
+def _data_noise(surf) -> list:
+    """What the per-cell standard errors and (with --tol) sample counts say."""
+    lines = []
+    if surf.se:
+        pop = surf.attrs.get("population") or {}
+        fpc = (f"; finite-population correction toward {', '.join(f'{k} {v:,}' for k, v in pop.items())} samples"
+               if pop else "")
+        parts = [f"{n} median {np.nanmedian(v):.2g}" for n, v in surf.se.items() if np.isfinite(v).any()]
+        if parts:
+            lines.append(f"data noise: standard error per cell over its samples ({', '.join(parts)}{fpc})")
+    for split, used in surf.samples.items():
+        done = surf.done()
+        full = int((surf.attrs.get("population") or {}).get(split, 0)) or int(used.max())
+        if done.any():
+            lines.append(f"  --tol {surf.attrs.get('tol', 0):g}: {split} cells used {used[done].sum() / (full * done.sum()):.0%} "
+                         f"of the samples (median {int(np.median(used[done]))} of {full} per cell)")
+    return lines
+
+
+def _metrics(surf) -> list:
+    """Grid metrics of the loss, as median and 95% interval over planes, resolution said."""
+    from landscape.analysis import planes
+
+    losses = [n for n in surf.values if n.endswith("_loss")]
+    if not losses or surf.ndim not in (1, 2):
+        return []
+    value = "train_loss" if "train_loss" in losses else losses[0]
+    done = surf.done()
+    try:
+        m = planes.plane_metrics(surf, value, partial=True)
+    except ValueError as exc:
+        return [f"metrics:   n/a ({exc})"]
+    lines = ["metrics:   " + planes.describe(m, surf.ndim)[0]] + planes.describe(m, surf.ndim)[1:]
+    if not done.all():
+        lines.append("  (the grid is partly computed: these describe the cells done so far)")
+    return lines
 
 
 def describe_paths(paths) -> str:

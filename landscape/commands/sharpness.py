@@ -226,6 +226,7 @@ def _table(rows: List[tuple]) -> None:
 
 def _surface(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
     from landscape.analysis import geometry
+    from landscape.analysis.planes import describe as describe_planes, plane_metrics
     from landscape.base import atomic
     from landscape.storage import io
 
@@ -249,11 +250,17 @@ def _surface(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
     if not done.all():
         click.echo(f"  PARTIAL: {int(done.sum())} of {done.size} cells computed; the metrics below (and in the file, "
                    "as cells_done) describe those cells only.")
+    ensemble = ({value: plane_metrics(surf, value, thresholds, opts["window"], partial=opts["partial"])
+                 for value in values} if surf.planes is not None else {})
     for value, metrics in computed.items():
         metrics["thresholds_are"] = "loss rise above the grid minimum"
         io.save_metrics(path, metrics, group=f"metrics/{value}")
         out[value] = _plain(metrics)
         _print_grid(value, metrics, surf.ndim)
+        if value in ensemble:  # every plane's metrics, their median and 95% interval
+            io.save_metrics(path, ensemble[value], group=f"metrics/{value}_planes")
+            out[f"{value}_planes"] = _plain(ensemble[value])
+            click.echo("  " + "\n  ".join(describe_planes(ensemble[value], surf.ndim)))
     if cmap is not None:
         arrays = {k: getattr(cmap, k) for k in cmap.__dataclass_fields__}  # arrays stay HDF5 datasets
         io.save_metrics(path, {**arrays, "definition": "|lambda_min / lambda_max| of the loss Hessian (Li et al. 2018)"},
@@ -274,11 +281,15 @@ def _print_grid(value: str, m: Dict[str, Any], ndim: int) -> None:
                + (f"; fit Hessian eigenvalues {', '.join(f'{e:.4g}' for e in m['fit_eigenvalues'])}" if ndim == 2 else "")
                + f"; R^2 {m['fit_r2']:.3f}")
     for i, delta in enumerate(m["basin_thresholds"]):
-        widths = ", ".join(f"{n} {m[f'basin_width_{n}'][i]:.3g}" for n in names)
+        widths = ", ".join(f"{n} < {m[f'cell_{n}']:.3g}: one cell" if m[f"basin_cells_{n}"][i] <= 1 else
+                           f"{n} {m[f'basin_width_{n}'][i]:.3g} ({m[f'basin_cells_{n}'][i]} cells of {m[f'cell_{n}']:.3g})"
+                           for n in names)
         area = f", area {m['basin_area'][i]:.3g}" if ndim == 2 else ""
         clipped = " (reaches the grid edge: lower bound)" if m["basin_clipped"][i] else ""
         click.echo(f"    basin at min+{delta:g}: width {widths}{area}{clipped}")
-    click.echo(f"    roughness: {m['n_local_minima']} local minima, residual energy {m['residual_energy']:.3g}")
+    rule = "> 2 s.e. below every neighbour" if m.get("se_known") else "strictly below every neighbour"
+    click.echo(f"    roughness: {m['n_local_minima']} local minima ({rule}; {m['n_local_minima_strict']} strictly below), "
+               f"residual energy {m['residual_energy']:.3g}; barrier to the grid's edge {m['barrier']:.3g}")
 
 
 def _curvature_map(surf, opts: Dict[str, Any]):

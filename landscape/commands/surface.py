@@ -182,6 +182,15 @@ def _display_name(spec, model) -> str:
               help="Move BatchNorm running statistics too [default: only for --dir target, so that x = 1 is "
                    "exactly the target model].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random directions.")
+@click.option("--planes", type=click.IntRange(min=1, max=1024), default=1, show_default=True, metavar="K",
+              help="Direction ensemble: K random planes (or lines) from seeds SEED, SEED+1, ... in one file; `landscape "
+                   "info` and the metrics then give the median and 95% interval over planes, `landscape plot --kind "
+                   "planes` draws them all. Example: --planes 5.")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=None, metavar="T",
+              help="Evaluate each cell on growing seeded blocks of samples (256, 512, ...) until the standard error of "
+                   "its loss is at most T, its interval lies wholly above the figures' cap (loss 10), or the data run "
+                   "out; the samples per cell are stored. The same picture for a fraction of the forward passes. "
+                   "Example: --tol 0.01.")
 @click.option("--dataset", default=None, help="Dataset to evaluate on [default: the checkpoint's].")
 @data_root_option()
 @click.option("--n-samples", type=click.IntRange(min=1), default=None,
@@ -216,7 +225,7 @@ def _display_name(spec, model) -> str:
 @progress_option()
 @click.option("--round-seconds", type=click.FloatRange(min=0.0), default=2.0, hidden=True,
               help="Seconds of work between writes to the file.")
-def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, dataset, root, n_samples,
+def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, planes, tol, dataset, root, n_samples,
             data_seed, split, bn, batch_size, precision, fold_bn, channels_last, points_per_pass, compile_, device,
             threads, target, trajectory, allow_other_model, overwrite, out, progress, round_seconds):
     """Sample loss and accuracy on a 1D line or 2D plane around CHECKPOINT into an HDF5 file.
@@ -228,6 +237,8 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
       landscape surface runs/mlp20/final.pt --x -1:1:51 --y -1:1:51 --out mlp20.h5
       landscape surface a.pt --dir target --target b.pt --x -0.5:1.5:41 --out a_to_b.h5
       landscape surface runs/mlp20/final.pt --dir pca --trajectory runs/mlp20 --x -5:5:41 --y -5:5:41 --out pca.h5
+      landscape surface runs/mlp20/final.pt --x -1:1:21 --y -1:1:21 --planes 5 --out mlp20_5planes.h5
+      landscape surface runs/mlp20/final.pt --x -1:1:51 --y -1:1:51 --tol 0.01 --out mlp20_tol.h5
     """
     from landscape.core import distributed, surface as surface_mod
     from landscape.core.engine import EngineOptions
@@ -241,6 +252,12 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     on = trained_on(ckpt, checkpoint_path, dataset, root)
     name, loss = on.dataset, on.loss
     loaded = {s: data.load_at_most(name, s, n_samples, data_seed, on.root, on.normalize) for s in splits}
+    if planes > 1 and kind != "random":
+        raise click.BadParameter(f"{planes} planes redraw random directions from seeds {seed}, {seed + 1}, ...; "
+                                 f"--dir {kind} has one set. Use --dir random, or --planes 1.", param_hint="--planes")
+    # a subset of a split: its standard errors get the finite-population correction toward the whole split
+    sizes = data.info(name, on.root, inspect=False)["sizes"]
+    population = {s: int(sizes[s]) for s in splits if sizes.get(s) and len(loaded[s][0]) < int(sizes[s])}
     bn_data = loaded["train"] if "train" in loaded else (
         data.load_at_most(name, "train", n_samples, data_seed, on.root, on.normalize) if bn == "recompute" else None)
 
@@ -273,7 +290,8 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     result = surface_mod.compute(
         model, dirs, x=x_range, y=y_range, data={s: loaded[s] for s in splits}, loss=loss, bn=bn, precision=precision,
         batch_size=batch_size, path=out, resume=True, overwrite=overwrite, progress=progress, attrs=attrs,
-        round_seconds=round_seconds, bn_data=bn_data if "train" not in loaded else None,
+        round_seconds=round_seconds, bn_data=bn_data if "train" not in loaded else None, planes=planes, tol=tol,
+        population=population or None,
         engine=EngineOptions(fold_bn=fold_bn, channels_last=channels_last, points_per_pass=points_per_pass,
                              compile=compile_))
     if not ctx.is_main:
@@ -285,6 +303,17 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         if ext["argmin"] is not None:
             where = ", ".join(f"{c:.4g}" for c in ext["argmin_coords"])
             click.echo(f"  {value}: min {ext['min']:.6g} at ({where}), max {ext['max']:.6g}")
+    if result.planes is not None:
+        seeds = result.planes.seeds
+        click.echo(f"  {len(seeds)} planes (seeds {seeds[0]}..{seeds[-1]}), {int(result.planes.done.sum())} cells done in all; "
+                   f"`landscape info {out}` gives every metric as median and 95% interval over them.")
+    if result.samples:
+        for split, used in (result.planes.samples if result.planes is not None else result.samples).items():
+            full = int(result.attrs.get("population", {}).get(split, 0)) or int(used.max())
+            done_cells = (result.planes.done if result.planes is not None else result.done())
+            share = used[done_cells].sum() / max(1, full * int(done_cells.sum()))
+            click.echo(f"  --tol {tol:g}: {split} cells used {share:.0%} of the samples a full evaluation needs "
+                       f"(median {int(np.median(used[done_cells]))} of {full} per cell).")
     losses = [v for name, v in result.values.items() if name.endswith("_loss")]
     diverged = int((result.done() & ~np.all([np.isfinite(v) for v in losses], axis=0)).sum()) if losses else 0
     if diverged:
