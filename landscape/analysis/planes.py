@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from landscape.base.spread import Spread, fmt, spread
+from landscape.base.spread import Spread, fmt, mean_se, spread
 from landscape.storage.io import Surface
 
 from .geometry import DEFAULT_THRESHOLDS, grid_metrics
@@ -48,6 +48,11 @@ def plane_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence
         arr = np.array([float(m[key]) for m in per])
         s = spread(arr, level, discrete=key.startswith("n_"))
         out.update({key: arr, f"{key}_median": s.median, f"{key}_lo": s.lo, f"{key}_hi": s.hi})
+    for key in ("curvature_x", "curvature_y"):  # the mean along random directions estimates a (weighted) trace
+        if key in out and len(per) > 1:
+            ms = mean_se(out[key], level, method="bootstrap-t")
+            out.update({f"{key}_mean": ms.mean, f"{key}_mean_se": ms.se, f"{key}_mean_lo": ms.lo,
+                        f"{key}_mean_hi": ms.hi})
     for key in PER_THRESHOLD:
         if key not in per[0]:
             continue
@@ -93,7 +98,10 @@ def describe(m: Dict[str, Any], ndim: int) -> List[str]:
         if one_cell[n].any():
             note = (f"  (the basin is one cell wide along {n} in {int(one_cell[n].sum())} of {K} planes: the fit "
                     "spans its walls, not its bowl; the curvature there is beyond the grid's resolution)")
-        lines.append(f"  curvature {n} (quadratic fit): {_number(m, f'curvature_{n}', 4)}{note}")
+        mean = (f"; mean {fmt(m[f'curvature_{n}_mean'], 4)} ± {fmt(m[f'curvature_{n}_mean_se'], 2)} (95% "
+                f"[{fmt(m[f'curvature_{n}_mean_lo'], 4)}, {fmt(m[f'curvature_{n}_mean_hi'], 4)}])"
+                if f"curvature_{n}_mean" in m else "")
+        lines.append(f"  curvature {n} (quadratic fit): {_number(m, f'curvature_{n}', 4)}{mean}{note}")
     for i, delta in enumerate(np.asarray(m["basin_thresholds"])):
         parts = []
         for n in names:
