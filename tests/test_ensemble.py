@@ -158,3 +158,41 @@ def test_killed_ensemble_resumes_to_the_bytes_of_an_uninterrupted_run(tmp_path):
     assert any(0 < c < 3 * 121 for c in counts), counts  # a kill landed mid-job
     run(out)
     assert out.read_bytes() == (tmp_path / "ref.h5").read_bytes()
+
+
+# --- figures ----------------------------------------------------------------------------------------
+
+def test_a_1d_ensemble_draws_the_median_its_band_and_each_plane(mlp, xy):
+    from landscape import plot
+
+    s = surface.compute(mlp, directions.random(mlp, n=1, seed=0), x=(-1, 1, 9), data=xy, planes=4, progress=False)
+    ax = plot.line(s, values=["train_loss"])
+    thin = [l for l in ax.get_lines() if l.get_label() == "_plane"]
+    assert len(thin) == 4
+    median = [l for l in ax.get_lines() if "median of 4 planes" in l.get_label()][0]
+    np.testing.assert_allclose(median.get_ydata(), np.median(s.planes.values["train_loss"], axis=0))
+    assert any("95% of 4 planes" in c.get_label() for c in ax.collections)
+
+
+def test_se_band_is_196_standard_errors_wide(mlp, xy):
+    from landscape import plot
+
+    s = surface.compute(mlp, directions.random(mlp, n=1, seed=0), x=(-1, 1, 9), data=xy, progress=False)
+    ax = plot.line(s, values=["train_loss"], se=True, log=False, vmin=0, vmax=100)
+    band = [c for c in ax.collections if "s.e." in c.get_label()][0]
+    top = band.get_paths()[0].vertices[:, 1].max()
+    assert top == pytest.approx(float(np.max(s.values["train_loss"] + 1.96 * s.se["train_loss"])), rel=1e-6)
+
+
+def test_planes_kind_draws_one_panel_per_plane_on_shared_levels(mlp, xy):
+    from landscape import plot
+
+    s = surface.compute(mlp, directions.random(mlp, n=2, seed=2), x=(-1, 1, 5), y=(-1, 1, 5), data=xy, planes=3,
+                        progress=False)
+    fig = plot.planes(s)
+    panels = [a for a in fig.axes if a.get_title().startswith("plane")]
+    assert [a.get_title() for a in panels] == ["plane 0 (seed 2)", "plane 1 (seed 3)", "plane 2 (seed 4)"]
+    levels = [tuple(c.levels) for a in panels for c in a.collections if hasattr(c, "levels")]
+    assert levels and len(set(levels)) == 1
+    with pytest.raises(ValueError, match="--planes K"):
+        plot.planes(s.plane(0))

@@ -121,6 +121,10 @@ def test_rerun_resumes_and_other_settings_need_overwrite(trained, tmp_path):
     (["--dir", "pca"], "--trajectory"),
     (["--norm", "filtr"], "filtr"),
     (["--dataset", "nope"], "nope"),
+    (["--planes", 0], "--planes"),
+    (["--tol", -1], "--tol"),
+    (["--tol", "nan"], "--tol"),
+    (["--planes", 2, "--dir", "hessian"], "--planes"),
 ])
 def test_bad_input_is_a_one_line_usage_error(trained, tmp_path, args, message):
     ckpt, _, _ = trained
@@ -283,3 +287,20 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(trained, tmp
     assert got.done().all()
     for name in expected.values:
         np.testing.assert_array_equal(got.values[name], expected.values[name])
+
+
+def test_planes_then_info_gives_every_metric_as_median_and_interval(trained, tmp_path):
+    ckpt, _, _ = trained
+    out = tmp_path / "p.h5"
+    r = run("surface", ckpt, "--x", "-1:1:7", "--y", "-1:1:7", "--planes", 3, "--n-samples", 64, "--out", out,
+            "--threads", 1, "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "3 planes (seeds 0..2)" in r.output
+    info = run("info", out)
+    assert info.exit_code == 0, info.output
+    for text in ("planes:    3 direction sets", "over 3 planes (median [95% interval]", "curvature x (quadratic fit):",
+                 "basin width at min+0.1", "local minima (below every neighbour by > 2 s.e.)", "barrier to the grid's edge",
+                 "cell 0.333 x 0.333", "finite-population correction toward"):
+        assert text in info.output, text
+    assert run("plot", out, "--kind", "planes", "--out", tmp_path / "p.png").exit_code == 0
+    assert (tmp_path / "p.png").stat().st_size > 10_000

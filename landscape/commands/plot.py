@@ -14,7 +14,7 @@ import click
 
 from ._common import FINITE, progress_option
 
-KIND_HELP = "line|contour|contourf|heatmap|surface|all"
+KIND_HELP = "line|contour|contourf|heatmap|surface|planes|all"
 
 
 def _load(path: str):
@@ -108,7 +108,10 @@ def common_options(f):
 @common_options
 @click.option("--trajectory/--no-trajectory", default=None,
               help="Draw the training path of a PCA-plane surface (default: when the file has one).")
-def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, trajectory):
+@click.option("--se", is_flag=True,
+              help="Line plots: draw each curve's 95% data-noise band, ± 1.96 standard errors per cell (stored by "
+                   "`landscape surface`). Example: landscape plot line.h5 --kind line --se --out line.png")
+def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, trajectory, se):
     """Draw a surface file: line, contour, filled contour, heatmap or 3D surface.
 
     \b
@@ -116,6 +119,8 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
       landscape plot surf.h5 --kind contour --out fig.png
       landscape plot surf.h5 --kind all --style paper --out figs/surf.pdf
       landscape plot surf.h5 --kind surface --log --vmax 10 --out surface.png
+      landscape plot planes5.h5 --kind planes --out planes.png    # a --planes 5 file: 5 panels, shared levels
+      landscape plot line.h5 --kind line --se --out line.png      # with the data-noise band
     """
     import matplotlib
 
@@ -126,7 +131,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
     from landscape.base.errors import check_choice
 
     if kind is not None:
-        check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS + ("all",))  # aliases work, unlisted
+        check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS + ("planes", "all"))  # aliases work, unlisted
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
     _check_out(out)
@@ -148,12 +153,22 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
         kinds = [kind]
     # check the value name up front, so `--kind all` fails before writing anything
     check_choice("--value", value, list(surf.values))
+    if kind == "planes":
+        with _style_context(style_name, width):
+            fig = lplot.planes(surf, value, **_plot_kwargs(log, vmin, vmax, levels))
+            try:
+                click.echo(f"wrote {lplot.save(fig, out, dpi=dpi)}")
+            finally:
+                plt.close(fig)
+        return
     written: List[str] = []
     with _style_context(style_name, width):
         for k in kinds:
             kw = _plot_kwargs(log, vmin, vmax, levels)
             if lplot.normalize_kind(k) != "line":
                 kw["trajectory"] = trajectory
+            elif se:
+                kw["se"] = True
             value_arg = None if (k == "line" and value == "train_loss") else value
             fig = lplot.draw(surf, k, value_arg, **kw)
             try:

@@ -245,6 +245,8 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     from landscape.storage import checkpoint
 
     splits = _splits(split)
+    if tol is not None and not np.isfinite(tol):
+        raise click.BadParameter(f"{tol!r} is not a standard error: give a positive number such as 0.01.", param_hint="--tol")
     dev = setup_compute(device, threads)
     ctx = distributed.init(dev)  # a no-op outside torchrun
     dev = distributed.device_for(dev, ctx)  # one GPU per local rank

@@ -27,6 +27,41 @@ def profile(surface, value: str) -> np.ndarray:
     return v[int(np.argmin(np.abs(surface.y))), :]
 
 
+def _row(surface, v: np.ndarray) -> np.ndarray:
+    """The 1D part of a per-cell array shaped like the values (the y = 0 row of a plane)."""
+    return v if surface.ndim == 1 else v[..., int(np.argmin(np.abs(surface.y))), :]
+
+
+def plane_profiles(surface, value: str) -> Optional[np.ndarray]:
+    """(K, nx) curves of ``value``, one per plane of a direction ensemble; None without one."""
+    if surface.planes is None or value not in surface.planes.values:
+        return None
+    return _row(surface, np.asarray(surface.planes.values[value], dtype=np.float64))
+
+
+def se_profile(surface, value: str) -> Optional[np.ndarray]:
+    """(nx,) standard errors of ``value`` along the drawn curve; None where the file has none."""
+    se = surface.se.get(value)
+    return None if se is None else _row(surface, np.asarray(se, dtype=np.float64))
+
+
+def _ensemble(ax: Axes, x: np.ndarray, curves: np.ndarray, color: str, style: str, scale: Optional[Scale] = None,
+              band_label: str = "_band"):
+    """K thin curves, their median (drawn by the caller) and the 95% band between planes."""
+    fit = (lambda v: beyond_frame(v, scale)) if scale is not None else (lambda v: v)
+    for c in curves:
+        ax.plot(x, fit(c), color=color, linestyle=style, linewidth=0.5, alpha=0.35, label="_plane")
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: cells not computed yet
+            lo, hi = np.nanquantile(curves, [0.025, 0.975], axis=0)
+    if scale is not None:
+        lo, hi = np.clip(lo, scale.vmin, None), np.clip(hi, None, scale.vmax * (1e3 if scale.log else 1) + 1e3)
+    ax.fill_between(x, lo, hi, color=color, alpha=0.15, linewidth=0, label=band_label)
+
+
 def beyond_frame(values: np.ndarray, scale: Scale) -> np.ndarray:
     """A loss curve ready to plot on ``scale``'s axis limits: NaN stays NaN (a gap), values above
     the cap keep their height and +inf goes far above it, so the curve leaves through the top of
@@ -52,7 +87,7 @@ def split_values(surface, values: Optional[Sequence[str]] = None):
 def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] = None, log: Optional[bool] = None,
          vmin: Optional[float] = None, vmax: Optional[float] = None, mark_min: bool = True,
          legend: bool = True, title: Optional[str] = None, loss_scale: Optional[Scale] = None,
-         acc_limits: Optional[tuple] = None) -> Axes:
+         acc_limits: Optional[tuple] = None, se: bool = False, planes: Optional[bool] = None) -> Axes:
     """Loss (left axis) and accuracy (right axis) along the x direction; returns the loss Axes.
 
     surface: 1D ``Surface`` (values (nx,)), or 2D, then the slice through y = 0 is drawn
@@ -61,17 +96,44 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
     vmin, vmax: loss-axis limits; losses above vmax (and inf/outliers) are drawn at the cap and the
              axis label says "(clipped at ...)"
     loss_scale, acc_limits: shared limits, used by ``compare`` so panels line up
+    se:      draw each curve's 95% data-noise band (± 1.96 standard errors per cell, ``surface.se``)
+    planes:  for a direction ensemble (``surface.planes``): the median over planes as the curve, the
+             K planes as thin curves and the band between their 2.5th and 97.5th percentiles
+             (default: whenever the surface has one)
     The accuracy twin axes, if any, is ``ax.landscape_twin``. NaN points are gaps in the curves.
     """
     ax = _draw.axes_2d(ax)
     losses, accs = split_values(surface, values)
     x = np.asarray(surface.x, dtype=float)
+    ensemble = surface.planes is not None if planes is None else bool(planes and surface.planes is not None)
+    K = len(surface.planes) if ensemble else 1
+
+    def curve(n):  # the drawn curve: the median over planes of an ensemble, else the values
+        if not ensemble:
+            return profile(surface, n)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(plane_profiles(surface, n), axis=0)
+
+    def label(n):
+        return _labels.value_label(n) + (f" (median of {K} planes)" if ensemble else "")
+
     if losses:
-        raw = [profile(surface, n) for n in losses]
+        raw = [curve(n) for n in losses]
         scale = loss_scale or shared_scale(raw, vmin=vmin, vmax=vmax, log=log, value=losses[0])
         for n, r in zip(losses, raw):
-            ax.plot(x, beyond_frame(r, scale), color=LOSS_COLOR, linestyle="--" if "test" in n else "-",
-                    label=_labels.value_label(n))
+            style = "--" if "test" in n else "-"
+            first = n == losses[0]
+            if ensemble:
+                _ensemble(ax, x, plane_profiles(surface, n), LOSS_COLOR, style, scale,
+                          f"95% of {K} planes (thin: each)" if first else "_band")
+            e = se_profile(surface, n) if se else None
+            if e is not None and not ensemble:
+                ax.fill_between(x, np.clip(r - 1.96 * e, scale.vmin, None), r + 1.96 * e, color=LOSS_COLOR,
+                                alpha=0.25, linewidth=0, label="± 1.96 s.e. (data noise)" if first else "_se")
+            ax.plot(x, beyond_frame(r, scale), color=LOSS_COLOR, linestyle=style, label=label(n))
             if mark_min:
                 i = np.nanargmin(np.where(np.isfinite(r), r, np.nan)) if np.isfinite(r).any() else None
                 if i is not None:
@@ -90,14 +152,20 @@ def line(surface, ax: Optional[Axes] = None, *, values: Optional[Sequence[str]] 
     if accs:
         twin = ax.twinx() if losses else ax
         for n in accs:
-            twin.plot(x, profile(surface, n), color=ACC_COLOR, linestyle="--" if "test" in n else "-",
-                      label=_labels.value_label(n))
+            style = "--" if "test" in n else "-"
+            r = curve(n)
+            if ensemble:
+                _ensemble(twin, x, plane_profiles(surface, n), ACC_COLOR, style)
+            e = se_profile(surface, n) if se else None
+            if e is not None and not ensemble:
+                twin.fill_between(x, r - 1.96 * e, r + 1.96 * e, color=ACC_COLOR, alpha=0.25, linewidth=0, label="_se")
+            twin.plot(x, r, color=ACC_COLOR, linestyle=style, label=label(n))
         if acc_limits is not None:
             twin.set_ylim(*acc_limits)
         twin.set_ylabel("accuracy", color=ACC_COLOR)
         twin.tick_params(axis="y", colors=ACC_COLOR)
         if twin is not ax:
-            handles += twin.get_lines()
+            handles += [h for h in twin.get_lines() if not h.get_label().startswith("_")]
     ax.landscape_twin = twin if twin is not ax else None
     ax.set_xlabel(_labels.axis_label(surface, 0))
     ax.set_xlim(x.min(), x.max())
