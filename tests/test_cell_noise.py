@@ -39,9 +39,9 @@ def test_intervals_from_256_samples_cover_the_full_data_loss(digits):
     assert np.mean(hits) >= 0.90, [float(np.mean(h)) for h in hits]
 
 
-def test_block_ends_double_up_to_the_data():
-    assert block_ends(1797, 256) == [256, 512, 1024, 1797]
-    assert block_ends(100, 256) == [100]
+def test_block_ends_grow_by_steps_up_to_the_data():
+    assert block_ends(1797, 256, 512) == [256, 768, 1280, 1792, 1797]
+    assert block_ends(100, 256) == [100] and block_ends(600)[:3] == [128, 256, 384]
 
 
 def test_tol_stops_early_stays_close_and_keeps_high_cells_above_the_cap(digits, tmp_path):
@@ -52,7 +52,7 @@ def test_tol_stops_early_stays_close_and_keeps_high_cells_above_the_cap(digits, 
     s = surface.compute(model, d, data=(X, Y), tol=Tolerance(0.02, cap=cap), path=str(tmp_path / "t.h5"), **grid)
     used = s.samples["train"]
     assert s.attrs["tol"] == 0.02 and s.attrs["tol_cap"] == cap
-    assert used.min() == 256 and used.max() <= len(X) and used.mean() < 0.8 * len(X)
+    assert used.min() == 128 and used.max() <= len(X) and used.mean() < 0.8 * len(X)
     below, above = full <= cap, full > cap
     assert np.mean(np.abs(s.values["train_loss"] - full)[below] <= 0.04) >= 0.95
     assert (s.values["train_loss"][above] > cap).all()

@@ -187,7 +187,7 @@ def _display_name(spec, model) -> str:
                    "info` and the metrics then give the median and 95% interval over planes, `landscape plot --kind "
                    "planes` draws them all. Example: --planes 5.")
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=None, metavar="T",
-              help="Evaluate each cell on growing seeded blocks of samples (256, 512, ...) until the standard error of "
+              help="Evaluate each cell on growing seeded blocks of samples (128, 256, 384, ...) until the standard error of "
                    "its loss is at most T, its interval lies wholly above the figures' cap (loss 10), or the data run "
                    "out; the samples per cell are stored. The same picture for a fraction of the forward passes. "
                    "Example: --tol 0.01.")

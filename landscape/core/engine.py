@@ -359,13 +359,15 @@ class PointEvaluator:
         for j, (split, batches) in enumerate(self.data.items()):
             sums = row[SUMS * j:SUMS * (j + 1)]
             ends = self.blocks.get(split) if self.tol is not None else None
-            count = 0
+            count, target = 0, 0
             for i, batch in enumerate(batches):
                 count += self._score(model, batch, sums)
-                if ends and i + 1 in ends and i + 1 < len(batches):
+                if ends and i + 1 in ends and i + 1 < len(batches) and count >= target:
                     loss, _, squares, _ = sums.tolist()
-                    if self.tol.settled(loss, squares, count, self.population.get(split)):
+                    pop = self.population.get(split)
+                    if self.tol.settled(loss, squares, count, pop):
                         break
+                    target = int(self.tol.needed(loss, squares, count, pop))  # jump to where it should settle
             sums[3] = count
             self.counts[split] = count
 
