@@ -41,7 +41,7 @@ import numpy as np
 
 from landscape.base.errors import check_choice
 
-from . import cifar, digits, idx, mnist1d, synthetic
+from . import cifar, digits, idx, majority, mnist1d, synthetic
 from .paths import PathLike, default_root, resolve_root
 
 SPLITS = ("train", "test")
@@ -87,6 +87,11 @@ _SPECS = [
                 # no flips (a mirrored template is another digit's); shifts of 10% of the length and
                 # noise at 5% of the data's std are within the generator's own variation
                 {"crop_padding": 4, "flip": False, "noise": 0.05}, mnist1d.load_split, standardized=True),
+    DatasetSpec("majority", (majority.VOCAB, majority.LENGTH), majority.CLASSES, dict(majority.SIZES),
+                "synthetic, fixed seeds (no download)",
+                "the most frequent of 10 symbols in a sequence of 16, one-hot (a token task for transformers)",
+                # a changed, moved or noised symbol would change the count: no augmentation
+                {"crop_padding": 0, "flip": False}, _embedded(majority.load_split), standardized=True),
     DatasetSpec("mnist", (1, 28, 28), digits.CLASSES, {"train": 60000, "test": 10000},
                 "IDX files (yann.lecun.com/exdb/mnist)", "28x28 handwritten digits (LeCun et al. 1998)",
                 {"crop_padding": 2, "flip": False}, partial(idx.load_split, "mnist"),
