@@ -4,7 +4,7 @@ Layout (``depth`` blocks, width ``d = 64 * width``, ``heads`` heads, MLP hidden 
 
     input -> tokens (N, T, d) = embed(x) + pos                     (patches of a signal, or token ids)
           -> depth x block                                          (below)
-          -> norm_f -> mean over the T tokens -> head               (N, num_classes) logits
+          -> norm_f -> mean over the T tokens -> fc                 (N, num_classes) logits
 
 A block is the Transformer's (Vaswani et al. 2017) pair of sub-layers, attention then MLP, each
 ``f`` wrapped according to ``norm`` and ``skip``::
@@ -227,7 +227,7 @@ class Transformer(nn.Module):
                 Block(features, heads, skip=skip, norm=norm, activation=activation, dropout=dropout)
                 for _ in range(depth)])
             self.norm_f = _norm(norm, features)
-            self.head = nn.Linear(features, num_classes)
+            self.fc = nn.Linear(features, num_classes)  # `fc`, the classifier's name in every family
             self._init()
 
     def _init(self) -> None:
@@ -262,7 +262,7 @@ class Transformer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.tokens_of(x))  # (N, T, d)
-        return self.head(self.norm_f(h).mean(dim=1))  # (N, num_classes)
+        return self.fc(self.norm_f(h).mean(dim=1))  # (N, num_classes)
 
 
 def _check_int(param: str, value, low: int, what: str) -> None:
