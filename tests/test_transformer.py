@@ -209,3 +209,19 @@ def test_cli_pair_surface_sharpness_plot(tmp_path):
     r = run.invoke(cli.main, ["plot", str(surf), "--out", str(tmp_path / "s.png")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_block_profiles_figure():
+    import matplotlib.pyplot as plt
+
+    from landscape.plot.blocks import block_profiles
+
+    fig = block_profiles([{"depth": 3, "skip": True, "rank": [0.9, 0.8, 0.7], "grad": [1.0, 1.2, 1.5]},
+                          {"depth": 3, "skip": False, "rank": [0.5, 1e-3, 0.0], "grad": [2.0, 1.0, 0.5]}], title="t")
+    left, right = fig.axes
+    assert left.get_yscale() == right.get_yscale() == "log"
+    assert [len(ax.lines) for ax in (left, right)] == [3, 2]  # two series (+ the floor line on the left)
+    assert left.lines[1].get_linestyle() == "--" and min(left.lines[1].get_ydata()) > 0  # 0 drawn at the floor
+    plt.close(fig)
+    with pytest.raises(ValueError, match="series"):
+        block_profiles([])
