@@ -21,7 +21,7 @@ CLAIM = re.compile(r"^- \*\*(Confirmed|Partly confirmed|Not confirmed)\*\*: ", r
 def test_config_members_measures_and_claims():
     config = study.load_config(study.resolve_config("transformer-depth"))
     values = {v.name: v.values for v in config.study.variables}
-    assert values["depth"] == (2, 6, 12) and values["skip"] == (True, False)
+    assert values["depth"] == (2, 4, 8) and values["skip"] == (True, False)
     assert set(values["norm"]) == {"pre", "post", "none", "pre_nowarmup", "post_nowarmup"}
     assert config.data.dataset == "majority" and config.study.model == "transformer"
     load_plugins()
