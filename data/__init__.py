@@ -2,7 +2,7 @@
 
     X, Y = data.load("digits", split="train", n=512, seed=0)   # X (512, 1, 8, 8) float32, Y int64
     data.info("digits")        # shape, classes, sizes, source, normalization, default augmentation
-    data.list_datasets()       # ['digits', 'mnist1d', 'mnist', 'fashion-mnist', 'cifar10', 'blobs', 'spirals']
+    data.list_datasets()       # ['digits', 'mnist1d', 'majority', 'mnist', 'fashion-mnist', 'cifar10', 'blobs', 'spirals']
     Xa = data.augment(X, **data.default_augmentation("digits"), seed=0)
 
 Every dataset is a fixed train/test pair of images (N, C, H, W) or 1D signals (N, C, L) with integer
@@ -13,6 +13,7 @@ name            shape      classes  train / test     source
 ==============  =========  =======  ===============  ==============================================
 digits          1x8x8      10       1,437 / 360      scikit-learn ``load_digits``: embedded, default
 mnist1d         1x40       10       4,000 / 1,000    the ``mnist1d`` package's generator (``data.mnist1d``)
+majority        10x16      10       4,000 / 1,000    seeded token task, one-hot (``data.majority``)
 mnist           1x28x28    10       60,000 / 10,000  IDX files under the data root (``data.idx``)
 fashion-mnist   1x28x28    10       60,000 / 10,000  IDX files under the data root (``data.idx``)
 cifar10         3x32x32    10       50,000 / 10,000  python pickle batches (``data.cifar``)
@@ -23,7 +24,7 @@ spirals         1x8x8      3        1,200 / 300      seeded synthetic (``data.sy
 Pixels are scaled to [0, 1]; ``normalize=True`` then standardizes each channel with the mean and
 std of the *whole train split* (never of the subset, never of the test split), so train and test
 inputs go through the same affine map; ``info`` and :func:`normalization` report the constants so a
-checkpoint can record them. MNIST-1D comes standardized by its own generator (mean 0, std 1 over all
+checkpoint can record them (``majority``'s one-hot tokens are kept as they are). MNIST-1D comes standardized by its own generator (mean 0, std 1 over all
 its sequences) and is kept as generated: its constants are 0 and 1. Generated sets (mnist1d) cache
 their arrays under the data root. The data root (``root=None``) is ``$LANDSCAPE_DATA`` or
 ``~/.cache/landscape/data``; missing or malformed files raise ``landscape.errors.FileFormatError``
@@ -41,7 +42,7 @@ import numpy as np
 
 from landscape.base.errors import check_choice
 
-from . import cifar, digits, idx, mnist1d, synthetic
+from . import cifar, digits, idx, majority, mnist1d, synthetic
 from .paths import PathLike, default_root, resolve_root
 
 SPLITS = ("train", "test")
@@ -87,6 +88,11 @@ _SPECS = [
                 # no flips (a mirrored template is another digit's); shifts of 10% of the length and
                 # noise at 5% of the data's std are within the generator's own variation
                 {"crop_padding": 4, "flip": False, "noise": 0.05}, mnist1d.load_split, standardized=True),
+    DatasetSpec("majority", (majority.VOCAB, majority.LENGTH), majority.CLASSES, dict(majority.SIZES),
+                "synthetic, fixed seeds (no download)",
+                "the most frequent of 10 symbols in a sequence of 16, one-hot (a token task for transformers)",
+                # a changed, moved or noised symbol would change the count: no augmentation
+                {"crop_padding": 0, "flip": False}, _embedded(majority.load_split), standardized=True),
     DatasetSpec("mnist", (1, 28, 28), digits.CLASSES, {"train": 60000, "test": 10000},
                 "IDX files (yann.lecun.com/exdb/mnist)", "28x28 handwritten digits (LeCun et al. 1998)",
                 {"crop_padding": 2, "flip": False}, partial(idx.load_split, "mnist"),

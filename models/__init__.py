@@ -8,7 +8,10 @@
     models.info("resnet56")                   # family, options, parameter count
 
 Families (also valid names for ``create``): ``"resnet"`` (:class:`models.resnet.ResNet`, He et al.
-2016), ``"mlp"`` (:class:`models.mlp.MLP`) and ``"vgg"`` (:class:`models.vgg.VGG`, Li et al. 2018).
+2016), ``"mlp"`` (:class:`models.mlp.MLP`), ``"vgg"`` (:class:`models.vgg.VGG`, Li et al. 2018) and
+``"transformer"`` (:class:`models.transformer.Transformer`, a non-causal encoder classifier whose
+``norm`` is ``"pre"``/``"post"``/``"none"`` LayerNorm placement; builders ``transformer12``,
+``transformer12_noskip``, ``transformer12_postnorm``, ``transformer12_nonorm``).
 All share the options ``norm``, ``activation``, ``dropout``, ``width``, ``depth``, ``in_shape``,
 ``num_classes`` and ``seed``; ResNet and MLP also have ``skip``. Builders are thin names for option
 sets (``resnet56_noskip`` = resnet with depth=56, skip=False); ``models.resnet56(...)`` works too.
@@ -28,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from . import mlp, resnet, vgg  # noqa: F401  (importing registers the families and builders)
+from . import mlp, resnet, transformer, vgg  # noqa: F401  (importing registers the families and builders)
 from ._registry import BUILDERS, FAMILIES, family_options
 from .layers import ACTIVATIONS, NORMS
 
@@ -95,8 +98,8 @@ def create(name: str, **overrides: Any) -> nn.Module:
 def pair(name: str, vary: str = "skip", **overrides: Any) -> Tuple[nn.Module, nn.Module]:
     """Two models that differ only in ``vary``: ``(with, without)``.
 
-    ``vary="skip"``: ``skip=True`` / ``skip=False``. ``vary="norm"``: the builder's norm (``"batch"``
-    if it has none) / ``norm="none"``. Everything else, including ``seed``, is shared: if no seed is
+    ``vary="skip"``: ``skip=True`` / ``skip=False``. ``vary="norm"``: the builder's norm (the
+    family's default, ``"batch"`` or the transformer's ``"pre"``, if it has none) / ``norm="none"``. Everything else, including ``seed``, is shared: if no seed is
     given one is drawn from torch's global RNG (so ``torch.manual_seed`` makes pairs reproducible)
     and recorded in both specs. Parameter names and shapes are identical, and so are the initial
     weights. Raises ValueError if the family has no such switch (VGG has no ``skip``).
@@ -113,7 +116,8 @@ def pair(name: str, vary: str = "skip", **overrides: Any) -> Tuple[nn.Module, nn
     if vary == "skip":
         on, off = {"skip": True}, {"skip": False}
     else:
-        on, off = {"norm": options["norm"] if options["norm"] != "none" else "batch"}, {"norm": "none"}
+        default = family_options(family)["norm"]
+        on, off = {"norm": options["norm"] if options["norm"] != "none" else default}, {"norm": "none"}
     cls = FAMILIES[family]
     return cls(**{**options, **on}), cls(**{**options, **off})
 

@@ -20,7 +20,7 @@ from torch import nn
 from landscape.base.errors import check_choice
 
 NORMS = ("batch", "layer", "group", "none")
-ACTIVATIONS = ("relu", "leaky_relu", "prelu", "sigmoid", "tanh")
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "sigmoid", "tanh", "gelu")
 
 LEAKY_SLOPE = 0.01  # PyTorch's default negative slope for LeakyReLU
 PRELU_INIT = 0.25  # He et al. 2015 (PReLU paper) initial slope
@@ -112,6 +112,8 @@ def activation_layer(activation: str, channels: int) -> nn.Module:
         return nn.PReLU(channels, init=PRELU_INIT)
     if activation == "sigmoid":
         return nn.Sigmoid()
+    if activation == "gelu":
+        return nn.GELU()
     return nn.Tanh()
 
 
@@ -135,6 +137,7 @@ def init_weights(model: nn.Module, activation: str, last: Optional[nn.Module] = 
     nonlinearity, slope = {
         "relu": ("relu", 0.0), "leaky_relu": ("leaky_relu", LEAKY_SLOPE), "prelu": ("leaky_relu", PRELU_INIT),
         "sigmoid": ("sigmoid", 0.0), "tanh": ("tanh", 0.0),
+        "gelu": ("relu", 0.0),  # GELU (Hendrycks & Gimpel 2016) is ReLU-like for |x| >> 1: ReLU's gain
     }[activation]
     for module in model.modules():
         if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)) and not module.weight.is_meta:

@@ -98,7 +98,8 @@ def assert_one_line_error(exc: BaseException, *needles: str):
 def test_registry_lists_every_dataset_with_static_info():
     names = data.list_datasets()
     assert names[0] == "digits"
-    assert set(names) == {"digits", "mnist1d", "mnist", "fashion-mnist", "cifar10", "blobs", "spirals"}
+    assert set(names) == {"digits", "mnist1d", "majority", "mnist", "fashion-mnist", "cifar10", "blobs",
+                          "spirals"}
     for name in names:
         meta = data.info(name, inspect=False)
         assert meta["num_classes"] == len(meta["classes"])

@@ -79,7 +79,8 @@ def test_train_and_eval_mode(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_dropout_only_in_training(name):
     """dropout=p changes training outputs at random; in eval mode the net equals its dropout-free twin."""
-    kw = dict(SMALL, seed=1, norm="layer")  # layer norm: same in both modes, so only dropout differs
+    # layer norm (the transformer's Pre-LN): same in both modes, so only dropout differs
+    kw = dict(SMALL, seed=1, norm="pre" if models.resolve(name)[0] == "transformer" else "layer")
     with_drop, without = models.create(name, dropout=0.5, **kw), models.create(name, dropout=0.0, **kw)
     assert sum(isinstance(m, nn.Dropout) for m in with_drop.modules()) >= 1
     x = batch()
@@ -107,7 +108,7 @@ def test_pairs_share_names_shapes_and_weights(name):
         diff = {k for k in on.spec if on.spec[k] != off.spec[k]}
         assert diff == {vary}
         assert (on.spec[vary], off.spec[vary]) in [(True, False), ("batch", "none"), ("layer", "none"),
-                                                   ("group", "none")]
+                                                   ("group", "none"), ("pre", "none"), ("post", "none")]
         with torch.no_grad():  # the switch matters: the two members compute different functions
             # (in training mode: in eval mode a fresh BN, running mean 0 and variance 1, is the
             # identity up to eps, like the ChannelAffine of the norm="none" member at init)
@@ -147,7 +148,8 @@ def test_layer_order_follows_the_forward_pass(name):
     order = models.layer_order(model)
     assert order == models.layer_order(model, example_input=batch(2))
     first = dict(model.named_parameters())[order[0]]
-    assert first.shape[1] == 1 or first.shape[1] == 64  # input layer: 1 channel or 64 flat inputs
+    # input layer: 1 channel, 64 flat inputs, or (transformer) a patch of 4 pixels
+    assert first.shape[1] in ((4,) if models.resolve(name)[0] == "transformer" else (1, 64))
     assert order[-1] == "fc.weight"
     every = models.layer_order(model, weights_only=False)
     assert sorted(every) == sorted(n for n, _ in model.named_parameters())
@@ -293,7 +295,7 @@ def test_unknown_name_suggests_close_matches():
 
 @pytest.mark.parametrize("overrides, words", [
     (dict(norm="batchnorm"), ["norm", "batchnorm", "'batch'"]),
-    (dict(activation="gelu"), ["activation", "gelu", "relu"]),
+    (dict(activation="swish"), ["activation", "swish", "relu"]),
     (dict(depth=21), ["depth", "21", "6n+2"]),
     (dict(dropout=1.0), ["dropout", "1.0"]),
     (dict(width=0), ["width"]),

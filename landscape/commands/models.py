@@ -12,8 +12,8 @@ DATASET_HELP = ("Count parameters for this dataset's input shape and classes (se
 
 def _shape_overrides(dataset: Optional[str]) -> Dict[str, Any]:
     """``in_shape``/``num_classes`` for ``dataset`` (none: the models' defaults, CIFAR-10's)."""
-    if dataset is None:
-        return {}
+    if dataset is None:  # every family counted for the same inputs (the transformer's own default is 1x40)
+        return {"in_shape": (3, 32, 32), "num_classes": 10}
     from landscape import data
 
     meta = data.info(dataset, inspect=False)  # ValueError naming the datasets if unknown
@@ -36,7 +36,7 @@ def models():
 
 
 @models.command("list")
-@click.option("--family", default=None, metavar="NAME", help="Only this family (mlp, resnet, vgg).")
+@click.option("--family", default=None, metavar="NAME", help="Only this family (mlp, resnet, transformer, vgg).")
 @click.option("--dataset", default=None, metavar="NAME", help=DATASET_HELP)
 def list_models(family: Optional[str], dataset: Optional[str]) -> None:
     """Print a table: name, family, parameter count, description.
