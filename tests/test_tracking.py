@@ -1,17 +1,17 @@
 """Sharpness tracked along training (landscape.analysis.tracking) and full-batch gradient descent
 (TrainConfig(optimizer="gd")): oracle checks against dense Hessians, resume, the CLI, the figure."""
-import dataclasses
 import json
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
 
 from landscape.analysis import hessian
-from landscape.analysis.tracking import SharpnessTracker, batch_sharpness, stability_threshold
+from landscape.analysis.tracking import SharpnessTracker, stability_threshold
 from landscape.training.train import TrainConfig, fit, recommended
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def blobs(n=96, seed=0):
@@ -153,3 +153,45 @@ def test_tracking_config_is_checked_and_needs_a_tracker():
     assert not any(k.startswith("track_") for k in TrainConfig().to_dict())
     c = TrainConfig(track_sharpness=4, track_trace=10)
     assert TrainConfig.from_dict(c.to_dict()) == c
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+def invoke(*args):
+    from landscape import cli
+
+    return CliRunner().invoke(cli.main, [str(a) for a in args])
+
+
+def test_cli_tracked_lambda_max_agrees_with_landscape_sharpness_on_the_snapshot(tmp_path):
+    """The tracked λmax at step 10 and `landscape sharpness` on snapshots/epoch_0010.pt (same 300 samples)."""
+    out = tmp_path / "run"
+    r = invoke("train", "mlp8", "--dataset", "mnist1d", "--n-train", 300, "--optimizer", "gd", "--lr", 0.1,
+               "--epochs", 10, "--track-sharpness", 5, "--track-samples", 300, "--save-every", 5, "--threads", 1,
+               "--out", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "lambda_max, last" in r.output and "sharpness.csv" in r.output
+    history = json.loads((out / "history.json").read_text())
+    rows = history["sharpness"]
+    assert [row["step"] for row in rows] == [0, 5, 10]
+    assert history["sharpness_settings"]["n_samples"] == 300
+    assert all(row["threshold"] == pytest.approx(20.0) for row in rows)
+    assert len(history["epochs"]) == 11  # gd: one step per epoch
+    r = invoke("sharpness", out / "snapshots" / "epoch_0010.pt", "--top-k", 1, "--n-samples", 300, "--data-seed", 0,
+               "--threads", 1, "--json", tmp_path / "s.json", "--no-progress")
+    assert r.exit_code == 0, r.output
+    separate = json.loads((tmp_path / "s.json").read_text())["eigenvalues"]["values"][0]
+    assert rows[-1]["lambda_max"] == pytest.approx(separate, rel=0.01)
+    assert (out / "sharpness.csv").read_text().splitlines()[0].startswith("step,epoch,lr,threshold,lambda_max")
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--track-trace", "5"], "--track-sharpness"),
+    (["--optimizer", "gd", "--momentum", "0.9"], "momentum"),
+    (["--track-sharpness", "2", "--track-preconditioned"], "track_preconditioned"),
+])
+def test_cli_bad_tracking_options_exit_2_and_write_nothing(tmp_path, args, match):
+    out = tmp_path / "run"
+    r = invoke("train", "mlp8", "--dataset", "digits", "--n-train", 50, "--epochs", 1, "--out", out, *args)
+    assert r.exit_code == 2 and match in r.output, r.output
+    assert not (out / "history.json").exists()
