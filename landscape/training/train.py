@@ -22,7 +22,11 @@ Determinism: shuffling and augmentation draw from one ``torch.Generator`` seeded
 inside ``torch.random.fork_rng`` so the caller's RNG is left alone. On a CPU, with the same thread
 count, the same inputs and seed give bitwise-identical weights, and a run killed at any moment and
 resumed ends with the same weights as one never interrupted (all RNG states, the optimizer state and
-the history are saved atomically after every epoch).
+the history are saved atomically after every epoch; under full-batch descent, ``optimizer="gd"``,
+where an epoch is one step, after every ``GD_WRITE_EVERY``-th).
+
+With ``config.track_sharpness = N`` and a tracker (``landscape.analysis.tracking``), the Hessian is
+measured every N optimizer steps: rows in ``history.json`` ("sharpness") and ``sharpness.csv``.
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ from torch import nn
 from landscape.base import progress
 from landscape.base.joblock import output_lock
 from landscape.core import distributed, evaluate
+from landscape.core.params import restored
 from landscape.storage import checkpoint, rundir
 from landscape.storage.rundir import COLUMNS, check_run_dir, display_name, load_history  # noqa: F401  (public here too)
 
@@ -52,6 +57,9 @@ from .trainconfig import OPTIMIZERS, TrainConfig, recommended  # noqa: F401  (pu
 
 log = logging.getLogger(__name__)
 
+# under optimizer="gd" an epoch is one step: logs and the resumable state are written every this many
+# (an fsync'd write per file per step cost 40% of a 4,000-sample MLP's step; measured)
+GD_WRITE_EVERY = 10
 INIT_FLOW_BATCHES = 32  # batches used to measure gradient flow at initialization (the whole of digits)
 
 PathLike = Union[str, os.PathLike]
@@ -305,6 +313,7 @@ class _Loop:
         self.stopped_early = False
         self.diverged = False
         self.finished = False
+        self.best_written: Optional[int] = None  # the epoch whose weights best.pt holds
         self.tracker = tracker
         self.tracked: List[Dict[str, Any]] = []
         if tracker is not None:
@@ -537,8 +546,9 @@ class _Loop:
         if math.isfinite(watched) and watched < self.best_value:
             self.best_value, self.best_epoch, self.bad_epochs = watched, epoch, 0
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            if self.writes:
+            if self.writes and self._due(epoch):
                 self._save_checkpoint(self.run_dir / "best.pt", epoch, row)
+                self.best_written = epoch
         else:
             self.bad_epochs += 1
             if c.patience is not None and self.bad_epochs >= c.patience and epoch < c.epochs:
@@ -551,9 +561,24 @@ class _Loop:
             last = stop or epoch == c.epochs
             if last or (c.save_every and epoch % c.save_every == 0):
                 self._save_checkpoint(self._snapshot_path(epoch), epoch, row)
-            self._write_logs()
-            self._save_state(epoch)  # last: everything above is redone identically if killed before this
+            if last or self._due(epoch):
+                if self.best_epoch is not None and self.best_written != self.best_epoch:
+                    self._save_best()
+                self._write_logs()
+                self._save_state(epoch)  # last: everything above is redone identically if killed before this
         return stop
+
+    def _due(self, epoch: int) -> bool:
+        """Whether this epoch's logs and state are written: every epoch, but every ``GD_WRITE_EVERY``-th
+        under full-batch descent, where an epoch is one step (a kill then redoes at most that many)."""
+        return self.config.optimizer != "gd" or epoch % GD_WRITE_EVERY == 0
+
+    def _save_best(self) -> None:
+        row = next(r for r in self.history if r["epoch"] == self.best_epoch)
+        with restored(self.model):
+            self.model.load_state_dict(self.best_state)
+            self._save_checkpoint(self.run_dir / "best.pt", self.best_epoch, row)
+        self.best_written = self.best_epoch
 
     def _final_epoch(self) -> int:
         if self.config.patience is not None and self.best_epoch is not None:
