@@ -38,6 +38,7 @@ writes the rows an uninterrupted one writes.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -219,3 +220,60 @@ def _subset_loss(model: nn.Module, data: Any, loss: Any, batch_size: int) -> flo
         return float(_evaluate.evaluate(model, _evaluate.batches(data, batch_size), obj)["loss"])
     finally:
         model.train(was_training)
+
+
+# --------------------------------------------------------------------------------------------------
+# what a tracked run shows: the edge-of-stability checks, as numbers
+
+
+def edge_of_stability(rows: List[Mapping[str, Any]], losses: Optional[List[float]] = None,
+                      value: str = "lambda_max", band: float = 0.1, window: int = 25) -> Dict[str, Any]:
+    """The numbers behind Cohen et al.'s (2021) claims for one tracked run.
+
+    rows:   tracked rows (``Run.sharpness`` / ``history["sharpness"]``), each with ``step``, ``value`` and
+            ``threshold`` (2/η; 38/η for Adam's ``"preconditioned"``).
+    losses: the training loss after each optimizer step, step 1 first (under full-batch descent,
+            ``history["epochs"][1:]``'s ``train_loss``); None: no loss checks.
+    band:   "at the threshold" means ``|value / threshold − 1| <= band``; "reached" means
+            ``value >= (1 − band) threshold`` for the first time.
+    window: steps per window for "the loss falls over long windows".
+
+    Returns ``start``/``peak``/``final`` (the value at step 0, its largest, its last), ``threshold``
+    (the last row's), ``sharpening`` (the largest value up to the step that reaches the threshold, or
+    up to the end, over the value at step 0), ``reached_step`` (None: never), and over the rows from
+    that step on: ``median_ratio`` (median of value/threshold), ``within`` (fraction within the band),
+    ``n_after``. With ``losses``: ``loss_increases`` (steps whose loss rose), ``loss_steps``,
+    ``windows`` and ``windows_falling`` (consecutive ``window``-step windows whose mean loss is below
+    the previous window's), ``loss_first``/``loss_last``.
+    """
+    pts = [(int(r["step"]), float(r[value]), float(r["threshold"])) for r in rows
+           if r.get(value) is not None and r.get("threshold") is not None and math.isfinite(float(r[value]))]
+    out: Dict[str, Any] = {"value": value, "band": band, "measured": len(pts)}
+    if not pts:
+        return out
+    steps = [p[0] for p in pts]
+    vals = [p[1] for p in pts]
+    ratios = [v / t for _, v, t in pts]
+    reach = next((i for i, r in enumerate(ratios) if r >= 1 - band), None)
+    upto = vals[: (reach + 1) if reach is not None else len(vals)]
+    out.update(start=vals[0], peak=max(vals), final=vals[-1], threshold=pts[-1][2],
+               sharpening=max(upto) / vals[0] if vals[0] > 0 else None,
+               reached_step=None if reach is None else steps[reach])
+    if reach is not None:
+        after = sorted(ratios[reach:])
+        out.update(median_ratio=_median(after), within=sum(abs(r - 1) <= band for r in after) / len(after),
+                   n_after=len(after))
+    if losses:
+        loss = [float(x) for x in losses]
+        ups = sum(b > a for a, b in zip(loss, loss[1:]))
+        means = [sum(loss[i:i + window]) / len(loss[i:i + window]) for i in range(0, len(loss) - window + 1, window)]
+        out.update(loss_first=loss[0], loss_last=loss[-1], loss_steps=len(loss) - 1, loss_increases=ups,
+                   windows=max(len(means) - 1, 0), windows_falling=sum(b < a for a, b in zip(means, means[1:])),
+                   window=window)
+    return out
+
+
+def _median(sorted_values: List[float]) -> float:
+    n = len(sorted_values)
+    mid = n // 2
+    return sorted_values[mid] if n % 2 else 0.5 * (sorted_values[mid - 1] + sorted_values[mid])
