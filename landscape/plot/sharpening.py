@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+LOG_SPAN = 10.0
 VALUES = {"lambda_max": "λmax (top Hessian eigenvalue)", "preconditioned": "λmax(P⁻¹H), preconditioned",
           "batch_sharpness": "batch sharpness", "trace": "Hessian trace"}
 
@@ -109,12 +110,15 @@ def _steps_per_epoch(history: Mapping[str, Any]) -> float:
 
 
 def sharpening(histories: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]], value: Optional[str] = None, *,
-               names: Optional[Sequence[str]] = None, figsize=None, log_loss: bool = False) -> Figure:
+               names: Optional[Sequence[str]] = None, figsize=None, log_loss: bool = False,
+               log_sharpness: Optional[bool] = None) -> Figure:
     """One column per run: tracked sharpness with its threshold (top), training loss (bottom).
 
     The sharpness panels share one y-axis, the loss panels another, all panels the step axis, so a
     pair (skip vs no skip, norm vs none) or a set of step sizes compares on one scale. Each top panel's
-    title gives the run's name, η and the threshold's value. Returns the Figure.
+    title gives the run's name, η and the threshold's value. ``log_sharpness``: a log scale for the
+    sharpness panels (None: when the values span more than ``LOG_SPAN``×, as after a catapult from a
+    sharp initialization). Returns the Figure.
     """
     runs = [histories] if isinstance(histories, Mapping) else list(histories)
     if not runs:
@@ -125,6 +129,7 @@ def sharpening(histories: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]],
     if figsize is None:
         figsize = (min(3.4 * n, 16.0) + 0.6, 5.2)
     fig, axes = plt.subplots(2, n, figsize=figsize, sharex=True, sharey="row", squeeze=False, layout="constrained")
+    spans: List[float] = []
     for i, h in enumerate(runs):
         name = names[i] if names is not None else (h.get("name") or f"run {i + 1}")
         rows = _rows(h, name)
@@ -141,7 +146,14 @@ def sharpening(histories: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]],
             bottom.set_ylabel("")
         if log_loss:
             bottom.set_yscale("log")
+        top.set_xlabel("")  # the loss panel below names the shared step axis
         top.grid(alpha=0.3)
         bottom.grid(alpha=0.3)
-    axes[0, 0].legend(loc="lower right", fontsize="small")
+        spans.extend(_series(rows, v)[1])
+    finite = [x for x in spans if np.isfinite(x) and x > 0]
+    if log_sharpness or (log_sharpness is None and finite and max(finite) > LOG_SPAN * min(finite)):
+        for ax in axes[0]:  # a catapult from a sharp start would flatten the rest of the curve
+            ax.set_yscale("log")
+            ax.set_ylabel(ax.get_ylabel() + (" (log)" if ax.get_ylabel() else ""))
+    axes[0, 0].legend(loc="best", fontsize="small", framealpha=0.9)
     return fig

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 from landscape.storage import rundir
 from landscape.studies.pipeline.figures import register_drawer, register_maker
 
-DRAWING_VERSION = 1
+DRAWING_VERSION = 2
 
 
 def groups(ctx) -> Dict[str, List[str]]:
