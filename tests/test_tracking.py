@@ -183,6 +183,7 @@ def test_cli_tracked_lambda_max_agrees_with_landscape_sharpness_on_the_snapshot(
     separate = json.loads((tmp_path / "s.json").read_text())["eigenvalues"]["values"][0]
     assert rows[-1]["lambda_max"] == pytest.approx(separate, rel=0.01)
     assert (out / "sharpness.csv").read_text().splitlines()[0].startswith("step,epoch,lr,threshold,lambda_max")
+    assert (out / "sharpness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("args, match", [

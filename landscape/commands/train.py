@@ -175,9 +175,13 @@ def train(model: str, **opts):
     """Train MODEL (see `landscape models list`) on --dataset into --out.
 
     Writes final.pt, best.pt, snapshots/epoch_NNNN.pt, history.json/.csv, gradient_flow.json and
-    config.json, then prints a summary. Unset hyperparameters take the dataset's recipe.
+    config.json, then prints a summary. Unset hyperparameters take the dataset's recipe. With
+    --track-sharpness also sharpness.csv and sharpness.png (λmax with its 2/lr line beside the loss).
 
-    Example: landscape train mlp20 --dataset digits --out runs/mlp20
+    \b
+    Examples:
+      landscape train mlp20 --dataset digits --out runs/mlp20
+      landscape train mlp8 --dataset mnist1d --n-train 1000 --optimizer gd --lr 0.1 --epochs 300 --track-sharpness 10 --out runs/gd
     """
     from landscape import models
     from landscape.core import distributed
@@ -196,6 +200,23 @@ def train(model: str, **opts):
     click.echo(summary_table([run]))
     click.echo(f"Wrote {out}/ (final.pt, best.pt, snapshots/, history.json, gradient_flow.json"
                f"{', sharpness.csv' if run.sharpness else ''}).")
+    if run.sharpness:
+        click.echo(f"Wrote {sharpness_figure([out], out / 'sharpness.png')} (sharpness and its threshold beside the loss).")
+
+
+def sharpness_figure(run_dirs: Sequence[Path], path: Path) -> Path:
+    """Draw the tracked sharpness of ``run_dirs`` (one column each, shared axes) into ``path``."""
+    import matplotlib.pyplot as plt
+
+    from landscape import plot
+    from landscape.storage.rundir import load_history
+
+    fig = plot.sharpening([load_history(d) for d in run_dirs])
+    try:
+        plot.save(fig, path)
+    finally:
+        plt.close(fig)
+    return path
 
 
 @click.command("pair", context_settings={"max_content_width": 100})
@@ -209,7 +230,10 @@ def pair(model: str, vary: str, **opts):
     Same seed, initial weights (where shapes match), data order and hyperparameters for both; then a
     side-by-side summary.
 
-    Example: landscape pair mlp20 --vary skip --dataset digits --out runs/pair
+    \b
+    Examples:
+      landscape pair mlp20 --vary skip --dataset digits --out runs/pair
+      landscape pair mlp8 --vary skip --dataset mnist1d --optimizer gd --lr 0.05 --epochs 200 --track-sharpness 10 --out runs/eos
     """
     from landscape import models
     from landscape.core import distributed
@@ -230,6 +254,8 @@ def pair(model: str, vary: str, **opts):
         return
     click.echo(summary_table(runs))
     click.echo(f"Wrote {out}/{names[0]}/ and {out}/{names[1]}/.")
+    if any(r.sharpness for r in runs):
+        click.echo(f"Wrote {sharpness_figure([out / n for n in names], out / 'sharpness.png')} (both members, shared axes).")
 
 
 def _pct(v: Optional[float]) -> str:
