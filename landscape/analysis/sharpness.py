@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -62,7 +62,8 @@ Radii = Union[float, Sequence[float]]
 def hessian_eigs(model: nn.Module, data: Any, k: int = 1, which: str = "LA", method: str = "lanczos",
                  loss: Any = "cross_entropy", params: ParamFilter = None, bn: str = "eval", seed: int = 0,
                  tol: Optional[float] = None, max_iter: Optional[int] = None, batch_size: Optional[int] = None,
-                 hvp: str = "autograd", progress: bool = False) -> EigenResult:
+                 hvp: str = "autograd", progress: bool = False, start: Optional[Mapping[str, torch.Tensor]] = None,
+                 scale: Optional[Mapping[str, torch.Tensor]] = None) -> EigenResult:
     """The ``k`` largest (``which="LA"``) or smallest (``"SA"``) Hessian eigenvalues and eigenvectors.
 
     model, data, loss, params, bn, batch_size, hvp: as in :func:`landscape.hessian.operator`.
@@ -76,6 +77,11 @@ def hessian_eigs(model: nn.Module, data: Any, k: int = 1, which: str = "LA", met
               a floor no ``tol`` beats.
     max_iter: products per eigenpair for power (default 3000: slow ends of the spectrum need it to meet tol); ARPACK restarts for Lanczos
     seed:     the random start vector
+    start:    a start vector instead (a dict keyed by parameter name, e.g. the previous top eigenvector:
+              a warm start; power iteration starts its first eigenpair from it)
+    scale:    a positive diagonal ``S`` (dict keyed by parameter name): the eigenpairs of ``S H S``
+              instead of ``H``. With ``S = P^-1/2`` for a diagonal preconditioner ``P`` these are the
+              eigenvalues of ``P^-1 H`` (``landscape.analysis.tracking`` takes Adam's).
     Returns an :class:`EigenResult`; vectors are dicts keyed by parameter name with unit overall norm.
     """
     check_choice("which", which, WHICH)
@@ -90,13 +96,15 @@ def hessian_eigs(model: nn.Module, data: Any, k: int = 1, which: str = "LA", met
         raise ValueError(f"max_iter must be a positive number of iterations, but {max_iter!r} was passed.")
     tol_used = float(tol) if tol is not None else 1e-4
     with operator(model, data, loss, params, bn, batch_size, hvp) as H:
+        op = H if scale is None else _Scaled(H, _flat_of(scale, H, "scale"))
+        v0 = None if start is None else _flat_of(start, H, "start")
         with bar(None, f"hessian eigs ({method})", progress) as b:
             if method == "lanczos":
-                vals, vecs, converged = _lanczos(H, k, which, tol_used, max_iter, seed, b)
+                vals, vecs, converged = _lanczos(op, k, which, tol_used, max_iter, seed, b, v0)
             else:
-                vals, vecs, converged = _power(H, k, which, tol_used * POWER_MARGIN, max_iter or 3000, seed, b)
+                vals, vecs, converged = _power(op, k, which, tol_used * POWER_MARGIN, max_iter or 3000, seed, b, v0)
         iterations = H.n_products
-        residuals = np.array([float((H.matvec(v) - lam * v).norm()) for lam, v in zip(vals, vecs)])
+        residuals = np.array([float((op.matvec(v) - lam * v).norm()) for lam, v in zip(vals, vecs)])
         with np.errstate(divide="ignore", invalid="ignore"):
             relative = np.where(residuals == 0, 0.0, residuals / np.abs(np.asarray(vals, dtype=np.float64)))
         if converged and not (relative <= tol_used).all():
@@ -111,8 +119,26 @@ def hessian_eigs(model: nn.Module, data: Any, k: int = 1, which: str = "LA", met
                            converged=converged, loss=H.obj.name, bn=bn, relative_residuals=relative)
 
 
-def _lanczos(H: Hessian, k: int, which: str, tol: float, max_iter: Optional[int], seed: int, b
-             ) -> Tuple[List[float], List[torch.Tensor], bool]:
+class _Scaled:
+    """``S H S`` for a diagonal ``S`` (flat): what the solvers need of a :class:`Hessian`."""
+
+    def __init__(self, H: Hessian, s: torch.Tensor):
+        self.H, self.s = H, s
+        self.n, self.device, self.dtype = H.n, H.device, H.dtype
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        return self.s * self.H.matvec(self.s * v.to(self.device, self.dtype))
+
+
+def _flat_of(vector: Mapping[str, torch.Tensor], H: Hessian, param: str) -> torch.Tensor:
+    missing = [k for k in H.names if k not in vector]
+    if missing:
+        raise ValueError(f"`{param}` must hold every selected parameter; {missing[0]!r} is missing.")
+    return flatten({k: vector[k].detach().to(H.device, H.dtype) for k in H.names}, H.names)
+
+
+def _lanczos(H: Hessian, k: int, which: str, tol: float, max_iter: Optional[int], seed: int, b,
+             start: Optional[torch.Tensor] = None) -> Tuple[List[float], List[torch.Tensor], bool]:
     from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
     def matvec(x: np.ndarray) -> np.ndarray:
@@ -121,7 +147,8 @@ def _lanczos(H: Hessian, k: int, which: str, tol: float, max_iter: Optional[int]
         return H.matvec(v).detach().cpu().double().numpy()
 
     op = LinearOperator((H.n, H.n), matvec=matvec, dtype=np.float64)
-    v0 = np.random.default_rng(seed).standard_normal(H.n)
+    v0 = (np.random.default_rng(seed).standard_normal(H.n) if start is None
+          else start.detach().cpu().double().numpy())
     converged = True
     try:
         vals, vecs = eigsh(op, k=k, which=which, tol=tol * LANCZOS_MARGIN, v0=v0, maxiter=max_iter)
@@ -136,8 +163,8 @@ def _lanczos(H: Hessian, k: int, which: str, tol: float, max_iter: Optional[int]
     return [float(vals[i]) for i in order], [v / v.norm() for v in out], converged
 
 
-def _power(H: Hessian, k: int, which: str, tol: float, max_iter: int, seed: int, b
-           ) -> Tuple[List[float], List[torch.Tensor], bool]:
+def _power(H: Hessian, k: int, which: str, tol: float, max_iter: int, seed: int, b,
+           start: Optional[torch.Tensor] = None) -> Tuple[List[float], List[torch.Tensor], bool]:
     """Power iteration on ``H - shift I`` restricted to the complement of the vectors found so far.
 
     Plain power iteration finds the eigenvalue of largest magnitude. When that one sits at the wrong
@@ -150,7 +177,7 @@ def _power(H: Hessian, k: int, which: str, tol: float, max_iter: int, seed: int,
     found_vecs: List[torch.Tensor] = []
     shift, all_converged = 0.0, True
     while len(found_vals) < k:
-        lam, v, ok = _power_one(H, shift, found_vecs, tol, max_iter, gen, b)
+        lam, v, ok = _power_one(H, shift, found_vecs, tol, max_iter, gen, b, None if found_vals else start)
         if shift == 0.0 and (sign * lam < 0 or not ok):
             # The dominant end is the other one (or both ends tie): shift to it and iterate again.
             shift = lam if sign * lam < 0 else -sign * abs(lam)
@@ -164,13 +191,14 @@ def _power(H: Hessian, k: int, which: str, tol: float, max_iter: int, seed: int,
 
 
 def _power_one(H: Hessian, shift: float, found: List[torch.Tensor], tol: float, max_iter: int,
-               gen: torch.Generator, b) -> Tuple[float, torch.Tensor, bool]:
+               gen: torch.Generator, b, start: Optional[torch.Tensor] = None) -> Tuple[float, torch.Tensor, bool]:
     def project(x: torch.Tensor) -> torch.Tensor:
         for u in found:  # deflation: the iteration lives in the complement of the found eigenvectors
             x = x - (u @ x) * u
         return x
 
-    v = project(torch.randn(H.n, generator=gen, dtype=torch.float64).to(H.device, H.dtype))
+    v = torch.randn(H.n, generator=gen, dtype=torch.float64) if start is None else start.double().cpu()
+    v = project(v.to(H.device, H.dtype))
     v = v / v.norm()
     rho = 0.0
     for _ in range(max_iter):

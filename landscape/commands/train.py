@@ -48,7 +48,10 @@ def _options(f):
                           "restore the best weights (needs --val-fraction)."),
         click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: dataset recipe; digits 40)."),
         click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (digits 64)."),
-        click.option("--optimizer", type=click.Choice(["sgd", "adam", "adamw"]), default=None, help="Optimizer (digits sgd)."),
+        click.option("--optimizer", type=click.Choice(["sgd", "adam", "adamw", "gd"]), default=None,
+                     help="Optimizer (digits sgd). gd: full-batch gradient descent, one step per epoch (a pass over "
+                          "--n-train), constant step, no momentum or weight decay unless given, e.g. "
+                          "--optimizer gd --lr 0.4 --epochs 500 --track-sharpness 10."),
         click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Peak learning rate (digits 0.05)."),
         click.option("--momentum", type=click.FloatRange(0.0, 1.0, max_open=True), default=None, help="SGD momentum (0.9)."),
         click.option("--nesterov/--no-nesterov", default=None, help="Nesterov momentum for SGD (digits on)."),
@@ -71,6 +74,24 @@ def _options(f):
                      help="Standardize inputs with the train split's per-channel mean and std."),
         click.option("--save-every", type=click.IntRange(min=0), default=None,
                      help="Snapshot every K epochs for PCA trajectories (0: only first and last; digits 1)."),
+        click.option("--track-sharpness", "track_sharpness", type=click.IntRange(min=1), default=None, metavar="EVERY",
+                     help="Measure the top Hessian eigenvalue every EVERY optimizer steps (and at step 0), warm-started "
+                          "Lanczos on a fixed seeded training subset, into history.json and sharpness.csv with the step "
+                          "size and its 2/lr line, e.g. --track-sharpness 10."),
+        click.option("--track-samples", type=click.IntRange(min=2), default=None, metavar="N",
+                     help="Training samples the tracked Hessian is taken on [default: 1000, or all when fewer]."),
+        click.option("--track-top-k", type=click.IntRange(min=1), default=None, metavar="K",
+                     help="Track the K largest eigenvalues, e.g. --track-top-k 3 [default: 1]."),
+        click.option("--track-method", type=click.Choice(["lanczos", "power"]), default=None,
+                     help="Eigenvalue solver for tracking [default: lanczos]."),
+        click.option("--track-trace", type=click.IntRange(min=2), default=None, metavar="PROBES",
+                     help="Also the Hessian trace, Hutchinson with PROBES probes, e.g. --track-trace 20."),
+        click.option("--track-batch-sharpness", "track_batch", type=click.IntRange(min=1), default=None, metavar="BATCHES",
+                     help="Also the batch sharpness (curvature of mini-batch Hessians along their own gradients, "
+                          "Andreyev & Beneventano 2024) over BATCHES fixed batches of --batch-size, e.g. 8."),
+        click.option("--track-preconditioned", is_flag=True, default=None,
+                     help="Adam/AdamW: also the preconditioned sharpness λmax(P⁻¹H) from the optimizer's second "
+                          "moments, whose threshold is 38/lr (Cohen et al. 2022)."),
         device_option,
         click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, help=THREADS_HELP),
         click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last epoch."),
@@ -86,7 +107,9 @@ _CONFIG_KEYS = {"epochs": "epochs", "batch_size": "batch_size", "optimizer": "op
                 "momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay",
                 "schedule": "schedule", "milestones": "milestones", "gamma": "gamma", "warmup": "warmup_epochs",
                 "seed": "seed", "val_fraction": "val_fraction", "patience": "patience", "augment": "augment",
-                "save_every": "save_every"}
+                "save_every": "save_every", "track_sharpness": "track_sharpness", "track_samples": "track_samples",
+                "track_top_k": "track_top_k", "track_method": "track_method", "track_trace": "track_trace",
+                "track_batch": "track_batch", "track_preconditioned": "track_preconditioned"}
 
 
 def _prepare(opts: Dict[str, Any]):
@@ -101,6 +124,10 @@ def _prepare(opts: Dict[str, Any]):
         raise click.BadParameter(f"{opts['n_train']} is more than the {info['sizes']['train']} training samples of "
                                  f"{opts['dataset']}.", param_hint="--n-train")
     overrides = {key: opts[opt] for opt, key in _CONFIG_KEYS.items() if opts[opt] is not None}
+    tracking = [o for o in _CONFIG_KEYS if o.startswith("track_") and o != "track_sharpness" and opts[o] is not None]
+    if tracking and opts["track_sharpness"] is None:
+        raise click.UsageError(f"--{tracking[0].replace('_', '-')} sets up sharpness tracking; add --track-sharpness "
+                               "EVERY (for example --track-sharpness 10).")
     config = recommended(opts["dataset"], **overrides)
     device = setup_compute(opts["device"], opts["threads"])
     common = {"root": opts["data_root"], "normalize": opts["normalize"]}
@@ -116,6 +143,7 @@ def _prepare(opts: Dict[str, Any]):
 
 
 def _fit(model, name: str, run_dir: Path, config, device, train_xy, test_xy, meta, opts):
+    from landscape.analysis.tracking import SharpnessTracker
     from landscape.core import threads
     from landscape.core.params import restored
     from landscape.training.train import fit
@@ -129,7 +157,8 @@ def _fit(model, name: str, run_dir: Path, config, device, train_xy, test_xy, met
     with threads.using(n_threads):
         return fit(model, train_xy, test_data=test_xy, config=config, run_dir=run_dir,
                    resume=opts["resume"], overwrite=opts["overwrite"], name=name, data_meta=meta,
-                   progress_bar=opts["progress"], desc=name)
+                   progress_bar=opts["progress"], desc=name,
+                   tracker=SharpnessTracker(config) if config.track_sharpness else None)
 
 
 def member_names(model: str, vary: str) -> Tuple[str, str]:
@@ -146,9 +175,13 @@ def train(model: str, **opts):
     """Train MODEL (see `landscape models list`) on --dataset into --out.
 
     Writes final.pt, best.pt, snapshots/epoch_NNNN.pt, history.json/.csv, gradient_flow.json and
-    config.json, then prints a summary. Unset hyperparameters take the dataset's recipe.
+    config.json, then prints a summary. Unset hyperparameters take the dataset's recipe. With
+    --track-sharpness also sharpness.csv and sharpness.png (λmax with its 2/lr line beside the loss).
 
-    Example: landscape train mlp20 --dataset digits --out runs/mlp20
+    \b
+    Examples:
+      landscape train mlp20 --dataset digits --out runs/mlp20
+      landscape train mlp8 --dataset mnist1d --n-train 1000 --optimizer gd --lr 0.1 --epochs 300 --track-sharpness 10 --out runs/gd
     """
     from landscape import models
     from landscape.core import distributed
@@ -165,7 +198,25 @@ def train(model: str, **opts):
     if not main:
         return
     click.echo(summary_table([run]))
-    click.echo(f"Wrote {out}/ (final.pt, best.pt, snapshots/, history.json, gradient_flow.json).")
+    click.echo(f"Wrote {out}/ (final.pt, best.pt, snapshots/, history.json, gradient_flow.json"
+               f"{', sharpness.csv' if run.sharpness else ''}).")
+    if run.sharpness:
+        click.echo(f"Wrote {sharpness_figure([out], out / 'sharpness.png')} (sharpness and its threshold beside the loss).")
+
+
+def sharpness_figure(run_dirs: Sequence[Path], path: Path) -> Path:
+    """Draw the tracked sharpness of ``run_dirs`` (one column each, shared axes) into ``path``."""
+    import matplotlib.pyplot as plt
+
+    from landscape import plot
+    from landscape.storage.rundir import load_history
+
+    fig = plot.sharpening([load_history(d) for d in run_dirs])
+    try:
+        plot.save(fig, path)
+    finally:
+        plt.close(fig)
+    return path
 
 
 @click.command("pair", context_settings={"max_content_width": 100})
@@ -179,7 +230,10 @@ def pair(model: str, vary: str, **opts):
     Same seed, initial weights (where shapes match), data order and hyperparameters for both; then a
     side-by-side summary.
 
-    Example: landscape pair mlp20 --vary skip --dataset digits --out runs/pair
+    \b
+    Examples:
+      landscape pair mlp20 --vary skip --dataset digits --out runs/pair
+      landscape pair mlp8 --vary skip --dataset mnist1d --optimizer gd --lr 0.05 --epochs 200 --track-sharpness 10 --out runs/eos
     """
     from landscape import models
     from landscape.core import distributed
@@ -200,6 +254,8 @@ def pair(model: str, vary: str, **opts):
         return
     click.echo(summary_table(runs))
     click.echo(f"Wrote {out}/{names[0]}/ and {out}/{names[1]}/.")
+    if any(r.sharpness for r in runs):
+        click.echo(f"Wrote {sharpness_figure([out / n for n in names], out / 'sharpness.png')} (both members, shared axes).")
 
 
 def _pct(v: Optional[float]) -> str:
@@ -229,6 +285,14 @@ def summary_table(runs: Sequence[Any]) -> str:
                             + (" (diverged)" if r.diverged else "") for r in runs]),
         ("time", [f"{sum(h['seconds'] for h in r.history):.1f}s" for r in runs]),
     ]
+    if any(r.sharpness for r in runs):
+        last = [r.sharpness[-1] if r.sharpness else {} for r in runs]
+        rows += [
+            ("lambda_max, last", [f"{x['lambda_max']:.4g} (step {x['step']})" if x else "-" for x in last]),
+            ("threshold", [f"{x['threshold']:.4g}" if x else "-" for x in last]),
+            ("tracking time", [f"{sum(t['seconds'] for t in r.sharpness):.1f}s ({len(r.sharpness)} measurements)"
+                               if r.sharpness else "-" for r in runs]),
+        ]
     label_w = max(len(label) for label, _ in rows)
     col_w = [max(len(cells[i]) for _, cells in rows) for i in range(len(runs))]
     lines = ["  ".join([label.ljust(label_w)] + [c.rjust(w) for c, w in zip(cells, col_w)]) for label, cells in rows]

@@ -39,12 +39,14 @@ from .gradflow import gradient_flow
 from .lines import line
 from .planar import contour, contourf, heatmap
 from .planes import planes
+from .sharpening import sharpening, sharpness_curve
 from .style import STYLES, active_style, save, style
 from .surface3d import surface3d
 
 __all__ = [
     "ALIASES", "KINDS", "STYLES", "Scale", "active_style", "compare", "contour", "contourf", "default_kind", "draw",
-    "gradient_flow", "heatmap", "kinds_for", "line", "planes", "save", "shared_scale", "style", "surface3d",
+    "gradient_flow", "heatmap", "kinds_for", "line", "planes", "save", "shared_scale", "sharpening", "sharpness_curve",
+    "style", "surface3d",
 ]
 
 # inches, when no style sets the size: room for a colour bar next to a roughly square plot

@@ -4,7 +4,10 @@ Layout (written by :func:`landscape.train.fit`, read by plots, surfaces and the 
 
     final.pt, best.pt            landscape.checkpoint files
     snapshots/epoch_NNNN.pt      epoch 0 = initialization
-    history.json, history.csv    per-epoch metrics, columns ``COLUMNS`` (missing values null / empty)
+    history.json, history.csv    per-epoch metrics, columns ``COLUMNS`` (missing values null / empty);
+                                 with tracking, history.json also holds "sharpness" (rows) and
+                                 "sharpness_settings"
+    sharpness.csv                the tracked rows (``landscape train --track-sharpness N``)
     gradient_flow.json           {"layers": [...], "epochs": [...], "norms": [[...] per epoch]}
     config.json                  the exact settings
     last_state.pt                the resumable training state (format ``STATE_FORMAT``)
@@ -35,7 +38,10 @@ log = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "seconds")
 ARTIFACTS = ("final.pt", "best.pt", "last_state.pt", "history.json", "history.csv", "gradient_flow.json",
-             "config.json")
+             "config.json", "sharpness.csv")
+# sharpness.csv (``landscape train --track-sharpness N``): one row per measurement; more columns
+# (lambda_2..., trace, batch_sharpness, preconditioned) when asked for
+TRACKED_COLUMNS = ("step", "epoch", "lr", "threshold", "lambda_max", "converged", "loss", "products", "seconds")
 
 
 def write_json(obj: Any, path: Path) -> None:
@@ -43,14 +49,19 @@ def write_json(obj: Any, path: Path) -> None:
     atomic.write_text(path, json.dumps(obj, indent=1, allow_nan=True))
 
 
-def write_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
-    """Write ``rows`` as CSV with columns ``COLUMNS`` (None as an empty cell), atomically."""
+def write_csv(rows: Sequence[Dict[str, Any]], path: Path, columns: Sequence[str] = COLUMNS) -> None:
+    """Write ``rows`` as CSV with ``columns`` (default ``COLUMNS``; None as an empty cell), atomically."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
     atomic.write_text(path, buf.getvalue())
+
+
+def tracked_columns(rows: Sequence[Dict[str, Any]]) -> list:
+    """The columns of ``sharpness.csv``: every key of the tracked rows, in first-seen order."""
+    return list(dict.fromkeys(k for row in rows for k in row)) or list(TRACKED_COLUMNS)
 
 
 def prepare(run_dir: Path, resume: bool, overwrite: bool) -> Optional[Dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 from landscape.base.errors import check_choice
 
 # modules whose import registers measures, figures or report sections (imported once, on demand)
-PLUGINS: List[str] = ["landscape.studies.chapter", "landscape.studies.transformer"]
+PLUGINS: List[str] = ["landscape.studies.chapter", "landscape.studies.transformer", "landscape.studies.stability"]
 
 
 def load_plugins() -> None:

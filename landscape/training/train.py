@@ -22,7 +22,11 @@ Determinism: shuffling and augmentation draw from one ``torch.Generator`` seeded
 inside ``torch.random.fork_rng`` so the caller's RNG is left alone. On a CPU, with the same thread
 count, the same inputs and seed give bitwise-identical weights, and a run killed at any moment and
 resumed ends with the same weights as one never interrupted (all RNG states, the optimizer state and
-the history are saved atomically after every epoch).
+the history are saved atomically after every epoch; under full-batch descent, ``optimizer="gd"``,
+where an epoch is one step, after every ``GD_WRITE_EVERY``-th).
+
+With ``config.track_sharpness = N`` and a tracker (``landscape.analysis.tracking``), the Hessian is
+measured every N optimizer steps: rows in ``history.json`` ("sharpness") and ``sharpness.csv``.
 """
 from __future__ import annotations
 
@@ -42,15 +46,20 @@ from torch import nn
 from landscape.base import progress
 from landscape.base.joblock import output_lock
 from landscape.core import distributed, evaluate
+from landscape.core.params import restored
 from landscape.storage import checkpoint, rundir
 from landscape.storage.rundir import COLUMNS, check_run_dir, display_name, load_history  # noqa: F401  (public here too)
 
 from . import gradflow
+from .inputs import as_tensors, default_augment, full_batch_chunks, rng_state, set_rng_state, split_validation  # noqa: F401
 from .schedules import lr_at
 from .trainconfig import OPTIMIZERS, TrainConfig, recommended  # noqa: F401  (public here too)
 
 log = logging.getLogger(__name__)
 
+# under optimizer="gd" an epoch is one step: logs and the resumable state are written every this many
+# (an fsync'd write per file per step cost 40% of a 4,000-sample MLP's step; measured)
+GD_WRITE_EVERY = 10
 INIT_FLOW_BATCHES = 32  # batches used to measure gradient flow at initialization (the whole of digits)
 
 PathLike = Union[str, os.PathLike]
@@ -70,6 +79,7 @@ class Run:
         gradient_flow: ``{"layers": [...], "epochs": [...], "norms": [[...] per epoch]}``.
         final: metrics of the returned weights (a row of ``history``).
         config, run_dir, name: what was asked for.
+        sharpness: the tracker's rows (``config.track_sharpness``; see :mod:`landscape.analysis.tracking`).
     """
 
     model: nn.Module
@@ -83,49 +93,7 @@ class Run:
     run_dir: Optional[Path] = None
     name: str = ""
     seconds: float = field(default=0.0)
-
-
-# ----------------------------------------------------------------------------------------- data
-
-def as_tensors(data: Any, param: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``(X, Y)`` tensors from a pair of tensors or a map-style Dataset of ``(x, y)`` items."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        X, Y = data
-    elif isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
-        batch = evaluate.batches(data, batch_size=len(data))[0]
-        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-            raise ValueError(f"`{param}` must yield (input, target) pairs to train on; got {type(batch).__name__} items.")
-        X, Y = batch
-    else:
-        raise ValueError(f"The value for `{param}` must be (X, Y) tensors or a Dataset of (x, y) pairs, "
-                         f"but {type(data).__name__} was passed.")
-    if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"`{param}` has {X.shape[0]} inputs but {Y.shape[0]} targets.")
-    if X.shape[0] == 0:
-        raise ValueError(f"`{param}` is empty.")
-    return X, Y
-
-
-def _default_augment(dataset: Optional[str]) -> Callable[..., torch.Tensor]:
-    """``data.augment`` with the dataset's recommended arguments (the CIFAR recipe for unknown data)."""
-    import functools
-
-    from landscape import data
-
-    kwargs = data.default_augmentation(dataset) if dataset in data.list_datasets() else {}
-    return functools.partial(data.augment, **kwargs)
-
-
-def split_validation(X: torch.Tensor, Y: torch.Tensor, fraction: float, seed: int):
-    """Hold out ``round(fraction * N)`` random samples (seeded): ``((X_train, Y_train), (X_val, Y_val))``."""
-    n_val = int(round(fraction * X.shape[0]))
-    if n_val < 1 or n_val >= X.shape[0] - 1:
-        raise ValueError(f"`val_fraction`={fraction} of {X.shape[0]} training samples leaves {n_val} for validation "
-                         f"and {X.shape[0] - n_val} for training; both need at least 2 samples.")
-    # a generator of its own (offset seed) so the split does not shift the shuffling stream
-    perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed + 7919))
-    val, train = perm[:n_val], perm[n_val:]
-    return (X[train], Y[train]), (X[val], Y[val])
+    sharpness: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def _check_resumable(state: Dict[str, Any], model: nn.Module, spec: Optional[dict], config: TrainConfig,
@@ -153,7 +121,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("The model has no trainable parameters (requires_grad=True) to train.")
-    if config.optimizer == "sgd":
+    if config.optimizer in ("sgd", "gd"):  # gd: the whole set's gradient, no momentum (TrainConfig checks)
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
                                weight_decay=config.weight_decay)
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
@@ -168,19 +136,6 @@ def _spec_of(model: nn.Module) -> Optional[dict]:
     except (ImportError, ValueError):
         found = getattr(model, "spec", None)
         return found if isinstance(found, dict) else None
-
-
-def rng_state(gen: torch.Generator) -> Dict[str, Any]:
-    """Every RNG the loop draws from, as tensors (weights_only-loadable)."""
-    return {"generator": gen.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def set_rng_state(gen: torch.Generator, saved: Dict[str, Any]) -> None:
-    gen.set_state(saved["generator"])
-    torch.set_rng_state(saved["torch"])
-    if saved.get("cuda") and torch.cuda.is_available() and len(saved["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(saved["cuda"])
 
 
 def _record(epoch: int, metrics: Dict[str, Dict[str, Any]], lr: Optional[float], seconds: float) -> Dict[str, Any]:
@@ -207,7 +162,7 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
         config: Optional[TrainConfig] = None, *, run_dir: Optional[PathLike] = None, resume: bool = False,
         overwrite: bool = False, name: Optional[str] = None, spec: Optional[dict] = None,
         data_meta: Optional[dict] = None, augment: Optional[Callable[..., torch.Tensor]] = None,
-        progress_bar: bool = True, desc: Optional[str] = None) -> Run:
+        progress_bar: bool = True, desc: Optional[str] = None, tracker: Optional[Any] = None) -> Run:
     """Train ``model`` in place on ``train_data`` and return a :class:`Run`.
 
     Args:
@@ -229,6 +184,12 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
         augment: ``f(X_batch, generator=torch.Generator) -> X_batch`` used when ``config.augment``
             (default ``data.augment`` with ``data.default_augmentation(data_meta["dataset"])``).
         progress_bar: show a progress bar (TTY-aware, see :mod:`landscape.progress`).
+        tracker: measures the Hessian every ``config.track_sharpness`` steps (required then):
+            ``landscape.analysis.tracking.SharpnessTracker(config)``. Anything with ``config``, ``every``,
+            ``start(model, X, Y)``, ``measure(model, optimizer, step, epoch, lr) -> row``, ``describe()``,
+            ``state_dict()`` and ``load_state_dict(state)`` will do; it must draw from no RNG the
+            training uses. Its rows go to ``history.json`` (``"sharpness"``), ``sharpness.csv`` and
+            :attr:`Run.sharpness`, its state into ``last_state.pt``.
 
     Raises:
         ValueError: bad data, a run directory that cannot be written or already holds a run, or a
@@ -256,9 +217,10 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
     if config.patience is not None and val_data is None:
         raise ValueError("`patience` (early stopping) needs validation data: pass `val_data` or set `val_fraction` > 0.")
     if config.augment and augment is None:
-        augment = _default_augment((data_meta or {}).get("dataset"))
+        augment = default_augment((data_meta or {}).get("dataset"))
     X, Y = X.to(device), Y.to(device)
     obj = evaluate.objective(config.loss)
+    _check_one_process(config, tracker, ctx)
 
     def resident(data, param):
         if data is None:
@@ -289,14 +251,27 @@ def fit(model: nn.Module, train_data: Data, val_data: Optional[Data] = None, tes
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(config.seed)
             return _Loop(model, X, Y, eval_sets, obj, config, run_dir, name, spec, data_meta, augment,
-                         progress_bar and ctx.is_main, desc or name, ctx).run(state)
+                         progress_bar and ctx.is_main, desc or name, ctx, tracker).run(state)
+
+
+def _check_one_process(config: TrainConfig, tracker: Optional[Any], ctx: distributed.Context) -> None:
+    """ValueError for tracking without a tracker (or with another config's), and for tracking or full-batch
+    descent under torchrun."""
+    if config.track_sharpness and tracker is None:
+        raise ValueError(f"config.track_sharpness={config.track_sharpness} measures the Hessian during training: pass "
+                         "tracker=landscape.analysis.tracking.SharpnessTracker(config) (`landscape train "
+                         "--track-sharpness N` does).")
+    if tracker is not None and getattr(tracker, "config", None) != config:
+        raise ValueError("The tracker was built for another TrainConfig; build it from this run's: SharpnessTracker(config).")
+    if ctx.active and (tracker is not None or config.optimizer == "gd"):
+        raise ValueError("Sharpness tracking and optimizer='gd' run in one process; train without torchrun.")
 
 
 class _Loop:
     """One training run's mutable state; :meth:`run` is the epoch loop."""
 
     def __init__(self, model, X, Y, eval_sets, obj, config: TrainConfig, run_dir, name, spec, data_meta, augment,
-                 progress_bar, desc, ctx: Optional[distributed.Context] = None):
+                 progress_bar, desc, ctx: Optional[distributed.Context] = None, tracker: Optional[Any] = None):
         self.model, self.X, self.Y, self.eval_sets, self.obj, self.config = model, X, Y, eval_sets, obj, config
         self.ctx = ctx or distributed.Context()
         # every rank reads run_dir (a finished run's final.pt); only rank 0 writes into it
@@ -321,6 +296,9 @@ class _Loop:
         # a batch needs 2 samples per rank (batch norm cannot train on one): a smaller last batch is dropped
         smallest = 2 * self.ctx.world_size
         self.batches_per_epoch = n // config.batch_size + (1 if n % config.batch_size >= max(2, smallest) else 0)
+        self.chunks = full_batch_chunks(n, config.batch_size)
+        if config.optimizer == "gd":
+            self.batches_per_epoch = 1  # one step per pass over the whole set
         if self.batches_per_epoch == 0:
             raise ValueError(f"{n} training samples with batch_size={config.batch_size} leave no batch of 2 or more; "
                              "use a smaller batch_size or more data.")
@@ -335,6 +313,11 @@ class _Loop:
         self.stopped_early = False
         self.diverged = False
         self.finished = False
+        self.best_written: Optional[int] = None  # the epoch whose weights best.pt holds
+        self.tracker = tracker
+        self.tracked: List[Dict[str, Any]] = []
+        if tracker is not None:
+            tracker.start(model, X, Y)
 
     # -- pieces ------------------------------------------------------------------------------
     def _lr(self) -> float:
@@ -349,6 +332,8 @@ class _Loop:
     def _train_epoch(self, bar) -> Tuple[float, Optional[float], float]:
         """One pass in shuffled order; returns (running mean loss, running accuracy, last lr)."""
         model, c = self.model, self.config
+        if c.optimizer == "gd":
+            return self._gd_step()
         model.train()
         n = self.X.shape[0]
         perm = torch.randperm(n, generator=self.gen).to(self.X.device)
@@ -375,7 +360,7 @@ class _Loop:
                 (batch_loss * (world / len(idx))).backward()
             self.flow.accumulate()
             self.optimizer.step()
-            self.step += 1
+            self._stepped(lr)
             loss_sum += batch_loss.detach().double()
             if batch_correct is not None:
                 correct += batch_correct.double()
@@ -389,6 +374,42 @@ class _Loop:
         acc = float(correct / seen) if self.obj.has_accuracy else None
         return float(loss_sum / seen), acc, lr
 
+    def _gd_step(self) -> Tuple[float, Optional[float], float]:
+        """One full-batch gradient-descent step: the mean loss's gradient over every sample, summed over
+        chunks in a fixed order; returns (loss, accuracy, lr) at the weights before the step."""
+        model, c = self.model, self.config
+        model.train()
+        n = self.X.shape[0]
+        lr = self._lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.X.device)
+        correct = torch.zeros((), dtype=torch.float64, device=self.X.device)
+        for start, stop in self.chunks:
+            x, y = self.X[start:stop], self.Y[start:stop]
+            if c.augment:
+                x = self.augment(x, generator=self.gen)
+            chunk_loss, _, chunk_correct = self.obj(model, (x, y))
+            (chunk_loss / n).backward()
+            loss_sum += chunk_loss.detach().double()
+            if chunk_correct is not None:
+                correct += chunk_correct.double()
+        self.flow.accumulate()
+        self.optimizer.step()
+        self._stepped(lr)
+        return float(loss_sum / n), float(correct / n) if self.obj.has_accuracy else None, lr
+
+    def _stepped(self, lr: float) -> None:
+        """After each optimizer step: count it, and measure the Hessian when the tracker is due."""
+        self.step += 1
+        if self.tracker is not None and self.step % self.tracker.every == 0:
+            self._track(lr)
+
+    def _track(self, lr: float) -> None:
+        epoch = self.step / self.batches_per_epoch
+        self.tracked.append(self.tracker.measure(self.model, self.optimizer, self.step, epoch, lr))
+
     def _snapshot_path(self, epoch: int) -> Path:
         return self.run_dir / "snapshots" / f"epoch_{epoch:04d}.pt"
 
@@ -400,13 +421,18 @@ class _Loop:
         return {"layers": self.flow.names, "epochs": list(self.flow_epochs), "norms": [list(r) for r in self.flow_norms]}
 
     def _history_doc(self) -> Dict[str, Any]:
-        return {"name": self.name, "epochs": self.history, "best_epoch": self.best_epoch,
-                "stopped_early": self.stopped_early, "diverged": self.diverged}
+        doc = {"name": self.name, "epochs": self.history, "best_epoch": self.best_epoch,
+               "stopped_early": self.stopped_early, "diverged": self.diverged}
+        if self.tracker is not None:
+            doc.update(sharpness=self.tracked, sharpness_settings=self.tracker.describe())
+        return doc
 
     def _write_logs(self) -> None:
         rundir.write_json(self._history_doc(), self.run_dir / "history.json")
         rundir.write_csv(self.history, self.run_dir / "history.csv")
         rundir.write_json(self._gradient_flow(), self.run_dir / "gradient_flow.json")
+        if self.tracker is not None:
+            rundir.write_csv(self.tracked, self.run_dir / "sharpness.csv", rundir.tracked_columns(self.tracked))
 
     def _write_config(self) -> None:
         rundir.write_json({"name": self.name, "train": self.config.to_dict(), "model": self.spec, "data": self.data_meta,
@@ -427,6 +453,7 @@ class _Loop:
             "best_state": None if self.best_epoch == epoch else self.best_state,
             "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "diverged": self.diverged,
             "finished": self.finished,
+            "tracked": json.dumps(self.tracked), "tracker": None if self.tracker is None else self.tracker.state_dict(),
         }
         checkpoint.atomic_torch_save(state, self.run_dir / "last_state.pt")
 
@@ -445,6 +472,9 @@ class _Loop:
         self.bad_epochs = int(state["bad_epochs"])
         self.stopped_early, self.diverged = bool(state["stopped_early"]), bool(state["diverged"])
         self.finished = bool(state["finished"])
+        self.tracked = json.loads(state.get("tracked") or "[]")
+        if self.tracker is not None and state.get("tracker") is not None:
+            self.tracker.load_state_dict(state["tracker"])
         log.info("%s: resuming after epoch %d", self.name, state["epoch"])
         return int(state["epoch"]) + 1
 
@@ -473,7 +503,7 @@ class _Loop:
         return Run(model=self.model, history=self.history, best_epoch=self.best_epoch,
                    stopped_early=self.stopped_early, diverged=self.diverged, gradient_flow=self._gradient_flow(),
                    final=dict(final_row), config=c, run_dir=self.run_dir, name=self.name,
-                   seconds=time.perf_counter() - start)
+                   seconds=time.perf_counter() - start, sharpness=list(self.tracked))
 
     def _initial_epoch(self) -> None:
         """Epoch 0: metrics and gradient flow at initialization, snapshot, config."""
@@ -487,6 +517,8 @@ class _Loop:
         self.flow_epochs.append(0)
         self.flow_norms.append(gradflow.measure(self.model, flow_batches, self._batch_loss, self.flow))
         self.history.append(_record(0, metrics, None, time.perf_counter() - t0))
+        if self.tracker is not None:
+            self._track(self._lr())  # at initialization, with the step size of the first step
         if self.writes:
             self._write_config()
             self._save_checkpoint(self._snapshot_path(0), 0, self.history[-1])
@@ -514,8 +546,9 @@ class _Loop:
         if math.isfinite(watched) and watched < self.best_value:
             self.best_value, self.best_epoch, self.bad_epochs = watched, epoch, 0
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            if self.writes:
+            if self.writes and self._due(epoch):
                 self._save_checkpoint(self.run_dir / "best.pt", epoch, row)
+                self.best_written = epoch
         else:
             self.bad_epochs += 1
             if c.patience is not None and self.bad_epochs >= c.patience and epoch < c.epochs:
@@ -528,9 +561,24 @@ class _Loop:
             last = stop or epoch == c.epochs
             if last or (c.save_every and epoch % c.save_every == 0):
                 self._save_checkpoint(self._snapshot_path(epoch), epoch, row)
-            self._write_logs()
-            self._save_state(epoch)  # last: everything above is redone identically if killed before this
+            if last or self._due(epoch):
+                if self.best_epoch is not None and self.best_written != self.best_epoch:
+                    self._save_best()
+                self._write_logs()
+                self._save_state(epoch)  # last: everything above is redone identically if killed before this
         return stop
+
+    def _due(self, epoch: int) -> bool:
+        """Whether this epoch's logs and state are written: every epoch, but every ``GD_WRITE_EVERY``-th
+        under full-batch descent, where an epoch is one step (a kill then redoes at most that many)."""
+        return self.config.optimizer != "gd" or epoch % GD_WRITE_EVERY == 0
+
+    def _save_best(self) -> None:
+        row = next(r for r in self.history if r["epoch"] == self.best_epoch)
+        with restored(self.model):
+            self.model.load_state_dict(self.best_state)
+            self._save_checkpoint(self.run_dir / "best.pt", self.best_epoch, row)
+        self.best_written = self.best_epoch
 
     def _final_epoch(self) -> int:
         if self.config.patience is not None and self.best_epoch is not None:

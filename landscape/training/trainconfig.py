@@ -11,7 +11,11 @@ from landscape.core.evaluate import LOSSES
 
 from .schedules import SCHEDULES
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "gd")
+TRACK_METHODS = ("lanczos", "power")
+# full-batch gradient descent as Cohen et al. (2021) define it: plain steps of a constant size
+GD_RECIPE: Dict[str, Any] = {"momentum": 0.0, "nesterov": False, "schedule": "constant", "warmup_epochs": 0.0,
+                             "weight_decay": 0.0, "batch_size": 1024, "save_every": 0}
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,11 @@ class TrainConfig:
         epochs: passes over the training data (>= 1).
         batch_size: samples per optimizer step (a final batch of one sample is dropped: batch norm
             cannot train on it).
-        optimizer: "sgd" | "adam" | "adamw" (AdamW: decoupled weight decay, Loshchilov & Hutter 2019).
+        optimizer: "sgd" | "adam" | "adamw" (AdamW: decoupled weight decay, Loshchilov & Hutter 2019) |
+            "gd": full-batch gradient descent, ``w <- w - lr * grad L(w)`` with L the mean loss over the
+            whole training set, one step per epoch (the edge-of-stability setting of Cohen et al. 2021).
+            The gradient is summed over chunks of ``batch_size`` samples in a fixed order (memory only:
+            batch norm, if any, normalizes each chunk by its own statistics); no momentum.
         lr: peak learning rate.
         momentum: SGD momentum (ignored by Adam/AdamW).
         nesterov: Nesterov momentum for SGD (needs momentum > 0).
@@ -48,6 +56,15 @@ class TrainConfig:
         eval_batch_size: batch size for the per-epoch evaluations (memory only; results do not depend on it).
         eval_train: evaluate the training loss/accuracy after every epoch in eval mode (the number a loss
             surface shows at its centre); False records the running average over the epoch's batches.
+        track_sharpness: measure the top Hessian eigenvalue every N optimizer steps and at
+            initialization (0: off); needs ``fit(..., tracker=landscape.analysis.tracking.SharpnessTracker(config))``.
+        track_samples: size of the fixed seeded training subset the Hessian is taken on (all of it when smaller).
+        track_top_k: eigenvalues tracked (``lambda_max``, ``lambda_2``, ...).
+        track_method: "lanczos" | "power", warm-started from the previous top eigenvector.
+        track_trace: Hutchinson probes for the Hessian trace at each measurement (0: no trace; else >= 2).
+        track_batch: mini-batches of ``batch_size`` for the batch sharpness (Andreyev & Beneventano 2024; 0: off).
+        track_preconditioned: Adam/AdamW only: also the preconditioned sharpness λmax(P⁻¹H) from the
+            optimizer's second-moment state (Cohen et al. 2022), which settles near 38/lr.
     """
 
     epochs: int = 40
@@ -69,6 +86,13 @@ class TrainConfig:
     loss: str = "cross_entropy"
     eval_batch_size: int = 1024
     eval_train: bool = True
+    track_sharpness: int = 0
+    track_samples: int = 1000
+    track_top_k: int = 1
+    track_method: str = "lanczos"
+    track_trace: int = 0
+    track_batch: int = 0
+    track_preconditioned: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
@@ -89,6 +113,10 @@ class TrainConfig:
             raise ValueError(f"The value for `val_fraction` must be a number in [0, 1), but {self.val_fraction!r} was passed.")
         if self.patience is not None:
             check_int("patience", self.patience, 1)
+        self._check_tracking()
+        if self.optimizer == "gd" and (self.momentum or self.nesterov):
+            raise ValueError(f"optimizer='gd' is plain gradient descent: pass momentum=0 and nesterov=False (got "
+                             f"momentum={self.momentum!r}, nesterov={self.nesterov!r}); recommended(optimizer='gd') does.")
         if self.nesterov and self.optimizer == "sgd" and self.momentum <= 0:
             raise ValueError("`nesterov=True` needs `momentum` > 0; pass momentum=0.9 or nesterov=False.")
         if self.momentum >= 1.0:
@@ -96,11 +124,26 @@ class TrainConfig:
         if any(m < 1 for m in self.milestones):
             raise ValueError(f"The value for `milestones` must be epochs >= 1, but {self.milestones!r} was passed.")
 
+    def _check_tracking(self) -> None:
+        check_int("track_sharpness", self.track_sharpness, 0)
+        check_int("track_samples", self.track_samples, 2)
+        check_int("track_top_k", self.track_top_k, 1)
+        check_choice("track_method", self.track_method, TRACK_METHODS)
+        check_int("track_trace", self.track_trace, 0)
+        if self.track_trace == 1:
+            raise ValueError("The value for `track_trace` must be 0 (no trace) or at least 2 probes, but 1 was passed.")
+        check_int("track_batch", self.track_batch, 0)
+        if self.track_preconditioned and self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"`track_preconditioned` needs Adam's second moments: optimizer 'adam' or 'adamw', but "
+                             f"{self.optimizer!r} was passed.")
+
     def to_dict(self) -> Dict[str, Any]:
-        """A JSON-able dict (``TrainConfig(**d)`` rebuilds the config)."""
+        """A JSON-able dict (``TrainConfig(**d)`` rebuilds the config). Tracking settings left at their
+        defaults are omitted, so an untracked run's dict is what it was before tracking existed."""
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)
-        return d
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name.startswith("track_")}
+        return {k: v for k, v in d.items() if not (k in defaults and v == defaults[k])}
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
@@ -131,5 +174,11 @@ _RECIPES: Dict[str, Dict[str, Any]] = {
 
 
 def recommended(dataset: Optional[str] = None, **overrides: Any) -> TrainConfig:
-    """The recipe for ``dataset`` (the defaults for unknown names), with ``overrides`` applied."""
-    return TrainConfig(**{**_RECIPES.get(dataset or "", {}), **overrides})
+    """The recipe for ``dataset`` (the defaults for unknown names), with ``overrides`` applied.
+
+    With ``optimizer="gd"`` the dataset's recipe is followed by :data:`GD_RECIPE` (no momentum, no
+    weight decay, a constant step, gradients in chunks of 1024, snapshots only at the ends)."""
+    base = dict(_RECIPES.get(dataset or "", {}))
+    if overrides.get("optimizer") == "gd":
+        base.update(GD_RECIPE)
+    return TrainConfig(**{**base, **overrides})

@@ -13,6 +13,7 @@ from .context import Context, as_json, read_json
 
 
 def run(ctx: Context) -> None:
+    from landscape.analysis.tracking import SharpnessTracker
     from landscape.training.train import fit
 
     c = ctx.config
@@ -33,7 +34,8 @@ def run(ctx: Context) -> None:
             ctx.say(f"  {name}: {'resuming' if resume else 'training'} into {run_dir}")
             fit(m.model.to(ctx.device), ctx.load(name, "train"), test_data=ctx.load(name, "test"), config=m.train,
                 run_dir=run_dir, resume=resume, overwrite=not resume, name=name, spec=m.spec,
-                data_meta=ctx.data_meta(name), progress_bar=ctx.bars, desc=name)
+                data_meta=ctx.data_meta(name), progress_bar=ctx.bars, desc=name,
+                tracker=SharpnessTracker(m.train) if m.train.track_sharpness else None)  # [train] track_sharpness
             ctx.computed["train"].append(name)
         record(ctx, name)
 
