@@ -429,12 +429,13 @@ class ReportSpec:
         object.__setattr__(self, "claims", claims)
 
 
-def read_table(values: Any, where: str, cls=None) -> Mapping[str, Any]:
-    """``values`` if it is a table (of ``cls``'s fields only, when given); else a one-line ValueError."""
+def read_table(values: Any, where: str, cls=None, extra: Tuple[str, ...] = ()) -> Mapping[str, Any]:
+    """``values`` if it is a table (of ``cls``'s fields and the ``extra`` keys only, when given); else a
+    one-line ValueError."""
     if not isinstance(values, Mapping):
         raise ValueError(f"[{where}] must be a table of settings, but {values!r} was given.")
     if cls is not None:
-        known = [f.name for f in dataclasses.fields(cls)]
+        known = [f.name for f in dataclasses.fields(cls)] + list(extra)
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ValueError(f"Unknown key(s) {unknown} in [{where}]; allowed: {known}.")

@@ -138,7 +138,7 @@ def _vote(a: Number, b: Number, resolution: Optional[float]) -> Optional[bool]:
 def _why_silent(pairs, resolution: Optional[float]) -> str:
     measured = [(a, b) for a, b in pairs if _known(a) and _known(b)]
     if resolution is not None and measured:
-        return f"a difference within the resolution ({resolution:g})"
+        return f"a difference within the resolution ({resolution:.3g})"
     return "not measured or diverged"
 
 
