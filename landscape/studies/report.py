@@ -99,6 +99,9 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
         out += m.get("notes", [])
     if a.get("diverged") or b.get("diverged"):
         return out
+    if "spread" in a and "spread" in b:
+        out.append(f"Numbers are medians over {len(a.get('seeds', []))} training seeds; the table gives their "
+                   "[min, max], and each comparison is judged seed by seed at the end.")
     acc_a, acc_b = a.get("test_acc"), b.get("test_acc")
     if acc_a is not None and acc_b is not None:
         gap = 100 * (acc_b - acc_a)
