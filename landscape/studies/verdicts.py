@@ -3,14 +3,14 @@ confirmed*, *no claim* (and why), decided on the spread over replicates, never o
 
 A replicate is one training seed (or one plane, or one data draw) of the members a claim compares.
 Each replicate *votes*: True (the claim holds for it), False (it does not) or None (no vote: a number
-not measured, a diverged run, or a difference within the resolution of the measurement, such as one
+missing (not computed, or a diverged run), or a difference within the resolution of the measurement, such as one
 grid cell). The rule, stated in every report (:data:`RULE`):
 
 - **confirmed**: the intervals (``[min, max]`` over replicates) of the compared members do not
   overlap, or every replicate votes and agrees;
 - **partly confirmed**: some replicates agree ("2 of 3 seeds agree");
 - **not confirmed**: none agrees;
-- **no claim**: no replicate can vote (why: not measured, diverged, within the resolution).
+- **no claim**: no replicate can vote (why: a number missing, diverged, within the resolution).
 
 With one replicate, "every replicate agrees" is one draw; the verdict says so ("1 seed only").
 
@@ -40,9 +40,9 @@ VERDICTS = (CONFIRMED, PARTLY, NOT_CONFIRMED, NO_CLAIM)
 
 RULE = ("A claim is **confirmed** when the intervals ([min, max] over seeds) of the members it compares do not "
         "overlap, or when every seed agrees; **partly confirmed** when some seeds agree (how many is said); "
-        "**not confirmed** when none does; **no claim** when no seed can vote: a number not measured, a run "
-        "that diverged, or a difference within the resolution of the measurement (such as one grid cell), "
-        "which gets no vote.")
+        "**not confirmed** when none does; **no claim** when no seed can vote: a number missing (not computed, "
+        "or a run that diverged) or a difference within the resolution of the measurement (such as one grid "
+        "cell), which gets no vote.")
 
 Number = Optional[float]
 
@@ -72,7 +72,7 @@ class Verdict:
     def __str__(self) -> str:
         """``confirmed (3 of 3 seeds agree; the intervals do not overlap)``, ``no claim (not measured)``."""
         count = ""
-        if self.of and self.verdict != NO_CLAIM:
+        if self.of > 1 and self.verdict != NO_CLAIM:
             count = f"{self.agree} of {self.of} {_plural(self.unit, self.of)} {'agrees' if self.of == 1 else 'agree'}"
         detail = "; ".join(x for x in (count, self.why) if x)
         return f"{self.verdict} ({detail})" if detail else self.verdict
@@ -97,12 +97,12 @@ def _plural(unit: str, n: int) -> str:
 
 
 def no_claim(why: str, of: int = 0, unit: str = "seed") -> Verdict:
-    """No verdict, and why (``"not measured"``, ``"diverged in every seed"``, ``"one grid cell"``)."""
+    """No verdict, and why (``"a number missing"``, ``"diverged in every seed"``, ``"one grid cell"``)."""
     return Verdict(NO_CLAIM, why, 0, of, unit)
 
 
 def judge(votes: Sequence[Optional[bool]], separated: bool = False, unit: str = "seed",
-          abstained: str = "not measured") -> Verdict:
+          abstained: str = "a number missing") -> Verdict:
     """The verdict from one vote per replicate (True agrees, False disagrees, None cannot vote).
 
     separated: the compared members' intervals do not overlap (confirmed whatever the votes).
@@ -119,6 +119,8 @@ def judge(votes: Sequence[Optional[bool]], separated: bool = False, unit: str = 
         return Verdict(CONFIRMED, "the intervals do not overlap", k, n, unit)
     if k == n:
         return Verdict(CONFIRMED, f"one {unit} only: a single draw" if n == 1 else "", k, n, unit)
+    if n == 1:
+        return Verdict(NOT_CONFIRMED, f"one {unit} only: a single draw", k, n, unit)
     return Verdict(NOT_CONFIRMED if k == 0 else PARTLY, aside, k, n, unit)
 
 
@@ -139,7 +141,7 @@ def _why_silent(pairs, resolution: Optional[float]) -> str:
     measured = [(a, b) for a, b in pairs if _known(a) and _known(b)]
     if resolution is not None and measured:
         return f"a difference within the resolution ({resolution:.3g})"
-    return "not measured or diverged"
+    return "a number missing: not computed, or diverged"
 
 
 def _span(values: Sequence[Number]):
