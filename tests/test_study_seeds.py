@@ -184,3 +184,30 @@ def test_a_study_with_seeds_end_to_end(tmp_path):
     text = (tmp_path / "out" / "report.md").read_text()
     assert "## Over seeds" in text and "test accuracy in" in text and " of 2 seeds" in text
     assert render(s) == text
+
+
+@pytest.mark.slow
+def test_depth_study_quick_with_three_seeds(tmp_path):
+    """The acceptance run: `landscape experiment li2018-mnist1d-resnet --quick --seeds 3` writes a table of
+    intervals and claims judged on them (about 5 minutes on 2 quiet cores)."""
+    import re
+
+    from landscape.studies import verdicts
+
+    res = CliRunner().invoke(cli.main, ["experiment", "li2018-mnist1d-resnet", "--quick", "--seeds", "3", "--out",
+                                        str(tmp_path / "depth"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    s = json.loads((tmp_path / "depth" / "summary.json").read_text())
+    assert list(s["members"]) == ["resnet20", "resnet20_noskip", "resnet56", "resnet56_noskip"]
+    assert len(s["replicates"]) == 12
+    for m in s["members"].values():
+        assert len(m["spread"]["test_error"]["values"]) == 3 and m["trains"]["of"] == 3
+    text = (tmp_path / "depth" / "report.md").read_text()
+    rows = [line for line in text.split("## All members")[1].split("\n\n")[1].splitlines()[2:]]
+    assert len(rows) == 4 and all(re.search(r"\d%? \[[-\d.e+%]+, [-\d.e+%]+\]", r) for r in rows), rows
+    assert verdicts.RULE in text
+    judged = [line for line in text.splitlines() if line.startswith("- **") and "seed" in line]
+    assert len(judged) == 7
+    assert all(any(line.startswith(f"- {verdicts.mark(verdicts.Verdict(v))}") for v in verdicts.VERDICTS)
+               for line in judged)
+    assert "## Over seeds" in text
