@@ -206,7 +206,8 @@ def test_depth_study_quick_with_three_seeds(tmp_path):
     rows = [line for line in text.split("## All members")[1].split("\n\n")[1].splitlines()[2:]]
     assert len(rows) == 4 and all(re.search(r"\d%? \[[-\d.e+%]+, [-\d.e+%]+\]", r) for r in rows), rows
     assert verdicts.RULE in text
-    judged = [line for line in text.splitlines() if line.startswith("- **") and "seed" in line]
+    section = text.split("## What the numbers say")[1].split("\n## ")[0]
+    judged = [line for line in section.splitlines() if line.startswith("- **")]
     assert len(judged) == 7
     assert all(any(line.startswith(f"- {verdicts.mark(verdicts.Verdict(v))}") for v in verdicts.VERDICTS)
                for line in judged)
