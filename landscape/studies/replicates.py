@@ -65,8 +65,15 @@ def fold(entries: Dict[str, Dict[str, Any]], groups: Dict[str, List[str]], seeds
                            "threshold": TRAINS_AT}
         entry["seeds"], entry["replicates"] = list(seeds), list(reps)
         notes: List[str] = []
-        for e in es:
-            notes += [n for n in e.get("notes", []) if n not in notes]
+        said_diverged = False
+        for e in es:  # one replicate's "diverged" note stands for the others, counted below
+            for n in e.get("notes", []):
+                if n not in notes and not (e.get("diverged") and said_diverged and " diverged" in n):
+                    notes.append(n)
+            said_diverged |= bool(e.get("diverged"))
+        if n_div > 1:
+            epochs = ", ".join(str(e.get("epochs_trained")) for e, ok in zip(es, live) if not ok)
+            notes.append(f"{name} diverged with {n_div} of {len(es)} seeds (at epochs {epochs}).")
         entry["notes"] = notes
         out[name] = entry
     return out
