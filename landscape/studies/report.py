@@ -8,8 +8,10 @@ which the report then says plainly. Figures are embedded with links relative to 
 the output directory can be moved.
 
 The report is a list of sections (``[report] sections``; :data:`SECTIONS`): overview, table (one
-row per member, the columns of ``[report] table``), claims (``[[report.claims]]`` checked against
-the numbers), grid (the study's figure grids), curves (training curves), pairs (a table and
+row per member, the columns of ``[report] table``; with ``[study] seeds`` each cell is the median
+and [min, max] over the seeds), seeds (how often each member trains over the seeds), claims
+(``[[report.claims]]`` judged on the numbers seed by seed: ``landscape.studies.claims``, in the
+words of ``landscape.studies.verdicts``), grid (the study's figure grids), curves (training curves), pairs (a table and
 sentences per compared pair), members (each network's figures), settings. A study adds its own
 with :func:`register_section` (``fn(summary) -> lines``) and its own table columns with the
 measures that fill them (``landscape.pipeline.measures.register``).
