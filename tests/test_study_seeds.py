@@ -212,3 +212,33 @@ def test_depth_study_quick_with_three_seeds(tmp_path):
     assert all(any(line.startswith(f"- {verdicts.mark(verdicts.Verdict(v))}") for v in verdicts.VERDICTS)
                for line in judged)
     assert "## Over seeds" in text
+
+
+def test_pair_report_over_seeds_says_how_often_a_member_trains():
+    from landscape.studies import experiment, report
+
+    def entries(name, accs, lams):
+        return {f"{name}_s{i}": {"test_acc": acc, "lambda_max": lam, "trace": 10 * lam, "train_loss": 1 - acc,
+                                 "curvature_x": lam, "curvature_y": lam, "basin_width_x": 0.3, "basin_width_y": 0.3,
+                                 "diverged": False, "notes": [], "n_local_minima": 1}
+                for i, (acc, lam) in enumerate(zip(accs, lams))}
+
+    e = {**entries("r56", [0.98, 0.97, 0.98], [7.0, 8.0, 9.0]), **entries("r56_noskip", [0.135, 0.604, 0.71],
+                                                                        [852.0, 2.76e4, 900.0])}
+    folded = replicates.fold(e, {"r56": ["r56_s0", "r56_s1", "r56_s2"],
+                                 "r56_noskip": ["r56_noskip_s0", "r56_noskip_s1", "r56_noskip_s2"]}, [0, 1, 2])
+    pair = {"name": "r56_vs_r56_noskip", "vary": "skip", "with": "r56", "without": "r56_noskip",
+            "comparison": experiment.compare_members(folded["r56"], folded["r56_noskip"], 0.1)}
+    s = {"config": {"study": {"seeds": [0, 1, 2]}, "model": {"seed": 0}}, "members": folded, "pairs": [pair]}
+    text = "\n".join(claims.seeds_section(s))
+    assert "r56_noskip reached ≥ 50% test accuracy in 2 of 3 seeds (13.5%, 60.4%, 71.0%): it is at the edge of " \
+           "trainability" in text
+    assert "r56 reached ≥ 50% test accuracy in 3 of 3 seeds" in text and "trains with every seed" in text
+    judged = pair["comparison"]["judged"]
+    assert judged["lambda_max"]["verdict"] == "confirmed" and judged["basin_width"]["verdict"] == "no claim"
+    sentences = " ".join(report.pair_sentences(s, pair))
+    assert "Is λmax of r56_noskip larger than that of r56 (the sharper minimum)? Judged over the seeds: confirmed" \
+           in sentences
+    table = "\n".join(report.pairs_section({**s, "figures": {}}))
+    assert "| λmax (Hessian, largest eigenvalue) | 8 [7, 9] | 900 [852, 2.76e+04] |" in table
+    assert "| seeds reaching ≥ 50% test accuracy | 3 of 3 | 2 of 3 |" in table
