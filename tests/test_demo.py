@@ -255,8 +255,8 @@ def test_depth_study_config_is_li2018_fig5_on_mnist1d():
         ("resnet20_s0", "resnet20_noskip_s0"), ("resnet56_s0", "resnet56_noskip_s0"),
         ("resnet110_s0", "resnet110_noskip_s0")]
     # one recipe and data: the replicates differ in the seed only
-    assert all(dataclasses.replace(m.train, seed=c.train.seed) == c.train and m.data == c.data and m.train.seed == m.seed
-               for m in ms.values())
+    assert all(dataclasses.replace(m.train, seed=c.train.seed) == c.train and m.data == c.data
+               and m.train.seed == m.seed for m in ms.values())
     q = study.quick(c)
     assert [v.values for v in q.study.variables] == [(20, 56), (True, False)] and q.train.epochs == 8
 

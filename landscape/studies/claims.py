@@ -72,7 +72,10 @@ def claim_results(s: Dict[str, Any]) -> List[Dict[str, Any]]:
     out = []
     for claim in c.get("report", {}).get("claims", []):
         where, measure = claim.get("where", {}), claim["measure"]
-        fixed = set(where) | {claim["along"]} if claim["kind"] == "trend" else set(claim["higher"]) | set(claim["lower"])
+        if claim["kind"] == "trend":
+            fixed = set(where) | {claim["along"]}
+        else:
+            fixed = set(claim["higher"]) | set(claim["lower"])
         free = [v for v in variables if v not in fixed]
         groups = []
         for combo in itertools.product(*(variables[v] for v in free)):

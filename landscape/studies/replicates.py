@@ -9,7 +9,7 @@ figures show the first seed's. The summary then folds the replicates of each mem
     entry["test_error"]                       # the median over seeds (what the old readers see)
     entry["spread"]["test_error"]             # {"median", "min", "max", "values": one per seed (None: not measured)}
     entry["seeds"], entry["replicates"]       # [0, 1, 2], ["resnet56_noskip_s0", ...]
-    entry["trains"]                           # {"count": 2, "of": 3, "threshold": 0.5}: seeds reaching 50% test accuracy
+    entry["trains"]      # {"count": 2, "of": 3, "threshold": 0.5}: seeds reaching 50% test accuracy
 
 A diverged replicate has no numbers (None in ``values``); the member is "diverged" only when every
 seed diverged.

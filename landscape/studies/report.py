@@ -201,7 +201,8 @@ def _overview(s: Dict[str, Any]) -> List[str]:
     if intro:
         lines += [intro.strip(), ""]
     used = c.get("study", {}).get("seeds") or []
-    seed = f"seed ({c['model']['seed']})" if not used else f"seeds ({', '.join(map(str, used))}: each member trained once per seed)"
+    seed = (f"seeds ({', '.join(map(str, used))}: each member trained once per seed)" if used
+            else f"seed ({c['model']['seed']})")
     if "variables" in c.get("study", {}):
         st = c["study"]
         grid = " x ".join(f"{v['name']} ({', '.join(map(_value, v['values']))})" for v in st["variables"])

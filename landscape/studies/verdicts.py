@@ -16,7 +16,8 @@ With one replicate, "every replicate agrees" is one draw; the verdict says so ("
 
     from landscape.studies import verdicts
     v = verdicts.order(higher=[0.30, 0.12, 0.85], lower=[0.011, 0.013, 0.010])   # per seed, same order
-    v.verdict, v.agree, v.of, str(v)      # "confirmed", 3, 3, "confirmed (3 of 3 seeds agree; the intervals do not overlap)"
+    v.verdict, v.agree, v.of      # "confirmed", 3, 3
+    str(v)                        # "confirmed (3 of 3 seeds agree; the intervals do not overlap)"
     verdicts.trend([[2, 3, 2], [30, 4, 60], [90, 88, 91]])          # one list per step along the variable
     verdicts.bound([0.25, 0.249], 0.25, side="at_most")             # every value within a limit
     verdicts.judge([True, None, False])                             # votes you computed yourself
