@@ -129,7 +129,7 @@ def test_fold_gives_medians_ranges_and_how_often_a_member_trains():
 def _summary(values_skip, values_noskip):
     """A summary of two members with per-seed train losses (the judging logic alone, no training)."""
     def member(skip, vals):
-        s = replicates.spread(vals)
+        s = replicates.seed_spread(vals)
         return {"coords": {"depth": 8, "skip": skip}, "train_loss": s["median"], "spread": {"train_loss": s},
                 "diverged": False}
 

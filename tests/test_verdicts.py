@@ -1,10 +1,6 @@
-"""The one verdict vocabulary (landscape.studies.verdicts) and the spread helpers (landscape.base.spread)."""
-import math
-
-import numpy as np
+"""The one verdict vocabulary of judged claims (landscape.studies.verdicts)."""
 import pytest
 
-from landscape.base import spread
 from landscape.studies import verdicts as V
 
 
@@ -68,22 +64,3 @@ def test_round_trip_and_labels():
         V.Verdict("probably")
     for word in V.VERDICTS:
         assert word in V.RULE
-
-
-def test_spread_helpers():
-    med, lo, hi = spread.median_interval([3.0, 1.0, 2.0, np.nan, None])
-    assert med == 2.0 and 1.0 <= lo < med < hi <= 3.0
-    assert spread.median_interval(range(101), level=0.5) == (50.0, 25.0, 75.0)
-    mean, se = spread.mean_se([1.0, 2.0, 3.0])
-    assert mean == 2.0 and se == pytest.approx(1 / math.sqrt(3))
-    assert math.isnan(spread.mean_se([1.0])[1]) and math.isnan(spread.median_interval([])[0])
-    m, lo, hi = spread.mean_interval([1.0, 2.0, 3.0])
-    assert m == 2.0 and hi - m == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)  # t(0.975, 2) = 4.3027
-    with pytest.raises(ValueError, match="level"):
-        spread.median_interval([1.0], level=95)
-
-
-def test_t_interval_covers_the_mean_about_95_percent_of_the_time():
-    rng = np.random.default_rng(0)
-    hits = sum(lo <= 0 <= hi for _, lo, hi in (spread.mean_interval(rng.standard_normal(5)) for _ in range(2000)))
-    assert 0.93 <= hits / 2000 <= 0.97

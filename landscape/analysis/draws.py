@@ -32,7 +32,7 @@ from torch import nn
 from landscape.base.errors import check_choice
 from landscape.base.progress import track
 from . import sharpness as S
-from .sharpness_results import DrawsResult, Spread
+from .sharpness_results import DrawsResult, DrawStats
 
 KINDS = ("eigs", "trace", "density")
 
@@ -83,24 +83,24 @@ def over_draws(kind: str, model: nn.Module, data: Tuple[torch.Tensor, torch.Tens
                        level=level, runs=runs, **extra)
 
 
-def _quantities(kind: str, runs: List[Any], level: float) -> Tuple[Dict[str, Spread], Dict[str, Any]]:
+def _quantities(kind: str, runs: List[Any], level: float) -> Tuple[Dict[str, DrawStats], Dict[str, Any]]:
     if kind == "eigs":
         values = np.stack([r.values for r in runs])  # (M, k)
         which = runs[0].which
         names = (["lambda_max"] + [f"lambda_{j + 1}" for j in range(1, values.shape[1])] if which == "LA"
                  else ["lambda_min"] + [f"lambda_min_{j + 1}" for j in range(1, values.shape[1])])
-        return {n: Spread.of(n, values[:, j], level) for j, n in enumerate(names)}, {}
+        return {n: DrawStats.of(n, values[:, j], level) for j, n in enumerate(names)}, {}
     if kind == "trace":
-        return {"trace": Spread.of("trace", [r.trace for r in runs], level)}, {}
+        return {"trace": DrawStats.of("trace", [r.trace for r in runs], level)}, {}
     # density: the draws' nodes on one axis, each broadened with its own sigma
     lo = min(float(np.nanmin(r.nodes)) for r in runs)
     hi = max(float(np.nanmax(r.nodes)) for r in runs)
     pad = 5 * max(r.sigma for r in runs)
     grid = np.linspace(lo - pad, hi + pad, len(runs[0].grid))
     dens = np.stack([S.broaden(r.nodes, r.weights, r.sigma, grid) for r in runs])  # (M, g)
-    q = {"ritz_max": Spread.of("ritz_max", [np.nanmax(r.nodes) for r in runs], level),
-         "ritz_min": Spread.of("ritz_min", [np.nanmin(r.nodes) for r in runs], level),
-         "negative_mass": Spread.of("negative_mass", [_negative_mass(r) for r in runs], level)}
+    q = {"ritz_max": DrawStats.of("ritz_max", [np.nanmax(r.nodes) for r in runs], level),
+         "ritz_min": DrawStats.of("ritz_min", [np.nanmin(r.nodes) for r in runs], level),
+         "negative_mass": DrawStats.of("negative_mass", [_negative_mass(r) for r in runs], level)}
     se = dens.std(axis=0, ddof=1) / math.sqrt(len(runs)) if len(runs) > 1 else np.full(len(grid), np.nan)
     return q, {"grid": grid, "density_mean": dens.mean(axis=0), "density_stderr": se}
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
-from landscape.base.spread import mean_interval, mean_se
+from landscape.base.spread import mean_se
 
 
 @dataclass
@@ -162,7 +162,7 @@ class BarrierResult(_Result):
 
 
 @dataclass
-class Spread(_Result):
+class DrawStats(_Result):
     """One quantity over draws: ``values`` (M,), their mean, its standard error, and the ``level``
     interval ``[lo, hi]`` of the mean (Student t with M - 1 degrees of freedom; NaN for M = 1)."""
 
@@ -175,10 +175,10 @@ class Spread(_Result):
     level: float
 
     @classmethod
-    def of(cls, name: str, values: Any, level: float = 0.95) -> "Spread":
+    def of(cls, name: str, values: Any, level: float = 0.95) -> "DrawStats":
         a = np.asarray(values, dtype=np.float64)
-        mean, lo, hi = mean_interval(a, level)
-        return cls(name, a, mean, mean_se(a)[1], lo, hi, level)
+        m = mean_se(a, level)
+        return cls(name, a, m.mean, m.se, m.lo, m.hi, level)
 
 
 @dataclass
@@ -186,7 +186,7 @@ class DrawsResult(_Result):
     """A Hessian measure repeated over ``draws`` seeded data draws.
 
     kind:        "eigs", "trace" or "density"
-    quantities:  name -> :class:`Spread` ("lambda_max", "lambda_2", ... or "lambda_min"...; "trace";
+    quantities:  name -> :class:`DrawStats` ("lambda_max", "lambda_2", ... or "lambda_min"...; "trace";
                  for a density "ritz_max", "ritz_min" and "negative_mass", the share of the
                  spectrum below zero)
     n_samples:   rows per draw (the whole data when it was not subsampled)
@@ -198,7 +198,7 @@ class DrawsResult(_Result):
     """
 
     kind: str
-    quantities: Dict[str, Spread]
+    quantities: Dict[str, DrawStats]
     draws: int
     n_samples: int
     seeds: List[int]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Sequence
 
-from landscape.base.spread import median_interval
+from landscape.base.spread import spread as median_spread
 
 TRAINS_AT = 0.5  # test accuracy a seed must reach to count as "trains" (the demo's edge-of-trainability count)
 _KEEP = ("spec", "run_dir", "coords", "labels", "surfaces", "figures", "epochs", "batch_size", "train_samples",
@@ -30,11 +30,11 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def spread(values: Sequence[Optional[float]]) -> Dict[str, Any]:
+def seed_spread(values: Sequence[Optional[float]]) -> Dict[str, Any]:
     """``{"median", "min", "max", "values"}`` of per-seed values (None: not measured; left out of the
     median and range, kept in ``values``)."""
     known = [float(v) for v in values if _number(v)]
-    med = median_interval(known)[0] if known else None
+    med = median_spread(known).median if known else None
     return {"median": med, "min": min(known) if known else None, "max": max(known) if known else None,
             "values": [float(v) if _number(v) else None for v in values]}
 
@@ -51,7 +51,7 @@ def fold(entries: Dict[str, Dict[str, Any]], groups: Dict[str, List[str]], seeds
                 if k not in _KEEP and any(_number(e.get(k)) for e in es)]
         entry["spread"] = {}
         for k in keys:
-            s = spread([e.get(k) if ok else None for e, ok in zip(es, live)])
+            s = seed_spread([e.get(k) if ok else None for e, ok in zip(es, live)])
             entry["spread"][k] = s
             entry[k] = s["median"]
         for k in ("basin_clipped",):
