@@ -90,7 +90,7 @@ def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
 @click.option("--draws", type=click.IntRange(min=1), default=1, show_default=True, metavar="M",
               help="Repeat the eigenvalues, trace and density over M seeded draws (draw i: the --n-samples subset "
                    "of seed --data-seed + i, start vector/probes of seed --seed + i) and give each number as mean ± "
-                   "s.e. and a 95%% interval of the mean. Small samples bias λmax upward, not only scatter it: "
+                   "s.e. and a 95% interval of the mean. Small samples bias λmax upward, not only scatter it: "
                    "compare with --n-samples left out. Example: --top-k 1 --trace --n-samples 128 --draws 10")
 @click.option("--bn", type=click.Choice(["eval", "train"]), default="eval", show_default=True,
               help="BatchNorm statistics: running (eval) or per batch (train).")
