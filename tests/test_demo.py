@@ -228,8 +228,9 @@ def test_demo_config_is_the_story():
     c = study.demo_config()
     assert [(p.model, p.vary) for p in c.pairs] == [("resnet56", "skip"), ("resnet56", "norm")]
     assert c.data.dataset == "mnist1d" and c.directions.norm == "filter" and c.directions.ignore == "biasbn"
+    assert c.seeds == (0, 1, 2)  # the spread of every number, and how often the no-skip net trains
     q = study.quick(c)
-    assert q.train.epochs == 10 and q.grid.plane[2] == 21 and q.metrics.n_samples == 256
+    assert q.train.epochs == 4 and q.grid.plane[2] == 15 and q.metrics.n_samples == 256 and q.seeds == c.seeds
     assert q.train.seed == c.train.seed and q.directions == c.directions
     digits = study.load_config(study.packaged()["digits-demo"])  # the MLP study stays shipped
     assert [(p.model, p.vary) for p in digits.pairs] == [("mlp20", "skip"), ("mlp20", "norm")]
@@ -246,12 +247,16 @@ def test_depth_study_config_is_li2018_fig5_on_mnist1d():
             "residual_energy"} <= set(c.report.table)
     from landscape.studies import members
 
+    assert c.seeds == (0, 1, 2)
     ms, pairs = members.build_members(c, (1, 40), 10)
-    assert list(ms) == ["resnet20", "resnet20_noskip", "resnet56", "resnet56_noskip", "resnet110",
-                        "resnet110_noskip"]
-    assert [(p.with_, p.without) for p in pairs] == [("resnet20", "resnet20_noskip"), ("resnet56", "resnet56_noskip"),
-                                                      ("resnet110", "resnet110_noskip")]
-    assert all(m.train == c.train and m.data == c.data for m in ms.values())  # one recipe and data order
+    names = ["resnet20", "resnet20_noskip", "resnet56", "resnet56_noskip", "resnet110", "resnet110_noskip"]
+    assert list(ms) == [f"{n}_s{seed}" for n in names for seed in (0, 1, 2)]
+    assert [(p.with_, p.without) for p in pairs if p.with_.endswith("_s0")] == [
+        ("resnet20_s0", "resnet20_noskip_s0"), ("resnet56_s0", "resnet56_noskip_s0"),
+        ("resnet110_s0", "resnet110_noskip_s0")]
+    # one recipe and data: the replicates differ in the seed only
+    assert all(dataclasses.replace(m.train, seed=c.train.seed) == c.train and m.data == c.data
+               and m.train.seed == m.seed for m in ms.values())
     q = study.quick(c)
     assert [v.values for v in q.study.variables] == [(20, 56), (True, False)] and q.train.epochs == 8
 

@@ -243,4 +243,4 @@ def test_claims_verdicts_come_from_the_numbers():
     s["members"]["d"]["test_error"] = 0.001
     assert report.claim_results(s)[1]["verdict"] == "partly confirmed"
     s["members"]["f"]["diverged"] = True
-    assert report.claim_results(s)[0]["verdict"] == "not measured"
+    assert report.claim_results(s)[0]["verdict"] == "no claim"

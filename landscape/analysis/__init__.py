@@ -1,7 +1,8 @@
 """Numbers about minima: sharpness, curvature, grid geometry, probes, mode connectivity.
 
 Belongs here: Hessian-vector products, eigenvalues, trace and spectral density (``hessian``,
-``sharpness``, ``sharpness_results``), geometry of a computed grid (``geometry``: curvature, basin
+``sharpness``, ``sharpness_results``), the same repeated over seeded data draws with their spread
+(``draws``), geometry of a computed grid (``geometry``: curvature, basin
 width, local minima, roughness), probes of a trained net (``probes``: dead units, BN modes,
 gradient flow at a point), curves between two minima (``connect``). Each takes a model and data or a
 surface and returns numbers; none draws or parses command lines. Does not belong here: sampling

@@ -291,13 +291,19 @@ def spectral_density(model: nn.Module, data: Any, n_probes: int = 4, steps: int 
             axis = np.linspace(lo - 5 * sigma, hi + 5 * sigma, int(grid))
         else:
             axis = np.asarray(grid, dtype=np.float64)
-        ok = ~np.isnan(nodes)
-        # (g, probes*m) Gaussians weighted by quadrature weights, averaged over probes
-        gauss = np.exp(-0.5 * ((axis[:, None] - nodes[ok][None, :]) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
-        density = gauss @ weights[ok] / n_probes
+        density = broaden(nodes, weights, float(sigma), axis)
         return DensityResult(grid=axis, density=density, nodes=nodes, weights=weights, sigma=float(sigma),
                              n_probes=n_probes, steps=m, n_params=H.n, n_samples=H.count, seed=seed,
                              iterations=H.n_products, loss=H.obj.name, bn=bn)
+
+
+def broaden(nodes: np.ndarray, weights: np.ndarray, sigma: float, axis: np.ndarray) -> np.ndarray:
+    """The density on ``axis`` of quadrature ``nodes`` (n_probes, m; NaN: unused) with ``weights``:
+    each node a Gaussian of width ``sigma``, averaged over the probes (integrates to 1)."""
+    ok = ~np.isnan(nodes)
+    # (g, probes*m) Gaussians weighted by quadrature weights, averaged over probes
+    gauss = np.exp(-0.5 * ((axis[:, None] - nodes[ok][None, :]) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+    return gauss @ weights[ok] / nodes.shape[0]
 
 
 def _lanczos_quadrature(H: Hessian, m: int, gen: torch.Generator, b) -> Tuple[np.ndarray, np.ndarray]:

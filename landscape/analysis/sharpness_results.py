@@ -3,11 +3,13 @@ each recording its sample count, seed, iterations and tolerance, and ``.to_dict(
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
+
+from landscape.base.spread import mean_se
 
 
 @dataclass
@@ -157,3 +159,58 @@ class BarrierResult(_Result):
     n_points: int
     loss: str = "cross_entropy"
     bn: str = "eval"
+
+
+@dataclass
+class DrawStats(_Result):
+    """One quantity over draws: ``values`` (M,), their mean, its standard error, and the ``level``
+    interval ``[lo, hi]`` of the mean (Student t with M - 1 degrees of freedom; NaN for M = 1)."""
+
+    name: str
+    values: np.ndarray
+    mean: float
+    stderr: float
+    lo: float
+    hi: float
+    level: float
+
+    @classmethod
+    def of(cls, name: str, values: Any, level: float = 0.95) -> "DrawStats":
+        a = np.asarray(values, dtype=np.float64)
+        m = mean_se(a, level)
+        return cls(name, a, m.mean, m.se, m.lo, m.hi, level)
+
+
+@dataclass
+class DrawsResult(_Result):
+    """A Hessian measure repeated over ``draws`` seeded data draws.
+
+    kind:        "eigs", "trace" or "density"
+    quantities:  name -> :class:`DrawStats` ("lambda_max", "lambda_2", ... or "lambda_min"...; "trace";
+                 for a density "ritz_max", "ritz_min" and "negative_mass", the share of the
+                 spectrum below zero)
+    n_samples:   rows per draw (the whole data when it was not subsampled)
+    seeds, data_seeds: (M,) the solver/probe seed and the subset seed of each draw (data_seeds None:
+                 every draw saw all the data)
+    runs:        the result of each draw (``EigenResult``, ``TraceResult`` or ``DensityResult``)
+    grid, density_mean, density_stderr: for a density, the common eigenvalue axis and the mean
+                 density over draws with its standard error (None otherwise)
+    """
+
+    kind: str
+    quantities: Dict[str, DrawStats]
+    draws: int
+    n_samples: int
+    seeds: List[int]
+    data_seeds: Optional[List[int]]
+    level: float
+    runs: List[Any] = field(default_factory=list)
+    grid: Optional[np.ndarray] = None
+    density_mean: Optional[np.ndarray] = None
+    density_stderr: Optional[np.ndarray] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = super().to_dict()
+        out["quantities"] = {k: v.to_dict() for k, v in self.quantities.items()}
+        out["runs"] = [r.to_dict() for r in self.runs]
+        return out

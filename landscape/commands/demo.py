@@ -18,6 +18,10 @@ _OUT_HELP = "Output directory (runs, surfaces, figures, report.md, summary.json)
 
 def _options(f):
     f = progress_option()(f)
+    f = click.option("--seeds", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Train every member with the seeds 0..N-1 (initial weights and data order; nothing else "
+                          "changes); tables give the median and [min, max] over seeds and claims are judged on them "
+                          "[default: the config's [study] seeds]. Example: --quick --seeds 3")(f)
     f = click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Processes working on members at once, each with --threads threads (CPU) "
                           "[default: the config's].")(f)
@@ -33,11 +37,13 @@ def _options(f):
 
 
 def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], threads: Optional[int],
-         workers: Optional[int], progress: bool):
+         workers: Optional[int], progress: bool, seeds: Optional[int] = None):
     from landscape.studies import config as study, experiment
 
     if quick:
         config = study.quick(config)
+    if seeds is not None:
+        config = study.with_seeds(config, seeds)
     changes = {}
     if device is not None:
         changes["device"] = device
@@ -53,9 +59,11 @@ def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], thre
 
 
 def _print_result(result) -> None:
-    from landscape.studies.report import claims_section, members_table, pair_sentences
+    from landscape.studies.report import claims_section, members_table, pair_sentences, seeds_section
 
     s = result.summary
+    for line in seeds_section(s):
+        click.echo(line)
     if s.get("grids"):
         click.echo("")
         for line in members_table(s) + claims_section(s):
@@ -69,7 +77,7 @@ def _print_result(result) -> None:
                 ("basin width x", "basin_width_x", False), ("basin width y", "basin_width_y", False),
                 ("local minima", "n_local_minima", False)]
         for label, key, pct in rows:
-            click.echo(f"  {label:<14} {_fmt(a.get(key), pct):>12} {_fmt(b.get(key), pct):>12}")
+            click.echo(f"  {label:<14} {_fmt(a, key, pct):>26} {_fmt(b, key, pct):>26}")
         for sentence in pair_sentences(s, pair):
             click.echo(f"  - {sentence}")
     click.echo("")
@@ -78,17 +86,19 @@ def _print_result(result) -> None:
     click.echo(f"Report: {result.report}  (numbers: {result.out / 'summary.json'})")
 
 
-def _fmt(v, pct: bool) -> str:
-    if v is None:
-        return "-"
-    return f"{100 * v:.1f}%" if pct else f"{v:.4g}"
+def _fmt(m, key: str, pct: bool) -> str:
+    """A member's number (the median over seeds, with [min, max] when there are several)."""
+    from landscape.studies.columns import cell
+
+    return cell(m, key, (lambda v: "-" if v is None else f"{100 * v:.1f}%") if pct else
+                (lambda v: "-" if v is None else f"{v:.4g}"))
 
 
 @click.command(context_settings={"max_content_width": 100})
 @click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
               help=_OUT_HELP + " [default: ./landscape-demo, or ./landscape-demo-quick with --quick]")
 @_options
-def demo(out, quick, fresh, device, threads, workers, progress):
+def demo(out, quick, fresh, device, threads, workers, progress, seeds):
     """Run the whole story on MNIST-1D (generated locally, no download): train a 56-layer conv
     ResNet with and without skip connections and with and without batch norm, sample 1D, 2D and
     PCA-trajectory surfaces, measure sharpness (Hessian λmax and trace, grid curvature, basin width,
@@ -103,12 +113,13 @@ def demo(out, quick, fresh, device, threads, workers, progress):
     Examples:
       landscape demo
       landscape demo --quick --out /tmp/demo
+      landscape demo --seeds 5 --out /tmp/demo5      # five training seeds per member instead of three
     """
     from landscape.studies import config as study
 
     # --quick has a directory of its own: its shorter runs would otherwise replace a full demo's
     _run(study.demo_config(), out or ("landscape-demo-quick" if quick else "landscape-demo"), quick, fresh, device,
-         threads, workers, progress)
+         threads, workers, progress, seeds)
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -116,7 +127,7 @@ def demo(out, quick, fresh, device, threads, workers, progress):
 @click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
               help=_OUT_HELP + " [default: ./NAME, the config's name]")
 @_options
-def experiment(config_path, out, quick, fresh, device, threads, workers, progress):
+def experiment(config_path, out, quick, fresh, device, threads, workers, progress, seeds):
     """Run a study from a TOML config: its members (a grid of variables such as depth x skip, or
     pairs), dataset, training, grid, directions, metrics, figures, report. CONFIG.toml is a file,
     or the name of a packaged config:
@@ -136,10 +147,12 @@ def experiment(config_path, out, quick, fresh, device, threads, workers, progres
     Examples:
       landscape experiment li2018-mnist1d-resnet
       landscape experiment li2018-mnist1d-resnet --quick --out /tmp/depth
+      landscape experiment li2018-mnist1d-resnet --quick --seeds 3   # medians, [min, max], judged claims
       landscape experiment my-study.toml --out runs/my-study --workers 2
     """
     from landscape.studies import config as study
 
     config = study.load_config(study.resolve_config(config_path))
     # the quick config is named NAME-quick, so by default it does not replace a full run's results
-    _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, workers, progress)
+    _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, workers, progress,
+         seeds)

@@ -21,7 +21,7 @@ from ._common import data_root_option, device_option, progress_option, setup_com
 
 # options that only mean something for one kind of input
 _CHECKPOINT_ONLY = ("top_k", "smallest", "method", "tol", "max_iter", "trace", "probes", "density", "lanczos_steps",
-                    "eps", "sam", "asam", "steps", "eta", "split", "seed", "bn")
+                    "eps", "sam", "asam", "steps", "eta", "split", "seed", "bn", "draws")
 _SURFACE_ONLY = ("value", "thresholds", "window", "curvature_map", "checkpoint", "partial")
 
 
@@ -87,6 +87,11 @@ def _given(ctx: click.Context, names: Sequence[str]) -> List[str]:
 @click.option("--n-samples", type=click.IntRange(min=1), default=None, help="A seeded random subset of N samples [default: all].")
 @click.option("--data-seed", type=int, default=0, show_default=True, help="Seed of the --n-samples subset.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random start vectors and probes.")
+@click.option("--draws", type=click.IntRange(min=1), default=1, show_default=True, metavar="M",
+              help="Repeat the eigenvalues, trace and density over M seeded draws (draw i: the --n-samples subset "
+                   "of seed --data-seed + i, start vector/probes of seed --seed + i) and give each number as mean ± "
+                   "s.e. and a 95% interval of the mean. Small samples bias λmax upward, not only scatter it: "
+                   "compare with --n-samples left out. Example: --top-k 1 --trace --n-samples 128 --draws 10")
 @click.option("--bn", type=click.Choice(["eval", "train"]), default="eval", show_default=True,
               help="BatchNorm statistics: running (eval) or per batch (train).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size for the Hessian products [default: 1024].")
@@ -115,6 +120,7 @@ def sharpness(ctx, path, **opts):
     \b
     Examples:
       landscape sharpness runs/mlp20/final.pt --top-k 3 --smallest --trace --sam 0.05 --json mlp20.json
+      landscape sharpness runs/mlp20/final.pt --top-k 1 --trace --n-samples 128 --draws 10   # spread over draws
       landscape sharpness mlp20.h5 --thresholds 0.1,0.5 --curvature-map 5
       landscape sharpness interrupted.h5 --partial     # the cells computed so far, marked as such
     """
@@ -166,6 +172,36 @@ def _checkpoint(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
                            "data_seed": opts["data_seed"], "n_params": n_params, "loss": str(loss), "bn": opts["bn"]}
     rows: List[tuple] = []
     eig_opts = dict(method=opts["method"], seed=opts["seed"], tol=opts["tol"], max_iter=opts["max_iter"], **common)
+    if opts["draws"] > 1:
+        out["draws"] = opts["draws"]
+        whole = data.load_at_most(name, opts["split"], None, 0, on.root, on.normalize)
+        rows += _over_draws(model, whole, opts, eig_opts, common, out)
+    else:
+        rows += _once(model, xy, opts, eig_opts, common, out)
+    if eps:
+        r = S.epsilon_sharpness(model, xy, rho=eps, **common)
+        out["epsilon"] = r.to_dict()
+        rows += [(f"eps-sharpness rho={rho:g}", f"{s:.6g}", "% of 1 + loss") for rho, s in zip(r.rho, r.sharpness)]
+    if sam:
+        r = S.sam_sharpness(model, xy, rho=sam, steps=opts["steps"], **common)
+        out["sam"] = r.to_dict()
+        rows += [(f"SAM rho={rho:g}", f"{s:.6g}", "loss rise") for rho, s in zip(r.rho, r.sharpness)]
+    if asam:
+        r = S.asam_sharpness(model, xy, rho=asam, steps=opts["steps"], eta=opts["eta"], **common)
+        out["asam"] = r.to_dict()
+        rows += [(f"ASAM rho={rho:g}", f"{s:.6g}", f"loss rise (eta {r.eta:g})") for rho, s in zip(r.rho, r.sharpness)]
+    click.echo(f"{label} ({path}) on {name} {opts['split']}: {out['n_samples']} samples, {n_params:,} parameters, "
+               f"loss {loss}, BN {opts['bn']}, seed {opts['seed']}")
+    _table(rows)
+    return out
+
+
+def _once(model, xy, opts: Dict[str, Any], eig_opts: Dict[str, Any], common: Dict[str, Any],
+          out: Dict[str, Any]) -> List[tuple]:
+    """Eigenvalues, trace and density measured once, on ``xy``."""
+    from landscape.analysis import sharpness as S
+
+    rows: List[tuple] = []
     if opts["top_k"]:
         r = S.hessian_eigs(model, xy, k=opts["top_k"], which="LA", **eig_opts)
         out["eigenvalues"] = r.to_dict()
@@ -190,22 +226,43 @@ def _checkpoint(path: str, opts: Dict[str, Any]) -> Dict[str, Any]:
         out["density"] = r.to_dict()
         rows.append(("spectral density", f"{len(r.grid)} points",
                      f"eigenvalues {r.grid[0]:.3g} .. {r.grid[-1]:.3g}, sigma {r.sigma:.2g} (in the JSON)"))
-    if eps:
-        r = S.epsilon_sharpness(model, xy, rho=eps, **common)
-        out["epsilon"] = r.to_dict()
-        rows += [(f"eps-sharpness rho={rho:g}", f"{s:.6g}", "% of 1 + loss") for rho, s in zip(r.rho, r.sharpness)]
-    if sam:
-        r = S.sam_sharpness(model, xy, rho=sam, steps=opts["steps"], **common)
-        out["sam"] = r.to_dict()
-        rows += [(f"SAM rho={rho:g}", f"{s:.6g}", "loss rise") for rho, s in zip(r.rho, r.sharpness)]
-    if asam:
-        r = S.asam_sharpness(model, xy, rho=asam, steps=opts["steps"], eta=opts["eta"], **common)
-        out["asam"] = r.to_dict()
-        rows += [(f"ASAM rho={rho:g}", f"{s:.6g}", f"loss rise (eta {r.eta:g})") for rho, s in zip(r.rho, r.sharpness)]
-    click.echo(f"{label} ({path}) on {name} {opts['split']}: {out['n_samples']} samples, {n_params:,} parameters, "
-               f"loss {loss}, BN {opts['bn']}, seed {opts['seed']}")
-    _table(rows)
-    return out
+    return rows
+
+
+def _over_draws(model, whole, opts: Dict[str, Any], eig_opts: Dict[str, Any], common: Dict[str, Any],
+                out: Dict[str, Any]) -> List[tuple]:
+    """Eigenvalues, trace and density repeated over ``--draws`` seeded draws of ``whole``."""
+    from landscape.analysis.draws import over_draws
+
+    rows: List[tuple] = []
+    m = opts["draws"]
+    kw = dict(draws=m, n_samples=opts["n_samples"], data_seed=opts["data_seed"])
+    eig_kw = {k: v for k, v in eig_opts.items() if k != "seed"}
+    found = []
+    if opts["top_k"]:
+        found.append(("eigenvalues", over_draws("eigs", model, whole, k=opts["top_k"], which="LA", seed=opts["seed"],
+                                                **kw, **eig_kw)))
+    if opts["smallest"]:
+        found.append(("smallest", over_draws("eigs", model, whole, k=1, which="SA", seed=opts["seed"], **kw, **eig_kw)))
+    if opts["trace"]:
+        found.append(("trace", over_draws("trace", model, whole, n_probes=opts["probes"], seed=opts["seed"], **kw,
+                                          **common)))
+    if opts["density"]:
+        found.append(("density", over_draws("density", model, whole, steps=opts["lanczos_steps"], seed=opts["seed"],
+                                            **kw, **common)))
+    for key, r in found:
+        out[key] = r.to_dict()
+        for q in r.quantities.values():
+            rows.append((q.name, f"{q.mean:.4g} ± {q.stderr:.2g}",
+                         f"95% interval of the mean [{q.lo:.4g}, {q.hi:.4g}]; draws {q.values.min():.4g} .. "
+                         f"{q.values.max():.4g}"))
+    if found:
+        r = found[0][1]
+        what = (f"{m} draws of {r.n_samples} samples (subset seeds {opts['data_seed']}..{opts['data_seed'] + m - 1})"
+                if r.data_seeds is not None else f"{m} draws of all {r.n_samples} samples (only the start vectors "
+                                                 "and probes change)")
+        rows.append(("", "", f"mean ± s.e. over {what}; seeds {opts['seed']}..{opts['seed'] + m - 1}"))
+    return rows
 
 
 def _convergence(r) -> str:

@@ -34,12 +34,35 @@ COLUMNS: Dict[str, Tuple[str, Callable[[Any], str]]] = {
     "curvature_y": ("grid curvature y", num),
     "basin_width_x": ("basin width x", num),
     "basin_width_y": ("basin width y", num),
-    "n_local_minima": ("local minima (2D grid)", lambda v: "–" if v is None else str(int(v))),
+    "n_local_minima": ("local minima (2D grid)", lambda v: "–" if v is None else f"{v:g}"),
     "residual_energy": ("roughness (1 − R² of one quadratic)", num),
     "grid_max": ("highest loss on the grid", num),
     "n_params": ("parameters", lambda v: "–" if v is None else f"{int(v):,}"),
     "train_seconds": ("training time (s)", lambda v: "–" if v is None else f"{v:.0f}"),
 }
+
+
+def value_text(v: Any) -> str:
+    """A variable's value as the report writes it: true/false, 0.5, resnet."""
+    return ("true" if v else "false") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def coords_text(d: Dict[str, Any]) -> str:
+    """``depth = 56, skip = false``."""
+    return ", ".join(f"{k} = {value_text(v)}" for k, v in d.items())
+
+
+def ranged(fmt: Callable[[Any], str], value: Any, spread: Optional[Dict[str, Any]]) -> str:
+    """``fmt(value)``, followed by ``[min, max]`` over seeds when ``spread`` (an entry of a member's
+    ``spread``, see ``landscape.studies.replicates``) holds more than one measured seed."""
+    if not spread or sum(v is not None for v in spread.get("values", [])) < 2:
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(spread['min'])}, {fmt(spread['max'])}]"
+
+
+def cell(m: Dict[str, Any], key: str, fmt: Callable[[Any], str]) -> str:
+    """A member's ``key`` for a table: the value (the median over seeds) and its [min, max]."""
+    return ranged(fmt, m.get(key), (m.get("spread") or {}).get(key))
 
 
 def columns(extra: Dict[str, str]) -> Dict[str, Tuple[str, Callable[[Any], str]]]:

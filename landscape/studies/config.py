@@ -15,7 +15,7 @@ The TOML layout (every key optional but the members; the defaults are those of t
     name, title, device, threads, precision, workers   top level
     [data]        dataset, root, normalize, n_train, seed
     [model]       seed, and any option of the model family (width, activation, dropout, ...)
-    [study]       model (a builder or family), compare, rows, cols       a grid of members ...
+    [study]       model (a builder or family), compare, rows, cols, seeds   a grid of members ...
     [[study.variables]]  name, values              ... one table per variable
     [[pairs]]     model, vary                        ... or pairs: one table per pair
     [train]       any field of landscape.train.TrainConfig (unset ones: the dataset's recipe)
@@ -32,6 +32,11 @@ or labelled bundles of settings (``values = {none = {}, dropout = {dropout = 0.2
 is a model option, a [train] field, or n_train/seed/normalize of [data]; a name found in more than
 one (``seed``) is written with its section: ``model.seed``, ``train.seed``, ``data.seed``. Every
 member is one combination of the variables' values.
+
+``[study] seeds = [0, 1, 2]`` trains every member once per seed: replicates that differ only in the
+training seed (initial weights and data order; ``landscape.studies.replicates``). A [[pairs]] config
+takes it as a [study] table holding only ``seeds``. The report gives each number's median and
+[min, max] over the seeds and judges each claim on them (``landscape.studies.verdicts``).
 
 Unknown sections or keys raise ValueError naming them and the allowed ones, so a typo never
 silently falls back to a default.
@@ -98,7 +103,8 @@ class ExperimentConfig:
     demo's two mlp20 pairs when there is no ``study``). ``threads`` 0 keeps torch's default;
     ``device`` "auto" picks CUDA when present; ``workers`` > 1 works on that many members at once, in
     processes of ``threads`` threads each (CPU; ``landscape.pipeline.workers``); ``quick``: what
-    ``--quick`` changes (see :func:`quick`)."""
+    ``--quick`` changes (see :func:`quick`); ``seeds``: the training seeds every member is trained
+    with (``[study] seeds``; empty: once, with the config's own seeds)."""
 
     name: str = "experiment"
     title: str = "Loss landscapes with and without skip connections and normalization"
@@ -117,6 +123,7 @@ class ExperimentConfig:
     study: Optional[StudySpec] = None
     report: ReportSpec = field(default_factory=ReportSpec)
     quick: Dict[str, Any] = field(default_factory=dict, hash=False)
+    seeds: Tuple[int, ...] = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip() or "/" in self.name:
@@ -136,6 +143,7 @@ class ExperimentConfig:
         check_int("threads", self.threads, 0)
         check_int("workers", self.workers, 1)
         check_choice("precision", self.precision, PRECISIONS)
+        object.__setattr__(self, "seeds", check_seeds(self.seeds))
         read_table(self.quick, "quick")
         unknown = sorted(set(self.quick) - set(_TOP) | ({"name", "quick"} & set(self.quick)))
         if unknown:
@@ -148,12 +156,15 @@ class ExperimentConfig:
                                "threads": self.threads, "precision": self.precision, "workers": self.workers}
         out["data"] = _plain(self.data)
         out["model"] = {"seed": self.model.seed, **dict(self.model.options)}
+        seeds = {"seeds": list(self.seeds)} if self.seeds else {}
         if self.study is not None:
             st = self.study
             out["study"] = {"model": st.model, "compare": st.compare, "rows": st.rows,
-                            **({"cols": st.cols} if st.cols is not None else {}),
+                            **({"cols": st.cols} if st.cols is not None else {}), **seeds,
                             "variables": [v.to_plain() for v in st.variables]}
         else:
+            if seeds:
+                out["study"] = seeds
             out["pairs"] = [_plain(p) for p in self.pairs]
         out["train"] = self.train.to_dict()
         for key in ("grid", "directions", "metrics", "figures"):
@@ -203,7 +214,10 @@ def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in model.items() if k != "seed"}
     kw["model"] = ModelSpec(seed=model.get("seed", 0), options=tuple(options.items()))
     if "study" in d:
-        st = dict(read_table(d["study"], "study", StudySpec))
+        st = dict(read_table(d["study"], "study", StudySpec, extra=("seeds",)))
+        if "seeds" in st:
+            kw["seeds"] = st.pop("seeds")
+    if "study" in d and set(d["study"]) - {"seeds"}:
         st["variables"] = tuple(read_section(VariableSpec, v, "study.variables") for v in _array(
             st, "variables", '[[study.variables]] name = "depth" values = [20, 56]'))
         kw["study"] = StudySpec(**st)
@@ -222,6 +236,26 @@ def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
     _check_models(config)
     _check_names(config)
     return config
+
+
+def check_seeds(seeds: Any, param: str = "study.seeds") -> Tuple[int, ...]:
+    """``seeds`` as a tuple of distinct whole numbers >= 0 (empty: no replicates); else ValueError."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (list, tuple)):
+        raise ValueError(f"The value for `{param}` must be a list of distinct whole numbers >= 0, such as "
+                         f"[0, 1, 2], but {seeds!r} was passed.")
+    for x in seeds:
+        check_int(param, x, 0)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"The value for `{param}` must hold distinct seeds, but {list(seeds)!r} was passed.")
+    return tuple(int(x) for x in seeds)
+
+
+def with_seeds(config: ExperimentConfig, n: int) -> ExperimentConfig:
+    """``config`` with every member trained with the seeds 0..n-1 (``landscape experiment --seeds N``)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"The value for `seeds` must be a whole number of training seeds >= 1, but {n!r} was "
+                         "passed.")
+    return dataclasses.replace(config, seeds=tuple(range(n)))
 
 
 def _check_models(config: ExperimentConfig) -> None:

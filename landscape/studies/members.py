@@ -13,6 +13,11 @@ patience, val_fraction, lr, ...), or a [data] field of :data:`~landscape.study.D
 (n_train, seed, normalize). Everything a member does not set is the config's, so members that
 differ in one variable share seed, initial weights (when their shapes agree) and data order.
 
+Replicates (``[study] seeds``): every member once per seed, named ``<member>_s<seed>``, with
+``model.seed`` and ``train.seed`` set to that seed and nothing else changed; ``group`` names the
+member a replicate belongs to; the pairs pair replicates of one seed, and the figure grids show the
+first seed's (see ``landscape.studies.replicates``).
+
 Pairs: in a grid, each member whose ``compare`` value is not the first is paired with the member
 equal in every other variable that takes the first value (the reference). A pairs config
 (``[[pairs]]``) builds its members with ``models.pair``; a network shared by two pairs (mlp20 in
@@ -56,6 +61,11 @@ class Member:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataSpec = field(default_factory=DataSpec)
     coords: Dict[str, Any] = field(default_factory=dict)
+    group: str = ""               # the member this is a replicate of (its own name without seeds)
+    seed: Optional[int] = None    # the replicate's training seed (None: no replicates)
+
+    def __post_init__(self):
+        self.group = self.group or self.name
 
 
 @dataclass(frozen=True)
@@ -143,10 +153,59 @@ def plan(config: ExperimentConfig) -> List[Plan]:
 
 def build_members(config: ExperimentConfig, in_shape: Tuple[int, ...], num_classes: int
                   ) -> Tuple[Dict[str, Member], List[Pair]]:
-    """The distinct networks of ``config`` (seeded) and the pairs naming them."""
-    if config.study is not None:
-        return _grid_members(config, tuple(in_shape), int(num_classes))
-    return _pair_members(config, tuple(in_shape), int(num_classes))
+    """The distinct networks of ``config`` (seeded) and the pairs naming them; with ``config.seeds``,
+    one replicate of each per seed (member by member, in seed order) and the pairs of each seed."""
+    build = _grid_members if config.study is not None else _pair_members
+    if not config.seeds:
+        return build(config, tuple(in_shape), int(num_classes))
+    _check_seed_variables(config)
+    by_seed = []
+    for seed in config.seeds:
+        one = dataclasses.replace(config, seeds=(), model=dataclasses.replace(config.model, seed=seed),
+                                  train=dataclasses.replace(config.train, seed=seed))
+        by_seed.append((seed, *build(one, tuple(in_shape), int(num_classes))))
+    members: Dict[str, Member] = {}
+    for name in by_seed[0][1]:
+        for seed, ms, _ in by_seed:
+            rep = replicate_name(name, seed)
+            members[rep] = dataclasses.replace(ms[name], name=rep, group=name, seed=seed)
+    pairs = [Pair(p.vary, replicate_name(p.with_, seed), replicate_name(p.without, seed))
+             for seed, _, ps in by_seed for p in ps]
+    return members, pairs
+
+
+def replicate_name(member: str, seed: int) -> str:
+    """The name of ``member``'s replicate trained with ``seed``: ``resnet56_noskip_s1``."""
+    return f"{member}_s{seed}"
+
+
+def _check_seed_variables(config: ExperimentConfig) -> None:
+    """``seeds`` set the model and training seeds of every replicate: a variable may not set them too."""
+    for var in (config.study.variables if config.study is not None else ()):
+        for settings in var.settings:
+            for key, _ in settings:
+                if key in ("model.seed", "train.seed"):
+                    raise ValueError(f"Study variable `{var.name}` sets {key!r}, which `study.seeds` sets for every "
+                                     "replicate; leave one of them out.")
+
+
+def groups(members: Dict[str, Member]) -> Dict[str, List[str]]:
+    """Member name -> the names of its replicates in seed order (``[name]`` without seeds)."""
+    out: Dict[str, List[str]] = {}
+    for name, m in members.items():
+        out.setdefault(m.group, []).append(name)
+    return out
+
+
+def shown(members: Dict[str, Member]) -> Dict[str, Member]:
+    """The members the figures show: every member, or each member's first replicate."""
+    seen: set = set()
+    out: Dict[str, Member] = {}
+    for name, m in members.items():
+        if m.group not in seen:
+            seen.add(m.group)
+            out[name] = m
+    return out
 
 
 def _grid_members(config: ExperimentConfig, in_shape, num_classes) -> Tuple[Dict[str, Member], List[Pair]]:
@@ -243,8 +302,8 @@ class Grid:
 
 def grids(members: Dict[str, Member], study: StudySpec) -> List[Grid]:
     """The figure grids of a study: one, or one per combination of the variables that are neither
-    rows nor columns."""
-    by_coords = {tuple(sorted(m.coords.items())): name for name, m in members.items()}
+    rows nor columns. With replicates, each member's first seed fills the grid."""
+    by_coords = {tuple(sorted(m.coords.items())): name for name, m in shown(members).items()}
     rows = study.variable(study.rows)
     cols = study.variable(study.cols) if study.cols else None
     others = [v for v in study.variables if v.name not in (study.rows, study.cols)]
@@ -281,4 +340,4 @@ def _json(obj: Any) -> Any:
 
 
 __all__ = ["Member", "Pair", "Plan", "Grid", "plan", "build_members", "grids", "member_name", "value_label",
-           "axis_label", "resolve_setting"]
+           "axis_label", "resolve_setting", "replicate_name", "groups", "shown"]

@@ -8,19 +8,22 @@ which the report then says plainly. Figures are embedded with links relative to 
 the output directory can be moved.
 
 The report is a list of sections (``[report] sections``; :data:`SECTIONS`): overview, table (one
-row per member, the columns of ``[report] table``), claims (``[[report.claims]]`` checked against
-the numbers), grid (the study's figure grids), curves (training curves), pairs (a table and
+row per member, the columns of ``[report] table``; with ``[study] seeds`` each cell is the median
+and [min, max] over the seeds), seeds (how often each member trains over the seeds), claims
+(``[[report.claims]]`` judged on the numbers seed by seed: ``landscape.studies.claims``, in the
+words of ``landscape.studies.verdicts``), grid (the study's figure grids), curves (training curves), pairs (a table and
 sentences per compared pair), members (each network's figures), settings. A study adds its own
 with :func:`register_section` (``fn(summary) -> lines``) and its own table columns with the
 measures that fill them (``landscape.pipeline.measures.register``).
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any, Callable, Dict, List, Optional
 
-from .columns import COLUMNS, columns, num as _num, pct as _pct  # noqa: F401  (public here too)
-from .registry import SECTIONS, measure_columns
+from . import verdicts
+from .claims import claim_results, claims_section, extra_columns, seeds_section  # noqa: F401  (public here too)
+from .columns import COLUMNS, cell, columns, coords_text, num as _num, pct as _pct, value_text  # noqa: F401
+from .registry import SECTIONS
 
 VARY_WORDS = {"skip": ("Skip connections", "skip connections"), "norm": ("Normalization", "normalization")}
 MEASURE_WORDS = {
@@ -55,29 +58,35 @@ def _pair_table(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
 
     def xy(m, key):
         x, y = m.get(f"{key}_x"), m.get(f"{key}_y")
-        return "–" if x is None or y is None else f"{_num(x)} / {_num(y)}"
+        return "–" if x is None or y is None else f"{cell(m, key + '_x', _num)} / {cell(m, key + '_y', _num)}"
 
     def trace(m):
         if m.get("trace") is None:
             return "–"
+        if "spread" in m:
+            return cell(m, "trace", _num)
         return f"{_num(m['trace'])} ± {_num(m.get('trace_stderr'), 2)}"
 
     def acc(m):
-        return "diverged" if m.get("diverged") else _pct(m.get("test_acc"))
+        return "diverged" if m.get("diverged") else cell(m, "test_acc", _pct)
 
+    seeds = "spread" in a or "spread" in b
     rows = [
-        ("test accuracy", acc(a), acc(b)),
-        ("test loss", _num(a.get("test_loss")), _num(b.get("test_loss"))),
-        ("train loss (final weights)", _num(a.get("train_loss")), _num(b.get("train_loss"))),
-        ("λmax (Hessian, largest eigenvalue)", _num(a.get("lambda_max")), _num(b.get("lambda_max"))),
-        ("trace of the Hessian (± std. error)", trace(a), trace(b)),
+        ("test accuracy" + (" (median [min, max] over seeds)" if seeds else ""), acc(a), acc(b)),
+        ("test loss", cell(a, "test_loss", _num), cell(b, "test_loss", _num)),
+        ("train loss (final weights)", cell(a, "train_loss", _num), cell(b, "train_loss", _num)),
+        ("λmax (Hessian, largest eigenvalue)", cell(a, "lambda_max", _num), cell(b, "lambda_max", _num)),
+        ("trace of the Hessian" + ("" if seeds else " (± std. error)"), trace(a), trace(b)),
         ("grid curvature x / y", xy(a, "curvature"), xy(b, "curvature")),
         (f"basin width x / y at +{_num(delta)} loss" if delta is not None else "basin width x / y",
          xy(a, "basin_width") + clipped(a), xy(b, "basin_width") + clipped(b)),
-        ("local minima on the 2D grid", COLUMNS["n_local_minima"][1](a.get("n_local_minima")),
-         COLUMNS["n_local_minima"][1](b.get("n_local_minima"))),
-        ("highest loss on the 2D grid", _num(a.get("grid_max")), _num(b.get("grid_max"))),
+        ("local minima on the 2D grid", cell(a, "n_local_minima", COLUMNS["n_local_minima"][1]),
+         cell(b, "n_local_minima", COLUMNS["n_local_minima"][1])),
+        ("highest loss on the 2D grid", cell(a, "grid_max", _num), cell(b, "grid_max", _num)),
     ]
+    if seeds:
+        rows.append(("seeds reaching ≥ 50% test accuracy", *(f"{m['trains']['count']} of {m['trains']['of']}"
+                                                             if m.get("trains") else "–" for m in (a, b))))
     lines = [f"| | {pair['with']} | {pair['without']} |", "|---|---:|---:|"]
     lines += [f"| {label} | {va} | {vb} |" for label, va, vb in rows]
     return lines
@@ -92,6 +101,9 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
         out += m.get("notes", [])
     if a.get("diverged") or b.get("diverged"):
         return out
+    if "spread" in a and "spread" in b:
+        out.append(f"Numbers are medians over {len(a.get('seeds', []))} training seeds; the table gives their "
+                   "[min, max], and each comparison is judged seed by seed at the end.")
     acc_a, acc_b = a.get("test_acc"), b.get("test_acc")
     if acc_a is not None and acc_b is not None:
         gap = 100 * (acc_b - acc_a)
@@ -117,14 +129,21 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
             out.append(f"{_capital(word)} is {_num(e['b'])} for {B} and {_num(e['a'])} for {A}{mean}.")
     ka, kb = a.get("n_local_minima"), b.get("n_local_minima")
     if ka is not None and kb is not None:
+        median = " (medians over the seeds)" if "spread" in a else ""
         if ka == kb:
-            out.append(f"Both 2D grids have {ka} local {'minimum' if ka == 1 else 'minima'} (train loss).")
+            out.append(f"Both 2D grids have {ka:g} local {'minimum' if ka == 1 else 'minima'} (train loss){median}.")
         else:
-            out.append(f"The 2D grid of {B} has {kb} local {'minimum' if kb == 1 else 'minima'}, that of {A} {ka} "
-                       "(train loss; cells below all 8 neighbours).")
+            out.append(f"The 2D grid of {B} has {kb:g} local {'minimum' if kb == 1 else 'minima'}, that of {A} {ka:g} "
+                       f"(train loss; cells below all 8 neighbours){median}.")
     for name, m in ((A, a), (B, b)):
         if m.get("basin_clipped"):
             out.append(f"The basin of {name} reaches the edge of the grid, so its width is a lower bound.")
+    judged = comp.get("judged") or {}
+    for measure, v in judged.items():
+        v = verdicts.Verdict.from_dict(v)
+        side = "narrower" if measure == "basin_width" else "larger"
+        out.append(f"Is {MEASURE_WORDS[measure]} of {B} {side} than that of {A} (the sharper minimum)? Judged over "
+                   f"the seeds: {v}.")
     n, k = comp["measured"], comp["sharper_count"]
     if n:
         sharper = [MEASURE_WORDS[m] for m, e in comp["measures"].items() if e["b_sharper"]]
@@ -155,8 +174,8 @@ def _what(s: Dict[str, Any], pair: Dict[str, Any]) -> str:
 # --- sections ------------------------------------------------------------------------------------
 
 Section = Callable[[Dict[str, Any]], List[str]]
-PAIR_SECTIONS = ("overview", "pairs", "members", "settings")
-GRID_SECTIONS = ("overview", "table", "claims", "grid", "curves", "pairs", "members", "settings")
+PAIR_SECTIONS = ("overview", "seeds", "pairs", "members", "settings")
+GRID_SECTIONS = ("overview", "table", "seeds", "claims", "grid", "curves", "pairs", "members", "settings")
 register_section = SECTIONS.register  # @register_section(name): fn(summary) -> list of Markdown lines
 
 
@@ -164,7 +183,7 @@ def render(s: Dict[str, Any]) -> str:
     """The Markdown report of a study from its ``summary.json`` document (see module docstring)."""
     names = s["config"].get("report", {}).get("sections")
     if names is None:
-        names = GRID_SECTIONS if "study" in s["config"] else PAIR_SECTIONS
+        names = GRID_SECTIONS if "variables" in s["config"].get("study", {}) else PAIR_SECTIONS
     lines = [f"# {s['title']}", ""]
     for name in names:
         lines += SECTIONS[name](s)
@@ -181,13 +200,16 @@ def _overview(s: Dict[str, Any]) -> List[str]:
     intro = c.get("report", {}).get("intro")
     if intro:
         lines += [intro.strip(), ""]
-    if "study" in c:
+    used = c.get("study", {}).get("seeds") or []
+    seed = (f"seeds ({', '.join(map(str, used))}: each member trained once per seed)" if used
+            else f"seed ({c['model']['seed']})")
+    if "variables" in c.get("study", {}):
         st = c["study"]
         grid = " x ".join(f"{v['name']} ({', '.join(map(_value, v['values']))})" for v in st["variables"])
         who = (f"a grid of {grid} built from `{st['model']}`; members that differ in one variable share their "
-               f"seed ({c['model']['seed']}), data order and, where their shapes agree, initial weights")
+               f"{seed}, data order and, where their shapes agree, initial weights")
     else:
-        who = (f"the members of a pair share their seed ({c['model']['seed']}), initial weights, data order and "
+        who = (f"the members of a pair share their {seed}, initial weights, data order and "
                "hyperparameters")
     lines.append(f"Study `{s['name']}`: {len(members)} networks ({', '.join(members)}) trained on {d['dataset']} "
                  f"({d['train_samples']:,} training / {d['test_samples']:,} test examples, {d['num_classes']} classes, "
@@ -199,14 +221,13 @@ def _overview(s: Dict[str, Any]) -> List[str]:
     return lines + [""]
 
 
-def _value(v: Any) -> str:
-    return ("true" if v else "false") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+_value = value_text
+_coords = coords_text
 
 
 # --- the members table ---------------------------------------------------------------------------
 
-def _extra_columns(s: Dict[str, Any]) -> Dict[str, str]:
-    return measure_columns(s["config"].get("metrics", {}).get("extra", []))
+_extra_columns = extra_columns
 
 
 @register_section("table")
@@ -223,7 +244,7 @@ def members_table(s: Dict[str, Any]) -> List[str]:
         if m.get("diverged"):
             values += ["diverged"] + ["–"] * (len(keys) - 1)
         else:
-            values += [cols[k][1](m.get(k)) for k in keys]
+            values += [cell(m, k, cols[k][1]) for k in keys]
         lines.append("| " + " | ".join([name] + values) + " |")
     notes = [n for m in s["members"].values() for n in m.get("notes", [])]
     lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
@@ -231,80 +252,6 @@ def members_table(s: Dict[str, Any]) -> List[str]:
         lines += ["Local minima: cells of the 2D train-loss grid lower than all 8 neighbours. Roughness: the share "
                   "of the grid's variance that one quadratic bowl does not explain (0: a perfect bowl).", ""]
     return lines
-
-
-# --- claims --------------------------------------------------------------------------------------
-
-def claim_results(s: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Each ``[[report.claims]]`` entry checked against the members' numbers: ``verdict`` one of
-    "confirmed" (holds in every group), "partly confirmed", "not confirmed", "not measured", and per
-    group (a combination of the variables the claim leaves free) the numbers and whether it holds."""
-    c = s["config"]
-    variables = {v["name"]: list(v["values"]) for v in c.get("study", {}).get("variables", [])}
-    out = []
-    for claim in c.get("report", {}).get("claims", []):
-        where = claim.get("where", {})
-        if claim["kind"] == "trend":
-            fixed = set(where) | {claim["along"]}
-        else:
-            fixed = set(claim["higher"]) | set(claim["lower"])
-        free = [v for v in variables if v not in fixed]
-        groups = []
-        for combo in itertools.product(*(variables[v] for v in free)):
-            at = dict(zip(free, combo))
-            if claim["kind"] == "trend":
-                points = [(x, _find(s, {**where, **at, claim["along"]: x})) for x in variables[claim["along"]]]
-                numbers = [(x, None if m is None else m.get(claim["measure"])) for x, m in points]
-                known = [v for _, v in numbers if v is not None]
-                holds = None if len(known) < len(numbers) or len(known) < 2 else all(
-                    (b > a) if claim["direction"] == "increasing" else (b < a) for a, b in zip(known, known[1:]))
-            else:
-                hi, lo = _find(s, {**at, **claim["higher"]}), _find(s, {**at, **claim["lower"]})
-                numbers = [("higher", None if hi is None else hi.get(claim["measure"])),
-                           ("lower", None if lo is None else lo.get(claim["measure"]))]
-                holds = None if None in (numbers[0][1], numbers[1][1]) else numbers[0][1] > numbers[1][1]
-            groups.append({"at": at, "numbers": numbers, "holds": holds})
-        known = [g["holds"] for g in groups if g["holds"] is not None]
-        verdict = ("not measured" if not known else "confirmed" if all(known) and len(known) == len(groups)
-                   else "not confirmed" if not any(known) else "partly confirmed")
-        out.append({"claim": claim, "verdict": verdict, "groups": groups})
-    return out
-
-
-def _find(s: Dict[str, Any], coords: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    for m in s["members"].values():
-        mc = m.get("coords", {})
-        if all(k in mc and mc[k] == v and type(mc[k]) is type(v) for k, v in coords.items()):
-            return None if m.get("diverged") else m
-    return None
-
-
-@register_section("claims")
-def claims_section(s: Dict[str, Any]) -> List[str]:
-    results = claim_results(s)
-    if not results:
-        return []
-    cols = columns(_extra_columns(s))
-    lines = ["## What the numbers say", ""]
-    for r in results:
-        claim = r["claim"]
-        label, fmt = cols[claim["measure"]]
-        parts = []
-        for g in r["groups"]:
-            at = _coords(g["at"])
-            if claim["kind"] == "trend":
-                series = " → ".join(f"{fmt(v)} ({claim['along']} = {_value(x)})" for x, v in g["numbers"])
-            else:
-                hi, lo = g["numbers"]
-                series = (f"{fmt(hi[1])} ({_coords(claim['higher'])}) vs {fmt(lo[1])} ({_coords(claim['lower'])})")
-            mark = {True: "holds", False: "does not hold", None: "not measured"}[g["holds"]]
-            parts.append(f"{at + ': ' if at else ''}{series} — {mark}")
-        lines.append(f"- **{_capital(r['verdict'])}**: {claim['text']} ({label}: {'; '.join(parts)}).")
-    return lines + [""]
-
-
-def _coords(d: Dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {_value(v)}" for k, v in d.items())
 
 
 # --- figures of the study ------------------------------------------------------------------------

@@ -132,7 +132,9 @@ class GridSpec:
     trajectory's plus ``pca_margin`` of it on every side; n_samples: evaluate on a seeded subset of
     each split (None: all of it); bn: "eval" or "recompute" (``landscape.surface.compute``);
     test_on: the surfaces that are also evaluated on the test split (the others on the training
-    data only, for half the time: Li et al.'s contours are of the training loss).
+    data only, for half the time: Li et al.'s contours are of the training loss); planes: direction
+    sets per plane and line (seeds ``directions.seed``, +1, ...), passed to
+    ``landscape.core.surface.compute(planes=)``, so grid metrics come with their spread over planes.
     """
 
     plane: Range = (-1.0, 1.0, 31)
@@ -144,6 +146,7 @@ class GridSpec:
     bn: str = "eval"
     batch_size: Optional[int] = None
     test_on: Tuple[str, ...] = SURFACE_KINDS
+    planes: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "test_on", _names("grid.test_on", self.test_on))
@@ -158,6 +161,15 @@ class GridSpec:
         check_int("grid.data_seed", self.data_seed, 0)
         check_choice("grid.bn", self.bn, BN_MODES)
         check_int("grid.batch_size", self.batch_size, 1, optional=True)
+        check_int("grid.planes", self.planes, 1)
+        if self.planes > 1:
+            import inspect
+
+            from landscape.core.surface import compute
+
+            if "planes" not in inspect.signature(compute).parameters:
+                raise ValueError(f"grid.planes = {self.planes} needs landscape.core.surface.compute(planes=...), "
+                                 "which this version lacks; set grid.planes = 1.")
 
 
 @dataclass(frozen=True)
@@ -429,12 +441,13 @@ class ReportSpec:
         object.__setattr__(self, "claims", claims)
 
 
-def read_table(values: Any, where: str, cls=None) -> Mapping[str, Any]:
-    """``values`` if it is a table (of ``cls``'s fields only, when given); else a one-line ValueError."""
+def read_table(values: Any, where: str, cls=None, extra: Tuple[str, ...] = ()) -> Mapping[str, Any]:
+    """``values`` if it is a table (of ``cls``'s fields and the ``extra`` keys only, when given); else a
+    one-line ValueError."""
     if not isinstance(values, Mapping):
         raise ValueError(f"[{where}] must be a table of settings, but {values!r} was given.")
     if cls is not None:
-        known = [f.name for f in dataclasses.fields(cls)]
+        known = [f.name for f in dataclasses.fields(cls)] + list(extra)
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ValueError(f"Unknown key(s) {unknown} in [{where}]; allowed: {known}.")

@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from landscape.base import progress
 from landscape.storage import io, rundir
+from landscape.studies import members
 from landscape.studies.members import grids
 
 from ..registry import DRAWERS, MAKERS, load_plugins  # noqa: F401
@@ -119,7 +120,9 @@ def jobs(ctx: Context) -> List[FigureJob]:
     # No log/linear choice here: the plots pick log for a loss spanning 2 decades or more (as
     # cross-entropy on these planes does: 1e-4 at the minimum, 1e3 at the edges), and compare
     # decides once for all the surfaces it is given.
-    for name in ctx.live():
+    shown = set(members.shown(ctx.members))  # with [study] seeds: the first seed's replicates
+    pairs = [p for p in ctx.pairs if p.with_ in shown]
+    for name in (n for n in ctx.live() if n in shown):
         files = ctx.surfaces.get(name, {})
         if "contour" in f.member and "plane" in files:
             add(name, "contour", f"{name}_contour", [files["plane"]], fn="draw", kind="contour")
@@ -127,7 +130,7 @@ def jobs(ctx: Context) -> List[FigureJob]:
             add(name, "surface", f"{name}_surface", [files["plane"]], fn="draw", kind="surface")
         if "pca" in f.member and "pca" in files:
             add(name, "pca", f"{name}_pca", [files["pca"]], fn="draw", kind="contour", trajectory=True)
-    for pair in ctx.pairs:
+    for pair in pairs:
         fa, fb = ctx.surfaces.get(pair.with_, {}), ctx.surfaces.get(pair.without, {})
         for kind in ("contour", "surface"):
             if kind in f.pair and "plane" in fa and "plane" in fb:
@@ -140,14 +143,14 @@ def jobs(ctx: Context) -> List[FigureJob]:
             add(pair.name, "gradient_flow", f"{pair.name}_gradient_flow", runs, fn="gradient_flow")
     if ctx.config.study is not None:
         _grid_jobs(ctx, add)
-    elif f.curves and ctx.pairs:
+    elif f.curves and pairs:
         # one panel per pair, its two members as the series: the training side of each comparison
-        runs = list(dict.fromkeys(m for p in ctx.pairs for m in (p.with_, p.without)))
-        cells = [runs.index(getattr(p, side)) for side in ("with_", "without") for p in ctx.pairs]
+        runs = list(dict.fromkeys(m for p in pairs for m in (p.with_, p.without)))
+        cells = [runs.index(getattr(p, side)) for side in ("with_", "without") for p in pairs]
         add("pairs", "curves", "training_curves", [ctx.runs[m]["run_dir"] for m in runs], fn="curves", cells=cells,
-            shape=[2, len(ctx.pairs)], row_labels=[[_run_label(ctx, p.with_), _run_label(ctx, p.without)]
-                                                   for p in ctx.pairs],
-            col_labels=[p.name.replace("_vs_", " vs ") for p in ctx.pairs])
+            shape=[2, len(pairs)], row_labels=[[_run_label(ctx, p.with_), _run_label(ctx, p.without)]
+                                               for p in pairs],
+            col_labels=[p.name.replace("_vs_", " vs ") for p in pairs])
     for name in f.extra:
         MAKERS[name](ctx, add)
     return out

@@ -6,12 +6,14 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from landscape.storage import io
-from landscape.studies.members import axis_label, grids
+from landscape.studies import replicates, verdicts
+from landscape.studies.claims import resolutions
+from landscape.studies.members import axis_label, grids, groups, shown
 
 from .context import Context, rel
 from .measures import finite
 
-SUMMARY_VERSION = 2
+SUMMARY_VERSION = 3  # 3: [study] seeds; members fold their replicates (median, spread), "replicates" per seed
 # measure -> True when a larger value means a sharper minimum
 SHARPNESS_MEASURES = {"lambda_max": True, "trace": True, "curvature": True, "basin_width": False}
 
@@ -19,7 +21,9 @@ SHARPNESS_MEASURES = {"lambda_max": True, "trace": True, "curvature": True, "bas
 def summarize(ctx: Context) -> Dict[str, Any]:
     """The ``summary.json`` document: config, members (accuracy, losses, sharpness, roughness,
     files, variable values), pairs (which member is sharper by which measure), the study's figure
-    grids, notes, timings."""
+    grids, notes, timings. With ``[study] seeds`` a member's entry folds its replicates (medians, and
+    ``spread`` per number; ``landscape.studies.replicates``), ``replicates`` keeps each seed's entry,
+    and a pair compares two members over their seeds (``comparison["judged"]``)."""
     c = ctx.config
     members: Dict[str, Any] = {}
     for name, m in ctx.members.items():
@@ -42,19 +46,28 @@ def summarize(ctx: Context) -> Dict[str, Any]:
         entry["figures"] = {k: rel(v, ctx.out) for k, v in ctx.figures.get(name, {}).items()}
         entry["notes"] = ctx.notes.get(name, [])
         members[name] = entry
+    per_seed, group = members, {n: m.group for n, m in ctx.members.items()}
+    if c.seeds:
+        members = replicates.fold(per_seed, groups(ctx.members), c.seeds)
     pairs = []
+    showing = shown(ctx.members)
     for pair in ctx.pairs:
+        if pair.with_ not in showing:
+            continue  # a later seed's pair: folded into the first seed's
         a, b = ctx.members[pair.with_].coords, ctx.members[pair.without].coords
-        pairs.append({"name": pair.name, "vary": pair.vary, "with": pair.with_, "without": pair.without,
+        A, B = group[pair.with_], group[pair.without]
+        pairs.append({"name": f"{A}_vs_{B}", "vary": pair.vary, "with": A, "without": B,
                       "labels": ({"with": _label(ctx, pair.vary, a[pair.vary]),
                                   "without": _label(ctx, pair.vary, b[pair.vary])} if pair.vary in a else None),
-                      "comparison": compare_members(members[pair.with_], members[pair.without]),
+                      "comparison": compare_members(members[A], members[B],
+                                                    resolutions(c.to_dict()).get("basin_width_x")),
                       "figures": {k: rel(v, ctx.out) for k, v in ctx.figures.get(pair.name, {}).items()}})
     study_grids = []
     if c.study is not None:
         for g in grids(ctx.members, c.study):
             study_grids.append({"name": g.name, "fixed": dict(g.fixed), "rows": list(g.rows), "cols": list(g.cols),
-                                "cells": list(g.cells), "row_labels": list(g.row_labels),
+                                "cells": [None if x is None else group[x] for x in g.cells],
+                                "row_labels": list(g.row_labels),
                                 "col_labels": list(g.col_labels),
                                 "figures": {k: rel(v, ctx.out) for k, v in ctx.figures.get(g.name, {}).items()}})
     first = next(iter(ctx.members))
@@ -68,6 +81,7 @@ def summarize(ctx: Context) -> Dict[str, Any]:
                          "test": int(len(ctx.load(first, "test", c.grid.n_samples, c.grid.data_seed)[1]))},
         "environment": {"device": str(ctx.device), "threads": ctx.threads, **io.library_versions()},
         "members": members, "pairs": pairs, "grids": study_grids,
+        **({"replicates": per_seed} if c.seeds else {}),
         "figures": {k: rel(v, ctx.out) for k, v in ctx.figures.get("pairs", {}).items()},
         "timings": dict(ctx.timings), "reused": ctx.reused, "computed": ctx.computed,
     }
@@ -81,12 +95,14 @@ def _labels(ctx: Context, coords: Dict[str, Any]) -> Dict[str, str]:
     return {var: _label(ctx, var, value) for var, value in coords.items()}
 
 
-def compare_members(a: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
+def compare_members(a: Dict[str, Any], b: Dict[str, Any], cell: Optional[float] = None) -> Dict[str, Any]:
     """How member ``b`` (without the feature) compares with ``a`` (with it), measure by measure.
 
     For each measure: both values, ``ratio`` b / a (None unless both are positive and finite) and
     ``b_sharper`` (None when either is missing). Curvature and basin width are the means over the
-    plane's two directions. Also the test-accuracy gap in points and ``sharper_count``.
+    plane's two directions. Also the test-accuracy gap in points and ``sharper_count``. Members run
+    with several seeds also get ``judged``: per measure, the verdict (``verdicts.order``, seed by
+    seed) on "b is the sharper"; basin widths within one grid ``cell`` get no vote.
     """
     out: Dict[str, Any] = {}
     for measure, larger_is_sharper in SHARPNESS_MEASURES.items():
@@ -98,9 +114,24 @@ def compare_members(a: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
                 entry["ratio"] = vb / va
         out[measure] = entry
     known = [e["b_sharper"] for e in out.values() if e["b_sharper"] is not None]
+    judged = {}
+    if "spread" in a and "spread" in b:
+        for measure, larger_is_sharper in SHARPNESS_MEASURES.items():
+            va, vb = _seed_values(a, measure), _seed_values(b, measure)
+            if len(va) == len(vb) and any(v is not None for v in va + vb):
+                hi, lo = (vb, va) if larger_is_sharper else (va, vb)
+                judged[measure] = verdicts.order(hi, lo, cell if measure == "basin_width" else None).to_dict()
     acc_a, acc_b = a.get("test_acc"), b.get("test_acc")
-    return {"measures": out, "sharper_count": int(sum(known)), "measured": len(known),
+    return {"measures": out, "sharper_count": int(sum(known)), "measured": len(known), "judged": judged,
             "test_acc_gap_points": None if acc_a is None or acc_b is None else 100.0 * (acc_a - acc_b)}
+
+
+def _seed_values(m: Dict[str, Any], measure: str) -> list:
+    """Per-seed values of a measure (curvature and basin width: the mean over the two directions)."""
+    if measure in ("curvature", "basin_width"):
+        xs, ys = replicates.values(m, f"{measure}_x"), replicates.values(m, f"{measure}_y")
+        return [None if x is None or y is None else (x + y) / 2 for x, y in zip(xs, ys)]
+    return replicates.values(m, measure)
 
 
 def _measure(m: Dict[str, Any], measure: str) -> Optional[float]:

@@ -57,9 +57,10 @@ def run(ctx: Context) -> None:
             attrs = {**_attrs(ctx, name, kind), **extra, "experiment_job": key(job)}
             verb = "resuming" if state == "partial" and not ctx.fresh else "computing"
             ctx.say(f"  {name} {kind}: {verb} {path}")
+            more = {"planes": g.planes} if g.planes > 1 and kind != "pca" else {}  # direction sets: seed, seed+1, ...
             compute(model, dirs, x=grid[0], y=grid[1], data=splits, loss=loss, bn=g.bn, precision=c.precision,
                     batch_size=g.batch_size, path=str(path), resume=True,
-                    overwrite=ctx.fresh or state == "other", progress=ctx.bars, attrs=attrs)
+                    overwrite=ctx.fresh or state == "other", progress=ctx.bars, attrs=attrs, **more)
             ctx.computed["surfaces"].append(path.name)
             files[kind] = path
 
@@ -84,6 +85,8 @@ def _job(ctx: Context, name: str, kind: str) -> Dict[str, Any]:
                    snapshots=len(list((ctx.runs[name]["run_dir"] / "snapshots").glob("epoch_*.pt"))))
     else:
         job.update(grid=list(g.plane if kind == "plane" else g.line), norm=d.norm, ignore=d.ignore, seed=d.seed)
+        if g.planes > 1:  # (absent for one plane, so files made before the option are still this job)
+            job["planes"] = g.planes
     return job
 
 
