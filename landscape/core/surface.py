@@ -34,6 +34,7 @@ from . import directions as directions_mod, distributed
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, auto_batch_size
 from .evaluate import batches as make_batches, check_model_accepts, head, objective as make_objective
 from .params import ParamFilter, first_device, restored, select
+from . import inplace, seeded
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,9 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     if data is None:
         raise ValueError("compute needs data=: (X, Y) tensors, a Dataset, a DataLoader or an iterable of batches.")
     trajectory = directions.trajectory() if isinstance(directions, directions_mod.PCADirections) else None
-    dirs = directions_mod.as_list(directions)
+    # directions.random(..., store=False): drawn per tensor when needed, the model moved in place (core.inplace)
+    lowmem = seeded.is_seeded(directions)
+    dirs = directions if lowmem else directions_mod.as_list(directions)
     xs = axis(x, "x")
     ys = axis(y, "y") if y is not None else None
     ndim = 1 if ys is None else 2
@@ -246,7 +249,10 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     if len(dirs) != ndim:
         raise ValueError(f"A {ndim}D grid (y {'given' if ys is not None else 'None'}) needs {ndim} direction(s), "
                          f"got {len(dirs)}; pass y=... for a plane or a single direction for a line.")
-    dirs = _check_directions(model, dirs, params)
+    if lowmem:
+        inplace.check_options(params, bn)
+    else:
+        dirs = _check_directions(model, dirs, params)
 
     home = first_device(model)
     dev = torch.device(device) if device is not None else home
@@ -255,6 +261,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         dev = distributed.device_for(dev, ctx)
     obj = make_objective(loss)
     fingerprint = weights_fingerprint(model)
+    if ctx.active and lowmem:
+        raise ValueError("directions.random(..., store=False) is for one process; under torchrun use stored directions.")
     if ctx.active:
         dirs = _agree(ctx, fingerprint, dirs, dev)
     moved = False
@@ -275,13 +283,15 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
                                  "'train' split in data= or pass bn_data=.")
         else:
             bn_batches = None
-        with restored(model):
+        with (inplace.guard(model, dirs) if lowmem else restored(model)) as kept:
             model.eval()
             for batches in splits.values():  # a few samples suffice to catch a shape mismatch
                 check_model_accepts(model, [head(batches[0], 2)], obj)
-            evaluator = PointEvaluator(model, dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
-                                       precision=precision, options=engine,
-                                       buffer_range=(getattr(dirs, "attrs", {}) or {}).get("buffer_range"))
+            evaluator = inplace.InPlaceEvaluator(model, dirs, splits, obj, kept, metrics, precision,
+                                                 engine.threads if engine else None) if lowmem else \
+                PointEvaluator(model, dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
+                               precision=precision, options=engine,
+                               buffer_range=(getattr(dirs, "attrs", {}) or {}).get("buffer_range"))
             names = evaluator.value_names
             settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
                                  evaluator, attrs)
@@ -291,7 +301,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             shape = (len(xs),) if ys is None else (len(ys), len(xs))
             if path is not None:
                 distributed.on_main(lambda: job.enter_context(output_lock(path)), ctx)
-                done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, dirs, trajectory,
+                done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, None if lowmem else dirs, trajectory,
                                                               resume=resume, overwrite=overwrite), ctx)
                 sink = (lambda idx, vals: io.write_cells(path, idx, vals)) if ctx.is_main else (lambda idx, vals: None)
                 arrays = None
@@ -321,7 +331,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     if path is not None:
         return distributed.on_main(lambda: io.load(path), ctx)
     settings = {**io.stamp(), **settings}
-    return io.Surface(x=xs, y=ys, values=arrays, attrs=settings, directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
+    stored = None if lowmem else [{k: v.detach().cpu() for k, v in d.items()} for d in dirs]
+    return io.Surface(x=xs, y=ys, values=arrays, attrs=settings, directions=stored,
                       trajectory=trajectory, computed=done)
 
 
@@ -393,7 +404,7 @@ def _settings(model, dirs, loss_name, bn, precision, batch_size, splits, names, 
         **{f"n_{split}_samples": n for split, n in counts.items() if split != first},
         "values": list(names),
         "moved_tensors": len(dirs[0]),
-        "moved_numel": int(sum(t.numel() for t in dirs[0].values())),
+        "moved_numel": dirs.numel() if seeded.is_seeded(dirs) else int(sum(t.numel() for t in dirs[0].values())),
         "weights_sha256": fingerprint,
         "ndim": len(dirs),
     }
