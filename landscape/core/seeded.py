@@ -34,7 +34,7 @@ from .params import ParamFilter
 
 NORMS = ("filter", "layer", "none")  # "weight" needs the weights themselves at every draw: not offered
 _EPS = 1e-10       # as in landscape.directions: guards an all-zero random filter
-_ROWS = 1 << 16    # rows per chunk when summing squares (bounded float64 temporaries)
+_CHUNK = 1 << 20   # entries per chunk when summing squares: float64 temporaries of 8 MB
 
 
 def tensor_seed(seed: int, axis: int, name: str) -> int:
@@ -49,9 +49,10 @@ def row_norms(t: torch.Tensor) -> torch.Tensor:
     a = t.detach().cpu()
     a = a.reshape(a.shape[0], -1) if a.dim() > 0 else a.reshape(1, 1)
     out = np.empty(a.shape[0], dtype=np.float64)
-    for i in range(0, a.shape[0], _ROWS):
-        chunk = a[i:i + _ROWS].double().numpy()
-        out[i:i + _ROWS] = np.sqrt(np.sum(chunk * chunk, axis=1))
+    rows = max(1, _CHUNK // max(1, a.shape[1]))
+    for i in range(0, a.shape[0], rows):
+        chunk = a[i:i + rows].double().numpy()
+        out[i:i + rows] = np.sqrt(np.sum(chunk * chunk, axis=1))
     return torch.from_numpy(out)
 
 
