@@ -227,6 +227,22 @@ def random(model: nn.Module, n: int = 2, norm: str = "filter", ignore: Optional[
                      include_buffers=bool(include_buffers), orthogonal=bool(orthogonal))
 
 
+def normalized(direction: Mapping[str, torch.Tensor], model: nn.Module, norm: str = "filter",
+               ignore: Optional[str] = "biasbn") -> Direction:
+    """Scale any direction (a gradient, a difference of weights) the way :func:`random` scales its
+    draws, so its steps are in the same units as random directions' (``norm="filter"``: each filter
+    gets the norm of the model's filter). Entries are keyed by parameter name, as given."""
+    check_choice("norm", norm, NORMS)
+    check_choice("ignore", ignore, IGNORES)
+    state = model.state_dict(keep_vars=True)
+    out = {}
+    for name, d in direction.items():
+        w = state[name].detach()
+        out[name] = _normalize(d.detach().to("cpu", torch.float64), w.to("cpu", torch.float64), norm, ignore).to(
+            device=w.device, dtype=w.dtype)
+    return out
+
+
 # --- between models ---------------------------------------------------------------------------------
 
 def target(model_a: nn.Module, model_b: Weights, params: ParamFilter = None,
