@@ -15,7 +15,17 @@ from landscape.core import directions, evaluate, inplace, seeded, surface
 from landscape.core.causal_lm import causal_lm
 from landscape.core.surface import weights_fingerprint
 
-transformers = pytest.importorskip("transformers")
+
+
+class _Transformers:
+    """``transformers`` imported on first use: its tests skip where the extra is not installed, the
+    others (seeded directions on plain models, the checkpoint command) run everywhere."""
+
+    def __getattr__(self, name):
+        return getattr(pytest.importorskip("transformers"), name)
+
+
+transformers = _Transformers()
 
 TEXT = " ".join(f"the quick brown fox {i} jumps over the lazy dog number {i * 7 % 13}." for i in range(120))
 
@@ -262,3 +272,38 @@ def test_without_the_extra_one_line_says_how_to_install(tmp_path, text_file):
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and 'pip install -e ".[hf]"' in lines[0], res.stderr
+
+
+# --- without transformers: any model, any checkpoint ----------------------------------------------------------
+
+def test_store_false_on_a_plain_model_matches_the_engine(mlp, xy):
+    before = weights_fingerprint(mlp)
+    d = directions.random(mlp, n=2, seed=0, store=False)
+    low = surface.compute(mlp, d, x=(-1, 1, 5), y=(-1, 1, 5), data=xy, progress=False)
+    ref = surface.compute(mlp, d.materialize(), x=(-1, 1, 5), y=(-1, 1, 5), data=xy, progress=False)
+    np.testing.assert_allclose(low.values["train_loss"], ref.values["train_loss"], rtol=1e-6)
+    assert weights_fingerprint(mlp) == before
+    with pytest.raises(ValueError, match="params="):
+        surface.compute(mlp, d, x=(-1, 1, 3), y=(-1, 1, 3), data=xy, params=r"weight", progress=False)
+
+
+def test_cli_low_memory_on_a_checkpoint(tmp_path):
+    from landscape import models
+    from landscape.cli import main
+    from landscape.storage import checkpoint, io
+
+    model = models.create("mlp", seed=0, depth=2, width=0.25, in_shape=(1, 8, 8), num_classes=10)
+    checkpoint.save(tmp_path / "m.pt", model, spec=models.spec(model), data={"dataset": "digits", "normalize": True})
+    runner = CliRunner()
+    common = ["surface", str(tmp_path / "m.pt"), "--x", "-1:1:3", "--y", "-1:1:3", "--split", "train",
+              "--n-samples", "200", "-q"]
+    res = runner.invoke(main, [*common, "--low-memory", "--out", str(tmp_path / "low.h5")])
+    assert res.exit_code == 0, res.output
+    res2 = runner.invoke(main, [*common, "--out", str(tmp_path / "stored.h5")])
+    assert res2.exit_code == 0, res2.output
+    low, stored = io.load(tmp_path / "low.h5"), io.load(tmp_path / "stored.h5")
+    assert low.attrs["store"] is False and low.directions is None and stored.directions is not None
+    assert low.values["train_loss"][1, 1] == pytest.approx(stored.values["train_loss"][1, 1], rel=1e-6)
+    res = runner.invoke(main, [*common, "--low-memory", "--dir", "target", "--target", str(tmp_path / "m.pt"),
+                               "--out", str(tmp_path / "t.h5")])
+    assert res.exit_code == 2 and "--low-memory" in res.output
