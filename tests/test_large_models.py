@@ -307,3 +307,23 @@ def test_cli_low_memory_on_a_checkpoint(tmp_path):
     res = runner.invoke(main, [*common, "--low-memory", "--dir", "target", "--target", str(tmp_path / "m.pt"),
                                "--out", str(tmp_path / "t.h5")])
     assert res.exit_code == 2 and "--low-memory" in res.output
+
+
+def test_text_sequences_are_seeded_windows_of_the_text(tmp_path):
+    from landscape.storage import hfdir
+
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT)
+    a = hfdir.text_sequences(path, seq_len=16, n=5, seed=0)
+    b = hfdir.text_sequences(path, seq_len=16, n=5, seed=0)
+    c = hfdir.text_sequences(path, seq_len=16, n=5, seed=1)
+    assert a.ids.shape == (5, 16) and a.tokenizer == "bytes" and torch.equal(a.ids, b.ids)
+    assert not torch.equal(a.ids, c.ids)
+    raw = path.read_bytes()
+    for row in a.ids:  # every sequence is a window of the text at a multiple of seq_len
+        chunk = bytes(row.tolist())
+        assert any(raw[k * 16:(k + 1) * 16] == chunk for k in range(len(raw) // 16))
+    with pytest.raises(ValueError, match="--n-seqs"):
+        hfdir.text_sequences(path, seq_len=16, n=10_000)
+    with pytest.raises(ValueError, match="256"):
+        hfdir.text_sequences(path, seq_len=16, n=2, vocab_size=100)

@@ -112,7 +112,8 @@ def worst_direction(model: nn.Module, data: Any, loss: Any, ascent_length: float
     if ascent_steps < 1:
         raise ValueError(f"ascent_steps must be a positive number of steps, but {ascent_steps!r} was passed.")
     eta = ascent_length / ascent_steps
-    with hessian.operator(model, data, loss=loss) as H:
+    # gradients only: method="fd" keeps the model's own (fused) attention kernels
+    with hessian.operator(model, data, loss=loss, method="fd") as H:
         w0 = dict(H.point)
         point = dict(w0)
         for _ in range(ascent_steps):

@@ -210,7 +210,7 @@ def random(model: nn.Module, n: int = 2, norm: str = "filter", ignore: Optional[
 
         if orthogonal:
             raise ValueError("orthogonal=True needs every direction at once; it cannot be used with store=False.")
-        return seeded(model, targets, n, norm, ignore, seed, include_buffers)
+        return seeded(targets, n, norm, ignore, seed, include_buffers)
     weights = {k: v.detach().to("cpu", torch.float64) for k, v in targets.items()}
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     dirs: List[Direction] = []

@@ -26,7 +26,6 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from landscape.base.errors import check_choice
 
@@ -82,8 +81,8 @@ class SeededDirections(list):
     of them into ordinary stored directions (for tests and small models).
     """
 
-    def __init__(self, model: nn.Module, targets: Mapping[str, torch.Tensor], n: int, norm: str,
-                 ignore: Optional[str], seed: int, include_buffers: bool = False):
+    def __init__(self, targets: Mapping[str, torch.Tensor], n: int, norm: str, ignore: Optional[str], seed: int,
+                 include_buffers: bool = False):
         super().__init__()
         check_choice("norm", norm, NORMS)
         self.seed, self.norm, self.ignore = int(seed), norm, ignore
@@ -153,10 +152,10 @@ class DrawnDirections(list):
         self.attrs = dict(attrs or {})
 
 
-def seeded(model: nn.Module, targets: Mapping[str, torch.Tensor], n: int, norm: str, ignore: Optional[str],
-           seed: int, include_buffers: bool = False) -> SeededDirections:
+def seeded(targets: Mapping[str, torch.Tensor], n: int, norm: str, ignore: Optional[str], seed: int,
+           include_buffers: bool = False) -> SeededDirections:
     """Build :class:`SeededDirections` over ``targets`` (``landscape.directions.movable(model)``)."""
-    return SeededDirections(model, targets, n, norm, ignore, seed, include_buffers)
+    return SeededDirections(targets, n, norm, ignore, seed, include_buffers)
 
 
 def is_seeded(directions: Sequence) -> bool:
