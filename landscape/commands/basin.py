@@ -24,7 +24,7 @@ def _radius_line(name: str, r: dict) -> str:
 
 
 @click.command()
-@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(dir_okay=False), required=False)
+@click.argument("checkpoint_path", metavar="[CHECKPOINT]", type=click.Path(dir_okay=False), required=False)
 @click.option("--hf", type=click.Path(file_okay=False), default=None,
               help="A local Hugging Face causal-LM directory instead of CHECKPOINT (with --text). "
                    "Example: landscape basin --hf ./gpt2 --text book.txt --out basin.png")

@@ -168,7 +168,7 @@ def _display_name(spec, model) -> str:
 
 
 @click.command()
-@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(dir_okay=False), required=False)
+@click.argument("checkpoint_path", metavar="[CHECKPOINT]", type=click.Path(dir_okay=False), required=False)
 @click.option("--x", "x_range", type=RANGE, default="-1:1:51", show_default=True,
               help="First axis MIN:MAX:NUM (filter-normalized units for random directions).")
 @click.option("--y", "y_range", type=RANGE, default=None, help="Second axis MIN:MAX:NUM; omit for a 1D line. At most 4096 x 4096 cells in all.")
