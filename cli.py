@@ -25,6 +25,7 @@ COMMANDS = {
     "demo": ("landscape.commands.demo:demo", "Run the whole story on MNIST-1D: a deep conv ResNet with and without skips and batch norm, trained, sampled, measured, in report.md."),
     "experiment": ("landscape.commands.demo:experiment", "Run a study from a TOML config (a grid of members or pairs; e.g. li2018-mnist1d-resnet, the depth study)."),
     "connect": ("landscape.commands.connect:connect", "Train a low-loss curve between two checkpoints; measure the loss and barrier along it and along the straight line."),
+    "basin": ("landscape.commands.basin:basin", "Loss along K random directions and the worst-case one; the basin radius with its interval."),
     "pair": ("landscape.commands.train:pair", "Train both members of a pair (with/without skip or norm) with the same seed and data order."),
 }
 

@@ -48,7 +48,8 @@ def _directions(kind: str, model, ndim: int, opts: Dict[str, Any], train_xy, los
         raise ValueError("--trajectory is only used with --dir pca.")
     if kind == "random":
         return directions.random(model, n=ndim, norm=opts["norm"], ignore=None if opts["ignore"] == "none" else "biasbn",
-                                 include_buffers=opts["include_buffers"], seed=opts["seed"]), extra
+                                 include_buffers=opts["include_buffers"], seed=opts["seed"],
+                                 store=not opts.get("low_memory")), extra
     if kind == "target":
         targets = opts["target"]
         if len(targets) != ndim:
@@ -167,7 +168,7 @@ def _display_name(spec, model) -> str:
 
 
 @click.command()
-@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(dir_okay=False))
+@click.argument("checkpoint_path", metavar="[CHECKPOINT]", type=click.Path(dir_okay=False), required=False)
 @click.option("--x", "x_range", type=RANGE, default="-1:1:51", show_default=True,
               help="First axis MIN:MAX:NUM (filter-normalized units for random directions).")
 @click.option("--y", "y_range", type=RANGE, default=None, help="Second axis MIN:MAX:NUM; omit for a 1D line. At most 4096 x 4096 cells in all.")
@@ -225,9 +226,23 @@ def _display_name(spec, model) -> str:
 @progress_option()
 @click.option("--round-seconds", type=click.FloatRange(min=0.0), default=2.0, hidden=True,
               help="Seconds of work between writes to the file.")
+@click.option("--hf", type=click.Path(file_okay=False), default=None,
+              help="A local Hugging Face causal-LM directory (save_pretrained) instead of CHECKPOINT; needs --text and "
+                   "the extra hf (pip install -e \".[hf]\"). Example: --hf ./gpt2 --text book.txt --seq-len 128")
+@click.option("--text", type=click.Path(dir_okay=False), default=None,
+              help="With --hf: UTF-8 text file cut into seeded sequences (--seq-len, --n-seqs, --data-seed).")
+@click.option("--seq-len", type=click.IntRange(min=2), default=None, help="With --hf: tokens per sequence [default: 128].")
+@click.option("--n-seqs", type=click.IntRange(min=1), default=None, help="With --hf: sequences drawn from --text [default: 8].")
+@click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
+              help="With --hf: the weights' dtype in memory [default: fp32]; bf16 halves the memory.")
+@click.option("--low-memory/--no-low-memory", default=None,
+              help="Random directions drawn again per tensor from their seed (not stored) and the model moved in place: "
+                   "peak memory about one copy of the weights plus one forward pass [default: on with --hf]. "
+                   "Example: landscape surface --hf ./gpt2 --text book.txt --low-memory --out lm.h5")
 def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, planes, tol, dataset, root, n_samples,
             data_seed, split, bn, batch_size, precision, fold_bn, channels_last, points_per_pass, compile_, device,
-            threads, target, trajectory, allow_other_model, overwrite, out, progress, round_seconds):
+            threads, target, trajectory, allow_other_model, overwrite, out, progress, round_seconds, hf=None, text=None,
+            seq_len=None, n_seqs=None, dtype=None, low_memory=None):
     """Sample loss and accuracy on a 1D line or 2D plane around CHECKPOINT into an HDF5 file.
 
     The file is written as it goes; rerun the same command to resume after an interruption.
@@ -239,7 +254,15 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
       landscape surface runs/mlp20/final.pt --dir pca --trajectory runs/mlp20 --x -5:5:41 --y -5:5:41 --out pca.h5
       landscape surface runs/mlp20/final.pt --x -1:1:21 --y -1:1:21 --planes 5 --out mlp20_5planes.h5
       landscape surface runs/mlp20/final.pt --x -1:1:51 --y -1:1:51 --tol 0.01 --out mlp20_tol.h5
+      landscape surface --hf ./my-gpt2 --text book.txt --seq-len 128 --x -1:1:11 --y -1:1:11 --out lm.h5
     """
+    from ._hf import check_choice_of_model, surface_hf
+
+    check_choice_of_model(checkpoint_path, hf, text=text, seq_len=seq_len, n_seqs=n_seqs, dtype=dtype)
+    if hf:
+        return surface_hf(hf, text, seq_len or 128, n_seqs or 8, data_seed, dtype, x_range, y_range, kind, norm,
+                          ignore, seed, batch_size, precision, low_memory, device, threads, overwrite, out, progress,
+                          round_seconds)
     from landscape.core import distributed, surface as surface_mod
     from landscape.core.engine import EngineOptions
     from landscape.storage import checkpoint
@@ -268,7 +291,10 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         include_buffers = kind == "target"
     opts = {"norm": norm, "ignore": ignore, "include_buffers": include_buffers, "seed": seed, "target": target,
             "trajectory": trajectory, "batch_size": batch_size, "spec": ckpt.get("model"),
-            "allow_other_model": allow_other_model, "checkpoint_path": checkpoint_path, "axes": (x_range, y_range)}
+            "allow_other_model": allow_other_model, "checkpoint_path": checkpoint_path, "axes": (x_range, y_range),
+            "low_memory": bool(low_memory)}
+    if low_memory and kind != "random":
+        raise ValueError(f"--low-memory applies to random directions; --dir {kind} directions are stored.")
     if kind != "random" and (norm != "filter" or ignore != "biasbn"):
         log.warning("--norm/--ignore apply to random directions only; %s directions are used as they are.", kind)
     train_xy = bn_data if bn_data is not None else next(iter(loaded.values()))

@@ -176,7 +176,7 @@ def _to_model(dirs: List[Direction], targets: Mapping[str, torch.Tensor], **attr
 
 def random(model: nn.Module, n: int = 2, norm: str = "filter", ignore: Optional[str] = "biasbn",
            include_buffers: bool = False, orthogonal: bool = False, seed: int = 0,
-           params: ParamFilter = None) -> List[Direction]:
+           params: ParamFilter = None, store: bool = True) -> List[Direction]:
     """``n`` seeded Gaussian directions around ``model``, normalized by ``norm``.
 
     Args:
@@ -192,6 +192,10 @@ def random(model: nn.Module, n: int = 2, norm: str = "filter", ignore: Optional[
             only approximately — random high-dimensional directions are nearly orthogonal anyway).
         seed: seeds a local generator; the global RNG is untouched.
         params: which parameters move (see ``landscape.params.select``; default: trainable ones).
+        store: False for a model too large for copies of its weights: nothing is stored, each
+            tensor's entry is drawn again from its own seed when needed and ``surface.compute`` moves
+            the model in place (:mod:`landscape.core.seeded`, :mod:`landscape.core.inplace`; other numbers than
+            ``store=True`` gives for the same seed; not with ``orthogonal`` or ``norm="weight"``).
 
     Returns:
         ``n`` dicts ``{name: Tensor}`` shaped, typed and placed like the model's tensors.
@@ -201,6 +205,12 @@ def random(model: nn.Module, n: int = 2, norm: str = "filter", ignore: Optional[
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive number of directions, got {n!r}.")
     targets = movable(model, params, include_buffers)
+    if not store:
+        from .seeded import seeded
+
+        if orthogonal:
+            raise ValueError("orthogonal=True needs every direction at once; it cannot be used with store=False.")
+        return seeded(targets, n, norm, ignore, seed, include_buffers)
     weights = {k: v.detach().to("cpu", torch.float64) for k, v in targets.items()}
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     dirs: List[Direction] = []
@@ -215,6 +225,22 @@ def random(model: nn.Module, n: int = 2, norm: str = "filter", ignore: Optional[
         _orthogonalize(dirs)
     return _to_model(dirs, targets, direction_kind="random", norm=norm, ignore=ignore or "none", seed=int(seed),
                      include_buffers=bool(include_buffers), orthogonal=bool(orthogonal))
+
+
+def normalized(direction: Mapping[str, torch.Tensor], model: nn.Module, norm: str = "filter",
+               ignore: Optional[str] = "biasbn") -> Direction:
+    """Scale any direction (a gradient, a difference of weights) the way :func:`random` scales its
+    draws, so its steps are in the same units as random directions' (``norm="filter"``: each filter
+    gets the norm of the model's filter). Entries are keyed by parameter name, as given."""
+    check_choice("norm", norm, NORMS)
+    check_choice("ignore", ignore, IGNORES)
+    state = model.state_dict(keep_vars=True)
+    out = {}
+    for name, d in direction.items():
+        w = state[name].detach()
+        out[name] = _normalize(d.detach().to("cpu", torch.float64), w.to("cpu", torch.float64), norm, ignore).to(
+            device=w.device, dtype=w.dtype)
+    return out
 
 
 # --- between models ---------------------------------------------------------------------------------

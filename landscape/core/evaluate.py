@@ -23,6 +23,8 @@ from torch.utils.data._utils.collate import default_collate
 
 from landscape.base.errors import check_choice
 
+from .causal_lm import causal_lm
+
 Batch = Any
 BatchScore = Tuple[torch.Tensor, int, Optional[torch.Tensor]]  # (loss_sum, count, correct or None)
 SampleScores = Tuple[torch.Tensor, Optional[torch.Tensor]]  # (loss per sample (N,), correct per sample (N,) or None)
@@ -140,7 +142,10 @@ def _mse_samples(model: nn.Module, batch: Batch) -> SampleScores:
 
 
 _BUILTIN = {"cross_entropy": (_cross_entropy, True, _cross_entropy_samples), "nll": (_nll, True, _nll_samples),
-            "mse": (_mse, False, _mse_samples)}
+            "mse": (_mse, False, _mse_samples), "causal_lm": (causal_lm, True, None)}
+# loss="causal_lm" (token batches of language models, landscape.causal_lm) is an evaluation objective, not a
+# training recipe's loss: LOSSES (which trainconfig checks) leaves it out
+OBJECTIVES = LOSSES + ("causal_lm",)
 
 
 def batch_size_of(batch: Batch) -> int:
@@ -163,10 +168,14 @@ def batch_len(batch: Batch) -> int:
 
 
 def head(batch: Batch, n: int = 8) -> Batch:
-    """The first ``n`` samples of an ``(inputs, targets)`` batch (other batch kinds: the whole batch)."""
+    """The first ``n`` samples of an ``(inputs, targets)`` batch or of a dict of tensors sharing their
+    first dimension (a token batch); other batch kinds: the whole batch."""
     if isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch) \
             and batch[0].dim() > 0 and batch[0].shape[0] == batch[1].shape[0]:
         return type(batch)(t[:n] for t in batch)
+    if isinstance(batch, dict) and batch and all(isinstance(t, torch.Tensor) and t.dim() > 0 for t in batch.values()) \
+            and len({t.shape[0] for t in batch.values()}) == 1:
+        return {k: t[:n] for k, t in batch.items()}
     return batch
 
 
@@ -181,7 +190,7 @@ def objective(loss: Any = "cross_entropy", batch_size_fn: Optional[Callable[[Bat
     if isinstance(loss, Objective):
         return loss
     if isinstance(loss, str):
-        check_choice("loss", loss, LOSSES)
+        check_choice("loss", loss, OBJECTIVES)
         fn, acc, samples = _BUILTIN[loss]
         return Objective(loss, fn, acc, samples)
     if isinstance(loss, nn.modules.loss._Loss):
@@ -215,7 +224,7 @@ def objective(loss: Any = "cross_entropy", batch_size_fn: Optional[Callable[[Bat
 
         return Objective(getattr(loss, "__name__", "custom"), custom, False)
     raise ValueError(
-        f"The value for `loss` must be one of {list(LOSSES)}, a loss module or a callable(model, batch); "
+        f"The value for `loss` must be one of {list(OBJECTIVES)}, a loss module or a callable(model, batch); "
         f"got {type(loss).__name__}."
     )
 

@@ -35,6 +35,7 @@ from .cells import Tolerance, blocked
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, auto_batch_size
 from .evaluate import DEFAULT_BATCH_SIZE, batch_size_of, batches as make_batches, check_model_accepts, head, objective as make_objective
 from .params import ParamFilter, first_device, restored, select
+from . import inplace, seeded
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,9 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     if data is None:
         raise ValueError("compute needs data=: (X, Y) tensors, a Dataset, a DataLoader or an iterable of batches.")
     trajectory = directions.trajectory() if isinstance(directions, directions_mod.PCADirections) else None
-    dirs = directions_mod.as_list(directions)
+    # directions.random(..., store=False): drawn per tensor when needed, the model moved in place (core.inplace)
+    lowmem = seeded.is_seeded(directions)
+    dirs = directions if lowmem else directions_mod.as_list(directions)
     xs = axis(x, "x")
     ys = axis(y, "y") if y is not None else None
     ndim = 1 if ys is None else 2
@@ -261,7 +264,13 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     if len(dirs) != ndim:
         raise ValueError(f"A {ndim}D grid (y {'given' if ys is not None else 'None'}) needs {ndim} direction(s), "
                          f"got {len(dirs)}; pass y=... for a plane or a single direction for a line.")
-    dirs = _check_directions(model, dirs, params)
+    if lowmem:
+        inplace.check_options(params, bn)
+        if planes != 1 or tol is not None:
+            raise ValueError("directions.random(..., store=False) evaluates one plane on every sample: pass planes=1 "
+                             "and tol=None (or stored directions for an ensemble or a tolerance).")
+    else:
+        dirs = _check_directions(model, dirs, params)
     planes = ensemble.check_planes(planes, dirs)
     if tol is not None and not isinstance(tol, Tolerance):
         tol = Tolerance(tol)
@@ -273,6 +282,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         dev = distributed.device_for(dev, ctx)
     obj = make_objective(loss)
     fingerprint = weights_fingerprint(model)
+    if ctx.active and lowmem:
+        raise ValueError("directions.random(..., store=False) is for one process; under torchrun use stored directions.")
     if ctx.active:
         dirs = _agree(ctx, fingerprint, dirs, dev)
     moved = False
@@ -300,12 +311,15 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             population = {name: (population or {}).get(name) or batch_size_of(d[0]) for name, d in named.items()}
         else:
             blocks = None
-        with restored(model):
+        with (inplace.guard(model, dirs) if lowmem else restored(model)) as kept:
             model.eval()
             for batches in splits.values():  # a few samples suffice to catch a shape mismatch
                 check_model_accepts(model, [head(batches[0], 2)], obj)
 
             def evaluator_for(plane_dirs):
+                if lowmem:
+                    return inplace.InPlaceEvaluator(model, plane_dirs, splits, obj, kept, metrics, precision,
+                                                    engine.threads if engine else None)
                 return PointEvaluator(model, plane_dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
                                       precision=precision, options=engine, population=population, tol=tol,
                                       blocks=blocks, buffer_range=(getattr(plane_dirs, "attrs", {}) or {}).get("buffer_range"))
@@ -320,11 +334,12 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
                                  "every rank must run the same command.")
             shape = (len(xs),) if ys is None else (len(ys), len(xs))
             seeds = ensemble.seeds(settings.get("seed", 0), planes) if planes > 1 else None
-            layout = dict(se_names=evaluator.se_names, sample_splits=evaluator.sample_splits, plane_seeds=seeds)
+            layout = dict(se_names=getattr(evaluator, "se_names", ()), sample_splits=getattr(evaluator, "sample_splits", ()),
+                          plane_seeds=seeds)
             if path is not None:
                 distributed.on_main(lambda: job.enter_context(output_lock(path)), ctx)
-                done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, dirs, trajectory,
-                                                              resume=resume, overwrite=overwrite, **layout), ctx)
+                done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, None if lowmem else dirs,
+                                                              trajectory, resume=resume, overwrite=overwrite, **layout), ctx)
                 arrays = None
 
                 def sink(k, idx, vals):
@@ -364,7 +379,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             model.to(home)
     if path is not None:
         return distributed.on_main(lambda: io.load(path), ctx)
-    return _in_memory(xs, ys, names, arrays, done, {**io.stamp(), **settings}, dirs, trajectory, seeds)
+    return _in_memory(xs, ys, names, arrays, done, {**io.stamp(), **settings}, None if lowmem else dirs, trajectory,
+                      seeds)
 
 
 def _ensemble_settings(planes: int, tol, population) -> Dict[str, Any]:
@@ -393,7 +409,8 @@ def _in_memory(xs, ys, names, arrays, done, settings, dirs, trajectory, seeds) -
                            done=done.copy(), se={n[3:]: v for n, v in arrays.items() if n.startswith("se/")},
                            samples={n[8:]: v for n, v in arrays.items() if n.startswith("samples/")})
     return io.Surface(x=xs, y=ys, values=values, attrs=settings,
-                      directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs], trajectory=trajectory,
+                      directions=None if dirs is None else [{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
+                      trajectory=trajectory,
                       computed=done[0], se=pick("se/", 0), samples=pick("samples/", 0), planes=planes)
 
 
@@ -465,7 +482,7 @@ def _settings(model, dirs, loss_name, bn, precision, batch_size, splits, names, 
         **{f"n_{split}_samples": n for split, n in counts.items() if split != first},
         "values": list(names),
         "moved_tensors": len(dirs[0]),
-        "moved_numel": int(sum(t.numel() for t in dirs[0].values())),
+        "moved_numel": dirs.numel() if seeded.is_seeded(dirs) else int(sum(t.numel() for t in dirs[0].values())),
         "weights_sha256": fingerprint,
         "ndim": len(dirs),
     }
