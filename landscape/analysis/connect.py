@@ -462,8 +462,7 @@ def _run(curve: Curve, model: nn.Module, train_data, splits, obj, config: Connec
             try:
                 why = pathfile.job_mismatch(path, settings)
             except FileFormatError as exc:
-                raise ValueError(f"{exc} Choose another output path, or pass --overwrite (overwrite=True) to "
-                                 "replace it.") from None
+                raise ValueError(str(exc)) from None
             if why is not None:
                 raise ValueError(f"{str(path)!r} holds another connect job ({why}); use --overwrite "
                                  "(overwrite=True) to replace it, or choose another output path.")

@@ -95,6 +95,12 @@ def connect(checkpoint_a, checkpoint_b, out, curve, epochs, points, plane, lr, b
 
     config = connect_mod.ConnectConfig(curve=curve, epochs=epochs, batch_size=batch_size, lr=lr,
                                        weight_decay=weight_decay, seed=seed, points=points, plane=plane)
+    from landscape.storage import pathfile
+
+    from .outputs import HDF5, check_output
+
+    check_output(out, [("checkpoint A", checkpoint_a), ("checkpoint B", checkpoint_b)], extensions=HDF5,
+                 writes="an HDF5 path file", replaces=(pathfile.FORMAT,))
     dev = setup_compute(device, threads)
     for p in (checkpoint_a, checkpoint_b):
         if not Path(p).is_file():

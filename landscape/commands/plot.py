@@ -35,12 +35,18 @@ def _suffixed(out: str, kind: str) -> str:
     return f"{root}_{kind}{ext}"
 
 
-def _check_out(out: str) -> None:
+def _check_out(out: str, inputs=(), html: bool = False) -> None:
+    """A figure's --out: a figure extension (.png, .pdf, .svg; .html where a page is possible), not
+    one of the input files, not over a file of data (``outputs.check_output``)."""
     from landscape.plot.style import FORMATS
 
-    ext = os.path.splitext(out)[1].lower().lstrip(".")
-    if ext not in FORMATS:
-        raise ValueError(f"The value for `--out` must end in one of {['.' + f for f in FORMATS]}, but {out!r} was passed.")
+    from .outputs import check_output
+
+    allowed = ["." + f for f in FORMATS] + ([".html"] if html else [])
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in allowed:
+        raise ValueError(f"The value for `--out` must end in one of {allowed}, but {out!r} was passed.")
+    check_output(out, [("surface file", p) for p in inputs], extensions=allowed, writes="a figure")
 
 
 def _style_context(style: Optional[str], width: str):
@@ -129,7 +135,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
         check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS + ("all",))  # aliases work, unlisted
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
-    _check_out(out)
+    _check_out(out, [surface])
     from landscape.storage import pathfile
 
     if pathfile.is_path_file(surface):  # a `landscape connect` file: its own figures
@@ -219,11 +225,11 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
                          "to draw a single file use `landscape plot`.")
     if kind is not None:
         check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS)
+    _check_out(out, surfaces, html=True)
     if out.lower().endswith(".html"):
         return _compare_page(surfaces, out, value, log, vmin, vmax, levels, dpi, style_name, titles)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
-    _check_out(out)
     if titles and len(titles) != len(surfaces):
         raise ValueError(f"Give one --title per file ({len(surfaces)}) or none, but {len(titles)} were passed.")
     if grid is None and (row_labels or col_labels):
@@ -258,6 +264,12 @@ def _compare_page(paths, out, value, log, vmin, vmax, levels, dpi, style_name, t
     surfs = [_load(p) for p in paths]
     path = html.to_html(surfs, out, value, log=log, vmin=vmin, vmax=vmax, levels=levels, titles=list(titles) or None)
     click.echo(f"wrote {path}")
+
+
+# what each export format may be named, and what it is in words (for the error naming a wrong one)
+EXPORT_EXTENSIONS = {"vtp": (".vtp",), "obj": (".obj",), "html": (".html", ".htm"), "gif": (".gif",), "mp4": (".mp4",)}
+EXPORT_WORDS = {"vtp": "a ParaView file", "obj": "a mesh", "html": "a web page", "gif": "a GIF animation",
+                "mp4": "an MP4 movie"}
 
 
 @click.command()
@@ -306,6 +318,9 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
         given = f"--to {to}" if to_given else f"--out {out!r} (its extension)"
         raise ValueError(f"{given}: cannot export to {to!r}; the formats are {', '.join(lexport.FORMATS)} "
                          "(.vtp for ParaView, .obj a mesh, .html a page, .gif/.mp4 an animation).")
+    from .outputs import check_output
+
+    check_output(out, [("surface file", surface)], extensions=EXPORT_EXTENSIONS[to], writes=EXPORT_WORDS[to])
     surf = _load(surface)
     kw = {"log": log, "vmax": vmax}
     if to not in ("gif", "mp4"):

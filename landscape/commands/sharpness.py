@@ -121,6 +121,10 @@ def sharpness(ctx, path, **opts):
     from landscape.base import atomic
 
     if opts["json_out"]:  # every output is checked before anything is computed or changed
+        from .outputs import check_output
+
+        check_output(opts["json_out"], [("file", path), ("--checkpoint", opts["checkpoint"])], extensions=(".json",),
+                     writes="a JSON file", option="--json")
         atomic.check_writable(opts["json_out"])
     surface_file = _is_surface_file(path)
     if not surface_file and Path(path).suffix.lower() in (".h5", ".hdf5", ".hdf"):

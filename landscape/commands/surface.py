@@ -233,6 +233,13 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     from landscape.core.engine import EngineOptions
     from landscape.storage import checkpoint
 
+    from landscape.storage import io
+
+    from .outputs import HDF5, check_output
+
+    # never onto the checkpoint (or a target), never a figure's name, never over a file of another kind
+    check_output(out, [("checkpoint", checkpoint_path)] + [("--target", t) for t in target], extensions=HDF5,
+                 writes="an HDF5 surface file", replaces=(io.FORMAT,))
     splits = _splits(split)
     dev = setup_compute(device, threads)
     ctx = distributed.init(dev)  # a no-op outside torchrun
