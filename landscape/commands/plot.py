@@ -204,7 +204,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
 
     Every panel gets the same contour levels, colours, z-limits and view; one colour bar.
     With --out X.html: one offline page to turn in a browser, a 3D and a contour panel per file,
-    the 3D cameras linked (--kind does not apply; needs pip install 'landscape[html]').
+    the 3D cameras linked (--kind does not apply; needs pip install 'loss-landscape-lab[html]').
 
     \b
     Examples:
@@ -299,8 +299,8 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
       landscape export surf.h5 --out surf.vtp          # open in ParaView
       landscape export surf.h5 --to gif --animation rotate --out turn.gif
 
-    .html needs plotly (pip install 'landscape[html]'), .mp4 the ffmpeg of imageio-ffmpeg
-    (pip install 'landscape[movie]').
+    .html needs plotly (pip install 'loss-landscape-lab[html]'), .mp4 the ffmpeg of imageio-ffmpeg
+    (pip install 'loss-landscape-lab[movie]').
     """
     import matplotlib
 

@@ -10,7 +10,7 @@ Nothing is fetched: plotly.js (~4.8 MB, most of the page) is written into the fi
 lies in a ``<script type="application/json" id="landscape-figure">`` block (plotly's JSON, arrays as
 base64 binary). Heights are clipped like the plots (``landscape.plot._scale``), on the log view in
 log10 units with tick labels in the value's own units; hover shows the stored values unclipped.
-Needs the ``plotly`` package (``pip install 'landscape[html]'``).
+Needs the ``plotly`` package (``pip install 'loss-landscape-lab[html]'``).
 """
 from __future__ import annotations
 
