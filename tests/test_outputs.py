@@ -104,7 +104,7 @@ def test_check_output_library_cases(tmp_path):
     fig = tmp_path / "old.png"
     fig.write_bytes(b"\x89PNG old figure")
     check_output(fig, [("surface", s)], extensions=(".png",))  # a figure replaces a figure
-    with pytest.raises(ValueError, match="directory"):
+    with pytest.raises(ValueError, match="is a directory"):
         check_output(tmp_path, [], extensions=(".png",))
     torch.save({"w": torch.zeros(2)}, tmp_path / "w.png")
     with pytest.raises(ValueError, match="PyTorch"):

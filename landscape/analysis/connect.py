@@ -48,6 +48,7 @@ from torch import nn
 from landscape.base import progress
 from landscape.base.errors import FileFormatError, check_choice, check_int, check_number
 from landscape.base.joblock import output_lock
+from landscape.base.words import plural
 from landscape.core import directions, evaluate, surface as surface_mod, threads
 from landscape.core.bnfold import recompute_batchnorm
 from landscape.core.fastnet import Functional
@@ -227,7 +228,7 @@ class _Trainer:
         self.steps_per_epoch = (n // config.batch_size + (1 if n % config.batch_size >= 2 else 0)
                                 if isinstance(data, tuple) else n)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"{n} training samples with batch_size={config.batch_size} leave no batch of 2 or more; "
+            raise ValueError(f"{plural(n, 'training sample')} with batch_size={config.batch_size} leave no batch of 2 or more; "
                              "use a smaller batch size or more data.")
         self.step, self.epoch = 0, 0
         self.history: Dict[str, List[float]] = {"epoch": [], "loss": [], "lr": []}

@@ -22,7 +22,8 @@ def _options(f):
                      help="Processes working on members at once, each with --threads threads (CPU) "
                           "[default: the config's].")(f)
     f = click.option("--threads", type=click.IntRange(min=0), default=None,
-                     help="CPU threads for torch (0: torch's default) [default: the config's].")(f)
+                     help="CPU threads per process (0: automatic, as in every command: 1 for small models, else the "
+                          "cores not busy; see docs/scaling.md) [default: the config's].")(f)
     f = click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N",
                      help="Where to compute [default: the config's].")(f)
     f = click.option("--fresh", is_flag=True, help="Redo everything, replacing what --out holds.")(f)
@@ -40,6 +41,12 @@ def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], thre
         config = study.quick(config)
     changes = {}
     if device is not None:
+        if device.startswith("cuda"):  # said here: the context would blame the config for it
+            import torch
+
+            if not torch.cuda.is_available():
+                raise click.BadParameter(f"{device!r} was asked for, but no CUDA device is available; use --device cpu "
+                                         "or auto.", param_hint="--device")
         changes["device"] = device
     if threads is not None:
         changes["threads"] = threads

@@ -111,8 +111,9 @@ def check_output(out: PathLike, inputs: Iterable[Tuple[str, PathLike]] = (), *,
             replaces a figure).
         option: the option's name, for the message.
     """
-    if os.path.isdir(out):
-        raise ValueError(f"{option} {str(out)!r} is a directory; give a file name.")
+    from landscape.base import atomic
+
+    atomic.check_writable(out)  # a directory in the way, a parent that is a file, no write permission
     for what, path in inputs:
         if path is not None and same_file(out, path):
             raise ValueError(f"{option} {str(out)!r} is the input {what} {str(path)!r}: writing there would destroy "

@@ -60,7 +60,8 @@ def _style_context(style: Optional[str], width: str):
 def plot_paths(path: str, kind: str, kind_given: bool, out: str, value: str, log, vmin, vmax, levels, dpi,
                style_context) -> List[str]:
     """`landscape plot` for a path file: 'line' draws the loss along both paths, 'contour' (or
-    'contourf') the plane with the curve; 'all', or no --kind, both (suffixed _line, _contour)."""
+    'contourf') the plane with the curve; no --kind, both side by side in one figure at ``out``;
+    'all', each in a file of its own (suffixed _line, _contour)."""
     import matplotlib.pyplot as plt
 
     from landscape import plot as lplot
@@ -69,7 +70,15 @@ def plot_paths(path: str, kind: str, kind_given: bool, out: str, value: str, log
     from landscape.storage import pathfile
 
     paths = pathfile.load(path)
-    kinds = list(ppaths.KINDS) if (kind == "all" or not kind_given) else [kind]
+    if not kind_given:
+        check_choice("--value", value, list(paths.curve))
+        with style_context:
+            fig = ppaths.overview(paths, value=value, log=log, vmin=vmin, vmax=vmax, levels=levels)
+            try:
+                return [lplot.save(fig, out, dpi=dpi)]
+            finally:
+                plt.close(fig)
+    kinds = list(ppaths.KINDS) if kind == "all" else [kind]
     for k in kinds:
         check_choice("--kind (for a path file)", k, ppaths.KINDS)
     check_choice("--value", value, list(paths.curve))
@@ -280,8 +289,8 @@ EXPORT_WORDS = {"vtp": "a ParaView file", "obj": "a mesh", "html": "a web page",
 @click.option("--out", "-o", required=True, metavar="PATH", help="Output file.")
 @click.option("--value", default="train_loss", show_default=True, help="Which value gives the height / colour.")
 @click.option("--log/--linear", "log", default=None,
-              help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for pages and "
-                   "animations log when the loss spans 2 decades or more; a page has a switch).")
+              help="Height / colour = log10(value) or linear (default: linear, as for the figures; a page "
+                   "opens linear and has a switch to log).")
 @click.option("--vmax", type=FINITE, default=None, help="Clip heights above this value.")
 @click.option("--animation", "anim", default=None, metavar="rotate|trajectory",
               help="gif/mp4: draw the training path epoch by epoch, or turn the 3D surface "
@@ -321,7 +330,14 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
     from .outputs import check_output
 
     check_output(out, [("surface file", surface)], extensions=EXPORT_EXTENSIONS[to], writes=EXPORT_WORDS[to])
+    if anim is not None:  # in the command's words (the library's parameter is `kind`)
+        from landscape.base.errors import check_choice
+
+        check_choice("--animation", anim, movie.ANIMATIONS)
     surf = _load(surface)
+    if anim == "trajectory" and not surf.trajectory and to in ("gif", "mp4"):
+        raise ValueError(f"--animation trajectory needs a surface with a training path (`landscape surface --dir pca "
+                         f"--trajectory RUN`), but {surface!r} has none; use --animation rotate.")
     kw = {"log": log, "vmax": vmax}
     if to not in ("gif", "mp4"):
         if anim is not None:

@@ -70,7 +70,7 @@ def animate(surface, path, *, kind: Optional[str] = None, fmt: Optional[str] = N
     kind:   'trajectory' (the training path drawn epoch by epoch over the contours; one frame per
             snapshot; needs ``surface.trajectory``) or 'rotate' (the 3D surface turning a full circle
             in ``frames`` steps); default: 'trajectory' if the surface has one, else 'rotate'
-    log:    as for the plots (None: log when the loss spans 2 decades or more)
+    log:    as for the plots (None or False: linear; True: log10 heights and colours)
     progress: optional callback(frame, total)
     """
     import matplotlib

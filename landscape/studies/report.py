@@ -19,6 +19,8 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Dict, List, Optional
 
+from landscape.base.words import plural
+
 from .columns import COLUMNS, columns, num as _num, pct as _pct  # noqa: F401  (public here too)
 from .registry import SECTIONS, measure_columns
 
@@ -391,7 +393,7 @@ def members_section(s: Dict[str, Any]) -> List[str]:
         lines += [f"### {name}", ""]
         facts = [f"{m['n_params']:,} parameters"]
         if m.get("epochs_trained") is not None:
-            facts.append(f"{m['epochs_trained']} epochs" + (" (diverged)" if m.get("diverged") else ""))
+            facts.append(plural(m['epochs_trained'], "epoch") + (" (diverged)" if m.get("diverged") else ""))
         if m.get("fit_r2") is not None:
             facts.append(f"quadratic fit R² {m['fit_r2']:.3f} around the grid minimum")
         if m.get("n_local_minima") is not None:

@@ -41,6 +41,7 @@ from torch import nn
 
 from landscape.base import progress
 from landscape.base.joblock import output_lock
+from landscape.base.words import plural
 from landscape.core import distributed, evaluate
 from landscape.storage import checkpoint, rundir
 from landscape.storage.rundir import COLUMNS, check_run_dir, display_name, load_history  # noqa: F401  (public here too)
@@ -322,7 +323,7 @@ class _Loop:
         smallest = 2 * self.ctx.world_size
         self.batches_per_epoch = n // config.batch_size + (1 if n % config.batch_size >= max(2, smallest) else 0)
         if self.batches_per_epoch == 0:
-            raise ValueError(f"{n} training samples with batch_size={config.batch_size} leave no batch of 2 or more; "
+            raise ValueError(f"{plural(n, 'training sample')} with batch_size={config.batch_size} leave no batch of 2 or more; "
                              "use a smaller batch_size or more data.")
         self.step = 0
         self.history: List[Dict[str, Any]] = []

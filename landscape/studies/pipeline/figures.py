@@ -116,9 +116,8 @@ def jobs(ctx: Context) -> List[FigureJob]:
     def add(owner: str, label: str, stem: str, inputs: List[Path], /, **how: Any) -> None:
         out.append(FigureJob(owner, label, ctx.path("figures", f"{stem}.{f.format}"), tuple(inputs), how))
 
-    # No log/linear choice here: the plots pick log for a loss spanning 2 decades or more (as
-    # cross-entropy on these planes does: 1e-4 at the minimum, 1e3 at the edges), and compare
-    # decides once for all the surfaces it is given.
+    # No log/linear choice here: the plots' default (linear, a loss from its minimum up to the cap
+    # of plot._scale, clipped above), and compare decides once for all the surfaces it is given.
     for name in ctx.live():
         files = ctx.surfaces.get(name, {})
         if "contour" in f.member and "plane" in files:
