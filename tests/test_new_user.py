@@ -132,3 +132,27 @@ def test_notebook_row_names_the_splits_with_a_space(tmp_path):
 def test_export_help_promises_no_log_default():
     text = " ".join(_run("export", "--help").output.split())
     assert "2 decades" not in text and "linear" in text
+
+
+def test_gradient_flow_legend_lists_only_what_is_drawn():
+    """A diverged run's last epoch has no finite norm: it is said in the panel, not in the legend,
+    and a run with one finite point gets a marker to be seen."""
+    from landscape.plot.gradflow import gradient_flow
+
+    ok = {"name": "a", "gradient_flow": {"layers": ["l1", "l2"], "epochs": [0, 1, 2], "norms": [[1, 2], [0.5, 1], [0.4, 1]]}}
+    bad = {"name": "b", "gradient_flow": {"layers": ["l1", "l2"], "epochs": [0, 1], "norms": [[1e4, 2e4], [np.nan, np.inf]]}}
+    fig = gradient_flow([ok, bad])
+    depth, time = fig.axes
+    assert [t.get_text() for t in depth.get_legend().get_texts()] == ["a, init", "a, epoch 2", "b, init"]
+    assert "b, epoch 1" in depth.texts[0].get_text()
+    for ax in (depth, time):
+        for line in ax.get_lines():
+            y = np.asarray(line.get_ydata(), float)
+            assert np.isfinite(y).sum() >= 2 or line.get_marker() not in (None, "None", ""), line.get_label()
+
+
+def test_quick_studies_draw_figures_at_full_resolution():
+    from landscape.studies.config import load_config, packaged, quick
+
+    low = {name: quick(load_config(path)).figures.dpi for name, path in packaged().items()}
+    assert all(d is None or d >= 100 for d in low.values()), low

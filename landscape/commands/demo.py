@@ -75,8 +75,10 @@ def _print_result(result) -> None:
                 ("curvature x", "curvature_x", False), ("curvature y", "curvature_y", False),
                 ("basin width x", "basin_width_x", False), ("basin width y", "basin_width_y", False),
                 ("local minima", "n_local_minima", False)]
-        for label, key, pct in rows:
-            click.echo(f"  {label:<14} {_fmt(a.get(key), pct):>12} {_fmt(b.get(key), pct):>12}")
+        for label, key, pct in rows:  # a diverged member has nothing to show (as in the report)
+            cells = ["diverged" if m.get("diverged") and key == "test_acc" else "-" if m.get("diverged")
+                     else _fmt(m.get(key), pct) for m in (a, b)]
+            click.echo(f"  {label:<14} {cells[0]:>12} {cells[1]:>12}")
         for sentence in pair_sentences(s, pair):
             click.echo(f"  - {sentence}")
     click.echo("")

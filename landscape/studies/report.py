@@ -441,9 +441,12 @@ def _settings(s: Dict[str, Any]) -> List[str]:
     procs = f" per process, {c['workers']} processes" if c.get("workers", 1) > 1 else ""
     lines.append(f"- Computed on {env['device']} with {env['threads']} thread(s){procs}; "
                  + ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("device", "threads")) + ".")
-    lines += ["", "Timings of this run (seconds; finished work found in the output directory is reused):", "",
-              "| stage | seconds | made | reused |", "|---|---:|---:|---:|"]
-    for stage, secs in s["timings"].items():
+    # the seconds of the run that made each stage's results: a rerun reusing them keeps the real timings
+    made_t = s.get("made_timings") or s["timings"]
+    rerun = made_t != s["timings"]
+    lines += ["", "Timings (seconds of the run that made each stage's results; finished work found in the output "
+              "directory is reused):", "", "| stage | seconds | made | reused |", "|---|---:|---:|---:|"]
+    for stage, secs in made_t.items():
         if stage == "members":  # landscape.pipeline.workers: stages 1-3 in parallel processes
             lines.append(f"| members ({c.get('workers', 1)} processes: train, surfaces, sharpness; what they made "
                          f"counts as made below) | {secs:.1f} | | |")
@@ -452,8 +455,11 @@ def _settings(s: Dict[str, Any]) -> List[str]:
             continue
         made, kept = len(s["computed"].get(stage, [])), len(s["reused"].get(stage, []))
         lines.append(f"| {stage} | {secs:.1f} | {made} | {kept} |")
-    if "total" in s["timings"]:
-        lines.append(f"| total | {s['timings']['total']:.1f} | | |")
+    if "total" in made_t:
+        lines.append(f"| total | {made_t['total']:.1f} | | |")
+    if rerun and "total" in s["timings"]:
+        lines.append(f"\nThis run took {s['timings']['total']:.1f} s, reusing the finished work of an earlier one "
+                     "(the seconds above are that run's where this one made nothing).")
     lines += ["", "The exact config (`config.toml` beside this report; rerun with `landscape experiment config.toml`):",
               "", "```toml"]
     from .config import from_dict, to_toml

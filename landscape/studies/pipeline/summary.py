@@ -69,8 +69,31 @@ def summarize(ctx: Context) -> Dict[str, Any]:
         "environment": {"device": str(ctx.device), "threads": ctx.threads, **io.library_versions()},
         "members": members, "pairs": pairs, "grids": study_grids,
         "figures": {k: rel(v, ctx.out) for k, v in ctx.figures.get("pairs", {}).items()},
-        "timings": dict(ctx.timings), "reused": ctx.reused, "computed": ctx.computed,
+        "timings": dict(ctx.timings), "made_timings": made_timings(ctx), "reused": ctx.reused,
+        "computed": ctx.computed,
     }
+
+
+def made_timings(ctx: Context) -> Dict[str, float]:
+    """Seconds per stage of the run that made its results: this run's for a stage that made
+    something, the earlier run's (its ``summary.json``) for one whose results were all reused, so
+    a rerun that reuses everything keeps the report's timings of the real work (issue 30.7)."""
+    from .context import read_json
+
+    before = read_json(ctx.out / "summary.json") if not ctx.fresh else None
+    if not before or before.get("name") != ctx.config.name:
+        before = {}
+    old = before.get("made_timings") or before.get("timings") or {}
+    out: Dict[str, float] = {}
+    if "members" not in ctx.timings and not ctx.computed.get("train") and "members" in old:
+        out["members"] = float(old["members"])  # the worker processes' time when they made the runs
+    for stage, secs in ctx.timings.items():
+        if stage == "total":
+            continue
+        made = stage == "members" or stage == "report" or bool(ctx.computed.get(stage))
+        out[stage] = float(secs if made or stage not in old else old[stage])
+    out["total"] = sum(out.values())
+    return out
 
 
 def _label(ctx: Context, var: str, value: Any) -> str:
