@@ -282,7 +282,14 @@ def _print_grid(value: str, m: Dict[str, Any], ndim: int) -> None:
         area = f", area {m['basin_area'][i]:.3g}" if ndim == 2 else ""
         clipped = " (reaches the grid edge: lower bound)" if m["basin_clipped"][i] else ""
         click.echo(f"    basin at min+{delta:g}: width {widths}{area}{clipped}")
-    click.echo(f"    roughness: {m['n_local_minima']} local minima, residual energy {m['residual_energy']:.3g}")
+    from landscape.base.words import plural
+
+    below = m.get("residual_energy_below_cap")
+    click.echo(f"    roughness: {plural(m['n_local_minima'], 'local minimum', 'local minima')}, residual energy "
+               f"{m['residual_energy']:.3g}"
+               + (f" ({below:.3g} over the {m['cells_below_cap']} cells at or below the figures' cap of "
+                  f"{m['roughness_cap']:g})" if below is not None and np.isfinite(m.get("roughness_cap", np.inf))
+                  else ""))
 
 
 def _curvature_map(surf, opts: Dict[str, Any]):

@@ -139,6 +139,9 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
         else:
             out.append(f"The measures disagree: {B} is sharper by {', '.join(sharper)} and not by "
                        f"{', '.join(flatter)} ({k} of {n}).")
+    if comp["measures"].get("basin_width", {}).get("at_resolution"):
+        out.append("A basin width is one grid step or less, at the grid's resolution: it takes no part in the "
+                   "comparison above.")
     return out
 
 
@@ -229,9 +232,11 @@ def members_table(s: Dict[str, Any]) -> List[str]:
         lines.append("| " + " | ".join([name] + values) + " |")
     notes = [n for m in s["members"].values() for n in m.get("notes", [])]
     lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
-    if any(k in keys for k in ("n_local_minima", "residual_energy")):
+    if any(k in keys for k in ("n_local_minima", "residual_energy", "residual_energy_below_cap")):
         lines += ["Local minima: cells of the 2D train-loss grid lower than all 8 neighbours. Roughness: the share "
-                  "of the grid's variance that one quadratic bowl does not explain (0: a perfect bowl).", ""]
+                  "of the grid's variance that one quadratic bowl does not explain (0: a perfect bowl); below the "
+                  "figure's cap: the same over the cells the figures draw (loss up to their cap of 10), so steep "
+                  "walls beyond the picture do not count.", ""]
     return lines
 
 

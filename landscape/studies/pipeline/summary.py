@@ -115,7 +115,9 @@ def compare_members(a: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
     for measure, larger_is_sharper in SHARPNESS_MEASURES.items():
         va, vb = _measure(a, measure), _measure(b, measure)
         entry: Dict[str, Any] = {"a": va, "b": vb, "ratio": None, "b_sharper": None}
-        if va is not None and vb is not None:
+        if measure == "basin_width" and _at_resolution(a, b, va, vb):
+            entry["at_resolution"] = True  # a width of one grid step says nothing: no vote
+        elif va is not None and vb is not None:
             entry["b_sharper"] = bool(vb > va) if larger_is_sharper else bool(vb < va)
             if va > 0 and vb > 0:
                 entry["ratio"] = vb / va
@@ -124,6 +126,15 @@ def compare_members(a: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
     acc_a, acc_b = a.get("test_acc"), b.get("test_acc")
     return {"measures": out, "sharper_count": int(sum(known)), "measured": len(known),
             "test_acc_gap_points": None if acc_a is None or acc_b is None else 100.0 * (acc_a - acc_b)}
+
+
+def _at_resolution(a: Dict[str, Any], b: Dict[str, Any], va: Optional[float], vb: Optional[float]) -> bool:
+    """Whether either basin width is at the grid's resolution (at most one step of its plane)."""
+    for m, v in ((a, va), (b, vb)):
+        step = m.get("grid_step")
+        if v is not None and step and v <= step * (1 + 1e-9):
+            return True
+    return False
 
 
 def _measure(m: Dict[str, Any], measure: str) -> Optional[float]:
