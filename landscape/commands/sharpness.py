@@ -288,7 +288,7 @@ def _print_grid(value: str, m: Dict[str, Any], ndim: int) -> None:
     click.echo(f"    roughness: {plural(m['n_local_minima'], 'local minimum', 'local minima')}, residual energy "
                f"{m['residual_energy']:.3g}"
                + (f" ({below:.3g} over the {m['cells_below_cap']} cells at or below the figures' cap of "
-                  f"{m['roughness_cap']:g})" if below is not None and np.isfinite(m.get("roughness_cap", np.inf))
+                  f"{m['roughness_cap']:g})" if below is not None and math.isfinite(m.get("roughness_cap", math.inf))
                   else ""))
 
 
