@@ -61,3 +61,16 @@ def test_same_study_goes_on_and_fresh_replaces(tmp_path, tiny, monkeypatch):
         with pytest.raises(Stop):
             experiment.run(config, out, fresh=fresh, progress_bars=False)
         assert 'name = "tiny"' in (out / "config.toml").read_text()  # says whose directory it now is
+
+
+def test_a_hand_written_config_in_out_is_not_replaced(tmp_path):
+    """`landscape experiment DIR/config.toml --out DIR`: the study would write its own config.toml over
+    the one given; a hand-written one (comments, another layout) is refused, not replaced."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    mine = out / "config.toml"
+    mine.write_text("# my notes\n" + TINY)
+    before = mine.read_bytes()
+    r = CliRunner().invoke(cli.main, ["experiment", str(mine), "--out", str(out), "--no-progress"])
+    assert r.exit_code == 2 and "config" in r.output and "--out" in r.output, r.output
+    assert mine.read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["config.toml"]

@@ -34,7 +34,7 @@ def _options(f):
 
 
 def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], threads: Optional[int],
-         workers: Optional[int], progress: bool):
+         workers: Optional[int], progress: bool, config_path=None):
     from landscape.studies import config as study, experiment
 
     if quick:
@@ -54,9 +54,27 @@ def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], thre
         changes["workers"] = workers
     if changes:
         config = dataclasses.replace(config, **changes)
+    if config_path is not None:
+        _keep_config_file(config, config_path, out)
     result = experiment.run(config, out, fresh=fresh, progress_bars=progress, echo=click.echo)
     _print_result(result)
     return result
+
+
+def _keep_config_file(config, config_path, out: str) -> None:
+    """The study writes OUT/config.toml; refuse when that is the CONFIG.toml given (an --out of the
+    config's own folder) unless it already holds exactly what would be written (a rerun of a
+    study's saved config), so a hand-written config is never replaced by the study's copy."""
+    from pathlib import Path
+
+    from landscape.studies.config import to_toml
+
+    from .outputs import same_file
+
+    target = Path(out) / "config.toml"
+    if target.is_file() and same_file(target, config_path) and target.read_text(encoding="utf-8") != to_toml(config):
+        raise ValueError(f"--out {out!r} would replace the config file {str(config_path)!r} with the study's own "
+                         "config.toml; choose another --out.")
 
 
 def _print_result(result) -> None:
@@ -150,4 +168,5 @@ def experiment(config_path, out, quick, fresh, device, threads, workers, progres
 
     config = study.load_config(study.resolve_config(config_path))
     # the quick config is named NAME-quick, so by default it does not replace a full run's results
-    _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, workers, progress)
+    _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, workers, progress,
+         config_path=study.resolve_config(config_path))
