@@ -128,8 +128,9 @@ def main(ctx, debug, verbose):
     """landscape: train paired networks (with/without skip connections or normalization), sample their
     loss landscapes into HDF5 grids, measure sharpness and draw paper-ready figures.
 
-    Start with `landscape demo` (the whole story on the built-in digits dataset, a few minutes on a
-    laptop CPU), then see `landscape COMMAND --help`.
+    Start with `landscape demo` (the whole story on MNIST-1D, generated locally: a 56-layer conv
+    ResNet with and without skips and batch norm, a few minutes on a laptop CPU), then see
+    `landscape COMMAND --help`.
     """
     import logging
 

@@ -76,7 +76,7 @@ from landscape import (
     models,  # noqa: E402
 )
 from landscape.core import directions, surface  # noqa: E402
-from landscape.core.engine import EngineOptions  # noqa: E402
+from landscape.core.engine import EngineOptions, bf16_cpu_warning  # noqa: E402
 
 # --- measuring ---------------------------------------------------------------------------------------
 
@@ -413,7 +413,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                                     "cpu-conv1d", "cpu-memory"])
     p.add_argument("--device", default=None, help="override the case's device (e.g. a CPU dry run of gpu-resnet56)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--precisions", default=None, help="comma-separated; default fp32,tf32,bf16")
+    p.add_argument("--precisions", default=None, help="comma-separated; default fp32,tf32,bf16 (bf16 only on a GPU or a CPU with AVX512-BF16/AMX)")
     p.add_argument("--points", type=int, default=None, help="time about this many grid points for (a) and (b)")
     p.add_argument("--samples", type=int, default=None, help="override the number of samples")
     p.add_argument("--models", default=None, help="comma-separated model names instead of the case's")
@@ -424,10 +424,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--compile", action="store_true", help="also time torch.compile rows")
     p.add_argument("--json", default=None, help="write the rows here as JSON")
     args = p.parse_args(argv)
-    args.precisions = (args.precisions or "fp32,tf32,bf16").split(",")
     if args.threads:
         torch.set_num_threads(args.threads)
     args.device = args.device or ("cuda" if args.case.startswith("gpu") else "cpu")
+    if args.precisions is None:
+        # bf16 only where the hardware has it: a CPU without AVX512-BF16/AMX emulates it, ~10x slower than fp32
+        slow = bf16_cpu_warning("bf16", args.device)
+        args.precisions = "fp32,tf32" + ("" if slow else ",bf16")
+        if slow:
+            print(f"bf16 left out (ask with --precisions fp32,bf16): {slow}", flush=True)
+    args.precisions = args.precisions.split(",")
     device = torch.device(args.device)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine())

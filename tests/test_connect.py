@@ -269,6 +269,13 @@ def test_cli_connect_info_plot(checkpoints, tmp_path):
     assert run(*args).exit_code == 0  # a finished job reruns as a no-op
     result = run("plot", out, "--out", tmp_path / "ab.png")
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "ab.png").is_file()  # what was asked: both views in one figure (issue 30.7)
+    assert not (tmp_path / "ab_line.png").exists()
+    from PIL import Image
+
+    width, height = Image.open(tmp_path / "ab.png").size
+    assert width > 1.5 * height  # two panels side by side
+    result = run("plot", out, "--kind", "all", "--out", tmp_path / "ab.png")
     assert (tmp_path / "ab_line.png").is_file() and (tmp_path / "ab_contour.png").is_file()
     result = run("plot", out, "--kind", "line", "--out", tmp_path / "only.png")
     assert result.exit_code == 0 and (tmp_path / "only.png").is_file()

@@ -152,6 +152,11 @@ def test_rerun_reuses_everything(first_run, tiny_toml):
     # nothing was trained or sampled: the work stages take well under the first run's time
     work = ("train", "surfaces", "sharpness")
     assert sum(again["timings"][s] for s in work) < 0.5 * sum(summary["timings"][s] for s in work)
+    # ... and the report keeps the seconds of the run that did the work, not the rerun's (issue 30.7)
+    for s in work:
+        assert again["made_timings"][s] == summary["made_timings"][s] == summary["timings"][s], s
+    report_text = (out / "report.md").read_text()
+    assert f"| train | {summary['timings']['train']:.1f} |" in report_text and "This run took" in report_text
 
 
 def test_demo_gives_the_same_numbers_as_experiment(first_run, tiny_toml, tmp_path, monkeypatch):

@@ -165,7 +165,7 @@ def test_bad_requests_are_one_line(tmp_path, real_file, monkeypatch):
     res = invoke("export", real_file, "--out", tmp_path / "s.html")
     assert res.exit_code == 2, res.output
     assert res.output.strip() == ("Error: An .html page needs plotly, which is not installed: "
-                                  "pip install 'landscape[html]'")
+                                  "pip install 'loss-landscape-lab[html]'")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.h5"]
 
 

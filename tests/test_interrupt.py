@@ -160,3 +160,31 @@ def test_sigterm_takes_the_ctrl_c_path(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "rerun" in err.lower() and "Traceback" not in err
+
+
+@pytest.mark.parametrize("after", [0.0, 1.5])
+def test_ctrl_c_as_experiment_workers_start_gives_one_line(tmp_path, after):
+    """Ctrl-C at a terminal reaches the whole foreground process group: the command and its worker
+    processes. In the first seconds the workers are still importing torch; they must not print
+    tracebacks of their own (issue 30.3): one line, status 130, as later in the run."""
+    import os
+
+    from test_demo import TINY
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    proc = subprocess.Popen(landscape_exe() + ["experiment", str(config), "--workers", "2", "--no-progress",
+                                               "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=ctrl_c_default)
+    line = proc.stdout.readline()
+    while line and not line.startswith("[members]"):
+        line = proc.stdout.readline()
+    assert line.startswith("[members]"), proc.stderr.read()
+    time.sleep(after)  # 0: the workers are being spawned; 1.5 s: importing torch and the library
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: Interrupted."), lines

@@ -92,7 +92,7 @@ def test_mp4_without_ffmpeg_names_the_extra(pca_file, tmp_path, monkeypatch):
     res = CliRunner().invoke(cli.main, ["export", str(pca_file), "--out", str(tmp_path / "a.mp4")])
     assert res.exit_code == 2
     assert res.output.strip() == ("Error: An .mp4 needs ffmpeg, which was not found: "
-                                  "pip install 'landscape[movie]' (or write a .gif)")
+                                  "pip install 'loss-landscape-lab[movie]' (or write a .gif)")
     assert not (tmp_path / "a.mp4").exists()
 
 

@@ -48,6 +48,7 @@ from torch import nn
 from landscape.base import progress
 from landscape.base.errors import FileFormatError, check_choice, check_int, check_number
 from landscape.base.joblock import output_lock
+from landscape.base.words import plural
 from landscape.core import directions, evaluate, surface as surface_mod, threads
 from landscape.core.bnfold import recompute_batchnorm
 from landscape.core.fastnet import Functional
@@ -227,7 +228,7 @@ class _Trainer:
         self.steps_per_epoch = (n // config.batch_size + (1 if n % config.batch_size >= 2 else 0)
                                 if isinstance(data, tuple) else n)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"{n} training samples with batch_size={config.batch_size} leave no batch of 2 or more; "
+            raise ValueError(f"{plural(n, 'training sample')} with batch_size={config.batch_size} leave no batch of 2 or more; "
                              "use a smaller batch size or more data.")
         self.step, self.epoch = 0, 0
         self.history: Dict[str, List[float]] = {"epoch": [], "loss": [], "lr": []}
@@ -462,8 +463,7 @@ def _run(curve: Curve, model: nn.Module, train_data, splits, obj, config: Connec
             try:
                 why = pathfile.job_mismatch(path, settings)
             except FileFormatError as exc:
-                raise ValueError(f"{exc} Choose another output path, or pass --overwrite (overwrite=True) to "
-                                 "replace it.") from None
+                raise ValueError(str(exc)) from None
             if why is not None:
                 raise ValueError(f"{str(path)!r} holds another connect job ({why}); use --overwrite "
                                  "(overwrite=True) to replace it, or choose another output path.")

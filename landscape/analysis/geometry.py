@@ -224,7 +224,14 @@ def roughness(surf: Surface, value: str = "train_loss") -> Dict[str, Any]:
                      cell, which always counts (1 for a convex surface, however flat its floor)
     n_local_minima_strict: cells strictly below all their neighbours, noise or not (the old count)
     residual_energy: ``1 - R^2`` of a single quadratic fitted to every finite cell: the share of the
-                     surface's variance a quadratic cannot explain
+                     surface's variance a quadratic cannot explain. Steep walls far above the basin
+                     dominate it: a smooth bowl inside walls that rise faster than a parabola scores
+                     as rough.
+    residual_energy_below_cap: the same over the cells at or below ``roughness_cap``, the top of
+                     the figures' colour scale for a loss (``landscape.plot.loss_cap`` of the
+                     minimum: 10 for a loss whose minimum is below 5), so it measures the region a
+                     reader sees drawn; NaN when fewer cells than a quadratic has coefficients
+                     (``cells_below_cap`` says how many). For an accuracy every cell counts.
     """
     v = _values(surf, value)
     finite = np.isfinite(v)
@@ -236,14 +243,33 @@ def roughness(surf: Surface, value: str = "train_loss") -> Dict[str, Any]:
     grids = np.meshgrid(*_axes(surf), indexing="ij")
     u = np.stack([g[finite] for g in grids], 1)[:, ::-1]
     z = v[finite]
+    cap = _cap(value, z)
+    below = z <= cap
+    return {"n_local_minima": int(minima.sum()), "n_local_minima_strict": int(strict.sum()),
+            "se_known": bool(value in surf.se), "residual_energy": _residual_energy(u, z),
+            "residual_energy_below_cap": _residual_energy(u[below], z[below]), "roughness_cap": cap,
+            "cells_below_cap": int(below.sum())}
+
+
+def _cap(value: str, z: np.ndarray) -> float:
+    """The figures' default top for ``value`` (a loss: ``loss_cap`` of its minimum; else inf)."""
+    if z.size == 0 or "acc" in value:
+        return float("inf")
+    from landscape.plot import loss_cap
+
+    return float(loss_cap(float(z.min())))
+
+
+def _residual_energy(u: np.ndarray, z: np.ndarray) -> float:
+    """``1 - R^2`` of one quadratic through the points ``(u, z)``; NaN for too few points."""
+    if len(z) == 0:
+        return float("nan")
     tss = float(((z - z.mean()) ** 2).sum())
     try:
         _, _, _, res = _fit(u, z)
-        energy = float((res ** 2).sum() / tss) if tss > 0 else 0.0
     except ValueError:
-        energy = float("nan")  # too few cells for a quadratic
-    return {"n_local_minima": int(minima.sum()), "n_local_minima_strict": int(strict.sum()),
-            "se_known": bool(value in surf.se), "residual_energy": energy}
+        return float("nan")  # too few cells for a quadratic
+    return float((res ** 2).sum() / tss) if tss > 0 else 0.0
 
 
 def escape_barrier(surf: Surface, value: str = "train_loss") -> float:

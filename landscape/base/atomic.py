@@ -55,7 +55,8 @@ def temp_beside(path: PathLike, suffix: str = ".tmp") -> Path:
         parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=parent)
     except OSError as exc:
-        if exc.errno in _NOT_WRITABLE or exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        # ENOENT after the directory exists: one that holds no new files (/proc, a vanished mount)
+        if exc.errno in _NOT_WRITABLE or exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT):
             reason = exc.strerror or type(exc).__name__
             raise OutputError(f"Cannot write {str(path)!r}: its directory {str(parent)!r} is not writable "
                               f"({reason}); choose another output path.") from None

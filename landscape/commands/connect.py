@@ -86,7 +86,8 @@ def connect(checkpoint_a, checkpoint_b, out, curve, epochs, points, plane, lr, b
       landscape connect runs/s0/final.pt runs/s1/final.pt --out ab.h5
       landscape connect a.pt b.pt --out ab_chain.h5 --curve polychain --epochs 40 --points 31
       landscape info ab.h5                  # both barriers
-      landscape plot ab.h5 --out ab.png     # ab_line.png (loss along both paths), ab_contour.png (the plane)
+      landscape plot ab.h5 --out ab.png     # the loss along both paths beside the plane with the curve
+      landscape plot ab.h5 --kind all --out ab.png   # each view alone: ab_line.png, ab_contour.png
     """
     from landscape import data
     from landscape.analysis import connect as connect_mod
@@ -95,6 +96,12 @@ def connect(checkpoint_a, checkpoint_b, out, curve, epochs, points, plane, lr, b
 
     config = connect_mod.ConnectConfig(curve=curve, epochs=epochs, batch_size=batch_size, lr=lr,
                                        weight_decay=weight_decay, seed=seed, points=points, plane=plane)
+    from landscape.storage import pathfile
+
+    from .outputs import HDF5, check_output
+
+    check_output(out, [("checkpoint A", checkpoint_a), ("checkpoint B", checkpoint_b)], extensions=HDF5,
+                 writes="an HDF5 path file", replaces=(pathfile.FORMAT,))
     dev = setup_compute(device, threads)
     for p in (checkpoint_a, checkpoint_b):
         if not Path(p).is_file():

@@ -26,7 +26,8 @@ def _options(f):
                      help="Processes working on members at once, each with --threads threads (CPU) "
                           "[default: the config's].")(f)
     f = click.option("--threads", type=click.IntRange(min=0), default=None,
-                     help="CPU threads for torch (0: torch's default) [default: the config's].")(f)
+                     help="CPU threads per process (0: automatic, as in every command: 1 for small models, else the "
+                          "cores not busy; see docs/scaling.md) [default: the config's].")(f)
     f = click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N",
                      help="Where to compute [default: the config's].")(f)
     f = click.option("--fresh", is_flag=True, help="Redo everything, replacing what --out holds.")(f)
@@ -37,7 +38,7 @@ def _options(f):
 
 
 def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], threads: Optional[int],
-         workers: Optional[int], progress: bool, seeds: Optional[int] = None):
+         workers: Optional[int], progress: bool, seeds: Optional[int] = None, config_path=None):
     from landscape.studies import config as study, experiment
 
     if quick:
@@ -46,6 +47,12 @@ def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], thre
         config = study.with_seeds(config, seeds)
     changes = {}
     if device is not None:
+        if device.startswith("cuda"):  # said here: the context would blame the config for it
+            import torch
+
+            if not torch.cuda.is_available():
+                raise click.BadParameter(f"{device!r} was asked for, but no CUDA device is available; use --device cpu "
+                                         "or auto.", param_hint="--device")
         changes["device"] = device
     if threads is not None:
         changes["threads"] = threads
@@ -53,9 +60,27 @@ def _run(config, out: str, quick: bool, fresh: bool, device: Optional[str], thre
         changes["workers"] = workers
     if changes:
         config = dataclasses.replace(config, **changes)
+    if config_path is not None:
+        _keep_config_file(config, config_path, out)
     result = experiment.run(config, out, fresh=fresh, progress_bars=progress, echo=click.echo)
     _print_result(result)
     return result
+
+
+def _keep_config_file(config, config_path, out: str) -> None:
+    """The study writes OUT/config.toml; refuse when that is the CONFIG.toml given (an --out of the
+    config's own folder) unless it already holds exactly what would be written (a rerun of a
+    study's saved config), so a hand-written config is never replaced by the study's copy."""
+    from pathlib import Path
+
+    from landscape.studies.config import to_toml
+
+    from .outputs import same_file
+
+    target = Path(out) / "config.toml"
+    if target.is_file() and same_file(target, config_path) and target.read_text(encoding="utf-8") != to_toml(config):
+        raise ValueError(f"--out {out!r} would replace the config file {str(config_path)!r} with the study's own "
+                         "config.toml; choose another --out.")
 
 
 def _print_result(result) -> None:
@@ -76,8 +101,10 @@ def _print_result(result) -> None:
                 ("curvature x", "curvature_x", False), ("curvature y", "curvature_y", False),
                 ("basin width x", "basin_width_x", False), ("basin width y", "basin_width_y", False),
                 ("local minima", "n_local_minima", False)]
-        for label, key, pct in rows:
-            click.echo(f"  {label:<14} {_fmt(a, key, pct):>26} {_fmt(b, key, pct):>26}")
+        for label, key, pct in rows:  # a diverged member has nothing to show (as in the report)
+            cells = ["diverged" if m.get("diverged") and key == "test_acc" else "-" if m.get("diverged")
+                     else _fmt(m, key, pct) for m in (a, b)]
+            click.echo(f"  {label:<14} {cells[0]:>26} {cells[1]:>26}")
         for sentence in pair_sentences(s, pair):
             click.echo(f"  - {sentence}")
     click.echo("")
@@ -155,4 +182,4 @@ def experiment(config_path, out, quick, fresh, device, threads, workers, progres
     config = study.load_config(study.resolve_config(config_path))
     # the quick config is named NAME-quick, so by default it does not replace a full run's results
     _run(config, out or (config.name + ("-quick" if quick else "")), quick, fresh, device, threads, workers, progress,
-         seeds)
+         seeds, config_path=study.resolve_config(config_path))

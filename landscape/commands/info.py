@@ -10,6 +10,8 @@ import json
 import click
 import numpy as np
 
+from landscape.base.words import plural
+
 _SKIP = {"format", "format_version", "created_by", "created_at", "library_versions", "model_spec"}
 
 
@@ -28,6 +30,19 @@ def _axis(name: str, v: np.ndarray) -> str:
     if len(v) > 1 and np.allclose(np.diff(v), v[1] - v[0]):
         return f"{name}: {v[0]:.4g} .. {v[-1]:.4g}, {len(v)} points (step {v[1] - v[0]:.4g})"
     return f"{name}: {len(v)} points {_fmt(v)}"
+
+
+def _tree(d: dict, indent: str) -> list:
+    """A nested dict of metrics as aligned lines, one per number or array, groups indented."""
+    lines = []
+    width = max((len(k) for k, v in d.items() if not isinstance(v, dict)), default=0)
+    for k, v in sorted(d.items(), key=lambda kv: (isinstance(kv[1], dict), kv[0])):
+        if isinstance(v, dict):
+            lines.append(f"{indent}{k}:")
+            lines += _tree(v, indent + "  ")
+        else:
+            lines.append(f"{indent}{k:<{width}}  {' '.join(_fmt(v).split())}")
+    return lines
 
 
 def describe(surf) -> str:
@@ -59,8 +74,9 @@ def describe(surf) -> str:
         lines.append(f"trajectory: {len(np.asarray(surf.trajectory.get('coords', [])))} points"
                      + (f", explained variance {_fmt(np.asarray(surf.trajectory['explained']))}"
                         if "explained" in surf.trajectory else ""))
-    if surf.metrics:
-        lines.append("metrics:   " + ", ".join(sorted(surf.metrics)))
+    if surf.metrics:  # what `landscape sharpness FILE` stored (and rewrites when rerun)
+        lines.append("metrics:")
+        lines += _tree(surf.metrics, "  ")
     if surf.planes is not None:
         seeds = surf.planes.seeds
         lines.append(f"planes:    {len(seeds)} direction sets (seeds {seeds[0]}..{seeds[-1]}), "
@@ -146,7 +162,7 @@ def describe_paths(paths) -> str:
         d = paths.plane.done()
         lines.append(f"plane:     {int(d.sum())}/{d.size} cells done; bend at "
                      f"({paths.points[2][0]:.4g}, {paths.points[2][1]:.4g}) with A = (0, 0), B = (1, 0)")
-    lines.append(f"training:  {len(paths.training.get('epoch', []))} epochs, last loss on the curve "
+    lines.append(f"training:  {plural(len(paths.training.get('epoch', [])), 'epoch')}, last loss on the curve "
                  f"{_fmt(float(paths.training['loss'][-1])) if len(paths.training.get('loss', [])) else '?'}")
     lines.append(barrier_lines(paths))
     return "\n".join(lines)
@@ -167,8 +183,15 @@ def info(path):
       landscape info runs/demo/surfaces/mlp20_2d.h5
       landscape info ab.h5          # a `landscape connect` file: both barriers
     """
+    from pathlib import Path
+
+    from landscape.analysis.connect import state_path_for
     from landscape.storage import io, pathfile
 
+    if not Path(path).exists() and state_path_for(path).is_file():  # a connect job stopped while training
+        raise ValueError(f"{path!r} is not written yet: a `landscape connect` job writing it was stopped while "
+                         f"training its curve (its state is in {str(state_path_for(path))!r}); rerun the same "
+                         "connect command to continue it.")
     if pathfile.is_path_file(path):  # a `landscape connect` file: both paths and their barriers
 
         click.echo(describe_paths(pathfile.load(path)))

@@ -35,12 +35,18 @@ def _suffixed(out: str, kind: str) -> str:
     return f"{root}_{kind}{ext}"
 
 
-def _check_out(out: str) -> None:
+def _check_out(out: str, inputs=(), html: bool = False) -> None:
+    """A figure's --out: a figure extension (.png, .pdf, .svg; .html where a page is possible), not
+    one of the input files, not over a file of data (``outputs.check_output``)."""
     from landscape.plot.style import FORMATS
 
-    ext = os.path.splitext(out)[1].lower().lstrip(".")
-    if ext not in FORMATS:
-        raise ValueError(f"The value for `--out` must end in one of {['.' + f for f in FORMATS]}, but {out!r} was passed.")
+    from .outputs import check_output
+
+    allowed = ["." + f for f in FORMATS] + ([".html"] if html else [])
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in allowed:
+        raise ValueError(f"The value for `--out` must end in one of {allowed}, but {out!r} was passed.")
+    check_output(out, [("surface file", p) for p in inputs], extensions=allowed, writes="a figure")
 
 
 def _style_context(style: Optional[str], width: str):
@@ -54,7 +60,8 @@ def _style_context(style: Optional[str], width: str):
 def plot_paths(path: str, kind: str, kind_given: bool, out: str, value: str, log, vmin, vmax, levels, dpi,
                style_context) -> List[str]:
     """`landscape plot` for a path file: 'line' draws the loss along both paths, 'contour' (or
-    'contourf') the plane with the curve; 'all', or no --kind, both (suffixed _line, _contour)."""
+    'contourf') the plane with the curve; no --kind, both side by side in one figure at ``out``;
+    'all', each in a file of its own (suffixed _line, _contour)."""
     import matplotlib.pyplot as plt
 
     from landscape import plot as lplot
@@ -63,7 +70,15 @@ def plot_paths(path: str, kind: str, kind_given: bool, out: str, value: str, log
     from landscape.storage import pathfile
 
     paths = pathfile.load(path)
-    kinds = list(ppaths.KINDS) if (kind == "all" or not kind_given) else [kind]
+    if not kind_given:
+        check_choice("--value", value, list(paths.curve))
+        with style_context:
+            fig = ppaths.overview(paths, value=value, log=log, vmin=vmin, vmax=vmax, levels=levels)
+            try:
+                return [lplot.save(fig, out, dpi=dpi)]
+            finally:
+                plt.close(fig)
+    kinds = list(ppaths.KINDS) if kind == "all" else [kind]
     for k in kinds:
         check_choice("--kind (for a path file)", k, ppaths.KINDS)
     check_choice("--value", value, list(paths.curve))
@@ -134,7 +149,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
         check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS + ("planes", "all"))  # aliases work, unlisted
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
-    _check_out(out)
+    _check_out(out, [surface])
     from landscape.storage import pathfile
 
     if pathfile.is_path_file(surface):  # a `landscape connect` file: its own figures
@@ -213,7 +228,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
 
     Every panel gets the same contour levels, colours, z-limits and view; one colour bar.
     With --out X.html: one offline page to turn in a browser, a 3D and a contour panel per file,
-    the 3D cameras linked (--kind does not apply; needs pip install 'landscape[html]').
+    the 3D cameras linked (--kind does not apply; needs pip install 'loss-landscape-lab[html]').
 
     \b
     Examples:
@@ -234,11 +249,11 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
                          "to draw a single file use `landscape plot`.")
     if kind is not None:
         check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS)
+    _check_out(out, surfaces, html=True)
     if out.lower().endswith(".html"):
         return _compare_page(surfaces, out, value, log, vmin, vmax, levels, dpi, style_name, titles)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
-    _check_out(out)
     if titles and len(titles) != len(surfaces):
         raise ValueError(f"Give one --title per file ({len(surfaces)}) or none, but {len(titles)} were passed.")
     if grid is None and (row_labels or col_labels):
@@ -275,6 +290,12 @@ def _compare_page(paths, out, value, log, vmin, vmax, levels, dpi, style_name, t
     click.echo(f"wrote {path}")
 
 
+# what each export format may be named, and what it is in words (for the error naming a wrong one)
+EXPORT_EXTENSIONS = {"vtp": (".vtp",), "obj": (".obj",), "html": (".html", ".htm"), "gif": (".gif",), "mp4": (".mp4",)}
+EXPORT_WORDS = {"vtp": "a ParaView file", "obj": "a mesh", "html": "a web page", "gif": "a GIF animation",
+                "mp4": "an MP4 movie"}
+
+
 @click.command()
 @click.argument("surface", metavar="SURFACE.h5")
 @click.option("--to", "to", default=None, metavar="vtp|obj|html|gif|mp4",
@@ -283,8 +304,8 @@ def _compare_page(paths, out, value, log, vmin, vmax, levels, dpi, style_name, t
 @click.option("--out", "-o", required=True, metavar="PATH", help="Output file.")
 @click.option("--value", default="train_loss", show_default=True, help="Which value gives the height / colour.")
 @click.option("--log/--linear", "log", default=None,
-              help="Height / colour = log10(value) or linear (default: linear for vtp/obj; for pages and "
-                   "animations log when the loss spans 2 decades or more; a page has a switch).")
+              help="Height / colour = log10(value) or linear (default: linear, as for the figures; a page "
+                   "opens linear and has a switch to log).")
 @click.option("--vmax", type=FINITE, default=None, help="Clip heights above this value.")
 @click.option("--animation", "anim", default=None, metavar="rotate|trajectory",
               help="gif/mp4: draw the training path epoch by epoch, or turn the 3D surface "
@@ -302,8 +323,8 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
       landscape export surf.h5 --out surf.vtp          # open in ParaView
       landscape export surf.h5 --to gif --animation rotate --out turn.gif
 
-    .html needs plotly (pip install 'landscape[html]'), .mp4 the ffmpeg of imageio-ffmpeg
-    (pip install 'landscape[movie]').
+    .html needs plotly (pip install 'loss-landscape-lab[html]'), .mp4 the ffmpeg of imageio-ffmpeg
+    (pip install 'loss-landscape-lab[movie]').
     """
     import matplotlib
 
@@ -321,7 +342,17 @@ def export(surface, to, out, value, log, vmax, anim, frames, fps, progress):
         given = f"--to {to}" if to_given else f"--out {out!r} (its extension)"
         raise ValueError(f"{given}: cannot export to {to!r}; the formats are {', '.join(lexport.FORMATS)} "
                          "(.vtp for ParaView, .obj a mesh, .html a page, .gif/.mp4 an animation).")
+    from .outputs import check_output
+
+    check_output(out, [("surface file", surface)], extensions=EXPORT_EXTENSIONS[to], writes=EXPORT_WORDS[to])
+    if anim is not None:  # in the command's words (the library's parameter is `kind`)
+        from landscape.base.errors import check_choice
+
+        check_choice("--animation", anim, movie.ANIMATIONS)
     surf = _load(surface)
+    if anim == "trajectory" and not surf.trajectory and to in ("gif", "mp4"):
+        raise ValueError(f"--animation trajectory needs a surface with a training path (`landscape surface --dir pca "
+                         f"--trajectory RUN`), but {surface!r} has none; use --animation rotate.")
     kw = {"log": log, "vmax": vmax}
     if to not in ("gif", "mp4"):
         if anim is not None:

@@ -127,6 +127,10 @@ def sharpness(ctx, path, **opts):
     from landscape.base import atomic
 
     if opts["json_out"]:  # every output is checked before anything is computed or changed
+        from .outputs import check_output
+
+        check_output(opts["json_out"], [("file", path), ("--checkpoint", opts["checkpoint"])], extensions=(".json",),
+                     writes="a JSON file", option="--json")
         atomic.check_writable(opts["json_out"])
     surface_file = _is_surface_file(path)
     if not surface_file and Path(path).suffix.lower() in (".h5", ".hdf5", ".hdf"):
@@ -344,9 +348,16 @@ def _print_grid(value: str, m: Dict[str, Any], ndim: int) -> None:
         area = f", area {m['basin_area'][i]:.3g}" if ndim == 2 else ""
         clipped = " (reaches the grid edge: lower bound)" if m["basin_clipped"][i] else ""
         click.echo(f"    basin at min+{delta:g}: width {widths}{area}{clipped}")
+    from landscape.base.words import plural
+
     rule = "> 2 s.e. below every neighbour" if m.get("se_known") else "strictly below every neighbour"
-    click.echo(f"    roughness: {m['n_local_minima']} local minima ({rule}; {m['n_local_minima_strict']} strictly below), "
-               f"residual energy {m['residual_energy']:.3g}; barrier to the grid's edge {m['barrier']:.3g}")
+    below = m.get("residual_energy_below_cap")
+    click.echo(f"    roughness: {plural(m['n_local_minima'], 'local minimum', 'local minima')} ({rule}; "
+               f"{m['n_local_minima_strict']} strictly below), residual energy {m['residual_energy']:.3g}"
+               + (f" ({below:.3g} over the {m['cells_below_cap']} cells at or below the figures' cap of "
+                  f"{m['roughness_cap']:g})" if below is not None and math.isfinite(m.get("roughness_cap", math.inf))
+                  else "")
+               + (f"; barrier to the grid's edge {m['barrier']:.3g}" if "barrier" in m else ""))
 
 
 def _curvature_map(surf, opts: Dict[str, Any]):

@@ -203,7 +203,8 @@ def _display_name(spec, model) -> str:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size [default: from the model's activation size: small on CPUs, large on GPUs].")
 @click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]), default="fp32", show_default=True,
               help="fp32: IEEE float32 (exact); tf32: TF32 tensor cores on CUDA (fp32 on CPUs); bf16: autocast "
-                   "to bfloat16. Recorded in the file.")
+                   "to bfloat16, fast on GPUs and on CPUs with AVX512-BF16 or AMX, about 10x slower than fp32 on "
+                   "other CPUs (a warning says so). Recorded in the file.")
 @click.option("--fold-bn/--no-fold-bn", default=True, show_default=True,
               help="Fold eval-mode BatchNorm into the preceding layer (same values up to float rounding).")
 @click.option("--channels-last/--no-channels-last", default=None,
@@ -267,6 +268,13 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     from landscape.core.engine import EngineOptions
     from landscape.storage import checkpoint
 
+    from landscape.storage import io
+
+    from .outputs import HDF5, check_output
+
+    # never onto the checkpoint (or a target), never a figure's name, never over a file of another kind
+    check_output(out, [("checkpoint", checkpoint_path)] + [("--target", t) for t in target], extensions=HDF5,
+                 writes="an HDF5 surface file", replaces=(io.FORMAT,))
     splits = _splits(split)
     if tol is not None and not np.isfinite(tol):
         raise click.BadParameter(f"{tol!r} is not a standard error: give a positive number such as 0.01.", param_hint="--tol")

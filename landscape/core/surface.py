@@ -32,7 +32,7 @@ from landscape.storage import h5attrs, io
 
 from . import directions as directions_mod, distributed, ensemble
 from .cells import Tolerance, blocked
-from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, auto_batch_size
+from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, auto_batch_size, bf16_cpu_warning
 from .evaluate import DEFAULT_BATCH_SIZE, batch_size_of, batches as make_batches, check_model_accepts, head, objective as make_objective
 from .params import ParamFilter, first_device, restored, select
 from . import inplace, seeded
@@ -277,6 +277,9 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
 
     home = first_device(model)
     dev = torch.device(device) if device is not None else home
+    slow = bf16_cpu_warning(precision, dev)
+    if slow:
+        log.warning(slow)
     ctx = distributed.init(dev) if distributed.from_env().active else distributed.Context()
     if ctx.active and device is not None:
         dev = distributed.device_for(dev, ctx)

@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from landscape.base.errors import check_choice
 
 from . import _draw
-from ._scale import Scale, shared_scale
+from ._scale import Scale, loss_cap, shared_scale
 from .compare import ALIASES, KINDS, compare, default_kind, normalize_kind
 from .gradflow import gradient_flow
 from .lines import line
@@ -45,8 +45,8 @@ from .surface3d import surface3d
 
 __all__ = [
     "ALIASES", "KINDS", "STYLES", "Scale", "active_style", "compare", "contour", "contourf", "default_kind", "draw",
-    "gradient_flow", "heatmap", "kinds_for", "line", "planes", "save", "shared_scale", "sharpening", "sharpness_curve",
-    "style", "surface3d",
+    "gradient_flow", "heatmap", "kinds_for", "line", "loss_cap", "planes", "save", "shared_scale", "sharpening",
+    "sharpness_curve", "style", "surface3d",
 ]
 
 # inches, when no style sets the size: room for a colour bar next to a roughly square plot

@@ -218,6 +218,8 @@ def shared_scale(arrays: Sequence[np.ndarray], vmin: Optional[float] = None, vma
         raise ValueError(f"`vmin` must be less than `vmax`, but vmin={vmin!r} and vmax={vmax!r} were passed.")
     if log and vmin is not None and vmin <= 0:
         raise ValueError(f"The value for `vmin` must be positive on a log scale, but {vmin!r} was passed.")
+    if log and vmax is not None and vmax <= 0:  # log10 of it is NaN: no axis, no levels
+        raise ValueError(f"The value for `vmax` must be positive on a log scale, but {vmax!r} was passed.")
     flat = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays]) if arrays else np.array([])
     present = flat[~np.isnan(flat)]
     finite = present[np.isfinite(present)]

@@ -64,6 +64,17 @@ def gradient_flow(history: Union[dict, Sequence[dict]], *, names: Optional[Seque
         w, h = plt.rcParams["figure.figsize"]
         figsize = (max(w, 7.0) if _default_size() else w, h)
     fig, (ax_depth, ax_time) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    missing = {ax_depth: [], ax_time: []}  # lines with no finite norm (a diverged run): said, not listed
+
+    def draw(ax, x, y, label, **kw):
+        y = _positive(y)
+        if np.isfinite(y).sum() == 1:  # one point (a run that diverged after it) is a marker, not a line
+            kw = {**kw, "marker": "o", "markersize": 4}
+        if np.isfinite(y).any():
+            ax.plot(x, y, label=label, **kw)
+        else:
+            missing[ax].append(label)
+
     for k, r in enumerate(runs):
         color = RUN_COLORS[k % len(RUN_COLORS)]
         depth = np.arange(1, len(r["layers"]) + 1)
@@ -74,13 +85,10 @@ def gradient_flow(history: Union[dict, Sequence[dict]], *, names: Optional[Seque
                 raise ValueError(f"epoch {e} is not in the gradient-flow log of {r['name']!r} "
                                  f"(logged: {r['epochs'].tolist()}).")
             first = e == want[0] and len(want) > 1
-            ax_depth.plot(depth, _positive(r["norms"][hits[0]]), color=color, marker="o", markersize=2.5,
-                          linestyle=":" if first else "-", alpha=0.8 if first else 1.0,
-                          label=f"{r['name']}, {'init' if e == 0 else f'epoch {e}'}")
-        ax_time.plot(r["epochs"], _positive(r["norms"][:, 0]), color=color, linestyle="-",
-                     label=f"{r['name']}, first layer")
-        ax_time.plot(r["epochs"], _positive(r["norms"][:, -1]), color=color, linestyle="--",
-                     label=f"{r['name']}, last layer")
+            draw(ax_depth, depth, r["norms"][hits[0]], f"{r['name']}, {'init' if e == 0 else f'epoch {e}'}",
+                 color=color, marker="o", markersize=2.5, linestyle=":" if first else "-", alpha=0.8 if first else 1.0)
+        draw(ax_time, r["epochs"], r["norms"][:, 0], f"{r['name']}, first layer", color=color, linestyle="-")
+        draw(ax_time, r["epochs"], r["norms"][:, -1], f"{r['name']}, last layer", color=color, linestyle="--")
     for ax, xlabel, title in ((ax_depth, "layer (input → output)", "gradient norm by depth"),
                               (ax_time, "epoch", "first and last layer over training")):
         ax.set_yscale("log")
@@ -89,8 +97,12 @@ def gradient_flow(history: Union[dict, Sequence[dict]], *, names: Optional[Seque
         ax.set_ylabel("gradient norm")
         ax.set_title(title)
         # below the axes: the curves of a pair cross the whole panel, so no corner inside is free
-        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
-                  frameon=False, handlelength=2.5)
+        if ax.get_lines():
+            ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+                      frameon=False, handlelength=2.5)
+        if missing[ax]:
+            ax.text(0.5, 0.02, "no finite norm, not drawn: " + "; ".join(missing[ax]), transform=ax.transAxes,
+                    ha="center", va="bottom", fontsize="x-small", color="0.3", wrap=True)
     return fig
 
 

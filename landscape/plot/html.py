@@ -10,7 +10,7 @@ Nothing is fetched: plotly.js (~4.8 MB, most of the page) is written into the fi
 lies in a ``<script type="application/json" id="landscape-figure">`` block (plotly's JSON, arrays as
 base64 binary). Heights are clipped like the plots (``landscape.plot._scale``), on the log view in
 log10 units with tick labels in the value's own units; hover shows the stored values unclipped.
-Needs the ``plotly`` package (``pip install 'landscape[html]'``).
+Needs the ``plotly`` package (``pip install 'loss-landscape-lab[html]'``).
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ class _Views:
     def __init__(self, raws, value, vmin, vmax, levels):
         self.levels = levels
         self.scales = {"linear": shared_scale(raws, vmin, vmax, log=False, value=value)}
-        if vmin is None or vmin > 0:  # a non-positive lower limit has no log view
+        if (vmin is None or vmin > 0) and (vmax is None or vmax > 0):  # a non-positive limit has no log view
             self.scales["log"] = shared_scale(raws, vmin, vmax, log=True, value=value)
         self.label = _labels.value_label(value)
         self.restyle = {name: {} for name in self.scales}   # view -> attribute -> {trace index: value}
@@ -132,8 +132,9 @@ class _Views:
 def figure(surfaces, value: str = "train_loss", *, log: Optional[bool] = None, vmin: Optional[float] = None,
            vmax: Optional[float] = None, levels: Optional[int] = None, titles: Optional[Sequence[str]] = None):
     """A plotly Figure of one or more 2D surfaces: a 3D panel and a contour panel per surface, on
-    one shared scale, with a log/linear switch. ``log=None``: log when the value spans 2 decades
-    or more, as for the plots. Raises ValueError for a 1D surface or an unknown value."""
+    one shared scale, with a log/linear switch. The page opens on the linear view unless ``log``
+    (None or False: linear, as every figure, :mod:`landscape.plot._scale`); the switch turns to the
+    log view where the limits allow one. Raises ValueError for a 1D surface or an unknown value."""
     _plotly()
     from plotly.subplots import make_subplots
 
@@ -148,7 +149,7 @@ def figure(surfaces, value: str = "train_loss", *, log: Optional[bool] = None, v
     start = "log" if log else "linear"  # linear unless asked, as every figure (landscape.plot._scale)
     views = _Views(raws, value, vmin, vmax, levels)
     if start not in views.scales:
-        raise ValueError(f"A log scale needs a positive `vmin`, but vmin={vmin!r} was passed.")
+        raise ValueError(f"A log scale needs positive limits, but vmin={vmin!r} and vmax={vmax!r} were passed.")
     n = len(surfaces)
     titles = list(titles) if titles else [_labels.title(s) for s in surfaces]
     if n == 1:

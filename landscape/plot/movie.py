@@ -7,7 +7,7 @@
 - ``rotate``: the 3D surface turning a full circle.
 
 MP4 needs an ffmpeg executable: the one the ``imageio-ffmpeg`` wheel ships (extra ``movie``:
-``pip install 'landscape[movie]'``), else one on PATH. Every file is written beside the target and
+``pip install 'loss-landscape-lab[movie]'``), else one on PATH. Every file is written beside the target and
 renamed into place, so a failed movie leaves nothing behind.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from landscape.base import atomic
 from landscape.base.errors import check_choice
-from landscape.base.extras import MissingExtra
+from landscape.base.extras import DISTRIBUTION, MissingExtra
 
 ANIMATIONS = ("rotate", "trajectory")
 
@@ -34,7 +34,7 @@ def ffmpeg_exe() -> str:
         found = shutil.which("ffmpeg")
         if found:
             return found
-        raise MissingExtra("An .mp4 needs ffmpeg, which was not found: pip install 'landscape[movie]' "
+        raise MissingExtra(f"An .mp4 needs ffmpeg, which was not found: pip install '{DISTRIBUTION}[movie]' "
                            "(or write a .gif)") from None
     return imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -70,7 +70,7 @@ def animate(surface, path, *, kind: Optional[str] = None, fmt: Optional[str] = N
     kind:   'trajectory' (the training path drawn epoch by epoch over the contours; one frame per
             snapshot; needs ``surface.trajectory``) or 'rotate' (the 3D surface turning a full circle
             in ``frames`` steps); default: 'trajectory' if the surface has one, else 'rotate'
-    log:    as for the plots (None: log when the loss spans 2 decades or more)
+    log:    as for the plots (None or False: linear; True: log10 heights and colours)
     progress: optional callback(frame, total)
     """
     import matplotlib

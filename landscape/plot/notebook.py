@@ -47,7 +47,8 @@ def summary(surface) -> list:
         rows.append(("directions", ", ".join(f"{a[k]}" if k == "direction_kind" else f"{k} {a[k]}"
                                              for k in ("direction_kind", "norm", "ignore") if a.get(k))))
     if a.get("dataset"):
-        rows.append(("data", " ".join(str(a[k]) for k in ("dataset", "splits") if a.get(k))
+        splits = ", ".join(s.strip() for s in str(a.get("splits") or "").split(",") if s.strip())
+        rows.append(("data", str(a["dataset"]) + (f" {splits}" if splits else "")
                      + (f", {a['n_samples']} samples" if a.get("n_samples") else "")))
     if surface.path:
         rows.append(("file", str(surface.path)))

@@ -6,6 +6,7 @@ between two minima, and the plane through both ends and the bend with the curve 
     ax = landscape.plot.paths.along(paths)             # both paths on one axis, barriers in the legend
     ax = landscape.plot.paths.plane(paths)             # the plane: contours, line, curve, A, B, bend
     fig = landscape.plot.paths.draw(paths, "contour")  # a Figure, for landscape.plot.save
+    fig = landscape.plot.paths.overview(paths)         # both views side by side
 """
 from __future__ import annotations
 
@@ -121,6 +122,23 @@ def plane(paths, ax: Optional[Axes] = None, *, value: str = "train_loss", log: O
     ax.legend(fontsize="small", loc="lower center", ncol=3, frameon=True, framealpha=0.8, edgecolor="none",
               handlelength=1.5, columnspacing=1.0)
     return ax
+
+
+def overview(paths, *, value: str = "train_loss", figsize=None, **kwargs) -> Figure:
+    """A new Figure with both views side by side: the loss along both paths (:func:`along`) and the
+    plane with the curve (:func:`plane`); only the first when the file has no plane grid. What
+    ``landscape plot PATHFILE --out ab.png`` writes. Keyword arguments as for :func:`draw`."""
+    has_plane = paths.plane is not None
+    if figsize is None and active_style() is None:
+        figsize = (SIZES["line"][0] + SIZES["contour"][0], SIZES["contour"][1]) if has_plane else SIZES["line"]
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(1, 2 if has_plane else 1, squeeze=False)[0]
+    levels = kwargs.pop("levels", None)
+    along(paths, axes[0], value=value, title="along the paths", **kwargs)
+    if has_plane:
+        plane(paths, axes[1], value=value, levels=levels, title="the plane through A, B and the bend", **kwargs)
+    fig.suptitle(_title(paths))
+    return fig
 
 
 def draw(paths, kind: str = "line", *, value: str = "train_loss", figsize=None, **kwargs) -> Figure:

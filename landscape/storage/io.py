@@ -232,13 +232,13 @@ def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], valu
         f = _open(path, "r")
     except OSError as exc:  # not HDF5 at all (a figure, an empty or truncated file): never ours to write into
         raise FileFormatError(f"{str(path)!r} exists and is not a readable HDF5 file "
-                              f"({' '.join(str(exc).split())[:120]}); choose another output path or pass "
-                              "--overwrite / overwrite=True.") from exc
+                              f"({' '.join(str(exc).split())[:120]}); landscape did not write it, so it is left as it is: "
+                              "choose another output path.") from exc
     with f:
         stored = h5attrs.read_attrs(f)
         if stored.get("format") != FORMAT:
             raise FileFormatError(f"{str(path)!r} exists and is not a landscape surface file; "
-                                  "choose another output path or pass --overwrite / overwrite=True.")
+                                  "landscape did not write it as a surface, so it is left as it is: choose another output path.")
         _check_version(stored, path)
         if not np.array_equal(f["xcoordinates"][()], np.asarray(x, np.float64)):
             return "the x grid differs"

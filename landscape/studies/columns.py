@@ -36,6 +36,7 @@ COLUMNS: Dict[str, Tuple[str, Callable[[Any], str]]] = {
     "basin_width_y": ("basin width y", num),
     "n_local_minima": ("local minima (2D grid)", lambda v: "–" if v is None else f"{v:g}"),
     "residual_energy": ("roughness (1 − R² of one quadratic)", num),
+    "residual_energy_below_cap": ("roughness below the figure's cap (1 − R²)", num),
     "grid_max": ("highest loss on the grid", num),
     "n_params": ("parameters", lambda v: "–" if v is None else f"{int(v):,}"),
     "train_seconds": ("training time (s)", lambda v: "–" if v is None else f"{v:.0f}"),

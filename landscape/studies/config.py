@@ -100,7 +100,8 @@ def _default_pairs() -> Tuple[PairSpec, ...]:
 @dataclass(frozen=True)
 class ExperimentConfig:
     """A whole study. Its members are a grid (``study``) or pairs (``pairs``; None: the digits
-    demo's two mlp20 pairs when there is no ``study``). ``threads`` 0 keeps torch's default;
+    demo's two mlp20 pairs when there is no ``study``). ``threads`` 0 is automatic, as for every command
+    (``landscape.core.threads``: one for a small model, else the cores not busy);
     ``device`` "auto" picks CUDA when present; ``workers`` > 1 works on that many members at once, in
     processes of ``threads`` threads each (CPU; ``landscape.pipeline.workers``); ``quick``: what
     ``--quick`` changes (see :func:`quick`); ``seeds``: the training seeds every member is trained

@@ -87,10 +87,14 @@ def run(config: ExperimentConfig, out: PathLike, fresh: bool = False, progress_b
     out = Path(out)
     start = time.perf_counter()
     ctx = Context(config, out, fresh, progress_bars, echo)  # fails on bad settings before writing
+    if not fresh:
+        check_same_study(out, config.name)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"Cannot create the output directory {str(out)!r}: {exc.strerror}.") from None
+    # the study's name goes in first, so an interrupted run's directory already says whose it is
+    atomic.write_text(out / "config.toml", to_toml(config))
     threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -113,6 +117,36 @@ def run(config: ExperimentConfig, out: PathLike, fresh: bool = False, progress_b
     ctx.timings["total"] = time.perf_counter() - start
     summary = _write_outputs(ctx)  # again, now with the report's time and the total
     return Result(out, summary, dict(ctx.timings), ctx.reused, ctx.computed, out / "report.md")
+
+
+def check_same_study(out: Path, name: str) -> None:
+    """ValueError if ``out`` holds another study (its ``config.toml`` names another study, or the
+    same study with or without ``--quick``, whose config is named NAME-quick): running there would
+    replace that study's report, config and figures and mix two studies' runs under one report."""
+    path = Path(out) / "config.toml"
+    if not path.is_file():
+        return
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib
+    try:
+        held = tomllib.loads(path.read_text(encoding="utf-8")).get("name")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        held = None
+    if held is None:
+        raise ValueError(f"{str(out)!r} has a config.toml that names no study; choose another --out, or pass --fresh "
+                         f"(fresh=True) to run {name!r} there, replacing its report.")
+    if held == name:
+        return
+    base = name.removesuffix("-quick")
+    if held.removesuffix("-quick") == base:
+        what = (f"a --quick run of {base!r}, and this is the full run" if held.endswith("-quick")
+                else f"the full run of {base!r}, and this is a --quick run")
+    else:
+        what = f"the study {held!r}, and this is {name!r}"
+    raise ValueError(f"{str(out)!r} holds {what}: running here would replace its report and mix the two. "
+                     "Choose another --out, or pass --fresh (fresh=True) to replace it.")
 
 
 def _write_outputs(ctx: Context) -> Dict[str, Any]:

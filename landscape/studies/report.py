@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
+from landscape.base.words import plural
+
 from . import verdicts
 from .claims import claim_results, claims_section, extra_columns, seeds_section  # noqa: F401  (public here too)
 from .columns import COLUMNS, cell, columns, coords_text, num as _num, pct as _pct, value_text  # noqa: F401
@@ -156,6 +158,9 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
         else:
             out.append(f"The measures disagree: {B} is sharper by {', '.join(sharper)} and not by "
                        f"{', '.join(flatter)} ({k} of {n}).")
+    if comp["measures"].get("basin_width", {}).get("at_resolution"):
+        out.append("A basin width is one grid step or less, at the grid's resolution: it takes no part in the "
+                   "comparison above.")
     return out
 
 
@@ -248,9 +253,11 @@ def members_table(s: Dict[str, Any]) -> List[str]:
         lines.append("| " + " | ".join([name] + values) + " |")
     notes = [n for m in s["members"].values() for n in m.get("notes", [])]
     lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
-    if any(k in keys for k in ("n_local_minima", "residual_energy")):
+    if any(k in keys for k in ("n_local_minima", "residual_energy", "residual_energy_below_cap")):
         lines += ["Local minima: cells of the 2D train-loss grid lower than all 8 neighbours. Roughness: the share "
-                  "of the grid's variance that one quadratic bowl does not explain (0: a perfect bowl).", ""]
+                  "of the grid's variance that one quadratic bowl does not explain (0: a perfect bowl); below the "
+                  "figure's cap: the same over the cells the figures draw (loss up to their cap of 10), so steep "
+                  "walls beyond the picture do not count.", ""]
     return lines
 
 
@@ -338,7 +345,7 @@ def members_section(s: Dict[str, Any]) -> List[str]:
         lines += [f"### {name}", ""]
         facts = [f"{m['n_params']:,} parameters"]
         if m.get("epochs_trained") is not None:
-            facts.append(f"{m['epochs_trained']} epochs" + (" (diverged)" if m.get("diverged") else ""))
+            facts.append(plural(m['epochs_trained'], "epoch") + (" (diverged)" if m.get("diverged") else ""))
         if m.get("fit_r2") is not None:
             facts.append(f"quadratic fit R² {m['fit_r2']:.3f} around the grid minimum")
         if m.get("n_local_minima") is not None:
@@ -386,9 +393,12 @@ def _settings(s: Dict[str, Any]) -> List[str]:
     procs = f" per process, {c['workers']} processes" if c.get("workers", 1) > 1 else ""
     lines.append(f"- Computed on {env['device']} with {env['threads']} thread(s){procs}; "
                  + ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("device", "threads")) + ".")
-    lines += ["", "Timings of this run (seconds; finished work found in the output directory is reused):", "",
-              "| stage | seconds | made | reused |", "|---|---:|---:|---:|"]
-    for stage, secs in s["timings"].items():
+    # the seconds of the run that made each stage's results: a rerun reusing them keeps the real timings
+    made_t = s.get("made_timings") or s["timings"]
+    rerun = made_t != s["timings"]
+    lines += ["", "Timings (seconds of the run that made each stage's results; finished work found in the output "
+              "directory is reused):", "", "| stage | seconds | made | reused |", "|---|---:|---:|---:|"]
+    for stage, secs in made_t.items():
         if stage == "members":  # landscape.pipeline.workers: stages 1-3 in parallel processes
             lines.append(f"| members ({c.get('workers', 1)} processes: train, surfaces, sharpness; what they made "
                          f"counts as made below) | {secs:.1f} | | |")
@@ -397,8 +407,11 @@ def _settings(s: Dict[str, Any]) -> List[str]:
             continue
         made, kept = len(s["computed"].get(stage, [])), len(s["reused"].get(stage, []))
         lines.append(f"| {stage} | {secs:.1f} | {made} | {kept} |")
-    if "total" in s["timings"]:
-        lines.append(f"| total | {s['timings']['total']:.1f} | | |")
+    if "total" in made_t:
+        lines.append(f"| total | {made_t['total']:.1f} | | |")
+    if rerun and "total" in s["timings"]:
+        lines.append(f"\nThis run took {s['timings']['total']:.1f} s, reusing the finished work of an earlier one "
+                     "(the seconds above are that run's where this one made nothing).")
     lines += ["", "The exact config (`config.toml` beside this report; rerun with `landscape experiment config.toml`):",
               "", "```toml"]
     from .config import from_dict, to_toml

@@ -45,6 +45,7 @@ from torch import nn
 
 from landscape.base import progress
 from landscape.base.joblock import output_lock
+from landscape.base.words import plural
 from landscape.core import distributed, evaluate
 from landscape.core.params import restored
 from landscape.storage import checkpoint, rundir
@@ -300,7 +301,7 @@ class _Loop:
         if config.optimizer == "gd":
             self.batches_per_epoch = 1  # one step per pass over the whole set
         if self.batches_per_epoch == 0:
-            raise ValueError(f"{n} training samples with batch_size={config.batch_size} leave no batch of 2 or more; "
+            raise ValueError(f"{plural(n, 'training sample')} with batch_size={config.batch_size} leave no batch of 2 or more; "
                              "use a smaller batch_size or more data.")
         self.step = 0
         self.history: List[Dict[str, Any]] = []

@@ -50,6 +50,7 @@ class Context:
         self.threads = torch.get_num_threads()
         # the members this process works on (a worker process gets one; see ``workers``)
         self.todo: List[str] = [n for n in self.members if only is None or n in only]
+        self.worker = only is not None
         # the kinds of surface this process makes (None: all; a worker gets one)
         self.kinds: Optional[set] = None
         # items another process made in this run: found finished, they count as made, not reused
@@ -65,10 +66,12 @@ class Context:
         (self.computed if item in self.premade[stage] else self.reused)[stage].append(item)
 
     def note(self, member: str, text: str) -> None:
-        """Something the report must say about ``member`` (said once, however often it is found)."""
+        """Something the report must say about ``member`` (said once, however often it is found;
+        only by the main process: a worker's context, ``only`` set, records it without a warning)."""
         if text not in self.notes.setdefault(member, []):
             self.notes[member].append(text)
-            log.warning(text)
+            if not self.worker:
+                log.warning(text)
 
     def live(self) -> List[str]:
         """Members that trained to finite weights (a diverged one has nothing to measure)."""

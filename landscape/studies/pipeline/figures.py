@@ -117,9 +117,8 @@ def jobs(ctx: Context) -> List[FigureJob]:
     def add(owner: str, label: str, stem: str, inputs: List[Path], /, **how: Any) -> None:
         out.append(FigureJob(owner, label, ctx.path("figures", f"{stem}.{f.format}"), tuple(inputs), how))
 
-    # No log/linear choice here: the plots pick log for a loss spanning 2 decades or more (as
-    # cross-entropy on these planes does: 1e-4 at the minimum, 1e3 at the edges), and compare
-    # decides once for all the surfaces it is given.
+    # No log/linear choice here: the plots' default (linear, a loss from its minimum up to the cap
+    # of plot._scale, clipped above), and compare decides once for all the surfaces it is given.
     shown = set(members.shown(ctx.members))  # with [study] seeds: the first seed's replicates
     pairs = [p for p in ctx.pairs if p.with_ in shown]
     for name in (n for n in ctx.live() if n in shown):

@@ -129,7 +129,12 @@ def _grid_metrics(ctx: Context, path: Path, geometry) -> Dict[str, Any]:
             "basin_width_y": float(metrics["basin_width_y"][i]),
             "basin_area": float(metrics["basin_area"][i]), "basin_clipped": bool(metrics["basin_clipped"][i]),
             "n_local_minima": int(metrics["n_local_minima"]),
-            "residual_energy": finite(metrics["residual_energy"])}
+            "residual_energy": finite(metrics["residual_energy"]),
+            # roughness where the figure draws the surface (cells below its loss cap), and the grid's
+            # step, below which a basin width says nothing (issue 30.5)
+            "residual_energy_below_cap": finite(metrics["residual_energy_below_cap"]),
+            "roughness_cap": finite(metrics["roughness_cap"]),
+            "grid_step": float(min(np.min(np.diff(surf.x)), np.min(np.diff(surf.y))))}
 
 
 def _same_metrics(stored: Optional[Dict[str, Any]], new: Dict[str, Any]) -> bool:

@@ -83,8 +83,31 @@ def summarize(ctx: Context) -> Dict[str, Any]:
         "members": members, "pairs": pairs, "grids": study_grids,
         **({"replicates": per_seed} if c.seeds else {}),
         "figures": {k: rel(v, ctx.out) for k, v in ctx.figures.get("pairs", {}).items()},
-        "timings": dict(ctx.timings), "reused": ctx.reused, "computed": ctx.computed,
+        "timings": dict(ctx.timings), "made_timings": made_timings(ctx), "reused": ctx.reused,
+        "computed": ctx.computed,
     }
+
+
+def made_timings(ctx: Context) -> Dict[str, float]:
+    """Seconds per stage of the run that made its results: this run's for a stage that made
+    something, the earlier run's (its ``summary.json``) for one whose results were all reused, so
+    a rerun that reuses everything keeps the report's timings of the real work (issue 30.7)."""
+    from .context import read_json
+
+    before = read_json(ctx.out / "summary.json") if not ctx.fresh else None
+    if not before or before.get("name") != ctx.config.name:
+        before = {}
+    old = before.get("made_timings") or before.get("timings") or {}
+    out: Dict[str, float] = {}
+    if "members" not in ctx.timings and not ctx.computed.get("train") and "members" in old:
+        out["members"] = float(old["members"])  # the worker processes' time when they made the runs
+    for stage, secs in ctx.timings.items():
+        if stage == "total":
+            continue
+        made = stage == "members" or stage == "report" or bool(ctx.computed.get(stage))
+        out[stage] = float(secs if made or stage not in old else old[stage])
+    out["total"] = sum(out.values())
+    return out
 
 
 def _label(ctx: Context, var: str, value: Any) -> str:
@@ -108,7 +131,9 @@ def compare_members(a: Dict[str, Any], b: Dict[str, Any], cell: Optional[float] 
     for measure, larger_is_sharper in SHARPNESS_MEASURES.items():
         va, vb = _measure(a, measure), _measure(b, measure)
         entry: Dict[str, Any] = {"a": va, "b": vb, "ratio": None, "b_sharper": None}
-        if va is not None and vb is not None:
+        if measure == "basin_width" and _at_resolution(a, b, va, vb):
+            entry["at_resolution"] = True  # a width of one grid step says nothing: no vote
+        elif va is not None and vb is not None:
             entry["b_sharper"] = bool(vb > va) if larger_is_sharper else bool(vb < va)
             if va > 0 and vb > 0:
                 entry["ratio"] = vb / va
@@ -132,6 +157,15 @@ def _seed_values(m: Dict[str, Any], measure: str) -> list:
         xs, ys = replicates.values(m, f"{measure}_x"), replicates.values(m, f"{measure}_y")
         return [None if x is None or y is None else (x + y) / 2 for x, y in zip(xs, ys)]
     return replicates.values(m, measure)
+
+
+def _at_resolution(a: Dict[str, Any], b: Dict[str, Any], va: Optional[float], vb: Optional[float]) -> bool:
+    """Whether either basin width is at the grid's resolution (at most one step of its plane)."""
+    for m, v in ((a, va), (b, vb)):
+        step = m.get("grid_step")
+        if v is not None and step and v <= step * (1 + 1e-9):
+            return True
+    return False
 
 
 def _measure(m: Dict[str, Any], measure: str) -> Optional[float]:

@@ -14,6 +14,7 @@ from .context import Context, as_json, read_json
 
 def run(ctx: Context) -> None:
     from landscape.analysis.tracking import SharpnessTracker
+    from landscape.core import threads
     from landscape.training.train import fit
 
     c = ctx.config
@@ -32,10 +33,14 @@ def run(ctx: Context) -> None:
         else:
             resume = state == "partial"
             ctx.say(f"  {name}: {'resuming' if resume else 'training'} into {run_dir}")
-            fit(m.model.to(ctx.device), ctx.load(name, "train"), test_data=ctx.load(name, "test"), config=m.train,
-                run_dir=run_dir, resume=resume, overwrite=not resume, name=name, spec=m.spec,
-                data_meta=ctx.data_meta(name), progress_bar=ctx.bars, desc=name,
-                tracker=SharpnessTracker(m.train) if m.train.track_sharpness else None)  # [train] track_sharpness
+            model, train_xy = m.model.to(ctx.device), ctx.load(name, "train")
+            # threads = 0: automatic, as everywhere (landscape.core.threads: one for a small model)
+            n = None if c.threads else threads.for_data(model, [train_xy], lambda net, batch: net(batch[0]))
+            with threads.using(n):
+                fit(model, train_xy, test_data=ctx.load(name, "test"), config=m.train,
+                    run_dir=run_dir, resume=resume, overwrite=not resume, name=name, spec=m.spec,
+                    data_meta=ctx.data_meta(name), progress_bar=ctx.bars, desc=name,
+                    tracker=SharpnessTracker(m.train) if m.train.track_sharpness else None)  # [train] track_sharpness
             ctx.computed["train"].append(name)
         record(ctx, name)
 

@@ -43,19 +43,67 @@ def run(ctx: Context) -> bool:
         return False
     ctx.say(f"[members] {len(order)} networks in {n} processes of {ctx.config.threads or 1} thread(s) each "
             "(train, surfaces, sharpness)")
-    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        running: Dict[Future, Task] = {}
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=_QuietSpawn())
+    try:
+        _run_tasks(ctx, pool, untrained, order, after)
+    except BaseException:  # Ctrl-C (or a failed task): stop the workers now, do not wait for their tasks
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
+    return True
 
-        def submit(task: Task) -> None:
-            running[pool.submit(work_on, ctx.config, str(ctx.out), ctx.fresh, *task)] = task
 
-        for m in untrained:
-            submit((m, "train"))
-        for m in order:
-            for task in after.get(m, []):
-                submit(task)
-        # workers show no bars of their own (two processes would write over each other's line)
-        bar = progress.bar(None, desc="member tasks", enabled=ctx.bars)
+class _QuietProcess(multiprocessing.context.SpawnProcess):
+    """A spawned worker that ignores SIGINT from its first instruction: Ctrl-C at a terminal reaches
+    every process of the foreground group, and a worker still importing torch would print its own
+    KeyboardInterrupt traceback. Python keeps SIGINT ignored in a child that inherits it ignored, so
+    the parent ignores it for the moment of the spawn; the parent alone handles Ctrl-C and stops
+    the workers (:func:`_stop`)."""
+
+    def start(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return super().start()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return super().start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+class _QuietSpawn(multiprocessing.context.SpawnContext):
+    Process = _QuietProcess
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End the workers at once (what they finished is on disk; a task cut short is redone, every
+    file being written whole or not at all) and let the pool go without waiting for them."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=10)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_tasks(ctx: Context, pool: ProcessPoolExecutor, untrained: List[str], order: List[str],
+               after: Dict[str, List[Task]]) -> None:
+    """Submit the trainings, then each trained member's surfaces and sharpness, until all are done."""
+    running: Dict[Future, Task] = {}
+
+    def submit(task: Task) -> None:
+        running[pool.submit(work_on, ctx.config, str(ctx.out), ctx.fresh, *task)] = task
+
+    for m in untrained:
+        submit((m, "train"))
+    for m in order:
+        for task in after.get(m, []):
+            submit(task)
+    # workers show no bars of their own (two processes would write over each other's line)
+    with progress.bar(None, desc="member tasks", enabled=ctx.bars) as bar:
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -68,8 +116,6 @@ def run(ctx: Context) -> bool:
                 if what == "train":
                     for task in _measure_tasks(ctx, member):
                         submit(task)
-        bar.close()
-    return True
 
 
 def _measure_tasks(ctx: Context, member: str) -> List[Task]:
