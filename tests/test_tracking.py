@@ -196,3 +196,41 @@ def test_cli_bad_tracking_options_exit_2_and_write_nothing(tmp_path, args, match
     r = invoke("train", "mlp8", "--dataset", "digits", "--n-train", 50, "--epochs", 1, "--out", out, *args)
     assert r.exit_code == 2 and match in r.output, r.output
     assert not (out / "history.json").exists()
+
+
+@pytest.mark.slow
+def test_sigkilled_tracked_gd_run_resumes_to_the_same_history(tmp_path):
+    """A real `landscape train --optimizer gd --track-sharpness` process killed with SIGKILL, then --resume:
+    the same weights, history and tracked rows as an uninterrupted run (state written every 10 steps)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["train", "mlp8", "--dataset", "mnist1d", "--n-train", "300", "--optimizer", "gd", "--lr", "0.1",
+            "--epochs", "40", "--track-sharpness", "5", "--track-batch-sharpness", "2", "--threads", "1", "--quiet"]
+    cut = tmp_path / "cut"
+    cmd = [sys.executable, "-c", "from landscape import cli; cli.main()"]
+    proc = subprocess.Popen(cmd + args + ["--out", str(cut)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline, done = time.monotonic() + 120, 0
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and done < 10:
+            try:
+                done = len(json.loads((cut / "history.json").read_text())["epochs"]) - 1
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    assert done >= 10 and not (cut / "final.pt").exists(), "killed too late to test resuming"
+    assert invoke(*args, "--out", cut, "--resume").exit_code == 0
+    ref = tmp_path / "ref"
+    assert invoke(*args, "--out", ref).exit_code == 0
+    docs = [json.loads((d / "history.json").read_text()) for d in (cut, ref)]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(docs[0]["sharpness"]) == strip(docs[1]["sharpness"]) and len(docs[1]["sharpness"]) == 9
+    assert strip(docs[0]["epochs"]) == strip(docs[1]["epochs"])
+    a, b = (torch.load(d / "final.pt", weights_only=True)["state_dict"] for d in (cut, ref))
+    assert all(torch.equal(a[k], b[k]) for k in a)
