@@ -90,6 +90,32 @@ def test_tracked_values_match_dense_hessian_oracles():
     assert last["batch_sharpness"] == pytest.approx(num / den, rel=1e-4)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_tracking_does_not_change_training(optimizer):
+    """Measuring mid-epoch draws no training RNG and leaves weights, buffers and modes as they were."""
+    X, Y = blobs()
+    base = dict(optimizer=optimizer, lr=0.05, epochs=2, batch_size=16, schedule="constant", warmup_epochs=0.0,
+                save_every=0, seed=4, augment=True)
+    if optimizer == "adam":
+        base.update(momentum=0.0, nesterov=False)
+
+    def net():
+        torch.manual_seed(1)
+        return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Dropout(0.2), nn.Linear(8, 3))
+
+    def noisy(x, generator):
+        return x + 0.1 * torch.randn(x.shape, generator=generator)
+
+    plain = fit(net(), (X, Y), config=TrainConfig(**base), augment=noisy, progress_bar=False)
+    tracked_config = TrainConfig(**base, track_sharpness=2, track_trace=4, track_batch=2,
+                                 track_preconditioned=optimizer == "adam")
+    tracked = fit(net(), (X, Y), config=tracked_config, tracker=SharpnessTracker(tracked_config), augment=noisy,
+                  progress_bar=False)
+    assert len(tracked.sharpness) == 7  # steps 0, 2, ..., 12
+    a, b = plain.model.state_dict(), tracked.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_adam_preconditioned_sharpness_matches_dense_oracle():
     X, Y = blobs()
     config = TrainConfig(optimizer="adam", lr=0.01, epochs=1, batch_size=96, weight_decay=0.0, schedule="constant",
