@@ -182,7 +182,8 @@ def _skip_pair(gd: Dict[str, Dict[str, Any]]) -> List[str]:
             if a is None or b is None:
                 continue
             sharper, other = (("with skips", "without") if a > b else ("without skips", "with"))
-            out.append(f"- **Which is driven sharper, with or without skips** (measured): at η = {_num(ms['eos_lr'])} "
+            out.append(f"- **Which is driven sharper, with or without skips** (measured, one training seed: a single "
+                       f"draw): at η = {_num(ms['eos_lr'])} "
                        f"(2/η = {_num(ms.get('eos_threshold'))}) the net {sharper} ends sharper: λmax "
                        f"{_num(a)} with skips vs {_num(b)} without (×{_num(max(a, b) / min(a, b))}); peaks "
                        f"{_num(ms.get('eos_lambda_peak'))} vs {_num(mp.get('eos_lambda_peak'))}; 2/η first reached at "
