@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDIES = ("vanishing-gradients", "normalization", "overfitting")
+STUDIES = ("vanishing-gradients", "normalization", "overfitting", "edge-of-stability", "edge-of-stability-conv")
 KEEP = ("## All members", "## What the numbers say", "## Vanishing gradients, measured",
         "## Normalization and batch size, measured", "## Overfitting and its remedies, measured",
-        "## The landscapes side by side", "## Training curves")
+        "## The landscapes side by side", "## Training curves", "## Edge of stability")
 
 
 def sections(report: str) -> List[str]:

@@ -90,6 +90,32 @@ def test_tracked_values_match_dense_hessian_oracles():
     assert last["batch_sharpness"] == pytest.approx(num / den, rel=1e-4)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_tracking_does_not_change_training(optimizer):
+    """Measuring mid-epoch draws no training RNG and leaves weights, buffers and modes as they were."""
+    X, Y = blobs()
+    base = dict(optimizer=optimizer, lr=0.05, epochs=2, batch_size=16, schedule="constant", warmup_epochs=0.0,
+                save_every=0, seed=4, augment=True)
+    if optimizer == "adam":
+        base.update(momentum=0.0, nesterov=False)
+
+    def net():
+        torch.manual_seed(1)
+        return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Dropout(0.2), nn.Linear(8, 3))
+
+    def noisy(x, generator):
+        return x + 0.1 * torch.randn(x.shape, generator=generator)
+
+    plain = fit(net(), (X, Y), config=TrainConfig(**base), augment=noisy, progress_bar=False)
+    tracked_config = TrainConfig(**base, track_sharpness=2, track_trace=4, track_batch=2,
+                                 track_preconditioned=optimizer == "adam")
+    tracked = fit(net(), (X, Y), config=tracked_config, tracker=SharpnessTracker(tracked_config), augment=noisy,
+                  progress_bar=False)
+    assert len(tracked.sharpness) == 7  # steps 0, 2, ..., 12
+    a, b = plain.model.state_dict(), tracked.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_adam_preconditioned_sharpness_matches_dense_oracle():
     X, Y = blobs()
     config = TrainConfig(optimizer="adam", lr=0.01, epochs=1, batch_size=96, weight_decay=0.0, schedule="constant",
@@ -196,3 +222,41 @@ def test_cli_bad_tracking_options_exit_2_and_write_nothing(tmp_path, args, match
     r = invoke("train", "mlp8", "--dataset", "digits", "--n-train", 50, "--epochs", 1, "--out", out, *args)
     assert r.exit_code == 2 and match in r.output, r.output
     assert not (out / "history.json").exists()
+
+
+@pytest.mark.slow
+def test_sigkilled_tracked_gd_run_resumes_to_the_same_history(tmp_path):
+    """A real `landscape train --optimizer gd --track-sharpness` process killed with SIGKILL, then --resume:
+    the same weights, history and tracked rows as an uninterrupted run (state written every 10 steps)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["train", "mlp8", "--dataset", "mnist1d", "--n-train", "300", "--optimizer", "gd", "--lr", "0.1",
+            "--epochs", "40", "--track-sharpness", "5", "--track-batch-sharpness", "2", "--threads", "1", "--quiet"]
+    cut = tmp_path / "cut"
+    cmd = [sys.executable, "-c", "from landscape import cli; cli.main()"]
+    proc = subprocess.Popen(cmd + args + ["--out", str(cut)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline, done = time.monotonic() + 120, 0
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and done < 10:
+            try:
+                done = len(json.loads((cut / "history.json").read_text())["epochs"]) - 1
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    assert done >= 10 and not (cut / "final.pt").exists(), "killed too late to test resuming"
+    assert invoke(*args, "--out", cut, "--resume").exit_code == 0
+    ref = tmp_path / "ref"
+    assert invoke(*args, "--out", ref).exit_code == 0
+    docs = [json.loads((d / "history.json").read_text()) for d in (cut, ref)]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(docs[0]["sharpness"]) == strip(docs[1]["sharpness"]) and len(docs[1]["sharpness"]) == 9
+    assert strip(docs[0]["epochs"]) == strip(docs[1]["epochs"])
+    a, b = (torch.load(d / "final.pt", weights_only=True)["state_dict"] for d in (cut, ref))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -168,6 +168,7 @@ def experiment(config_path, out, quick, fresh, device, threads, workers, progres
       normalization          batch/layer/group/no norm x batch size (docs/studies.md)
       overfitting            one remedy at a time on a small training set (docs/studies.md)
       edge-of-stability      sharpness along training: full-batch GD at 2/lr, Adam at 38/lr (docs/studies.md)
+      edge-of-stability-conv the same claims for a small 1D conv net, with and without skips
       li2018-cifar10-resnet  the paper's CIFAR-10 setup (for a GPU; CIFAR-10 files needed)
 
     \b

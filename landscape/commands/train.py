@@ -47,7 +47,9 @@ def _options(f):
                      help="Early stopping: stop after this many epochs without a better validation loss and "
                           "restore the best weights (needs --val-fraction)."),
         click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: dataset recipe; digits 40)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (digits 64)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                     help="Batch size (digits 64); with --optimizer gd the chunk the full-batch gradient is summed over "
+                          "(memory only; gd default 1024)."),
         click.option("--optimizer", type=click.Choice(["sgd", "adam", "adamw", "gd"]), default=None,
                      help="Optimizer (digits sgd). gd: full-batch gradient descent, one step per epoch (a pass over "
                           "--n-train), constant step, no momentum or weight decay unless given, e.g. "
@@ -79,11 +81,13 @@ def _options(f):
                           "Lanczos on a fixed seeded training subset, into history.json and sharpness.csv with the step "
                           "size and its 2/lr line, e.g. --track-sharpness 10."),
         click.option("--track-samples", type=click.IntRange(min=2), default=None, metavar="N",
-                     help="Training samples the tracked Hessian is taken on [default: 1000, or all when fewer]."),
+                     help="Training samples the tracked Hessian is taken on, a fixed seeded subset, e.g. --track-samples 2000 "
+                          "[default: 1000, or all when fewer]."),
         click.option("--track-top-k", type=click.IntRange(min=1), default=None, metavar="K",
                      help="Track the K largest eigenvalues, e.g. --track-top-k 3 [default: 1]."),
         click.option("--track-method", type=click.Choice(["lanczos", "power"]), default=None,
-                     help="Eigenvalue solver for tracking [default: lanczos]."),
+                     help="Eigenvalue solver for tracking, warm-started from the last eigenvector, e.g. --track-method power "
+                          "[default: lanczos]."),
         click.option("--track-trace", type=click.IntRange(min=2), default=None, metavar="PROBES",
                      help="Also the Hessian trace, Hutchinson with PROBES probes, e.g. --track-trace 20."),
         click.option("--track-batch-sharpness", "track_batch", type=click.IntRange(min=1), default=None, metavar="BATCHES",

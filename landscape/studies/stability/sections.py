@@ -111,6 +111,10 @@ def edge_of_stability(s: Dict[str, Any]) -> List[str]:
              "and for Adam the preconditioned λmax(P⁻¹H) from its second moments. \"At the threshold\" means within "
              f"±{100 * BAND:.0f}% of it; \"reached\" the first tracked step at least {100 * (1 - BAND):.0f}% of it.", ""]
     lines += _table(members)
+    done = set(s.get("computed", {}).get("figures", [])) | set(s.get("reused", {}).get("figures", []))
+    # gradient descent first (the step sizes, then the pair), Adam last
+    for rel in sorted((f for f in done if f.split("/")[-1].startswith("sharpening_")), key=lambda f: ("_adam" in f, f)):
+        lines += [f"![sharpness against step with its threshold, training loss below: {rel.split('/')[-1]}]({rel})", ""]
     every_gd = {n: m for n, m in members.items() if m.get("eos_optimizer") == "gd"}
     gd = step_sizes(every_gd)
     adam = {n: m for n, m in members.items() if m.get("eos_optimizer") in ("adam", "adamw")}
@@ -129,8 +133,11 @@ def edge_of_stability(s: Dict[str, Any]) -> List[str]:
                                    f"{_num(m.get('eos_median_ratio'))}, {_pct(m.get('eos_within'))} of "
                                    f"{m.get('eos_n_after')} tracked steps within ±{100 * BAND:.0f}%")
             for n, m in gd.items())
+        medians = [m.get("eos_median_ratio") for m in gd.values()]
+        above = (" All medians lie above 1: λmax hovers above 2/η rather than at it."
+                 if medians and all(r is not None and r > 1 for r in medians) else "")
         lines.append(f"- **At the edge of stability for every step size** ({_held(_all(flags))}; rule: 2/η reached, "
-                     f"then more than {100 * MOST:.0f}% of the tracked steps within ±{100 * BAND:.0f}%): {parts}.")
+                     f"then more than {100 * MOST:.0f}% of the tracked steps within ±{100 * BAND:.0f}%): {parts}.{above}")
         flags = [loss_claim(m) for m in gd.values()]
         parts = "; ".join(f"{_label(m, n)}: {_num(m.get('eos_loss_first'))} → {_num(m.get('eos_loss_last'))}, rose at "
                           f"{m.get('eos_loss_increases')} of {m.get('eos_loss_steps')} steps, "
@@ -175,7 +182,8 @@ def _skip_pair(gd: Dict[str, Dict[str, Any]]) -> List[str]:
             if a is None or b is None:
                 continue
             sharper, other = (("with skips", "without") if a > b else ("without skips", "with"))
-            out.append(f"- **Which is driven sharper, with or without skips** (measured): at η = {_num(ms['eos_lr'])} "
+            out.append(f"- **Which is driven sharper, with or without skips** (measured, one training seed: a single "
+                       f"draw): at η = {_num(ms['eos_lr'])} "
                        f"(2/η = {_num(ms.get('eos_threshold'))}) the net {sharper} ends sharper: λmax "
                        f"{_num(a)} with skips vs {_num(b)} without (×{_num(max(a, b) / min(a, b))}); peaks "
                        f"{_num(ms.get('eos_lambda_peak'))} vs {_num(mp.get('eos_lambda_peak'))}; 2/η first reached at "
