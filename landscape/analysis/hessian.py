@@ -6,7 +6,7 @@ other parameters and buffers stay fixed). The model's own tensors are never modi
 goes through :func:`torch.func.functional_call` with the point ``w`` passed in, so a Hessian can be
 taken anywhere in weight space without touching the model.
 
-Two ways to multiply by the Hessian:
+Four ways to multiply by the Hessian:
 
 - ``method="autograd"`` (default): double backward, ``d/dw (grad L(w) . v)`` (Pearlmutter 1994).
   The first-order graphs are kept between products when they fit in ``GRAPH_CACHE_BYTES``
@@ -19,7 +19,7 @@ Two ways to multiply by the Hessian:
   double backward, and the math kernel ``autograd`` forces instead materializes the ``T x T``
   attention matrices. The step moves the weights by ``‖εv‖ = fd_step(dtype)`` (``H.fd_length``
   overrides it); the product is exact for a quadratic loss and otherwise off by O(ε²): on a tiny
-  GPT-2 about 1e-8 relative to autograd's in float64, 1e-4 in float32 for a random vector but ~1%
+  GPT-2 about 1e-8 relative to autograd's in float64, 2e-4 in float32 for a random vector but 1-2%
   along the sharpest direction, so eigenvalues by "fd" want a float64 model where it fits
   (tests/test_large_models.py).
 - ``method="auto"``: ``autograd`` where the model's own kernels have a double backward (tried on

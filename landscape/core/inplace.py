@@ -16,9 +16,10 @@ two copies too many. :class:`InPlaceEvaluator` instead
 
 Peak memory is then one copy of the weights, one forward pass (activations and logits; no autograd
 graph), and the largest moving tensor twice (its draw and its cast). Each point pays for drawing
-``ndim x moving parameters`` Gaussian numbers and reading the origin back: for GPT-2 small on one
-CPU thread about 2.5 s against ~9 s for a forward pass over 8 x 128 tokens
-(``benchmarks/large_model.py``; docs/guide.md, "Large models").
+``ndim x moving parameters`` Gaussian numbers and reading the origin back: for a plane of GPT-2
+small on one CPU thread, 4.3 CPU-seconds per point against 3.4 for the forward pass over 8 x 128
+tokens alone, at a peak resident memory 1.1-1.2x the model's plus its forward pass (stored
+directions: 3.1x) (``benchmarks/large_model.py``; docs/guide.md, section 3.7).
 
 The value at a point is bitwise what :class:`~landscape.engine.PointEvaluator` computes with the
 same directions materialized (same arithmetic: ``(w0 + a·d1) + b·d2``) and the engine's speed-ups
