@@ -162,6 +162,14 @@ def test_sigterm_takes_the_ctrl_c_path(tmp_path):
     assert "rerun" in err.lower() and "Traceback" not in err
 
 
+def _children(pid: int) -> list:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child processes from /proc")
 @pytest.mark.parametrize("after", [0.0, 1.5])
 def test_ctrl_c_as_experiment_workers_start_gives_one_line(tmp_path, after):
     """Ctrl-C at a terminal reaches the whole foreground process group: the command and its worker
@@ -181,7 +189,9 @@ def test_ctrl_c_as_experiment_workers_start_gives_one_line(tmp_path, after):
     while line and not line.startswith("[members]"):
         line = proc.stdout.readline()
     assert line.startswith("[members]"), proc.stderr.read()
-    time.sleep(after)  # 0: the workers are being spawned; 1.5 s: importing torch and the library
+    # both workers started (besides multiprocessing's resource tracker): they are importing torch now
+    wait_for(lambda: len(_children(proc.pid)) >= 3, proc, "the worker processes")
+    time.sleep(after)  # 0: the workers have just started; 1.5 s: still importing torch and the library
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

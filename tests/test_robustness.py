@@ -268,7 +268,7 @@ CASES = [
     case("surface-out-other-grid", "surface {F}/ckpt.pt --x -1:1:5 --y -1:1:3 --n-samples 16 --no-progress "
          "--out {F}/surf.h5", 2, "surf.h5", "x grid differs", "--overwrite"),
     case("surface-out-is-dir", S + " --out {F}", 2, "--out", "directory"),
-    case("surface-out-under-a-file", S + " --out {F}/ckpt.pt/s.h5", 2, "ckpt.pt", "not writable"),
+    case("surface-out-under-a-file", S + " --out {F}/ckpt.pt/s.h5", 2, "ckpt.pt", "not a directory"),
     case("surface-out-readonly", S + " --out {RO}/s.h5", 2, "s.h5", "not writable"),
     case("surface-overwrite-readonly", S + " --out {RO}/surf.h5 --overwrite", 2, "surf.h5", "not writable"),
     case("surface-out-full-disk", S + " --out {FULL}/s.h5", 1, "s.h5", "Could not write"),
@@ -299,7 +299,7 @@ CASES = [
     case("plot-keeps-existing-figure", "plot {F}/surf.h5 --value nope --out {T}/p.png", 2, "nope",
          existing="p.png"),
     case("plot-all-fails-before-writing", "plot {F}/surf.h5 --kind all --value nope --out {T}/p.png", 2, "nope"),
-    case("plot-out-under-a-file", "plot {F}/surf.h5 --out {F}/ckpt.pt/p.png", 2, "ckpt.pt", "not writable"),
+    case("plot-out-under-a-file", "plot {F}/surf.h5 --out {F}/ckpt.pt/p.png", 2, "ckpt.pt", "not a directory"),
     case("plot-readonly", "plot {F}/surf.h5 --out {RO}/p.png", 2, "p.png", "not writable"),
     case("plot-full-disk", "plot {F}/surf.h5 --out {FULL}/p.png", 1, "p.png", "Could not write"),
     case("compare-one-file", "compare {F}/surf.h5 --out {T}/c.png", 2, "two or more", "landscape plot",

@@ -41,7 +41,6 @@ MAGIC = ((b"\x89PNG", "a PNG image"), (b"%PDF", "a PDF document"), (b"GIF8", "a 
          (b"<?xml", "an XML file"), (b"<!DOCTYPE html", "a web page"), (b"<html", "a web page"))
 
 
-
 def format_names() -> dict:
     """The formats landscape stamps into its HDF5 files (the ``format`` attribute), in words."""
     from landscape.storage import io, pathfile

@@ -56,21 +56,22 @@ def run(ctx: Context) -> bool:
 class _QuietProcess(multiprocessing.context.SpawnProcess):
     """A spawned worker that ignores SIGINT from its first instruction: Ctrl-C at a terminal reaches
     every process of the foreground group, and a worker still importing torch would print its own
-    KeyboardInterrupt traceback. Python keeps SIGINT ignored in a child that inherits it ignored, so
-    the parent ignores it for the moment of the spawn; the parent alone handles Ctrl-C and stops
-    the workers (:func:`_stop`)."""
+    KeyboardInterrupt traceback. A signal ignored in the parent stays ignored through fork and exec,
+    and Python then keeps it so, so the parent ignores SIGINT for the moment of the spawn (a few
+    milliseconds; a Ctrl-C in exactly that moment is lost, and a second one stops the run). The
+    parent alone handles Ctrl-C and stops the workers (:func:`_stop`)."""
 
     def start(self):
         import signal
         import threading
 
-        if threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not threading.main_thread():  # signal.signal needs the main thread
             return super().start()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             return super().start()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGINT, handler)
 
 
 class _QuietSpawn(multiprocessing.context.SpawnContext):
@@ -130,7 +131,26 @@ def _measure_tasks(ctx: Context, member: str) -> List[Task]:
 
 
 def work_on(config: ExperimentConfig, out: str, fresh: bool, member: str, what: str) -> Dict[str, List[str]]:
-    """In a worker process: one task (see :data:`Task`); returns what it made, per stage."""
+    """In a worker process: one task (see :data:`Task`); returns what it made, per stage. The
+    parent's stop (SIGTERM, :func:`_stop`) unwinds the task like Ctrl-C, so its temporary files are
+    removed, and then ends the process."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _work_on(config, out, fresh, member, what)
+    except KeyboardInterrupt:
+        os._exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # between tasks a stop just ends the process
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _work_on(config: ExperimentConfig, out: str, fresh: bool, member: str, what: str) -> Dict[str, List[str]]:
     import torch
 
     from . import load_plugins, measures, surfaces, training
