@@ -353,7 +353,7 @@ CASES = [
     case("data-info-files-missing", "data info mnist --root {T}/nodata", 2, "mnist", "download"),
     case("data-download-unknown", "data download nosuch", 2, "nosuch", "mnist"),
     case("models-info-unknown", "models info resnet99x", 2, "resnet99x"),
-    case("models-family-unknown", "models list --family transformer", 2, "transformer", "resnet"),
+    case("models-family-unknown", "models list --family lstm", 2, "lstm", "resnet"),
     case("models-dataset-unknown", "models list --dataset nosuch", 2, "nosuch"),
     # train and pair
     case("train-model-unknown", "train nosuch --out {T}/run", 2, "nosuch"),
