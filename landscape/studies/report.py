@@ -55,7 +55,13 @@ def _pair_table(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
 
     def xy(m, key):
         x, y = m.get(f"{key}_x"), m.get(f"{key}_y")
-        return "–" if x is None or y is None else f"{_num(x)} / {_num(y)}"
+        if x is None or y is None:
+            return "–"
+        if key == "basin_width" and m.get("cell_x") is not None:  # at the grid's resolution: say so
+            parts = [f"< {_num(m[f'cell_{n}'])}: one cell" if m.get(f"basin_cells_{n}") == 1 else _num(v)
+                     for n, v in (("x", x), ("y", y))]
+            return " / ".join(parts) + f" (cell {_num(m['cell_x'])})"
+        return f"{_num(x)} / {_num(y)}"
 
     def trace(m):
         if m.get("trace") is None:
@@ -121,7 +127,8 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
             out.append(f"Both 2D grids have {ka} local {'minimum' if ka == 1 else 'minima'} (train loss).")
         else:
             out.append(f"The 2D grid of {B} has {kb} local {'minimum' if kb == 1 else 'minima'}, that of {A} {ka} "
-                       "(train loss; cells below all 8 neighbours).")
+                       "(train loss; cells below all 8 neighbours by more than twice the larger standard error, "
+                       "and the grid's lowest cell).")
     for name, m in ((A, a), (B, b)):
         if m.get("basin_clipped"):
             out.append(f"The basin of {name} reaches the edge of the grid, so its width is a lower bound.")
