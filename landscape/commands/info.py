@@ -117,8 +117,8 @@ def _metrics(surf) -> list:
     try:
         m = planes.plane_metrics(surf, value, partial=True)
     except ValueError as exc:
-        return [f"metrics:   n/a ({exc})"]
-    lines = ["metrics:   " + planes.describe(m, surf.ndim)[0]] + planes.describe(m, surf.ndim)[1:]
+        return [f"geometry:  n/a ({exc})"]
+    lines = ["geometry:  " + planes.describe(m, surf.ndim)[0]] + planes.describe(m, surf.ndim)[1:]
     if not done.all():
         lines.append("  (the grid is partly computed: these describe the cells done so far)")
     return lines
