@@ -19,6 +19,7 @@ Cases (``--case``):
                     sequences, a 21x21 plane over [-1, 1]^2 (minutes).
 
     python benchmarks/tol.py --case digits-mlp20 --tol 0.01 --threads 1
+    python benchmarks/tol.py --case mnist1d-resnet56 --tol 0.01 --points 11
 """
 from __future__ import annotations
 
@@ -53,10 +54,13 @@ def main() -> None:
     p.add_argument("--tol", type=float, default=0.01)
     p.add_argument("--cap", type=float, default=DEFAULT_CAP)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--points", type=int, default=None, help="points per axis (default: 51 digits, 21 mnist1d)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model, xy, axis = trained(args.case)
+    if args.points:
+        axis = (axis[0], axis[1], args.points)
     print(f"{args.case}: trained in {time.perf_counter() - started:.1f} s; {len(xy[0])} samples, "
           f"{axis[2]}x{axis[2]} plane over [{axis[0]}, {axis[1]}]^2, tol {args.tol}, cap {args.cap}")
     d = directions.random(model, n=2, seed=0)

@@ -458,7 +458,7 @@ def test_workers_give_the_numbers_of_a_serial_run(first_run, tiny_toml, tmp_path
 
 def test_report_counts_local_minima_of_both_grids():
     s, pair = _summary(_member(n_local_minima=1), _member(n_local_minima=7))
-    assert ("The 2D grid of n_noskip has 7 local minima, that of n 1 (train loss; cells below all 8 neighbours)."
+    assert ("The 2D grid of n_noskip has 7 local minima, that of n 1 (train loss; cells below all 8 neighbours by more than twice the larger standard error, and the grid's lowest cell)."
             in report.pair_sentences(s, pair))
     assert "| local minima on the 2D grid | 1 | 7 |" in report._pair_table(s, pair)
     s, pair = _summary(_member(n_local_minima=1), _member(n_local_minima=1))

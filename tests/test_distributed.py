@@ -143,10 +143,12 @@ def ckpt(tmp_path_factory):
     return path
 
 
-def test_two_process_cli_grid_equals_one_process_bit_for_bit(ckpt, tmp_path):
-    """`torchrun --nproc-per-node 2 -m landscape surface ...` == `landscape surface ...` in one process."""
+@pytest.mark.parametrize("extra", [[], ["--planes", "2"]])
+def test_two_process_cli_grid_equals_one_process_bit_for_bit(ckpt, tmp_path, extra):
+    """`torchrun --nproc-per-node 2 -m landscape surface ...` == `landscape surface ...` in one process
+    (and so for a direction ensemble, plane by plane, standard errors included)."""
     args = ["surface", ckpt, "--x", "-1:1:7", "--y", "-1:1:6", "--n-samples", "96", "--device", "cpu",
-            "--no-progress"]
+            "--no-progress", *extra]
     one = tmp_path / "one.h5"
     r = CliRunner().invoke(cli.main, [str(a) for a in args] + ["--threads", "1", "--out", str(one)])
     assert r.exit_code == 0, r.output
@@ -158,6 +160,9 @@ def test_two_process_cli_grid_equals_one_process_bit_for_bit(ckpt, tmp_path):
     assert b.done().all() and list(a.values) == list(b.values) == ["train_loss", "train_acc", "test_loss", "test_acc"]
     for name in a.values:
         np.testing.assert_array_equal(a.values[name], b.values[name])  # bit for bit
+        np.testing.assert_array_equal(a.se[name], b.se[name])
+        if extra:
+            np.testing.assert_array_equal(a.planes.values[name], b.planes.values[name])
     assert a.attrs["weights_sha256"] == b.attrs["weights_sha256"]
 
 

@@ -196,3 +196,20 @@ def test_planes_kind_draws_one_panel_per_plane_on_shared_levels(mlp, xy):
     assert levels and len(set(levels)) == 1
     with pytest.raises(ValueError, match="--planes K"):
         plot.planes(s.plane(0))
+
+
+def test_the_reference_plot_2d_reads_plane_0(mlp, xy, tmp_path):
+    """tomgoldstein/loss-landscape's plot_2D.py reads xcoordinates, ycoordinates and the value by name
+    and draws ``plt.contour(X, Y, Z)``: on an ensemble file it gets plane 0, complete."""
+    import matplotlib.pyplot as plt
+
+    surface.compute(mlp, directions.random(mlp, n=2, seed=0), x=(-1, 1, 5), y=(-1, 1, 4), data=xy, planes=2,
+                    path=str(tmp_path / "p.h5"), progress=False)
+    f = h5py.File(tmp_path / "p.h5", "r")  # as plot_2D.py opens it
+    x, y = np.array(f["xcoordinates"][:]), np.array(f["ycoordinates"][:])
+    X, Y = np.meshgrid(x, y)
+    Z = np.array(f["train_loss"][:])
+    CS = plt.contour(X, Y, Z, cmap="summer", levels=np.linspace(Z.min(), Z.max(), 6))
+    assert Z.shape == X.shape and np.isfinite(Z).all() and len(CS.levels) == 6
+    np.testing.assert_array_equal(Z, f["planes/train_loss"][0])
+    f.close()

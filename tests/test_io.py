@@ -87,6 +87,23 @@ def test_attributes_are_hdf5_native_no_pickles(tmp_path):
         assert f.id.get_create_plist().get_version()[0] == 0  # superblock v0: no "open for write" flag
 
 
+def test_golden_v1_1_planes_file_reads():
+    """A file of format 1.1 with a 2-plane ensemble, standard errors and per-cell sample counts
+    (tests/golden/make_golden.py) must read the same forever."""
+    s = io.load(DATA / "surface_v1.1_planes.h5")
+    assert s.attrs["format_version"] == "1.1" and s.n_planes == 2 and list(s.planes.seeds) == [0, 1]
+    X, Y = np.meshgrid(s.x, s.y)
+    expect = 1 + X ** 2 + 2 * Y ** 2
+    expect[0, 0] = 2.5
+    done = np.ones((3, 4), bool)
+    done[2, 3] = False
+    np.testing.assert_array_equal(s.planes.done, np.stack([done, done]))
+    np.testing.assert_allclose(s.plane(1).values["train_loss"][done], 2 * expect[done])
+    np.testing.assert_allclose(s.se["train_loss"][done], 0.1 * expect[done])
+    assert s.samples["train"][0, 1] == 50 and s.samples["train"][2, 3] == 0 and s.plane(1).attrs["seed"] == 1
+    assert np.isnan(s.values["train_loss"][2, 3]) and s.attrs["population"] == {"train": 100}
+
+
 def test_golden_v1_0_file_reads():
     """A file written by format 1.0 (tests/golden/make_golden.py) must read the same forever."""
     s = io.load(DATA / "surface_v1.0.h5")

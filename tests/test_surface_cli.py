@@ -304,3 +304,21 @@ def test_planes_then_info_gives_every_metric_as_median_and_interval(trained, tmp
         assert text in info.output, text
     assert run("plot", out, "--kind", "planes", "--out", tmp_path / "p.png").exit_code == 0
     assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_plot_se_is_for_line_plots_of_files_with_standard_errors(trained, tmp_path):
+    ckpt, _, _ = trained
+    out = tmp_path / "l.h5"
+    assert run("surface", ckpt, "--x", "-1:1:5", "--n-samples", 64, "--split", "train", "--out", out, "--threads", 1,
+               "--no-progress").exit_code == 0
+    r = run("plot", out, "--kind", "line", "--se", "--out", tmp_path / "l.png")
+    assert r.exit_code == 0, r.output
+    plane = tmp_path / "p.h5"
+    assert run("surface", ckpt, "--x", "-1:1:3", "--y", "-1:1:3", "--n-samples", 64, "--split", "train", "--out", plane,
+               "--threads", 1, "--no-progress").exit_code == 0
+    r = run("plot", plane, "--kind", "contour", "--se", "--out", tmp_path / "c.png")
+    assert r.exit_code == 2 and "--se" in r.output and not (tmp_path / "c.png").exists()
+    r = run("plot", tmp_path.parent / "nope.h5", "--kind", "planes", "--out", tmp_path / "x.png")
+    assert r.exit_code == 2
+    r = run("plot", plane, "--kind", "planes", "--out", tmp_path / "x.png")
+    assert r.exit_code == 2 and "--planes K" in r.output and not (tmp_path / "x.png").exists()

@@ -36,9 +36,11 @@ def plane_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence
     over planes per threshold; the grid's settings (``cell_x``, ``basin_thresholds``, …) once.
     A surface without an ensemble is one plane: its intervals are that plane's number.
     """
-    per = [grid_metrics(p, value, thresholds, window, partial) for p in surf.each_plane()]
+    planes_ = surf.each_plane()
+    per = [grid_metrics(p, value, thresholds, window, partial) for p in planes_]
     seeds = [int(p.attrs.get("seed", -1)) for p in surf.each_plane()]
     out: Dict[str, Any] = {"planes": len(per), "seeds": np.asarray(seeds, dtype=np.int64), "level": float(level)}
+    out["min_on_edge"] = np.array([_on_edge(p, m["argmin"]) for p, m in zip(planes_, per)])
     for key in SAME:
         if key in per[0]:
             out[key] = per[0][key]
@@ -61,6 +63,12 @@ def plane_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence
         out.update({key: arr, f"{key}_median": np.array([s.median for s in spreads]),
                     f"{key}_lo": np.array([s.lo for s in spreads]), f"{key}_hi": np.array([s.hi for s in spreads])})
     return out
+
+
+def _on_edge(surf: Surface, coords) -> bool:
+    """Whether coordinates ``(x,)``/``(x, y)`` lie on the grid's boundary."""
+    axes = [surf.x] + ([surf.y] if surf.y is not None else [])
+    return any(c <= a[0] or c >= a[-1] for c, a in zip(coords, axes))
 
 
 def _spread_of(m: Dict[str, Any], key: str, i: int = None) -> Spread:
@@ -91,7 +99,11 @@ def describe(m: Dict[str, Any], ndim: int) -> List[str]:
             if K > 1 else f"{m['value']} on one plane (one draw of directions: --planes K gives the spread)")
     lines = [f"{head}; grid {resolution(m, names)}:"]
     se = f" (s.e. {_number(m, 'min_se', 2)})" if m.get("se_known") and np.isfinite(m.get("min_se_median", np.nan)) else ""
-    lines.append(f"  minimum: {_number(m, 'min', 4)}{se}")
+    lines.append(f"  minimum: {_number(m, 'min', 4)}{se}, placed to ± half a cell ({resolution(m, names)})")
+    if np.asarray(m.get("min_on_edge", [])).any():
+        k = int(np.asarray(m["min_on_edge"]).sum())
+        lines.append(f"  the grid's lowest cell is on its edge in {k} of {K} plane(s): the minimum may lie beyond the grid, "
+                     "and every basin number there is a lower bound")
     one_cell = {n: np.asarray(m[f"basin_cells_{n}"])[:, 0] <= 1 for n in names}  # at the smallest threshold
     for n in names:
         note = ""

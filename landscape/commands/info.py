@@ -111,8 +111,9 @@ def _data_noise(surf) -> list:
         parts = [f"{n} median {np.nanmedian(v):.2g}" for n, v in surf.se.items() if np.isfinite(v).any()]
         if parts:
             lines.append(f"data noise: standard error per cell over its samples ({', '.join(parts)}{fpc})")
-    for split, used in surf.samples.items():
-        done = surf.done()
+    ensemble = surf.planes is not None and surf.planes.samples
+    for split, used in (surf.planes.samples if ensemble else surf.samples).items():
+        done = surf.planes.done if ensemble else surf.done()
         full = int((surf.attrs.get("population") or {}).get(split, 0)) or int(used.max())
         if done.any():
             lines.append(f"  --tol {surf.attrs.get('tol', 0):g}: {split} cells used {used[done].sum() / (full * done.sum()):.0%} "
@@ -132,8 +133,8 @@ def _metrics(surf) -> list:
     try:
         m = planes.plane_metrics(surf, value, partial=True)
     except ValueError as exc:
-        return [f"metrics:   n/a ({exc})"]
-    lines = ["metrics:   " + planes.describe(m, surf.ndim)[0]] + planes.describe(m, surf.ndim)[1:]
+        return [f"geometry:  n/a ({exc})"]
+    lines = ["geometry:  " + planes.describe(m, surf.ndim)[0]] + planes.describe(m, surf.ndim)[1:]
     if not done.all():
         lines.append("  (the grid is partly computed: these describe the cells done so far)")
     return lines

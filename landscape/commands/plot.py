@@ -168,6 +168,12 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
         kinds = [kind]
     # check the value name up front, so `--kind all` fails before writing anything
     check_choice("--value", value, list(surf.values))
+    if se and kind not in ("line", "all"):
+        raise click.BadParameter(f"--se draws the data-noise band of line plots; --kind {kind} has none. Use --kind line "
+                                 "(on a 2D file: the slice through y = 0).", param_hint="--se")
+    if se and not surf.se:
+        raise click.BadParameter(f"{surface} stores no standard errors (made before format 1.1, or with a loss "
+                                 "without per-sample values); recompute it with `landscape surface`.", param_hint="--se")
     if kind == "planes":
         with _style_context(style_name, width):
             fig = lplot.planes(surf, value, **_plot_kwargs(log, vmin, vmax, levels))

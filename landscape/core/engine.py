@@ -254,7 +254,7 @@ class PointEvaluator:
                  bn: str = "eval", bn_batches: Optional[Sequence[Batch]] = None, precision: str = "fp32",
                  options: Optional[EngineOptions] = None, buffer_range: Optional[Tuple[float, float]] = None,
                  population: Optional[Mapping[str, Optional[int]]] = None, tol: Optional[Tolerance] = None,
-                 blocks: Optional[Mapping[str, Sequence[int]]] = None):
+                 blocks: Optional[Mapping[str, Sequence[int]]] = None, tol_batch: int = 1024):
         check_choice("bn", bn, BN_MODES)
         check_choice("precision", precision, PRECISIONS)
         for m in metrics:
@@ -267,6 +267,7 @@ class PointEvaluator:
         if tol is not None and blocks is None:
             raise ValueError("tol= needs blocks= (landscape.core.cells.blocked cuts the data into them).")
         self.blocks = {split: set(int(e) for e in ends) for split, ends in (blocks or {}).items()}
+        self._tol_batch = int(tol_batch)
         self.metrics = [m for m in metrics if m != "acc" or objective.has_accuracy]
         state = model.state_dict(keep_vars=True)
         # Entries that are zero in every direction (biases and norm parameters under ignore="biasbn")
@@ -306,6 +307,8 @@ class PointEvaluator:
         self.data = {split: [convert(b) for b in batches] for split, batches in data.items()}
         self.bn_batches = [convert(b) for b in bn_batches] if bn_batches else None
         self.counts: Dict[str, int] = {}
+        self._cum = {split: np.cumsum([len(b[0]) for b in batches]).tolist() for split, batches in self.data.items()} \
+            if tol is not None else {}
         log.debug("engine: %s, %d BatchNorm layer(s) folded", self.options, len(pairs))
 
     def _resolve(self, opts: EngineOptions, model: nn.Module, data) -> EngineOptions:
@@ -390,18 +393,39 @@ class PointEvaluator:
         it needs)."""
         for j, (split, batches) in enumerate(self.data.items()):
             sums = row[SUMS * j:SUMS * (j + 1)]
-            ends = self.blocks.get(split) if self.tol is not None else None
-            count, target = 0, 0
-            for i, batch in enumerate(batches):
-                count += self._score(model, batch, sums)
-                if ends and i + 1 in ends and i + 1 < len(batches) and count >= target:
-                    loss, _, squares, _ = sums.tolist()
-                    pop = self.population.get(split)
-                    if self.tol.settled(loss, squares, count, pop):
-                        break
-                    target = int(self.tol.needed(loss, squares, count, pop))  # jump to where it should settle
+            if self.tol is not None:
+                count = self._blocked_sums(model, split, batches, sums)
+            else:
+                count = sum(self._score(model, batch, sums) for batch in batches)
             sums[3] = count
             self.counts[split] = count
+
+    def _blocked_sums(self, model: Callable, split: str, batches: Sequence[Batch], sums: torch.Tensor) -> int:
+        """``tol``: add blocks of samples into ``sums`` until the point's loss is known well enough
+        (:class:`landscape.core.cells.Tolerance`); after each check, run straight to the block end
+        where it should settle, merging the blocks in between into batches of up to ``tol_batch``."""
+        ends, cum = self.blocks[split], self._cum[split]
+        pop = self.population.get(split)
+        count, target, i, n = 0, 0, 0, len(batches)
+        while i < n:
+            j = i + 1
+            while j < n and not (j in ends and cum[j - 1] >= target):
+                j += 1
+            chunk: List[Batch] = []
+            for k in range(i, j):
+                chunk.append(batches[k])
+                if sum(len(b[0]) for b in chunk) >= self._tol_batch or k == j - 1:
+                    merged = chunk[0] if len(chunk) == 1 else tuple(torch.cat([b[t] for b in chunk]) for t in range(2))
+                    count += self._score(model, merged, sums)
+                    chunk = []
+            i = j
+            if i >= n:
+                break
+            loss, _, squares, _ = sums.tolist()
+            if self.tol.settled(loss, squares, count, pop):
+                break
+            target = int(self.tol.needed(loss, squares, count, pop))  # where it should settle
+        return count
 
     def _group_sums(self, group: np.ndarray) -> torch.Tensor:
         """``(G, 2 · splits)`` sums for a group of points evaluated in one vmapped pass per batch.

@@ -325,7 +325,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
                                                     engine.threads if engine else None)
                 return PointEvaluator(model, plane_dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
                                       precision=precision, options=engine, population=population, tol=tol,
-                                      blocks=blocks, buffer_range=(getattr(plane_dirs, "attrs", {}) or {}).get("buffer_range"))
+                                      blocks=blocks, tol_batch=batch_size or DEFAULT_BATCH_SIZE, buffer_range=(getattr(plane_dirs, "attrs", {}) or {}).get("buffer_range"))
 
             evaluator = evaluator_for(dirs)
             names = evaluator.value_names

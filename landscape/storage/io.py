@@ -531,7 +531,7 @@ def _cell_group(parent, name: str, done: np.ndarray, missing) -> Dict[str, np.nd
     out = {}
     for key, ds in parent[name].items():
         v = ds[()]
-        v = v.astype(np.float64) if missing is np.nan else v
+        v = v.astype(np.float64) if isinstance(missing, float) else v
         v[~done] = missing
         out[key] = v
     return dict(sorted(out.items(), key=lambda kv: _value_order(kv[0])))

@@ -60,7 +60,13 @@ def _pair_table(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
 
     def xy(m, key):
         x, y = m.get(f"{key}_x"), m.get(f"{key}_y")
-        return "–" if x is None or y is None else f"{cell(m, key + '_x', _num)} / {cell(m, key + '_y', _num)}"
+        if x is None or y is None:
+            return "–"
+        if key == "basin_width" and m.get("cell_x") is not None:  # at the grid's resolution: say so
+            parts = [f"< {_num(m[f'cell_{n}'])}: one cell" if m.get(f"basin_cells_{n}") == 1 else cell(m, f"{key}_{n}", _num)
+                     for n in ("x", "y")]
+            return " / ".join(parts) + f" (cell {_num(m['cell_x'])})"
+        return f"{cell(m, key + '_x', _num)} / {cell(m, key + '_y', _num)}"
 
     def trace(m):
         if m.get("trace") is None:
@@ -136,7 +142,8 @@ def pair_sentences(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
             out.append(f"Both 2D grids have {ka:g} local {'minimum' if ka == 1 else 'minima'} (train loss){median}.")
         else:
             out.append(f"The 2D grid of {B} has {kb:g} local {'minimum' if kb == 1 else 'minima'}, that of {A} {ka:g} "
-                       f"(train loss; cells below all 8 neighbours){median}.")
+                       "(train loss; cells below all 8 neighbours by more than twice the larger standard error, "
+                       f"and the grid's lowest cell){median}.")
     for name, m in ((A, a), (B, b)):
         if m.get("basin_clipped"):
             out.append(f"The basin of {name} reaches the edge of the grid, so its width is a lower bound.")

@@ -129,6 +129,9 @@ def _grid_metrics(ctx: Context, path: Path, geometry) -> Dict[str, Any]:
             "basin_width_y": float(metrics["basin_width_y"][i]),
             "basin_area": float(metrics["basin_area"][i]), "basin_clipped": bool(metrics["basin_clipped"][i]),
             "n_local_minima": int(metrics["n_local_minima"]),
+            "n_local_minima_strict": int(metrics["n_local_minima_strict"]),
+            "basin_cells_x": int(metrics["basin_cells_x"][i]), "basin_cells_y": int(metrics["basin_cells_y"][i]),
+            "cell_x": float(metrics["cell_x"]), "cell_y": float(metrics["cell_y"]),
             "residual_energy": finite(metrics["residual_energy"]),
             # roughness where the figure draws the surface (cells below its loss cap), and the grid's
             # step, below which a basin width says nothing (issue 30.5)
