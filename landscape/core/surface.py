@@ -30,7 +30,7 @@ from landscape.base.errors import FileFormatError, check_choice
 from landscape.base.joblock import output_lock
 from landscape.storage import h5attrs, io
 
-from . import directions as directions_mod, distributed
+from . import adaptive as adaptive_mod, directions as directions_mod, distributed
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, auto_batch_size
 from .evaluate import batches as make_batches, check_model_accepts, head, objective as make_objective
 from .params import ParamFilter, first_device, restored, select
@@ -171,7 +171,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             batch_size: Optional[int] = None, device: Optional[Union[str, torch.device]] = None,
             path: Optional[str] = None, resume: bool = True, overwrite: bool = False, progress: bool = True,
             params: ParamFilter = None, attrs: Optional[Mapping[str, Any]] = None,
-            round_seconds: float = 2.0, bn_data: Any = None, engine: Optional[EngineOptions] = None) -> io.Surface:
+            round_seconds: float = 2.0, bn_data: Any = None, engine: Optional[EngineOptions] = None,
+            adaptive: Optional[int] = None) -> io.Surface:
     """Loss (and accuracy) of ``model`` on a grid around its weights, along ``directions``.
 
     Args:
@@ -211,6 +212,10 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         engine: speed choices (:class:`landscape.engine.EngineOptions`: BatchNorm folding,
             channels_last, points per vmapped pass, torch.compile, threads); default: chosen per device,
             threads on CPUs from the model's size and the free cores (:mod:`landscape.threads`).
+        adaptive: a budget of N evaluations instead of every cell: a coarse uniform start, then
+            refinement where the default figure needs it; the other cells are interpolated, and the
+            points are kept in ``Surface.samples`` / the file's ``adaptive/`` group
+            (:mod:`landscape.core.adaptive`). Between ``2 * 3**ndim`` and the number of cells.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every rank calls ``compute`` with the
     same arguments: the cells are sharded across ranks, rank 0 alone writes ``path`` and shows
@@ -247,6 +252,8 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         raise ValueError(f"A {ndim}D grid (y {'given' if ys is not None else 'None'}) needs {ndim} direction(s), "
                          f"got {len(dirs)}; pass y=... for a plane or a single direction for a line.")
     dirs = _check_directions(model, dirs, params)
+    if adaptive is not None:
+        adaptive = adaptive_mod.check(adaptive, (len(xs),) if ys is None else (len(ys), len(xs)))
 
     home = first_device(model)
     dev = torch.device(device) if device is not None else home
@@ -285,14 +292,18 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             names = evaluator.value_names
             settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
                                  evaluator, attrs)
+            shape = (len(xs),) if ys is None else (len(ys), len(xs))
+            if adaptive is not None:
+                settings.update(adaptive_mod.settings(adaptive, shape, names))
             if ctx.active and not distributed.same_everywhere("settings", _digest(settings)):
                 raise ValueError("The ranks of this job were given different settings or data (see the log); "
                                  "every rank must run the same command.")
-            shape = (len(xs),) if ys is None else (len(ys), len(xs))
+            extra = adaptive_mod.allocator(adaptive, ndim, names) if adaptive is not None else None
             if path is not None:
                 distributed.on_main(lambda: job.enter_context(output_lock(path)), ctx)
                 done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, dirs, trajectory,
-                                                              resume=resume, overwrite=overwrite), ctx)
+                                                              resume=resume, overwrite=overwrite,
+                                                              build_extra=extra), ctx)
                 sink = (lambda idx, vals: io.write_cells(path, idx, vals)) if ctx.is_main else (lambda idx, vals: None)
                 arrays = None
             else:
@@ -306,14 +317,25 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
 
             pending = np.flatnonzero(~done.reshape(-1))
             total = int(np.prod(shape))
-            log.info("surface: %d of %d cells to compute (%s)%s", len(pending), total, ", ".join(names),
+            log.info("surface: %s (%s)%s", f"{len(pending)} of {total} cells to compute" if adaptive is None else
+                     f"adaptive, {adaptive} of {total} cells to evaluate", ", ".join(names),
                      f" on {ctx.world_size} ranks" if ctx.active else "")
             coords_of = lambda idx: cell_coords(xs, ys, idx)  # noqa: E731
-            with progress_bar(total, total - len(pending), progress and ctx.is_main) as bar:
-                if ctx.active:
-                    distributed.run_sharded(evaluator, pending, coords_of, sink, bar, round_seconds, ctx=ctx)
-                else:
-                    run_rounds(evaluator, pending, coords_of, sink, bar, round_seconds)
+            if adaptive is not None:  # the budget's points, then the grid interpolated from them
+                samples = adaptive_mod.sample(
+                    lambda todo, put, bar: (distributed.run_sharded(evaluator, todo, coords_of, put, bar, round_seconds,
+                                                                    ctx=ctx) if ctx.active else
+                                            run_rounds(evaluator, todo, coords_of, put, bar, round_seconds)),
+                    xs, ys, names, adaptive, path, ctx, progress and ctx.is_main, coords_of)
+                if arrays is not None:
+                    arrays.update(samples["grid"])
+                    done[...] = True
+            else:
+                with progress_bar(total, total - len(pending), progress and ctx.is_main) as bar:
+                    if ctx.active:
+                        distributed.run_sharded(evaluator, pending, coords_of, sink, bar, round_seconds, ctx=ctx)
+                    else:
+                        run_rounds(evaluator, pending, coords_of, sink, bar, round_seconds)
     finally:
         job.close()
         if moved:
@@ -322,7 +344,14 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         return distributed.on_main(lambda: io.load(path), ctx)
     settings = {**io.stamp(), **settings}
     return io.Surface(x=xs, y=ys, values=arrays, attrs=settings, directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
-                      trajectory=trajectory, computed=done)
+                      trajectory=trajectory, computed=done,
+                      samples=_memory_samples(samples, xs, ys, adaptive) if adaptive is not None else None)
+
+
+def _memory_samples(points: Mapping[str, Any], xs: np.ndarray, ys: Optional[np.ndarray], budget: int) -> Dict[str, Any]:
+    """``Surface.samples`` of an adaptive job kept in memory (what ``io.load`` reads from a file)."""
+    return {"index": points["index"], "coords": cell_coords(xs, ys, points["index"]), "round": points["round"],
+            "values": points["values"], "budget": budget, "attrs": {"sampler": adaptive_mod.SAMPLER}}
 
 
 def _resumed_batch_size(path: Optional[str], resume: bool, overwrite: bool) -> Optional[int]:

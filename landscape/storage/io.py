@@ -31,7 +31,7 @@ import torch
 from landscape.base import atomic, flock
 from landscape.base.errors import FileFormatError
 
-from . import h5attrs
+from . import h5attrs, samples as samples_mod
 
 VALUE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
 
@@ -41,8 +41,10 @@ DIRECTIONS_FORMAT = "landscape-directions"
 AXES = ("x", "y")
 DONE = "done"
 REFERENCE_FORMAT = "loss-landscape (reference layout)"
-_RESERVED = frozenset({"directions", "trajectory", "xcoordinates", "ycoordinates", DONE, *VALUE_NAMES})
-_NOT_METRICS = frozenset({"directions", "trajectory"})  # every other group holds metrics of the cells
+_RESERVED = frozenset({"directions", "trajectory", samples_mod.GROUP, "xcoordinates", "ycoordinates", DONE,
+                       *VALUE_NAMES})
+# every other group holds metrics of the cells (adaptive/: the points an adaptive grid was sampled at)
+_NOT_METRICS = frozenset({"directions", "trajectory", samples_mod.GROUP})
 
 # Attributes that describe *when/where* a file was made, not *what* was computed: a job that differs
 # from a file only in these is the same job (resume), e.g. a checkpoint moved to another folder.
@@ -67,6 +69,10 @@ class Surface:
     metrics:    optional grid metrics (sharpness) read back from the file's metrics/ group
     computed:   optional boolean mask (shape ``self.shape``) of cells known to be done; a done cell
                 may hold NaN (a diverged loss). None: infer from the values (reference files).
+    samples:    for an adaptive grid (``compute(..., adaptive=N)``), the points actually evaluated, in
+                evaluation order: ``{"index": (k,), "coords": (k, ndim), "round": (k,), "values":
+                {name: (k,)}, "budget": N, "attrs": {...}}``; ``values`` then holds the grid
+                interpolated from them. None for a uniform grid.
     """
 
     x: np.ndarray
@@ -78,6 +84,7 @@ class Surface:
     metrics: Dict[str, Any] = field(default_factory=dict)
     path: Optional[str] = None
     computed: Optional[np.ndarray] = None
+    samples: Optional[Dict[str, Any]] = None
 
     @property
     def ndim(self) -> int:
@@ -224,7 +231,8 @@ def _write_trajectory(parent, trajectory: Mapping[str, Any]) -> None:
 def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_names: Sequence[str],
            attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]] = None,
            trajectory: Optional[Mapping[str, Any]] = None, values: Optional[Mapping[str, np.ndarray]] = None,
-           done: Optional[np.ndarray] = None, metrics: Optional[Mapping[str, Any]] = None) -> None:
+           done: Optional[np.ndarray] = None, metrics: Optional[Mapping[str, Any]] = None,
+           build_extra=None) -> None:
     """Create a complete surface file atomically (temporary file + rename; replaces ``path``).
 
     Every dataset is allocated here, contiguous and NaN-filled (or filled from ``values``/``done``),
@@ -256,6 +264,8 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
             _write_trajectory(f, trajectory)
         if metrics:
             h5attrs.write_tree(f.create_group("metrics"), metrics)
+        if build_extra is not None:  # more groups allocated at creation (adaptive/: storage.samples)
+            build_extra(f)
 
     _atomic_build(path, build)
 
@@ -263,7 +273,8 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
 def save(surface: Surface, path: os.PathLike) -> None:
     """Write a :class:`Surface` to ``path`` (atomically; keeps its attrs, stamps the format)."""
     create(path, surface.x, surface.y, list(surface.values), surface.attrs, surface.directions,
-           surface.trajectory, values=surface.values, done=surface.done(), metrics=surface.metrics or None)
+           surface.trajectory, values=surface.values, done=surface.done(), metrics=surface.metrics or None,
+           build_extra=(lambda f: samples_mod.write_points(f, surface.samples)) if surface.samples else None)
 
 
 # --- resuming ---------------------------------------------------------------------------------------
@@ -320,7 +331,8 @@ def job_mismatch(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], valu
 
 def prepare(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_names: Sequence[str],
             attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]] = None,
-            trajectory: Optional[Mapping[str, Any]] = None, resume: bool = True, overwrite: bool = False) -> np.ndarray:
+            trajectory: Optional[Mapping[str, Any]] = None, resume: bool = True, overwrite: bool = False,
+            build_extra=None) -> np.ndarray:
     """Make ``path`` ready for a job and return its done mask (bool, grid shape).
 
     A missing file (or ``overwrite=True``) is created fresh. An existing file of the same job is
@@ -337,7 +349,7 @@ def prepare(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_nam
             raise ValueError(f"{str(path)!r} holds a different surface ({why}); use --overwrite "
                              "(overwrite=True) to replace it, or choose another output path.")
         return read_done(path)
-    create(path, x, y, value_names, attrs, directions, trajectory)
+    create(path, x, y, value_names, attrs, directions, trajectory, build_extra=build_extra)
     return read_done(path)
 
 
@@ -526,8 +538,9 @@ def load(path: os.PathLike) -> Surface:
         for name in _metric_groups(f):  # other metric groups written with save_metrics(group=...)
             if name != "metrics":
                 metrics[name] = h5attrs.read_tree(f[name])
+        samples = samples_mod.done_points(samples_mod.read_group(f[samples_mod.GROUP])) if samples_mod.GROUP in f else None
     return Surface(x=x, y=y, values=values, attrs=attrs, directions=directions, trajectory=trajectory,
-                   metrics=metrics, path=str(path), computed=done)
+                   metrics=metrics, path=str(path), computed=done, samples=samples)
 
 
 def _value_order(name: str) -> tuple:
