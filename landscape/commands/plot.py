@@ -95,6 +95,9 @@ def common_options(f):
                           "lowest minimum up to 10, clipped above; the colour bar names the scale).")(f)
     f = click.option("--value", default="train_loss", show_default=True,
                      help="Which value to draw: train_loss, train_acc, test_loss, test_acc, ...")(f)
+    f = click.option("--show-points", is_flag=True,
+                     help="Dots where an adaptive surface (surface --adaptive N) was evaluated; its other cells are "
+                          "interpolated. Example: --kind contour --show-points.")(f)
     f = click.option("--out", "-o", required=True, metavar="FIG",
                      help="Output figure; the extension picks the format: .png, .pdf or .svg.")(f)
     return f
@@ -108,7 +111,7 @@ def common_options(f):
 @common_options
 @click.option("--trajectory/--no-trajectory", default=None,
               help="Draw the training path of a PCA-plane surface (default: when the file has one).")
-def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, trajectory):
+def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, show_points, trajectory):
     """Draw a surface file: line, contour, filled contour, heatmap or 3D surface.
 
     \b
@@ -116,6 +119,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
       landscape plot surf.h5 --kind contour --out fig.png
       landscape plot surf.h5 --kind all --style paper --out figs/surf.pdf
       landscape plot surf.h5 --kind surface --log --vmax 10 --out surface.png
+      landscape plot adaptive.h5 --kind contour --show-points --out where.png
     """
     import matplotlib
 
@@ -148,6 +152,11 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
         kinds = [kind]
     # check the value name up front, so `--kind all` fails before writing anything
     check_choice("--value", value, list(surf.values))
+    if show_points:
+        if not lplot.points_available(surf):
+            raise ValueError(f"--show-points: {surface!r} is a uniform grid (every cell was evaluated); it applies to "
+                             "surfaces made with `landscape surface --adaptive N`.")
+        kinds = [k for k in kinds if lplot.normalize_kind(k) != "surface"] if kind == "all" else kinds
     written: List[str] = []
     with _style_context(style_name, width):
         for k in kinds:
@@ -155,7 +164,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
             if lplot.normalize_kind(k) != "line":
                 kw["trajectory"] = trajectory
             value_arg = None if (k == "line" and value == "train_loss") else value
-            fig = lplot.draw(surf, k, value_arg, **kw)
+            fig = lplot.draw(surf, k, value_arg, show_points=show_points, **kw)
             try:
                 written.append(lplot.save(fig, _suffixed(out, k) if kind == "all" else out, dpi=dpi))
             finally:
@@ -192,7 +201,7 @@ class GridShape(click.ParamType):
                    "column labels name the model option that varies along them (e.g. skip / no skip, depth).")
 @click.option("--row-label", "row_labels", multiple=True, help="With --grid: a row's label, once per row.")
 @click.option("--col-label", "col_labels", multiple=True, help="With --grid: a column's label, once per column.")
-def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, titles, grid,
+def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, show_points, titles, grid,
             row_labels, col_labels):
     """Draw surfaces side by side, or in a grid, on shared scales (e.g. with and without skip connections).
 
@@ -220,6 +229,8 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     if kind is not None:
         check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS)
     if out.lower().endswith(".html"):
+        if show_points:
+            raise ValueError(f"--show-points applies to PNG/PDF/SVG figures, not to an .html page ({out!r}).")
         return _compare_page(surfaces, out, value, log, vmin, vmax, levels, dpi, style_name, titles)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
@@ -240,7 +251,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     with _style_context(style_name, width):
         fig = lplot.compare(surfs, kind=kind, value=value, titles=list(titles) or None, grid=grid,
                             row_labels=list(row_labels) or None, col_labels=list(col_labels) or None,
-                            **_plot_kwargs(log, vmin, vmax, levels))
+                            show_points=show_points, **_plot_kwargs(log, vmin, vmax, levels))
         try:
             path = lplot.save(fig, out, dpi=dpi)
         finally:

@@ -211,6 +211,11 @@ def _display_name(spec, model) -> str:
 @click.option("--allow-other-model", is_flag=True,
               help="Accept a --target checkpoint of another architecture with the same tensor shapes (e.g. mlp20 "
                    "toward mlp20_noskip); x = 1 is then its weights in this checkpoint's architecture.")
+@click.option("--adaptive", type=int, default=None, metavar="N",
+              help="Spend N evaluations instead of one per cell: a coarse uniform start, then refinement where "
+                   "the figure needs it (contour levels, the basin floor, the minimum; never above the cap but to "
+                   "locate it); the other cells are interpolated and the points kept in the file. Example: "
+                   "--x -1:1:51 --y -1:1:51 --adaptive 780 (30% of the 2,601 cells).")
 @click.option("--overwrite", is_flag=True, help="Replace --out even if it holds another surface.")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
 @progress_option()
@@ -218,7 +223,7 @@ def _display_name(spec, model) -> str:
               help="Seconds of work between writes to the file.")
 def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, dataset, root, n_samples,
             data_seed, split, bn, batch_size, precision, fold_bn, channels_last, points_per_pass, compile_, device,
-            threads, target, trajectory, allow_other_model, overwrite, out, progress, round_seconds):
+            threads, target, trajectory, allow_other_model, adaptive, overwrite, out, progress, round_seconds):
     """Sample loss and accuracy on a 1D line or 2D plane around CHECKPOINT into an HDF5 file.
 
     The file is written as it goes; rerun the same command to resume after an interruption.
@@ -228,12 +233,17 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
       landscape surface runs/mlp20/final.pt --x -1:1:51 --y -1:1:51 --out mlp20.h5
       landscape surface a.pt --dir target --target b.pt --x -0.5:1.5:41 --out a_to_b.h5
       landscape surface runs/mlp20/final.pt --dir pca --trajectory runs/mlp20 --x -5:5:41 --y -5:5:41 --out pca.h5
+      landscape surface runs/mlp20/final.pt --x -1:1:51 --y -1:1:51 --adaptive 780 --out adaptive.h5
     """
     from landscape.core import distributed, surface as surface_mod
     from landscape.core.engine import EngineOptions
     from landscape.storage import checkpoint
 
     splits = _splits(split)
+    if adaptive is not None:  # before any loading: a bad budget is a usage error at once
+        from landscape.core.adaptive import check
+
+        check(adaptive, (x_range.num,) if y_range is None else (y_range.num, x_range.num), "--adaptive")
     dev = setup_compute(device, threads)
     ctx = distributed.init(dev)  # a no-op outside torchrun
     dev = distributed.device_for(dev, ctx)  # one GPU per local rank
@@ -275,11 +285,12 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         batch_size=batch_size, path=out, resume=True, overwrite=overwrite, progress=progress, attrs=attrs,
         round_seconds=round_seconds, bn_data=bn_data if "train" not in loaded else None,
         engine=EngineOptions(fold_bn=fold_bn, channels_last=channels_last, points_per_pass=points_per_pass,
-                             compile=compile_))
+                             compile=compile_), adaptive=adaptive)
     if not ctx.is_main:
         return
     done = int(result.done().sum())
-    click.echo(f"Wrote {out}: {'x'.join(str(n) for n in reversed(result.shape))} grid, {done}/{result.done().size} cells done.")
+    click.echo(f"Wrote {out}: {'x'.join(str(n) for n in reversed(result.shape))} grid, {done}/{result.done().size} cells done"
+               + (f", interpolated from {len(result.samples['index'])} evaluated points (adaptive)." if result.samples else "."))
     for value in result.values:
         ext = result.extremes(value)
         if ext["argmin"] is not None:

@@ -63,20 +63,21 @@ MIN_BADNESS = 1e6
 Cell = Tuple[Tuple[int, int], ...]  # per array axis, (lo, hi) lattice indices of a leaf's corners
 
 
-def check(budget: Any, shape: Sequence[int]) -> int:
-    """The budget as an int, or ValueError (one line) naming ``adaptive``, the value and the limits."""
+def check(budget: Any, shape: Sequence[int], name: str = "adaptive") -> int:
+    """The budget as an int, or ValueError (one line) naming ``name``, the value and the limits."""
     cells = int(np.prod(shape))
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
-        raise ValueError(f"adaptive must be a whole number of evaluations, got {budget!r}.")
+        raise ValueError(f"{name} must be a whole number of evaluations, got {budget!r}.")
     small = [n for n in shape if n < MIN_AXIS]
     if small:
         size = " x ".join(str(n) for n in reversed(shape))
-        raise ValueError(f"adaptive={budget} needs at least {MIN_AXIS} points per axis to refine between; the grid "
-                         f"is {size}: use a finer grid (e.g. -1:1:51) or drop adaptive.")
+        raise ValueError(f"{name} {budget} needs at least {MIN_AXIS} points per axis to refine between, but the grid "
+                         f"is {size}: use a finer grid (e.g. -1:1:51) or a uniform one (no {name}).")
     least = 2 * MIN_START ** len(shape)
     if not least <= budget <= cells:
-        raise ValueError(f"adaptive={budget} must be between {least} (a {MIN_START}-point start per axis and as much "
-                         f"refinement) and the grid's {cells:,} cells.")
+        raise ValueError(f"{name} {budget} is not allowed for this {len(shape)}D grid: give between {least} "
+                         f"evaluations (a {MIN_START}-point start per axis and as many to refine) and the grid's "
+                         f"{cells:,} cells.")
     return int(budget)
 
 
