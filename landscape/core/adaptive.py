@@ -73,7 +73,7 @@ def check(budget: Any, shape: Sequence[int], name: str = "adaptive") -> int:
         size = " x ".join(str(n) for n in reversed(shape))
         raise ValueError(f"{name} {budget} needs at least {MIN_AXIS} points per axis to refine between, but the grid "
                          f"is {size}: use a finer grid (e.g. -1:1:51) or a uniform one (no {name}).")
-    least = 2 * MIN_START ** len(shape)
+    least = min(2 * MIN_START ** len(shape), cells)
     if not least <= budget <= cells:
         raise ValueError(f"{name} {budget} is not allowed for this {len(shape)}D grid: give between {least} "
                          f"evaluations (a {MIN_START}-point start per axis and as many to refine) and the grid's "
@@ -176,7 +176,8 @@ def next_points(shape: Sequence[int], budget: int, flat: np.ndarray, values: np.
     have = np.zeros(shape, bool)
     have.reshape(-1)[flat] = True
     pts = np.stack(np.unravel_index(flat, shape), 1).astype(np.float64)  # (k, d) lattice coordinates
-    below = raw.reshape(-1)[flat] < cap
+    z_all = raw.reshape(-1)[flat]
+    below = z_all < cap
     ranked = []
     for c in leaves(shape, start_axes(shape, budget), have):
         new = _new_points(c)
@@ -188,7 +189,7 @@ def next_points(shape: Sequence[int], budget: int, flat: np.ndarray, values: np.
         if lo_v >= cap:
             continue  # wholly above the cap: nothing of the figure here
         size = max(hi - lo for lo, hi in c)
-        bad = _badness(c, new, raw, pts, below, cap) / spacing
+        bad = _badness(c, new, raw, pts, z_all, below, cap) / spacing
         if np.any((levels > lo_v) & (levels < hi_v)):  # a contour crosses: its shift in cells
             bad = max(bad, bad * spacing * size / max(hi_v - lo_v, 1e-300) / 0.5)
         if lo_v <= vmin + spacing:
@@ -213,26 +214,29 @@ def next_points(shape: Sequence[int], budget: int, flat: np.ndarray, values: np.
     return np.array(sorted(chosen), np.int64)
 
 
-def _badness(c: Cell, new: List[tuple], raw: np.ndarray, pts: np.ndarray, below: np.ndarray, cap: float) -> float:
+def _badness(c: Cell, new: List[tuple], raw: np.ndarray, pts: np.ndarray, z_all: np.ndarray, below: np.ndarray,
+             cap: float) -> float:
     """How far a quadratic fitted to the points around leaf ``c`` (below the cap, within one leaf
     size of it) is from the leaf's interpolation at the points it would add, or from its own points."""
     lo = np.array([a for a, _ in c], np.float64)
     hi = np.array([b for _, b in c], np.float64)
     width = np.maximum(hi - lo, 1.0)
     near = below & np.all((pts >= lo - width) & (pts <= hi + width), axis=1)
-    u = (pts[near] - (lo + hi) / 2) / width
-    z = raw.reshape(-1)[np.ravel_multi_index(tuple(pts[near].astype(np.int64).T), raw.shape)] if near.any() else np.zeros(0)
+    p, z = pts[near], z_all[near]
     corners = raw[tuple(slice(int(a), int(b) + 1, max(1, int(b - a))) for a, b in zip(lo, hi))]
-    known = np.minimum(corners[np.isfinite(corners)], cap)
-    t = (np.array(new, np.float64) - lo) / width
-    with np.errstate(invalid="ignore", over="ignore"):
-        lin = np.minimum(_multilinear(np.minimum(corners, 1e300), t), cap)
-    A = _quadratic(u) if len(u) else np.zeros((0, 1))
-    if len(u) < A.shape[1] or np.linalg.matrix_rank(A) < A.shape[1]:
+    A = _quadratic((p - (lo + hi) / 2) / width)
+    if len(z) < A.shape[1]:
+        known = np.minimum(corners[np.isfinite(corners)], cap)
         return float(known.max() - known.min()) if known.size else 0.0
-    coef, *_ = np.linalg.lstsq(A, z, rcond=None)
-    q = np.minimum(_quadratic((np.array(new, np.float64) - (lo + hi) / 2) / width) @ coef, cap)
-    inside = np.all((pts[near] >= lo) & (pts[near] <= hi), axis=1)
+    coef, _, rank, _ = np.linalg.lstsq(A, z, rcond=None)
+    if rank < A.shape[1]:  # the points around lie on a line: no curvature to read
+        known = np.minimum(corners[np.isfinite(corners)], cap)
+        return float(known.max() - known.min()) if known.size else 0.0
+    at = np.array(new, np.float64)
+    q = np.minimum(_quadratic((at - (lo + hi) / 2) / width) @ coef, cap)
+    with np.errstate(invalid="ignore", over="ignore"):
+        lin = np.minimum(_multilinear(np.minimum(corners, 1e300), (at - lo) / width), cap)
+    inside = np.all((p >= lo) & (p <= hi), axis=1)
     residual = np.abs(z - A @ coef)[inside]
     return float(max(np.abs(q - lin).max(), residual.max() if residual.size else 0.0))
 

@@ -39,7 +39,7 @@ def points(surface, ax: Optional[Axes] = None, *, line: bool = False, **style) -
             row = float(surface.y[int(np.argmin(np.abs(surface.y)))])
             coords = coords[coords[:, 1] == row]
             n = len(coords)
-        ax.plot(coords[:, 0], np.zeros(n), "|", color=kw["c"], alpha=kw["alpha"], markersize=6,
+        ax.plot(coords[:, 0], np.zeros(n), "|", color=kw["c"], alpha=0.8, markersize=9,
                 transform=ax.get_xaxis_transform(), zorder=kw["zorder"], label=f"{n} evaluated points")
     else:
         ax.scatter(coords[:, 0], coords[:, 1], label=f"{n} evaluated points", **kw)
