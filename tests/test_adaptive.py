@@ -234,3 +234,23 @@ def test_show_points_draws_the_evaluated_points(tmp_path):
     result = CliRunner().invoke(cli.main, ["compare", str(tmp_path / "s.h5"), str(tmp_path / "u.h5"),
                                            "--show-points", "--out", str(tmp_path / "c.png")])
     assert result.exit_code == 0, result.output
+
+
+# --- studies ------------------------------------------------------------------------------------------
+
+def test_a_study_config_asks_for_adaptive_planes():
+    import tomllib
+
+    from landscape.studies import config as study
+
+    text = study.packaged()["li2018-mnist1d-resnet"].read_text()
+    d = tomllib.loads(text)
+    d.setdefault("grid", {})["adaptive"] = 130  # 30% of the 21 x 21 plane
+    d["grid"]["plane"] = [-1.0, 1.0, 21]
+    config = study.from_dict(d)
+    assert config.grid.adaptive == 130
+    assert study.from_dict(tomllib.loads(study.to_toml(config))).grid.adaptive == 130  # written back to TOML
+    assert study.quick(config).grid.adaptive == 130  # --quick keeps the share (21 x 21 stays)
+    d["grid"]["adaptive"] = 3
+    with pytest.raises(ValueError, match="grid.adaptive 3 is not allowed"):
+        study.from_dict(d)

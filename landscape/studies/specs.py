@@ -132,7 +132,9 @@ class GridSpec:
     trajectory's plus ``pca_margin`` of it on every side; n_samples: evaluate on a seeded subset of
     each split (None: all of it); bn: "eval" or "recompute" (``landscape.surface.compute``);
     test_on: the surfaces that are also evaluated on the test split (the others on the training
-    data only, for half the time: Li et al.'s contours are of the training loss).
+    data only, for half the time: Li et al.'s contours are of the training loss); adaptive: sample
+    the random plane with a budget of this many evaluations instead of every cell, the rest
+    interpolated (``landscape.core.adaptive``; None: the whole grid).
     """
 
     plane: Range = (-1.0, 1.0, 31)
@@ -144,6 +146,7 @@ class GridSpec:
     bn: str = "eval"
     batch_size: Optional[int] = None
     test_on: Tuple[str, ...] = SURFACE_KINDS
+    adaptive: Optional[int] = None
 
     def __post_init__(self):
         object.__setattr__(self, "test_on", _names("grid.test_on", self.test_on))
@@ -158,6 +161,10 @@ class GridSpec:
         check_int("grid.data_seed", self.data_seed, 0)
         check_choice("grid.bn", self.bn, BN_MODES)
         check_int("grid.batch_size", self.batch_size, 1, optional=True)
+        if self.adaptive is not None:
+            from landscape.core.adaptive import check
+
+            check(self.adaptive, (self.plane[2], self.plane[2]), "grid.adaptive")
 
 
 @dataclass(frozen=True)

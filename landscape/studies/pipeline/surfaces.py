@@ -59,7 +59,8 @@ def run(ctx: Context) -> None:
             ctx.say(f"  {name} {kind}: {verb} {path}")
             compute(model, dirs, x=grid[0], y=grid[1], data=splits, loss=loss, bn=g.bn, precision=c.precision,
                     batch_size=g.batch_size, path=str(path), resume=True,
-                    overwrite=ctx.fresh or state == "other", progress=ctx.bars, attrs=attrs)
+                    overwrite=ctx.fresh or state == "other", progress=ctx.bars, attrs=attrs,
+                    adaptive=g.adaptive if kind == "plane" else None)
             ctx.computed["surfaces"].append(path.name)
             files[kind] = path
 
@@ -84,6 +85,8 @@ def _job(ctx: Context, name: str, kind: str) -> Dict[str, Any]:
                    snapshots=len(list((ctx.runs[name]["run_dir"] / "snapshots").glob("epoch_*.pt"))))
     else:
         job.update(grid=list(g.plane if kind == "plane" else g.line), norm=d.norm, ignore=d.ignore, seed=d.seed)
+    if kind == "plane" and g.adaptive is not None:  # (absent otherwise: files made before the option stay this job)
+        job["adaptive"] = g.adaptive
     return job
 
 
