@@ -254,3 +254,63 @@ def test_a_study_config_asks_for_adaptive_planes():
     d["grid"]["adaptive"] = 3
     with pytest.raises(ValueError, match="grid.adaptive 3 is not allowed"):
         study.from_dict(d)
+
+
+# --- processes: torchrun ranks, SIGKILL -------------------------------------------------------------
+
+def _env():
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    return env
+
+
+CLI_ARGS = ["--x", "-1:1:21", "--y", "-1:1:21", "--adaptive", "100", "--n-samples", "96", "--device", "cpu",
+            "--threads", "1", "--no-progress"]
+
+
+@pytest.mark.slow  # about 20 s on a loaded 2-core machine
+def test_two_torchrun_ranks_give_the_one_process_adaptive_grid_bit_for_bit(ckpt, tmp_path):
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    r = CliRunner().invoke(cli.main, ["surface", str(ckpt), *CLI_ARGS, "--out", str(one)])
+    assert r.exit_code == 0, r.output
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "--max-restarts=0",
+           "--monitor-interval=0.1", "-m", "landscape", "surface", str(ckpt), *CLI_ARGS, "--out", str(two)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.stdout.count("Wrote ") == 1  # rank 0 alone writes and prints
+    a, b = io.load(one), io.load(two)
+    assert np.array_equal(a.samples["index"], b.samples["index"])
+    for name in a.values:
+        assert np.array_equal(a.values[name], b.values[name], equal_nan=True)
+        assert np.array_equal(a.samples["values"][name], b.samples["values"][name], equal_nan=True)
+
+
+@pytest.mark.slow  # about 15 s on a loaded 2-core machine
+def test_sigkilled_cli_job_resumes_to_the_uninterrupted_file(ckpt, tmp_path):
+    import signal
+    import time
+
+    out, whole = tmp_path / "k.h5", tmp_path / "whole.h5"
+    cmd = [sys.executable, "-m", "landscape", "surface", str(ckpt), *CLI_ARGS, "--round-seconds", "0"]
+    proc = subprocess.Popen(cmd + ["--out", str(out)], cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if 40 <= int(h5py.File(out, "r", locking=False)["adaptive/done"][()].sum()):
+                break
+        except (OSError, KeyError):
+            pass
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = int(h5py.File(out, "r", locking=False)["adaptive/done"][()].sum())
+    assert 40 <= done < 100, done  # killed mid-run
+    assert subprocess.run(cmd + ["--out", str(out)], cwd=ROOT, env=_env(), capture_output=True).returncode == 0
+    assert subprocess.run(cmd + ["--out", str(whole)], cwd=ROOT, env=_env(), capture_output=True).returncode == 0
+    a, b = io.load(out), io.load(whole)
+    assert np.array_equal(a.samples["index"], b.samples["index"])
+    for name in a.values:
+        assert np.array_equal(a.values[name], b.values[name], equal_nan=True)
