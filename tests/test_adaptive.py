@@ -314,3 +314,17 @@ def test_sigkilled_cli_job_resumes_to_the_uninterrupted_file(ckpt, tmp_path):
     assert np.array_equal(a.samples["index"], b.samples["index"])
     for name in a.values:
         assert np.array_equal(a.values[name], b.values[name], equal_nan=True)
+
+
+def test_metrics_state_the_resolution_the_points_give():
+    from landscape.analysis import geometry
+
+    s = run(bowl_loss, n=51, budget=400)
+    m = geometry.grid_metrics(s)
+    assert m["evaluated"] == len(s.samples["index"])
+    step = 2 / 50
+    res = m["basin_width_resolution_x"]
+    assert res.shape == (3,) and (res >= step - 1e-12).all()  # never finer than one cell ...
+    assert (res <= 8 * step).all()  # ... and the basin's edges were refined (the start is 10 cells apart)
+    evaluated = geometry.evaluated_mask(s)
+    assert evaluated.sum() == m["evaluated"]

@@ -204,6 +204,8 @@ def roughness(surf: Surface, value: str = "train_loss") -> Dict[str, Any]:
     footprint[(1,) * v.ndim] = False
     lowest_neighbour = ndimage.minimum_filter(filled, footprint=footprint, mode="constant", cval=np.inf)
     minima = finite & (filled < lowest_neighbour) & np.isfinite(lowest_neighbour)
+    if surf.samples is not None:  # an adaptive grid: only evaluated cells can show a minimum
+        minima &= evaluated_mask(surf)
     grids = np.meshgrid(*_axes(surf), indexing="ij")
     u = np.stack([g[finite] for g in grids], 1)[:, ::-1]
     z = v[finite]
@@ -250,7 +252,64 @@ def grid_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence[
     })
     for i, name in enumerate(names):
         out[f"basin_width_{name}"] = np.array([b["width"][i] for b in found])
+    if surf.samples is not None:
+        out.update(sampled_resolution(surf, value, found))
     out.update(roughness(surf, value))
+    return out
+
+
+def evaluated_mask(surf: Surface) -> np.ndarray:
+    """Cells of an adaptive surface that were evaluated (the others are interpolated); all cells of
+    a uniform one."""
+    if surf.samples is None:
+        return np.ones(surf.shape, bool)
+    mask = np.zeros(surf.shape, bool)
+    mask.reshape(-1)[np.asarray(surf.samples["index"], np.int64)] = True
+    return mask
+
+
+def sampled_resolution(surf: Surface, value: str, found: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """How finely an adaptive surface was sampled where its basin widths end.
+
+    A basin width reads the grid, but between evaluated points the grid is interpolated: each end
+    of a width is known only to within the gap between the evaluated cells that bracket it on the
+    line through the minimum. ``basin_width_resolution_<x|y>`` (per threshold) is the larger of the
+    two ends' gaps, in direction units (the cell width where every cell there was evaluated);
+    ``evaluated`` counts the evaluated cells.
+    """
+    v = _values(surf, value)
+    center = _argmin(v)
+    mask = evaluated_mask(surf)
+    axes = _axes(surf)
+    out: Dict[str, Any] = {"evaluated": int(mask.sum())}
+    names = ["x", "y"][:surf.ndim]
+    for i, name in enumerate(names):
+        axis = v.ndim - 1 - i  # x is the last array axis
+        line = list(center)
+        line[axis] = slice(None)
+        have = np.flatnonzero(mask[tuple(line)])
+        a = axes[axis]
+        res = []
+        for b in found:
+            inside = np.isfinite(v) & (v <= b["level"])
+            run = inside[tuple(line)]
+            lo = hi = center[axis]
+            while lo > 0 and run[lo - 1]:
+                lo -= 1
+            while hi < len(run) - 1 and run[hi + 1]:
+                hi += 1
+            gaps = []
+            for end, step in ((lo, -1), (hi, 1)):
+                inner = have[have <= end] if step > 0 else have[have >= end]
+                outer = have[have > end] if step > 0 else have[have < end]
+                if not inner.size:  # no evaluated cell on this side of the line: as coarse as the line
+                    gaps.append(float(a[-1] - a[0]))
+                    continue
+                left = inner.max() if step > 0 else inner.min()
+                right = (outer.min() if step > 0 else outer.max()) if outer.size else left
+                gaps.append(abs(float(a[right] - a[left])))
+            res.append(max(max(gaps), float(np.min(np.diff(a))) if len(a) > 1 else 0.0))
+        out[f"basin_width_resolution_{name}"] = np.array(res)
     return out
 
 
