@@ -19,7 +19,7 @@ exact value), and fills the other cells by interpolation:
      the levels a contour plot draws, plus ``min + 0.1 / 0.5 / 1`` where basin widths are measured),
      the same disagreement as a shift of the contour in cells (a contour placed within half a cell
      costs nothing more);
-   - 2 on the basin's floor (the lowest contour band), 10⁶ on a leaf touching the lowest point found
+   - 2 on the basin's floor (the lowest contour band), 30 on a leaf touching the lowest point found
      (the minimum is located down to one lattice cell: its curvature fit and narrow pits need it);
 
    a leaf wholly above the figure's cap is never refined: points above the cap are spent only
@@ -54,11 +54,12 @@ from landscape.plot import shared_scale
 SAMPLER = "landscape-quadtree-1"   # recorded in the file: a resumed job must choose points the same way
 MIN_AXIS = 5                       # lattice points per axis an adaptive grid needs (3 for the start + 2)
 MIN_START = 3                      # start points per axis at least
+START_SHARE = 0.25                 # of the budget spent on the coarse uniform start
 ROUNDS = 12                        # refinement rounds (about): the budget after the start, in equal rounds
 MIN_ROUND = 8                      # points per round at least
 BASIN_DELTAS = (0.1, 0.5, 1.0)     # the rises above the minimum where basin widths are measured
 FLOOR_BADNESS = 2.0
-MIN_BADNESS = 1e6
+MIN_BADNESS = 30.0
 
 Cell = Tuple[Tuple[int, int], ...]  # per array axis, (lo, hi) lattice indices of a leaf's corners
 
@@ -83,7 +84,7 @@ def check(budget: Any, shape: Sequence[int], name: str = "adaptive") -> int:
 
 def start_axes(shape: Sequence[int], budget: int) -> List[np.ndarray]:
     """Lattice indices of the coarse start along each axis: about ``budget / 4`` points in all."""
-    m = max(MIN_START, int(math.floor((budget / 4) ** (1 / len(shape)))))
+    m = max(MIN_START, int(math.floor((budget * START_SHARE) ** (1 / len(shape)))))
     return [np.unique(np.round(np.linspace(0, n - 1, min(m, n))).astype(np.int64)) for n in shape]
 
 
