@@ -115,7 +115,9 @@ def one(ckpt: str, args) -> None:
         d = hausdorff(contour_points(x51, u51, level), contour_points(x51, bd.values["train_loss"], level))
         dists.append(d / (x51[1] - x51[0]))
     worst = max(dists)
-    print(f"  (b) 780 evaluations (30% of 51 x 51), {t_b:.0f} s: Hausdorff distance per contour level, in 51 x 51 "
+    spent = len(bd.samples["index"])
+    print(f"  (b) budget 780 (30% of 51 x 51), {spent} evaluations spent ({spent / 2601:.0%}), {t_b:.0f} s: Hausdorff "
+          f"distance per contour level, in 51 x 51 "
           f"cells: " + ", ".join(f"{lv:.3g}: {d:.2f}" for lv, d in zip(scale.levels[1:-1], dists)))
     print(f"      largest {worst:.2f} cells; {sum(d <= 1 for d in dists)} of {len(dists)} levels within one cell; "
           f"largest error below the cap {largest_error(bd.values['train_loss'], u51, scale.vmax):.4g}")
@@ -126,7 +128,7 @@ def one(ckpt: str, args) -> None:
         fig = Path(args.figures) / f"adaptive-{name}.png"
         subprocess.run([sys.executable, "-m", "landscape", "compare", str(u_path), str(b_path), "--show-points",
                         "--title", "uniform 51 x 51 (2,601 evaluations)",
-                        "--title", f"adaptive, {len(bd.samples['index'])} evaluations (dots)",
+                        "--title", f"adaptive, {spent:,} evaluations (dots)",
                         "--out", str(fig)], check=True, stdout=subprocess.DEVNULL)
         print(f"  figure: {fig}")
 

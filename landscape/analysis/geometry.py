@@ -271,44 +271,45 @@ def evaluated_mask(surf: Surface) -> np.ndarray:
 def sampled_resolution(surf: Surface, value: str, found: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     """How finely an adaptive surface was sampled where its basin widths end.
 
-    A basin width reads the grid, but between evaluated points the grid is interpolated: each end
-    of a width is known only to within the gap between the evaluated cells that bracket it on the
-    line through the minimum. ``basin_width_resolution_<x|y>`` (per threshold) is the larger of the
-    two ends' gaps, in direction units (the cell width where every cell there was evaluated);
-    ``evaluated`` counts the evaluated cells.
+    A basin width reads the grid, but between evaluated points the grid is interpolated: an end of a
+    width (the last basin cell on the line through the minimum, and the first cell beyond it) is
+    known to within about the distance to the evaluated points around it. ``basin_width_resolution_
+    <x|y>`` (per threshold) is, for the worse of the two ends, one cell width plus the distances from
+    those two cells to their nearest evaluated cells, in direction units (one cell width where every
+    cell there was evaluated); ``evaluated`` counts the evaluated cells.
     """
+    from scipy.spatial import cKDTree
+
     v = _values(surf, value)
     center = _argmin(v)
     mask = evaluated_mask(surf)
     axes = _axes(surf)
+    grids = np.meshgrid(*axes, indexing="ij")
+    tree = cKDTree(np.stack([g[mask] for g in grids], 1))
     out: Dict[str, Any] = {"evaluated": int(mask.sum())}
-    names = ["x", "y"][:surf.ndim]
-    for i, name in enumerate(names):
+    for i, name in enumerate(["x", "y"][:surf.ndim]):
         axis = v.ndim - 1 - i  # x is the last array axis
-        line = list(center)
-        line[axis] = slice(None)
-        have = np.flatnonzero(mask[tuple(line)])
         a = axes[axis]
+        step = float(np.min(np.diff(a))) if len(a) > 1 else 0.0
         res = []
         for b in found:
-            inside = np.isfinite(v) & (v <= b["level"])
-            run = inside[tuple(line)]
+            line = list(center)
+            line[axis] = slice(None)
+            run = (np.isfinite(v) & (v <= b["level"]))[tuple(line)]
             lo = hi = center[axis]
             while lo > 0 and run[lo - 1]:
                 lo -= 1
             while hi < len(run) - 1 and run[hi + 1]:
                 hi += 1
-            gaps = []
-            for end, step in ((lo, -1), (hi, 1)):
-                inner = have[have <= end] if step > 0 else have[have >= end]
-                outer = have[have > end] if step > 0 else have[have < end]
-                if not inner.size:  # no evaluated cell on this side of the line: as coarse as the line
-                    gaps.append(float(a[-1] - a[0]))
-                    continue
-                left = inner.max() if step > 0 else inner.min()
-                right = (outer.min() if step > 0 else outer.max()) if outer.size else left
-                gaps.append(abs(float(a[right] - a[left])))
-            res.append(max(max(gaps), float(np.min(np.diff(a))) if len(a) > 1 else 0.0))
+            worst = 0.0
+            for end, beyond in ((lo, max(lo - 1, 0)), (hi, min(hi + 1, len(a) - 1))):
+                cells = []
+                for k in (end, beyond):
+                    at = list(center)
+                    at[axis] = k
+                    cells.append([g[tuple(at)] for g in grids])
+                worst = max(worst, float(tree.query(np.array(cells))[0].sum()))
+            res.append(step + worst)
         out[f"basin_width_resolution_{name}"] = np.array(res)
     return out
 
