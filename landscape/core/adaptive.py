@@ -35,11 +35,16 @@ or how often it was killed and resumed. A round is recorded in the file before i
 (``landscape.storage.samples``); a resumed job replays the rounds from the file, checks they are
 the rounds it would choose, and evaluates only the points not done.
 
-Why not python-adaptive's ``Learner2D``: it refines a triangulation at arbitrary points (no lattice:
-no exact cells, no shared cells with the uniform grid of a comparison), its ask/tell state (the
-stack of candidate points, the pending set) must be pickled to resume and replayed call by call to
-be deterministic, and its loss sees no figure (cap, contour levels, basin floor). Those are what
-this module is about; the refinement itself is ~150 lines.
+Why not python-adaptive's ``Learner2D`` (tried: adaptive 1.5.2): it refines a triangulation at
+arbitrary points (no lattice: no exact cells, nothing shared with the uniform grid of a comparison),
+its ask/tell state (the stack of candidate points, the pending set) must be pickled to resume and
+replayed call by call to be deterministic, and its loss sees no figure (cap, contour levels, basin
+floor). Measured on the benchmark's planes (README, "Adaptive grids"), 441 points snapped to the
+101 x 101 lattice: on the raw loss it put 6-10% of its points below the cap, with a largest error
+there of 1.24 / 5.03 (ResNet-56 / without skips; this module: 0.32 / 1.07); told the loss clipped at
+the cap, it put half of them below the cap and reached 0.23 / 0.81, better than this module's
+quadtree on that one number. Resume, determinism, lattice cells, the floor and the minimum, and no
+five new dependencies decided for our own refinement (~200 lines).
 """
 from __future__ import annotations
 
