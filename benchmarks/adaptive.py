@@ -80,6 +80,31 @@ def hausdorff(a: np.ndarray, b: np.ndarray) -> float:
     return max(directed_hausdorff(a, b)[0], directed_hausdorff(b, a)[0])
 
 
+def learner2d(truth: np.ndarray, clip, budget: int = 441):
+    """python-adaptive's Learner2D (default loss) on the reference, its points snapped to the
+    lattice; the grid interpolated as ours is. Returns (largest error below the cap, share of its
+    points below the cap)."""
+    import adaptive as pyadaptive  # pip install adaptive (not a dependency of landscape)
+
+    n = truth.shape[0]
+    cap = shared_scale([truth], value="train_loss").vmax
+
+    def cell(xy):
+        return int(round((xy[1] + 1) / 2 * (n - 1))), int(round((xy[0] + 1) / 2 * (n - 1)))
+
+    def f(xy):
+        v = float(truth[cell(xy)])
+        return min(v, clip) if clip is not None else v
+
+    learner = pyadaptive.Learner2D(f, bounds=[(-1, 1), (-1, 1)])
+    for _ in range(budget):
+        (p,), _ = learner.ask(1)
+        learner.tell(p, f(p))
+    flat = np.unique([np.ravel_multi_index(cell(p), (n, n)) for p in learner.data])
+    grid = adaptive.interpolate((n, n), flat, {"train_loss": truth.reshape(-1)[flat]})["train_loss"]
+    return largest_error(grid, truth, cap), float((truth.reshape(-1)[flat] < cap).mean())
+
+
 def one(ckpt: str, args) -> None:
     name = Path(ckpt).parent.name or Path(ckpt).stem
     work = Path(args.work)
@@ -103,6 +128,13 @@ def one(ckpt: str, args) -> None:
     print(f"  (a) 441 evaluations: largest error below the cap: adaptive {e_a:.4g}, uniform 21 x 21 {e_u:.4g} "
           f"-> {e_a / e_u:.0%} of uniform; adaptive took {t_a:.0f} s; its {len(flat)} points are the reference's "
           f"cells bit for bit: {same}")
+
+    if args.learner2d:
+        for clipped in (False, True):
+            e_l, share = learner2d(truth, cap if clipped else None)
+            print(f"      python-adaptive Learner2D, 441 points snapped to the lattice, told the loss "
+                  f"{'clipped at the cap' if clipped else 'as is'}: largest error below the cap {e_l:.4g} "
+                  f"({share:.0%} of its points below the cap)")
 
     # (b) 30% of 51 x 51 (and smaller budgets, to see where the picture starts to go)
     u51 = truth[::2, ::2]
@@ -144,6 +176,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", default="adaptive-bench")
     p.add_argument("--figures", default=None, help="Folder for the side-by-side figures (e.g. docs/gallery).")
+    p.add_argument("--learner2d", action="store_true",
+                   help="Also run python-adaptive's Learner2D at 441 points (pip install adaptive).")
     p.add_argument("--budgets", type=lambda v: [int(b) for b in v.split(",")], default=[780, 390],
                    help="Budgets of (b) on the 51 x 51 lattice; the first is drawn.")
     args = p.parse_args(argv)
