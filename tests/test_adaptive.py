@@ -181,6 +181,9 @@ def test_interrupted_job_resumes_to_the_uninterrupted_result_bit_for_bit(tmp_pat
     slots = h5py.File(out, "r")["adaptive/done"][()]
     assert 0 < slots.sum() < at  # some points were stored before the kill
     assert not io.read_done(out).any()  # the grid is written only at the end
+    from landscape.commands.info import describe
+
+    assert f"adaptive:  {int(slots.sum())}/150 evaluations so far" in describe(io.load(out))
     resumed = run(bowl_loss, path=out)
     whole = run(bowl_loss, path=tmp_path / "whole.h5")
     assert np.array_equal(resumed.samples["index"], whole.samples["index"])
