@@ -84,7 +84,16 @@ def learner2d(truth: np.ndarray, clip, budget: int = 441):
     """python-adaptive's Learner2D (default loss) on the reference, its points snapped to the
     lattice; the grid interpolated as ours is. Returns (largest error below the cap, share of its
     points below the cap)."""
-    import adaptive as pyadaptive  # pip install adaptive (not a dependency of landscape)
+    import importlib
+
+    here = os.path.dirname(os.path.abspath(__file__))  # this file is adaptive.py too: look past it
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    try:
+        sys.modules.pop("adaptive", None)
+        pyadaptive = importlib.import_module("adaptive")  # pip install adaptive (not a dependency of landscape)
+    finally:
+        sys.path[:] = saved
 
     n = truth.shape[0]
     cap = shared_scale([truth], value="train_loss").vmax
