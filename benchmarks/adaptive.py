@@ -90,7 +90,8 @@ def learner2d(truth: np.ndarray, clip, budget: int = 441):
     saved = sys.path[:]
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     try:
-        sys.modules.pop("adaptive", None)
+        if not hasattr(sys.modules.get("adaptive"), "Learner2D"):
+            sys.modules.pop("adaptive", None)
         pyadaptive = importlib.import_module("adaptive")  # pip install adaptive (not a dependency of landscape)
     finally:
         sys.path[:] = saved
