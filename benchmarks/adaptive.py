@@ -80,6 +80,24 @@ def hausdorff(a: np.ndarray, b: np.ndarray) -> float:
     return max(directed_hausdorff(a, b)[0], directed_hausdorff(b, a)[0])
 
 
+def replay(truth: np.ndarray, budget: int, share: float) -> np.ndarray:
+    """The adaptive grid ``budget`` points give on the lattice of ``truth`` with another share of the
+    budget in the coarse start, its values read from ``truth`` (the cells an adaptive run evaluates)."""
+    shape, saved = truth.shape, adaptive.START_SHARE
+    adaptive.START_SHARE = share
+    try:
+        flat = np.ravel_multi_index(tuple(g.ravel() for g in np.meshgrid(*adaptive.start_axes(shape, budget),
+                                                                          indexing="ij")), shape)
+        while True:
+            new = adaptive.next_points(shape, budget, flat, truth.reshape(-1)[flat])
+            if not len(new):
+                break
+            flat = np.concatenate([flat, new])
+    finally:
+        adaptive.START_SHARE = saved
+    return adaptive.interpolate(shape, flat, {"train_loss": truth.reshape(-1)[flat]})["train_loss"]
+
+
 def learner2d(truth: np.ndarray, clip, budget: int = 441):
     """python-adaptive's Learner2D (default loss) on the reference, its points snapped to the
     lattice; the grid interpolated as ours is. Returns (largest error below the cap, share of its
@@ -139,6 +157,9 @@ def one(ckpt: str, args) -> None:
           f"-> {e_a / e_u:.0%} of uniform; adaptive took {t_a:.0f} s; its {len(flat)} points are the reference's "
           f"cells bit for bit: {same}")
 
+    for share in args.start_shares:  # the sampler replayed on the reference: no new evaluations
+        e_s = largest_error(replay(truth, 441, share), truth, cap)
+        print(f"      replayed with start share {share:g}: largest error below the cap {e_s:.4g} ({e_s / e_u:.0%} of uniform)")
     if args.learner2d:
         for clipped in (False, True):
             e_l, share = learner2d(truth, cap if clipped else None)
@@ -186,6 +207,9 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", default="adaptive-bench")
     p.add_argument("--figures", default=None, help="Folder for the side-by-side figures (e.g. docs/gallery).")
+    p.add_argument("--start-shares", type=lambda v: [float(x) for x in v.split(",")], default=[],
+                   help="Replay (a) on the reference with these shares of the budget in the coarse start, e.g. "
+                        "0.1,0.15,0.2,0.35 (no new evaluations).")
     p.add_argument("--learner2d", action="store_true",
                    help="Also run python-adaptive's Learner2D at 441 points (pip install adaptive).")
     p.add_argument("--budgets", type=lambda v: [int(b) for b in v.split(",")], default=[780, 390],
