@@ -41,10 +41,8 @@ DIRECTIONS_FORMAT = "landscape-directions"
 AXES = ("x", "y")
 DONE = "done"
 REFERENCE_FORMAT = "loss-landscape (reference layout)"
-_RESERVED = frozenset({"directions", "trajectory", samples_mod.GROUP, "xcoordinates", "ycoordinates", DONE,
-                       *VALUE_NAMES})
-# every other group holds metrics of the cells (adaptive/: the points an adaptive grid was sampled at)
-_NOT_METRICS = frozenset({"directions", "trajectory", samples_mod.GROUP})
+_RESERVED = frozenset({"directions", "trajectory", samples_mod.GROUP, "xcoordinates", "ycoordinates", DONE, *VALUE_NAMES})
+_NOT_METRICS = frozenset({"directions", "trajectory", samples_mod.GROUP})  # every other group holds metrics
 
 # Attributes that describe *when/where* a file was made, not *what* was computed: a job that differs
 # from a file only in these is the same job (resume), e.g. a checkpoint moved to another folder.
@@ -69,10 +67,8 @@ class Surface:
     metrics:    optional grid metrics (sharpness) read back from the file's metrics/ group
     computed:   optional boolean mask (shape ``self.shape``) of cells known to be done; a done cell
                 may hold NaN (a diverged loss). None: infer from the values (reference files).
-    samples:    for an adaptive grid (``compute(..., adaptive=N)``), the points actually evaluated, in
-                evaluation order: ``{"index": (k,), "coords": (k, ndim), "round": (k,), "values":
-                {name: (k,)}, "budget": N, "attrs": {...}}``; ``values`` then holds the grid
-                interpolated from them. None for a uniform grid.
+    samples:    adaptive grids only: the points evaluated, in order (``storage.samples.done_points``);
+                ``values`` then holds the grid interpolated from them. None for a uniform grid.
     """
 
     x: np.ndarray
@@ -264,8 +260,8 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
             _write_trajectory(f, trajectory)
         if metrics:
             h5attrs.write_tree(f.create_group("metrics"), metrics)
-        if build_extra is not None:  # more groups allocated at creation (adaptive/: storage.samples)
-            build_extra(f)
+        if build_extra is not None:
+            build_extra(f)  # more groups allocated at creation (adaptive/: storage.samples)
 
     _atomic_build(path, build)
 
