@@ -148,8 +148,8 @@ def one(ckpt: str, args) -> None:
     a_path = work / f"{name}_adaptive441_101.h5"
     t_a = surface(ckpt, a_path, 101, ["--adaptive", "441"], args)
     ad = io.load(a_path)
-    flat = ad.samples["index"]
-    same = np.array_equal(ad.samples["values"]["train_loss"], truth.reshape(-1)[flat], equal_nan=True)
+    flat = ad.points["index"]
+    same = np.array_equal(ad.points["values"]["train_loss"], truth.reshape(-1)[flat], equal_nan=True)
     uni = every(5, 101)
     uni_grid = adaptive.interpolate((101, 101), uni, {"train_loss": truth.reshape(-1)[uni]})["train_loss"]
     e_a, e_u = largest_error(ad.values["train_loss"], truth, cap), largest_error(uni_grid, truth, cap)
@@ -179,7 +179,7 @@ def one(ckpt: str, args) -> None:
         for level in scale.levels[1:-1]:
             d = hausdorff(contour_points(x51, u51, level), contour_points(x51, bd.values["train_loss"], level))
             dists.append(d / (x51[1] - x51[0]))
-        spent = len(bd.samples["index"])
+        spent = len(bd.points["index"])
         print(f"  (b) budget {budget} ({budget / 2601:.0%} of 51 x 51), {spent} evaluations spent ({spent / 2601:.0%}), "
               f"{t_b:.0f} s: Hausdorff distance per contour level, in 51 x 51 cells: "
               + ", ".join(f"{lv:.3g}: {d:.2f}" for lv, d in zip(scale.levels[1:-1], dists)))

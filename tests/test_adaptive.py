@@ -105,11 +105,11 @@ def test_a_narrow_pit_a_uniform_grid_misses_is_found_with_the_same_budget():
                               metrics=("loss",), progress=False)
     assert uniform.extremes("train_loss")["min"] > 0.09  # no cell of the 21 x 21 grid falls into the pit
     found = run(pit_loss, n=101, budget=21 * 21)
-    assert len(found.samples["index"]) <= 441
+    assert len(found.points["index"]) <= 441
     best = found.extremes("train_loss")
     assert best["min"] < -0.05  # the pit's floor (-0.06 on the 101 x 101 lattice) ...
     assert np.allclose(best["argmin_coords"], PIT, atol=0.021)  # ... where it is, to one lattice step
-    assert best["argmin"] is not None and found.samples["index"].tolist().count(
+    assert best["argmin"] is not None and found.points["index"].tolist().count(
         np.ravel_multi_index(best["argmin"], found.shape)) == 1  # an evaluated point, not an interpolated one
 
 
@@ -118,10 +118,10 @@ def test_points_go_below_the_cap_and_cells_there_are_close():
     u = surface.compute(Point(), AXES, x=(-1, 1, 51), y=(-1, 1, 51), data=DATA, loss=bowl_loss, metrics=("loss",),
                         progress=False)
     truth = u.values["train_loss"]
-    evaluated = s.samples["values"]["train_loss"]
+    evaluated = s.points["values"]["train_loss"]
     assert (truth < 10).mean() < 0.45 and (evaluated < 10).mean() > 0.6  # most points where the figure is
     got = s.values["train_loss"]
-    flat = s.samples["index"]
+    flat = s.points["index"]
     assert np.array_equal(got.reshape(-1)[flat], truth.reshape(-1)[flat])  # evaluated cells are exact
     below = truth < 10
     assert np.abs(np.minimum(got, 10) - truth)[below].max() < 0.25  # the drawn range is close everywhere
@@ -141,7 +141,7 @@ def test_a_line_refines_too():
                               progress=False)
     s = surface.compute(Point(), AXES[:1], x=(-1, 1, 201), data=DATA, loss=line_pit_loss, metrics=("loss",),
                         adaptive=21, progress=False)
-    assert s.ndim == 1 and len(s.samples["index"]) <= 21 and s.samples["coords"].shape[1] == 1
+    assert s.ndim == 1 and len(s.points["index"]) <= 21 and s.points["coords"].shape[1] == 1
     assert np.isfinite(s.values["train_loss"]).all()
     assert uniform.extremes("train_loss")["min"] > 0.05 and s.extremes("train_loss")["min"] < 0.0
 
@@ -151,8 +151,8 @@ def test_a_line_refines_too():
 def test_same_budget_same_points_and_grid_in_memory_and_in_a_file(tmp_path):
     a = run(bowl_loss)
     b = run(bowl_loss, path=tmp_path / "s.h5")
-    assert np.array_equal(a.samples["index"], b.samples["index"])
-    assert np.array_equal(a.samples["round"], b.samples["round"])
+    assert np.array_equal(a.points["index"], b.points["index"])
+    assert np.array_equal(a.points["round"], b.points["round"])
     assert np.array_equal(a.values["train_loss"], b.values["train_loss"])
     assert b.attrs["adaptive"] == 150 and b.attrs["adaptive_sampler"] == adaptive.SAMPLER
     again = run(bowl_loss, path=tmp_path / "s.h5")  # a finished file: nothing to do, nothing rewritten
@@ -186,8 +186,8 @@ def test_interrupted_job_resumes_to_the_uninterrupted_result_bit_for_bit(tmp_pat
     assert f"adaptive:  {int(slots.sum())}/150 evaluations so far" in describe(io.load(out))
     resumed = run(bowl_loss, path=out)
     whole = run(bowl_loss, path=tmp_path / "whole.h5")
-    assert np.array_equal(resumed.samples["index"], whole.samples["index"])
-    assert np.array_equal(resumed.samples["values"]["train_loss"], whole.samples["values"]["train_loss"])
+    assert np.array_equal(resumed.points["index"], whole.points["index"])
+    assert np.array_equal(resumed.points["values"]["train_loss"], whole.points["values"]["train_loss"])
     assert np.array_equal(resumed.values["train_loss"], whole.values["train_loss"])
 
 
@@ -203,7 +203,7 @@ def test_file_holds_points_in_order_and_a_grid_the_reference_layout_reads(tmp_pa
     s = run(bowl_loss, path=tmp_path / "s.h5")
     with h5py.File(tmp_path / "s.h5", "r") as f:
         g = f["adaptive"]
-        k = len(s.samples["index"])
+        k = len(s.points["index"])
         assert g["index"].shape == (150,) and (g["done"][:k] == 1).all()
         assert np.array_equal(g["coords"][:k], surface.cell_coords(s.x, s.y, g["index"][:k]))
         assert np.all(np.diff(g["round"][:k]) >= 0)  # slots in evaluation order, round after round
@@ -214,7 +214,7 @@ def test_file_holds_points_in_order_and_a_grid_the_reference_layout_reads(tmp_pa
     assert f"adaptive:  {k} evaluations" in info.output and "interpolated" in info.output
     io.save(s, tmp_path / "copy.h5")  # a copy keeps its points
     copy = io.load(tmp_path / "copy.h5")
-    assert np.array_equal(copy.samples["index"], s.samples["index"])
+    assert np.array_equal(copy.points["index"], s.points["index"])
 
 
 def test_show_points_draws_the_evaluated_points(tmp_path):
@@ -224,8 +224,8 @@ def test_show_points_draws_the_evaluated_points(tmp_path):
 
     s = run(bowl_loss, path=tmp_path / "s.h5")
     fig = plot.draw(s, "contour", show_points=True)
-    offsets = [c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets()) == len(s.samples["index"])]
-    assert offsets and np.allclose(np.asarray(offsets[0]), s.samples["coords"])
+    offsets = [c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets()) == len(s.points["index"])]
+    assert offsets and np.allclose(np.asarray(offsets[0]), s.points["coords"])
     plt.close(fig)
     uniform = surface.compute(Point(), AXES, x=(-1, 1, 11), y=(-1, 1, 11), data=DATA, loss=bowl_loss,
                               metrics=("loss",), progress=False, path=tmp_path / "u.h5")
@@ -284,10 +284,10 @@ def test_two_torchrun_ranks_give_the_one_process_adaptive_grid_bit_for_bit(ckpt,
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert proc.stdout.count("Wrote ") == 1  # rank 0 alone writes and prints
     a, b = io.load(one), io.load(two)
-    assert np.array_equal(a.samples["index"], b.samples["index"])
+    assert np.array_equal(a.points["index"], b.points["index"])
     for name in a.values:
         assert np.array_equal(a.values[name], b.values[name], equal_nan=True)
-        assert np.array_equal(a.samples["values"][name], b.samples["values"][name], equal_nan=True)
+        assert np.array_equal(a.points["values"][name], b.points["values"][name], equal_nan=True)
 
 
 @pytest.mark.slow  # about 15 s on a loaded 2-core machine
@@ -314,7 +314,7 @@ def test_sigkilled_cli_job_resumes_to_the_uninterrupted_file(ckpt, tmp_path):
     assert subprocess.run(cmd + ["--out", str(out)], cwd=ROOT, env=_env(), capture_output=True).returncode == 0
     assert subprocess.run(cmd + ["--out", str(whole)], cwd=ROOT, env=_env(), capture_output=True).returncode == 0
     a, b = io.load(out), io.load(whole)
-    assert np.array_equal(a.samples["index"], b.samples["index"])
+    assert np.array_equal(a.points["index"], b.points["index"])
     for name in a.values:
         assert np.array_equal(a.values[name], b.values[name], equal_nan=True)
 
@@ -324,7 +324,7 @@ def test_metrics_state_the_resolution_the_points_give():
 
     s = run(bowl_loss, n=51, budget=400)
     m = geometry.grid_metrics(s)
-    assert m["evaluated"] == len(s.samples["index"])
+    assert m["evaluated"] == len(s.points["index"])
     step = 2 / 50
     res = m["basin_width_resolution_x"]
     assert res.shape == (3,) and (res >= step - 1e-12).all()  # never finer than one cell ...

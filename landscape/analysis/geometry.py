@@ -204,7 +204,7 @@ def roughness(surf: Surface, value: str = "train_loss") -> Dict[str, Any]:
     footprint[(1,) * v.ndim] = False
     lowest_neighbour = ndimage.minimum_filter(filled, footprint=footprint, mode="constant", cval=np.inf)
     minima = finite & (filled < lowest_neighbour) & np.isfinite(lowest_neighbour)
-    if surf.samples is not None:  # an adaptive grid: only evaluated cells can show a minimum
+    if surf.points is not None:  # an adaptive grid: only evaluated cells can show a minimum
         minima &= evaluated_mask(surf)
     grids = np.meshgrid(*_axes(surf), indexing="ij")
     u = np.stack([g[finite] for g in grids], 1)[:, ::-1]
@@ -252,7 +252,7 @@ def grid_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence[
     })
     for i, name in enumerate(names):
         out[f"basin_width_{name}"] = np.array([b["width"][i] for b in found])
-    if surf.samples is not None:
+    if surf.points is not None:
         out.update(sampled_resolution(surf, value, found))
     out.update(roughness(surf, value))
     return out
@@ -261,10 +261,10 @@ def grid_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence[
 def evaluated_mask(surf: Surface) -> np.ndarray:
     """Cells of an adaptive surface that were evaluated (the others are interpolated); all cells of
     a uniform one."""
-    if surf.samples is None:
+    if surf.points is None:
         return np.ones(surf.shape, bool)
     mask = np.zeros(surf.shape, bool)
-    mask.reshape(-1)[np.asarray(surf.samples["index"], np.int64)] = True
+    mask.reshape(-1)[np.asarray(surf.points["index"], np.int64)] = True
     return mask
 
 

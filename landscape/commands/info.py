@@ -32,7 +32,7 @@ def _axis(name: str, v: np.ndarray) -> str:
 
 def _adaptive(surf, done) -> str:
     """What an adaptive grid spent, and that its other cells are interpolated."""
-    s = surf.samples
+    s = surf.points
     k, budget = len(s["index"]), int(s.get("budget", len(s["index"])))
     rounds = int(np.max(s["round"])) + 1 if k else 0
     if not done.all():
@@ -64,7 +64,7 @@ def describe(surf) -> str:
         lines.append("  " + _axis("y", surf.y))
     done = surf.done()
     lines.append(f"done:      {int(done.sum())}/{done.size} cells ({100.0 * done.sum() / done.size:.1f}%)")
-    if surf.samples is not None:
+    if surf.points is not None:
         lines.append(_adaptive(surf, done))
     if surf.directions:
         n = sum(t.numel() for t in surf.directions[0].values())

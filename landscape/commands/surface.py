@@ -290,7 +290,7 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         return
     done = int(result.done().sum())
     click.echo(f"Wrote {out}: {'x'.join(str(n) for n in reversed(result.shape))} grid, {done}/{result.done().size} cells done"
-               + (f", interpolated from {len(result.samples['index'])} evaluated points (adaptive)." if result.samples else "."))
+               + (f", interpolated from {len(result.points['index'])} evaluated points (adaptive)." if result.points else "."))
     for value in result.values:
         ext = result.extremes(value)
         if ext["argmin"] is not None:

@@ -32,7 +32,7 @@ exact value), and fills the other cells by interpolation:
 Every choice is a pure function of the points evaluated in earlier rounds, the budget and the grid:
 the same job gives the same points and the same grid bit for bit, whatever the number of processes
 or how often it was killed and resumed. A round is recorded in the file before it is evaluated
-(``landscape.storage.samples``); a resumed job replays the rounds from the file, checks they are
+(``landscape.storage.points``); a resumed job replays the rounds from the file, checks they are
 the rounds it would choose, and evaluates only the points not done.
 
 Why not python-adaptive's ``Learner2D`` (tried: adaptive 1.5.2): it refines a triangulation at
@@ -392,7 +392,7 @@ def settings(budget: int, shape: Sequence[int], names: Sequence[str]) -> Dict[st
 
 def allocator(budget: int, ndim: int, names: Sequence[str]) -> Callable:
     """``io.create(build_extra=...)``: allocates the file's ``adaptive/`` group of ``budget`` slots."""
-    from landscape.storage import samples
+    from landscape.storage import points as samples
 
     return lambda f: samples.allocate(f, budget, ndim, names, {"sampler": SAMPLER})
 
@@ -408,14 +408,14 @@ class FileStore(MemoryStore):
         self.path, self.coords_of, self.write = path, coords_of, write
 
     def plan(self, first, flat, round_):
-        from landscape.storage import samples
+        from landscape.storage import points as samples
 
         super().plan(first, flat, round_)
         if self.write:
             samples.write_plan(self.path, first, flat, self.coords_of(flat), round_)
 
     def put(self, slots, values):
-        from landscape.storage import samples
+        from landscape.storage import points as samples
 
         super().put(slots, values)
         if self.write:
@@ -434,7 +434,7 @@ def sample(evaluate: Callable[[np.ndarray, Callable, Any], None], x: np.ndarray,
     Returns ``{"index", "round", "values", "grid"}`` (``grid``: name -> array of the grid's shape).
     """
     from landscape.base import progress as progress_mod
-    from landscape.storage import io, samples as samples_mod
+    from landscape.storage import io, points as samples_mod
 
     from . import distributed
 

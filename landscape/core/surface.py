@@ -214,7 +214,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             threads on CPUs from the model's size and the free cores (:mod:`landscape.threads`).
         adaptive: a budget of N evaluations instead of every cell: a coarse uniform start, then
             refinement where the default figure needs it; the other cells are interpolated, and the
-            points are kept in ``Surface.samples`` / the file's ``adaptive/`` group
+            points are kept in ``Surface.points`` / the file's ``adaptive/`` group
             (:mod:`landscape.core.adaptive`). Between ``2 * 3**ndim`` and the number of cells.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every rank calls ``compute`` with the
@@ -345,11 +345,11 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     settings = {**io.stamp(), **settings}
     return io.Surface(x=xs, y=ys, values=arrays, attrs=settings, directions=[{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
                       trajectory=trajectory, computed=done,
-                      samples=_memory_samples(samples, xs, ys, adaptive) if adaptive is not None else None)
+                      points=_memory_samples(samples, xs, ys, adaptive) if adaptive is not None else None)
 
 
 def _memory_samples(points: Mapping[str, Any], xs: np.ndarray, ys: Optional[np.ndarray], budget: int) -> Dict[str, Any]:
-    """``Surface.samples`` of an adaptive job kept in memory (what ``io.load`` reads from a file)."""
+    """``Surface.points`` of an adaptive job kept in memory (what ``io.load`` reads from a file)."""
     return {"index": points["index"], "coords": cell_coords(xs, ys, points["index"]), "round": points["round"],
             "values": points["values"], "budget": budget, "attrs": {"sampler": adaptive_mod.SAMPLER}}
 

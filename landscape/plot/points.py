@@ -15,7 +15,7 @@ POINT_STYLE = dict(s=2.5, c="black", alpha=0.55, linewidths=0, zorder=4)
 
 
 def has_points(surface) -> bool:
-    return getattr(surface, "samples", None) is not None and len(surface.samples.get("index", [])) > 0
+    return getattr(surface, "points", None) is not None and len(surface.points.get("index", [])) > 0
 
 
 def points(surface, ax: Optional[Axes] = None, *, line: bool = False, **style) -> Axes:
@@ -31,7 +31,7 @@ def points(surface, ax: Optional[Axes] = None, *, line: bool = False, **style) -
                          "points to show (show_points applies to adaptive surfaces).")
     if getattr(ax, "name", "") == "3d":
         raise ValueError("show_points draws on contour, contourf, heatmap and line figures, not on a 3D surface.")
-    coords = np.asarray(surface.samples["coords"], dtype=np.float64)
+    coords = np.asarray(surface.points["coords"], dtype=np.float64)
     kw = {**POINT_STYLE, **style}
     n = len(coords)
     if surface.ndim == 1 or line:

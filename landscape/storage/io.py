@@ -31,7 +31,7 @@ import torch
 from landscape.base import atomic, flock
 from landscape.base.errors import FileFormatError
 
-from . import h5attrs, samples as samples_mod
+from . import h5attrs, points as samples_mod
 
 VALUE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
 
@@ -67,7 +67,7 @@ class Surface:
     metrics:    optional grid metrics (sharpness) read back from the file's metrics/ group
     computed:   optional boolean mask (shape ``self.shape``) of cells known to be done; a done cell
                 may hold NaN (a diverged loss). None: infer from the values (reference files).
-    samples:    adaptive grids only: the points evaluated, in order (``storage.samples.done_points``);
+    samples:    adaptive grids only: the points evaluated, in order (``storage.points.done_points``);
                 ``values`` then holds the grid interpolated from them. None for a uniform grid.
     """
 
@@ -80,7 +80,7 @@ class Surface:
     metrics: Dict[str, Any] = field(default_factory=dict)
     path: Optional[str] = None
     computed: Optional[np.ndarray] = None
-    samples: Optional[Dict[str, Any]] = None
+    points: Optional[Dict[str, Any]] = None
 
     @property
     def ndim(self) -> int:
@@ -261,7 +261,7 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
         if metrics:
             h5attrs.write_tree(f.create_group("metrics"), metrics)
         if build_extra is not None:
-            build_extra(f)  # more groups allocated at creation (adaptive/: storage.samples)
+            build_extra(f)  # more groups allocated at creation (adaptive/: storage.points)
 
     _atomic_build(path, build)
 
@@ -270,7 +270,7 @@ def save(surface: Surface, path: os.PathLike) -> None:
     """Write a :class:`Surface` to ``path`` (atomically; keeps its attrs, stamps the format)."""
     create(path, surface.x, surface.y, list(surface.values), surface.attrs, surface.directions,
            surface.trajectory, values=surface.values, done=surface.done(), metrics=surface.metrics or None,
-           build_extra=(lambda f: samples_mod.write_points(f, surface.samples)) if surface.samples else None)
+           build_extra=(lambda f: samples_mod.write_points(f, surface.points)) if surface.points else None)
 
 
 # --- resuming ---------------------------------------------------------------------------------------
@@ -536,7 +536,7 @@ def load(path: os.PathLike) -> Surface:
                 metrics[name] = h5attrs.read_tree(f[name])
         samples = samples_mod.done_points(samples_mod.read_group(f[samples_mod.GROUP])) if samples_mod.GROUP in f else None
     return Surface(x=x, y=y, values=values, attrs=attrs, directions=directions, trajectory=trajectory,
-                   metrics=metrics, path=str(path), computed=done, samples=samples)
+                   metrics=metrics, path=str(path), computed=done, points=samples)
 
 
 def _value_order(name: str) -> tuple:

@@ -48,7 +48,7 @@ def allocate(parent, budget: int, ndim: int, value_names: Sequence[str], attrs: 
 
 
 def write_points(parent, points: Mapping[str, Any]) -> None:
-    """A complete ``adaptive/`` group from ``Surface.samples`` (``done_points``' dict): every slot
+    """A complete ``adaptive/`` group from ``Surface.points`` (``done_points``' dict): every slot
     done (``landscape.storage.io.save``)."""
     index = np.asarray(points["index"], np.int64)
     coords = np.asarray(points["coords"], np.float64)
@@ -74,7 +74,7 @@ def read_group(g) -> Dict[str, Any]:
 
 
 def done_points(slots: Mapping[str, Any]) -> Dict[str, Any]:
-    """The evaluated points of ``read_group``'s slots, in evaluation order: what ``Surface.samples``
+    """The evaluated points of ``read_group``'s slots, in evaluation order: what ``Surface.points``
     holds (``index`` (k,), ``coords`` (k, ndim), ``round`` (k,), ``values`` name -> (k,), ``budget``)."""
     done = np.asarray(slots["done"], bool)
     return {"index": slots["index"][done], "coords": slots["coords"][done], "round": slots["round"][done],
