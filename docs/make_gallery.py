@@ -437,9 +437,22 @@ def write_page(made: List[tuple], out: str, page: str, source: str, command: str
     ]
     for name, caption in made:
         lines += [f"## {name[:-4].replace('_', ' ')}", "", caption, "", f"![{name}]({rel}/{name})", ""]
+    adaptive = sorted(n for n in os.listdir(out) if n.startswith("adaptive-") and n.endswith(".png"))
+    if adaptive:  # made by benchmarks/adaptive.py (real nets, a 101x101 reference: too slow for here)
+        lines += ["## adaptive", "", ADAPTIVE_CAPTION, ""] + [f"![{n}]({rel}/{n})\n" for n in adaptive]
     with open(page, "w") as fh:
         fh.write("\n".join(lines))
     print(f"wrote {page}")
+
+
+ADAPTIVE_CAPTION = (
+    "`landscape compare uniform.h5 adaptive.h5 --show-points` (made by `python benchmarks/adaptive.py\n"
+    "runs/resnet56/final.pt runs/resnet56_noskip/final.pt --n-samples 256 --figures docs/gallery`):\n"
+    "MNIST-1D ResNet-56 with skips (top) and without (bottom), trained 8 epochs; left the uniform 51×51\n"
+    "grid (2,601 evaluations), right `landscape surface --adaptive 780` on the same plane and data, its\n"
+    "evaluated points dotted: the coarse start everywhere, the refinement inside the cap (10) and along\n"
+    "it. With skips the sampler stopped at 689 evaluations (every cell below the cap evaluated); the\n"
+    "contours of both nets lie within 0.3 of a 51×51 cell of the uniform grid's (README, \"Adaptive grids\").")
 
 
 def main(argv: Optional[List[str]] = None) -> None:

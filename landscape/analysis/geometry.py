@@ -240,6 +240,9 @@ def roughness(surf: Surface, value: str = "train_loss") -> Dict[str, Any]:
     minima = _significant_minima(v, se)
     minima[_argmin(v)] = True  # the grid's lowest cell: a minimum even where its basin is flat within noise
     strict = _significant_minima(v, np.zeros(v.shape), 0.0)
+    if surf.points is not None:  # an adaptive grid: only evaluated cells can show a minimum
+        minima &= evaluated_mask(surf)
+        strict &= evaluated_mask(surf)
     grids = np.meshgrid(*_axes(surf), indexing="ij")
     u = np.stack([g[finite] for g in grids], 1)[:, ::-1]
     z = v[finite]
@@ -343,10 +346,68 @@ def grid_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence[
         out[f"basin_cells_{name}"] = np.array([b["cells"][i] for b in found])
         a = np.asarray(surf.x if name == "x" else surf.y, np.float64)
         out[f"cell_{name}"] = float(np.median(np.diff(a))) if len(a) > 1 else float("nan")
+    if surf.points is not None:
+        out.update(sampled_resolution(surf, value, found))
     out.update(roughness(surf, value))
     out["barrier"] = escape_barrier(surf, value)
     se = surf.se.get(value)
     out["min_se"] = float(np.asarray(se)[_argmin(_values(surf, value))]) if se is not None else float("nan")
+    return out
+
+
+def evaluated_mask(surf: Surface) -> np.ndarray:
+    """Cells of an adaptive surface that were evaluated (the others are interpolated); all cells of
+    a uniform one."""
+    if surf.points is None:
+        return np.ones(surf.shape, bool)
+    mask = np.zeros(surf.shape, bool)
+    mask.reshape(-1)[np.asarray(surf.points["index"], np.int64)] = True
+    return mask
+
+
+def sampled_resolution(surf: Surface, value: str, found: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """How finely an adaptive surface was sampled where its basin widths end.
+
+    A basin width reads the grid, but between evaluated points the grid is interpolated: an end of a
+    width (the last basin cell on the line through the minimum, and the first cell beyond it) is
+    known to within about the distance to the evaluated points around it. ``basin_width_resolution_
+    <x|y>`` (per threshold) is, for the worse of the two ends, one cell width plus the distances from
+    those two cells to their nearest evaluated cells, in direction units (one cell width where every
+    cell there was evaluated); ``evaluated`` counts the evaluated cells.
+    """
+    from scipy.spatial import cKDTree
+
+    v = _values(surf, value)
+    center = _argmin(v)
+    mask = evaluated_mask(surf)
+    axes = _axes(surf)
+    grids = np.meshgrid(*axes, indexing="ij")
+    tree = cKDTree(np.stack([g[mask] for g in grids], 1))
+    out: Dict[str, Any] = {"evaluated": int(mask.sum())}
+    for i, name in enumerate(["x", "y"][:surf.ndim]):
+        axis = v.ndim - 1 - i  # x is the last array axis
+        a = axes[axis]
+        step = float(np.min(np.diff(a))) if len(a) > 1 else 0.0
+        res = []
+        for b in found:
+            line = list(center)
+            line[axis] = slice(None)
+            run = (np.isfinite(v) & (v <= b["level"]))[tuple(line)]
+            lo = hi = center[axis]
+            while lo > 0 and run[lo - 1]:
+                lo -= 1
+            while hi < len(run) - 1 and run[hi + 1]:
+                hi += 1
+            worst = 0.0
+            for end, beyond in ((lo, max(lo - 1, 0)), (hi, min(hi + 1, len(a) - 1))):
+                cells = []
+                for k in (end, beyond):
+                    at = list(center)
+                    at[axis] = k
+                    cells.append([g[tuple(at)] for g in grids])
+                worst = max(worst, float(tree.query(np.array(cells))[0].sum()))
+            res.append(step + worst)
+        out[f"basin_width_resolution_{name}"] = np.array(res)
     return out
 
 

@@ -45,6 +45,18 @@ def _tree(d: dict, indent: str) -> list:
     return lines
 
 
+def _adaptive(surf, done) -> str:
+    """What an adaptive grid spent, and that its other cells are interpolated."""
+    s = surf.points
+    k, budget = len(s["index"]), int(s.get("budget", len(s["index"])))
+    rounds = int(np.max(s["round"])) + 1 if k else 0
+    if not done.all():
+        return (f"adaptive:  {k}/{budget} evaluations so far ({rounds} rounds); the grid is interpolated from them "
+                "when the job ends (rerun the same command to resume)")
+    return (f"adaptive:  {k} evaluations ({100.0 * k / done.size:.1f}% of the {done.size} cells, budget {budget}, "
+            f"{rounds} rounds); the other {done.size - k} cells are interpolated from them")
+
+
 def describe(surf) -> str:
     """The text `landscape info` prints for a loaded :class:`landscape.io.Surface`."""
     a = surf.attrs
@@ -67,6 +79,8 @@ def describe(surf) -> str:
         lines.append("  " + _axis("y", surf.y))
     done = surf.done()
     lines.append(f"done:      {int(done.sum())}/{done.size} cells ({100.0 * done.sum() / done.size:.1f}%)")
+    if surf.points is not None:
+        lines.append(_adaptive(surf, done))
     if surf.directions:
         n = sum(t.numel() for t in surf.directions[0].values())
         lines.append(f"directions: {len(surf.directions)} stored, {len(surf.directions[0])} tensors, {n} numbers each")

@@ -110,6 +110,9 @@ def common_options(f):
                           "lowest minimum up to 10, clipped above; the colour bar names the scale).")(f)
     f = click.option("--value", default="train_loss", show_default=True,
                      help="Which value to draw: train_loss, train_acc, test_loss, test_acc, ...")(f)
+    f = click.option("--show-points", is_flag=True,
+                     help="Dots where an adaptive surface (surface --adaptive N) was evaluated; its other cells are "
+                          "interpolated. Example: --kind contour --show-points.")(f)
     f = click.option("--out", "-o", required=True, metavar="FIG",
                      help="Output figure; the extension picks the format: .png, .pdf or .svg.")(f)
     return f
@@ -126,7 +129,7 @@ def common_options(f):
 @click.option("--se", is_flag=True,
               help="Line plots: draw each curve's 95% data-noise band, ± 1.96 standard errors per cell (stored by "
                    "`landscape surface`). Example: landscape plot line.h5 --kind line --se --out line.png")
-def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, trajectory, se):
+def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, show_points, trajectory, se):
     """Draw a surface file: line, contour, filled contour, heatmap or 3D surface.
 
     \b
@@ -136,6 +139,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
       landscape plot surf.h5 --kind surface --log --vmax 10 --out surface.png
       landscape plot planes5.h5 --kind planes --out planes.png    # a --planes 5 file: 5 panels, shared levels
       landscape plot line.h5 --kind line --se --out line.png      # with the data-noise band
+      landscape plot adaptive.h5 --kind contour --show-points --out where.png
     """
     import matplotlib
 
@@ -168,6 +172,11 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
         kinds = [kind]
     # check the value name up front, so `--kind all` fails before writing anything
     check_choice("--value", value, list(surf.values))
+    if show_points:
+        if not lplot.points_available(surf):
+            raise ValueError(f"--show-points: {surface!r} is a uniform grid (every cell was evaluated); it applies to "
+                             "surfaces made with `landscape surface --adaptive N`.")
+        kinds = [k for k in kinds if lplot.normalize_kind(k) != "surface"] if kind == "all" else kinds
     if se and kind not in ("line", "all"):
         raise click.BadParameter(f"--se draws the data-noise band of line plots; --kind {kind} has none. Use --kind line "
                                  "(on a 2D file: the slice through y = 0).", param_hint="--se")
@@ -191,7 +200,7 @@ def plot(surface, kind, out, value, log, vmin, vmax, levels, dpi, style_name, wi
             elif se:
                 kw["se"] = True
             value_arg = None if (k == "line" and value == "train_loss") else value
-            fig = lplot.draw(surf, k, value_arg, **kw)
+            fig = lplot.draw(surf, k, value_arg, show_points=show_points, **kw)
             try:
                 written.append(lplot.save(fig, _suffixed(out, k) if kind == "all" else out, dpi=dpi))
             finally:
@@ -228,7 +237,7 @@ class GridShape(click.ParamType):
                    "column labels name the model option that varies along them (e.g. skip / no skip, depth).")
 @click.option("--row-label", "row_labels", multiple=True, help="With --grid: a row's label, once per row.")
 @click.option("--col-label", "col_labels", multiple=True, help="With --grid: a column's label, once per column.")
-def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, titles, grid,
+def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name, width, show_points, titles, grid,
             row_labels, col_labels):
     """Draw surfaces side by side, or in a grid, on shared scales (e.g. with and without skip connections).
 
@@ -257,6 +266,8 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
         check_choice("--kind", lplot.ALIASES.get(kind, kind), lplot.KINDS)
     _check_out(out, surfaces, html=True)
     if out.lower().endswith(".html"):
+        if show_points:
+            raise ValueError(f"--show-points applies to PNG/PDF/SVG figures, not to an .html page ({out!r}).")
         return _compare_page(surfaces, out, value, log, vmin, vmax, levels, dpi, style_name, titles)
     if style_name is not None:
         check_choice("--style", style_name, lplot.STYLES)
@@ -276,7 +287,7 @@ def compare(surfaces, kind, out, value, log, vmin, vmax, levels, dpi, style_name
     with _style_context(style_name, width):
         fig = lplot.compare(surfs, kind=kind, value=value, titles=list(titles) or None, grid=grid,
                             row_labels=list(row_labels) or None, col_labels=list(col_labels) or None,
-                            **_plot_kwargs(log, vmin, vmax, levels))
+                            show_points=show_points, **_plot_kwargs(log, vmin, vmax, levels))
         try:
             path = lplot.save(fig, out, dpi=dpi)
         finally:

@@ -342,9 +342,10 @@ def _print_grid(value: str, m: Dict[str, Any], ndim: int) -> None:
                + (f"; fit Hessian eigenvalues {', '.join(f'{e:.4g}' for e in m['fit_eigenvalues'])}" if ndim == 2 else "")
                + f"; R^2 {m['fit_r2']:.3f}")
     for i, delta in enumerate(m["basin_thresholds"]):
-        widths = ", ".join(f"{n} < {m[f'cell_{n}']:.3g}: one cell" if m[f"basin_cells_{n}"][i] <= 1 else
-                           f"{n} {m[f'basin_width_{n}'][i]:.3g} ({m[f'basin_cells_{n}'][i]} cells of {m[f'cell_{n}']:.3g})"
-                           for n in names)
+        widths = ", ".join((f"{n} < {m[f'cell_{n}']:.3g}: one cell" if m[f"basin_cells_{n}"][i] <= 1 else
+                            f"{n} {m[f'basin_width_{n}'][i]:.3g} ({m[f'basin_cells_{n}'][i]} cells of {m[f'cell_{n}']:.3g})")
+                           + (f" (ends sampled to {m[f'basin_width_resolution_{n}'][i]:.2g})"
+                              if f"basin_width_resolution_{n}" in m else "") for n in names)
         area = f", area {m['basin_area'][i]:.3g}" if ndim == 2 else ""
         clipped = " (reaches the grid edge: lower bound)" if m["basin_clipped"][i] else ""
         click.echo(f"    basin at min+{delta:g}: width {widths}{area}{clipped}")
@@ -357,7 +358,8 @@ def _print_grid(value: str, m: Dict[str, Any], ndim: int) -> None:
                + (f" ({below:.3g} over the {m['cells_below_cap']} cells at or below the figures' cap of "
                   f"{m['roughness_cap']:g})" if below is not None and math.isfinite(m.get("roughness_cap", math.inf))
                   else "")
-               + (f"; barrier to the grid's edge {m['barrier']:.3g}" if "barrier" in m else ""))
+               + (f"; barrier to the grid's edge {m['barrier']:.3g}" if "barrier" in m else "")
+               + (f" (adaptive grid: {m['evaluated']} cells evaluated, minima counted at those)" if "evaluated" in m else ""))
 
 
 def _curvature_map(surf, opts: Dict[str, Any]):

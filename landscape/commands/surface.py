@@ -222,6 +222,11 @@ def _display_name(spec, model) -> str:
 @click.option("--allow-other-model", is_flag=True,
               help="Accept a --target checkpoint of another architecture with the same tensor shapes (e.g. mlp20 "
                    "toward mlp20_noskip); x = 1 is then its weights in this checkpoint's architecture.")
+@click.option("--adaptive", type=int, default=None, metavar="N",
+              help="Spend N evaluations instead of one per cell: a coarse uniform start, then refinement where "
+                   "the figure needs it (contour levels, the basin floor, the minimum; never above the cap but to "
+                   "locate it); the other cells are interpolated and the points kept in the file. Example: "
+                   "--x -1:1:51 --y -1:1:51 --adaptive 780 (30% of the 2,601 cells).")
 @click.option("--overwrite", is_flag=True, help="Replace --out even if it holds another surface.")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
 @progress_option()
@@ -242,7 +247,7 @@ def _display_name(spec, model) -> str:
                    "Example: landscape surface --hf ./gpt2 --text book.txt --low-memory --out lm.h5")
 def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffers, seed, planes, tol, dataset, root, n_samples,
             data_seed, split, bn, batch_size, precision, fold_bn, channels_last, points_per_pass, compile_, device,
-            threads, target, trajectory, allow_other_model, overwrite, out, progress, round_seconds, hf=None, text=None,
+            threads, target, trajectory, allow_other_model, adaptive, overwrite, out, progress, round_seconds, hf=None, text=None,
             seq_len=None, n_seqs=None, dtype=None, low_memory=None):
     """Sample loss and accuracy on a 1D line or 2D plane around CHECKPOINT into an HDF5 file.
 
@@ -256,6 +261,7 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
       landscape surface runs/mlp20/final.pt --x -1:1:21 --y -1:1:21 --planes 5 --out mlp20_5planes.h5
       landscape surface runs/mlp20/final.pt --x -1:1:51 --y -1:1:51 --tol 0.01 --out mlp20_tol.h5
       landscape surface --hf ./my-gpt2 --text book.txt --seq-len 128 --x -1:1:11 --y -1:1:11 --out lm.h5
+      landscape surface runs/mlp20/final.pt --x -1:1:51 --y -1:1:51 --adaptive 780 --out adaptive.h5
     """
     from ._hf import check_choice_of_model, surface_hf
 
@@ -278,6 +284,10 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
     splits = _splits(split)
     if tol is not None and not np.isfinite(tol):
         raise click.BadParameter(f"{tol!r} is not a standard error: give a positive number such as 0.01.", param_hint="--tol")
+    if adaptive is not None:  # before any loading: a bad budget is a usage error at once
+        from landscape.core.adaptive import check
+
+        check(adaptive, (x_range.num,) if y_range is None else (y_range.num, x_range.num), "--adaptive")
     dev = setup_compute(device, threads)
     ctx = distributed.init(dev)  # a no-op outside torchrun
     dev = distributed.device_for(dev, ctx)  # one GPU per local rank
@@ -329,11 +339,12 @@ def surface(checkpoint_path, x_range, y_range, kind, norm, ignore, include_buffe
         round_seconds=round_seconds, bn_data=bn_data if "train" not in loaded else None, planes=planes, tol=tol,
         population=population or None,
         engine=EngineOptions(fold_bn=fold_bn, channels_last=channels_last, points_per_pass=points_per_pass,
-                             compile=compile_))
+                             compile=compile_), adaptive=adaptive)
     if not ctx.is_main:
         return
     done = int(result.done().sum())
-    click.echo(f"Wrote {out}: {'x'.join(str(n) for n in reversed(result.shape))} grid, {done}/{result.done().size} cells done.")
+    click.echo(f"Wrote {out}: {'x'.join(str(n) for n in reversed(result.shape))} grid, {done}/{result.done().size} cells done"
+               + (f", interpolated from {len(result.points['index'])} evaluated points (adaptive)." if result.points else "."))
     for value in result.values:
         ext = result.extremes(value)
         if ext["argmin"] is not None:

@@ -30,7 +30,7 @@ from landscape.base.errors import FileFormatError, check_choice
 from landscape.base.joblock import output_lock
 from landscape.storage import h5attrs, io
 
-from . import directions as directions_mod, distributed, ensemble
+from . import adaptive as adaptive_mod, directions as directions_mod, distributed, ensemble
 from .cells import Tolerance, blocked
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, auto_batch_size, bf16_cpu_warning
 from .evaluate import DEFAULT_BATCH_SIZE, batch_size_of, batches as make_batches, check_model_accepts, head, objective as make_objective
@@ -175,7 +175,7 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             params: ParamFilter = None, attrs: Optional[Mapping[str, Any]] = None,
             round_seconds: float = 2.0, bn_data: Any = None, engine: Optional[EngineOptions] = None,
             planes: int = 1, tol: Union[None, float, Tolerance] = None,
-            population: Optional[Mapping[str, int]] = None) -> io.Surface:
+            population: Optional[Mapping[str, int]] = None, adaptive: Optional[int] = None) -> io.Surface:
     """Loss (and accuracy) of ``model`` on a grid around its weights, along ``directions``.
 
     Args:
@@ -226,6 +226,10 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         population: split -> size of the data set the given samples were drawn from without
             replacement: the standard errors get the finite-population correction (with ``tol``, the
             samples given are the population unless told otherwise). Default: no correction.
+        adaptive: a budget of N evaluations instead of every cell: a coarse uniform start, then
+            refinement where the default figure needs it; the other cells are interpolated, and the
+            points are kept in ``Surface.points`` / the file's ``adaptive/`` group
+            (:mod:`landscape.core.adaptive`). Between ``2 * 3**ndim`` and the number of cells.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every rank calls ``compute`` with the
     same arguments: the cells are sharded across ranks, rank 0 alone writes ``path`` and shows
@@ -274,6 +278,11 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
     planes = ensemble.check_planes(planes, dirs)
     if tol is not None and not isinstance(tol, Tolerance):
         tol = Tolerance(tol)
+    if adaptive is not None:
+        adaptive = adaptive_mod.check(adaptive, (len(xs),) if ys is None else (len(ys), len(xs)))
+        if planes != 1 or tol is not None or lowmem:
+            raise ValueError("adaptive=N samples one plane of stored directions on every sample: pass planes=1 and "
+                             "tol=None (a direction ensemble or a tolerance needs the whole grid).")
 
     home = first_device(model)
     dev = torch.device(device) if device is not None else home
@@ -332,13 +341,16 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
                                  evaluator, attrs)
             settings.update(_ensemble_settings(planes, tol, population))
+            shape = (len(xs),) if ys is None else (len(ys), len(xs))
+            if adaptive is not None:
+                settings.update(adaptive_mod.settings(adaptive, shape, names))
             if ctx.active and not distributed.same_everywhere("settings", _digest(settings)):
                 raise ValueError("The ranks of this job were given different settings or data (see the log); "
                                  "every rank must run the same command.")
-            shape = (len(xs),) if ys is None else (len(ys), len(xs))
             seeds = ensemble.seeds(settings.get("seed", 0), planes) if planes > 1 else None
             layout = dict(se_names=getattr(evaluator, "se_names", ()), sample_splits=getattr(evaluator, "sample_splits", ()),
-                          plane_seeds=seeds)
+                          plane_seeds=seeds, build_extra=adaptive_mod.allocator(adaptive, ndim, names)
+                          if adaptive is not None else None)
             if path is not None:
                 distributed.on_main(lambda: job.enter_context(output_lock(path)), ctx)
                 done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, None if lowmem else dirs,
@@ -363,8 +375,21 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             log.info("surface: %d of %d cells to compute (%s)%s%s", todo, total, ", ".join(names),
                      f", {planes} planes" if planes > 1 else "", f" on {ctx.world_size} ranks" if ctx.active else "")
             coords_of = lambda idx: cell_coords(xs, ys, idx)  # noqa: E731
-            with progress_bar(total, total - todo, progress and ctx.is_main) as bar:
-                for k in range(planes):
+            if adaptive is not None:  # the budget's points, then the grid interpolated from them
+                def evaluate(todo_cells, put, bar):  # the sampler keeps the values it refines on
+                    keep = lambda idx, vals: put(idx, {n: vals[n] for n in names})  # noqa: E731
+                    if ctx.active:
+                        distributed.run_sharded(evaluator, todo_cells, coords_of, keep, bar, round_seconds, ctx=ctx)
+                    else:
+                        run_rounds(evaluator, todo_cells, coords_of, keep, bar, round_seconds)
+
+                points = adaptive_mod.sample(evaluate, xs, ys, names, adaptive, path, ctx, progress and ctx.is_main,
+                                             coords_of)
+                if arrays is not None:
+                    arrays.update({n: g[None] for n, g in points["grid"].items()})
+                    done[...] = True
+            with progress_bar(total, total - todo, progress and ctx.is_main and adaptive is None) as bar:
+                for k in range(planes if adaptive is None else 0):
                     pending = np.flatnonzero(~done[k].reshape(-1))
                     if not len(pending):
                         continue
@@ -382,8 +407,11 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             model.to(home)
     if path is not None:
         return distributed.on_main(lambda: io.load(path), ctx)
-    return _in_memory(xs, ys, names, arrays, done, {**io.stamp(), **settings}, None if lowmem else dirs, trajectory,
+    surf = _in_memory(xs, ys, names, arrays, done, {**io.stamp(), **settings}, None if lowmem else dirs, trajectory,
                       seeds)
+    if adaptive is not None:
+        surf.points = _memory_points(points, xs, ys, adaptive)
+    return surf
 
 
 def _ensemble_settings(planes: int, tol, population) -> Dict[str, Any]:
@@ -415,6 +443,12 @@ def _in_memory(xs, ys, names, arrays, done, settings, dirs, trajectory, seeds) -
                       directions=None if dirs is None else [{k: v.detach().cpu() for k, v in d.items()} for d in dirs],
                       trajectory=trajectory,
                       computed=done[0], se=pick("se/", 0), samples=pick("samples/", 0), planes=planes)
+
+
+def _memory_points(points: Mapping[str, Any], xs: np.ndarray, ys: Optional[np.ndarray], budget: int) -> Dict[str, Any]:
+    """``Surface.points`` of an adaptive job kept in memory (what ``io.load`` reads from a file)."""
+    return {"index": points["index"], "coords": cell_coords(xs, ys, points["index"]), "round": points["round"],
+            "values": points["values"], "budget": budget, "attrs": {"sampler": adaptive_mod.SAMPLER}}
 
 
 def _resumed_batch_size(path: Optional[str], resume: bool, overwrite: bool) -> Optional[int]:

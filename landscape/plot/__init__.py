@@ -40,13 +40,14 @@ from .lines import line
 from .planar import contour, contourf, heatmap
 from .planes import planes
 from .sharpening import sharpening, sharpness_curve
+from .points import has_points as points_available, points
 from .style import STYLES, active_style, save, style
 from .surface3d import surface3d
 
 __all__ = [
     "ALIASES", "KINDS", "STYLES", "Scale", "active_style", "compare", "contour", "contourf", "default_kind", "draw",
-    "gradient_flow", "heatmap", "kinds_for", "line", "loss_cap", "planes", "save", "shared_scale", "sharpening",
-    "sharpness_curve", "style", "surface3d",
+    "gradient_flow", "heatmap", "kinds_for", "line", "loss_cap", "planes", "points", "points_available", "save",
+    "shared_scale", "sharpening", "sharpness_curve", "style", "surface3d",
 ]
 
 # inches, when no style sets the size: room for a colour bar next to a roughly square plot
@@ -59,12 +60,14 @@ def kinds_for(surface) -> tuple:
     return KINDS if surface.ndim == 2 else ("line",)
 
 
-def draw(surface, kind: Optional[str] = None, value: Optional[str] = None, *, figsize=None, **kwargs) -> Figure:
+def draw(surface, kind: Optional[str] = None, value: Optional[str] = None, *, figsize=None, show_points: bool = False,
+         **kwargs) -> Figure:
     """A new Figure with one view of ``surface``: ``kind`` is one of KINDS ('surface3d' accepted);
     default 'contour' for a 2D surface, 'line' for a 1D one.
 
     value: the value to draw (default 'train_loss'); for 'line' the default draws every value in
            the file and a name draws only that one.
+    show_points: draw where an adaptive surface was evaluated (:func:`points`).
     Other keyword arguments go to the kind's function (levels, vmin, vmax, log, cmap, ...).
     Raises ValueError for an unknown kind or value, or a 2D kind asked of a 1D surface.
     """
@@ -73,17 +76,23 @@ def draw(surface, kind: Optional[str] = None, value: Optional[str] = None, *, fi
         check_choice("value", value, list(surface.values))
     if kind != "line":
         _draw.require_2d(surface, kind)
+    if show_points and kind == "surface":
+        raise ValueError("show_points draws on contour, contourf, heatmap and line figures, not on a 3D surface.")
     if figsize is None and active_style() is None:
         figsize = DEFAULT_SIZES[kind]
     fig = plt.figure(figsize=figsize, layout="constrained")
     if kind == "line":
         kwargs.pop("levels", None)  # a uniform CLI passes it to every kind; lines have none
-        line(surface, fig.add_subplot(), values=[value] if value else None, **kwargs)
+        ax = line(surface, fig.add_subplot(), values=[value] if value else None, **kwargs)
+        if show_points:
+            points(surface, ax, line=True)
         return fig
     value = value or "train_loss"
     fn = {"contour": contour, "contourf": contourf, "heatmap": heatmap}.get(kind)
     if fn is None:
         surface3d(surface, value, fig.add_subplot(projection="3d"), **kwargs)
     else:
-        fn(surface, value, fig.add_subplot(), **kwargs)
+        ax = fn(surface, value, fig.add_subplot(), **kwargs)
+        if show_points:
+            points(surface, ax)
     return fig

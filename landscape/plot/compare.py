@@ -22,6 +22,7 @@ from . import _draw, _labels
 from ._scale import Levels, Scale, check_kind, get_values, shared_scale
 from .lines import line, profile, split_values
 from .planar import contour, contourf, heatmap
+from .points import has_points, points
 from .surface3d import DEFAULT_VIEW, surface3d
 
 KINDS = ("line", "contour", "contourf", "heatmap", "surface")
@@ -109,7 +110,7 @@ def compare(surfaces: Sequence, kind: Optional[str] = None, value: str = "train_
             row_labels: Optional[Sequence[str]] = None, col_labels: Optional[Sequence[str]] = None,
             levels: Levels = None, vmin: Optional[float] = None, vmax: Optional[float] = None,
             log: Optional[bool] = None, cmap: str = "viridis", view: Tuple[float, float] = DEFAULT_VIEW,
-            trajectory=None, figsize=None, fig: Optional[Figure] = None) -> Figure:
+            trajectory=None, figsize=None, fig: Optional[Figure] = None, show_points: bool = False) -> Figure:
     """One panel per surface, all on one scale; returns the Figure.
 
     surfaces: ``Surface`` objects, e.g. ``[with_skip, without_skip]`` (2D for all kinds but 'line');
@@ -125,11 +126,14 @@ def compare(surfaces: Sequence, kind: Optional[str] = None, value: str = "train_
     levels, vmin, vmax, log: as for :func:`landscape.plot.contour`, applied to all panels at once
     view:     (elevation, azimuth) shared by all 3D panels
     fig:      draw into this (empty) figure instead of a new one
+    show_points: on the panels of adaptive surfaces, draw where they were evaluated (``points``)
     """
     surfaces = list(surfaces)
     if not any(s is not None for s in surfaces):
         raise ValueError("compare() needs at least one surface, but none was passed.")
     kind = normalize_kind(default_kind(surfaces) if kind is None else kind)
+    if show_points and kind == "surface":
+        raise ValueError("show_points draws on contour, contourf, heatmap and line figures, not on a 3D surface.")
     if kind != "line":
         for s in surfaces:
             if s is not None:
@@ -171,6 +175,8 @@ def compare(surfaces: Sequence, kind: Optional[str] = None, value: str = "train_
     for ax, s in zip(axes, surfaces):
         if s is None:
             _empty(ax)
+        elif show_points and has_points(s):
+            points(s, ax, line=kind == "line")
     _label_grid(axes, lay)
     return fig
 

@@ -32,7 +32,7 @@ import torch
 from landscape.base import atomic, flock
 from landscape.base.errors import FileFormatError
 
-from . import h5attrs
+from . import h5attrs, points as samples_mod
 from .surfacedata import Planes, Surface  # noqa: F401  (io.Surface, io.Planes: the public names)
 
 VALUE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -47,10 +47,10 @@ SAMPLES = "samples"  # group: samples each cell was evaluated on, per split (onl
 PLANES = "planes"    # group: a direction ensemble, every array with a leading plane axis
 CELL_GROUPS = (SE, SAMPLES)
 REFERENCE_FORMAT = "loss-landscape (reference layout)"
-_RESERVED = frozenset({"directions", "trajectory", "xcoordinates", "ycoordinates", DONE, SE, SAMPLES, PLANES,
+_RESERVED = frozenset({"directions", "trajectory", samples_mod.GROUP, "xcoordinates", "ycoordinates", DONE, SE, SAMPLES, PLANES,
                        *VALUE_NAMES})
 # every other group holds metrics of the cells
-_NOT_METRICS = frozenset({"directions", "trajectory", SE, SAMPLES, PLANES})
+_NOT_METRICS = frozenset({"directions", "trajectory", samples_mod.GROUP, SE, SAMPLES, PLANES})
 
 # Attributes that describe *when/where* a file was made, not *what* was computed: a job that differs
 # from a file only in these is the same job (resume), e.g. a checkpoint moved to another folder.
@@ -140,7 +140,8 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
            trajectory: Optional[Mapping[str, Any]] = None, values: Optional[Mapping[str, np.ndarray]] = None,
            done: Optional[np.ndarray] = None, metrics: Optional[Mapping[str, Any]] = None,
            se_names: Sequence[str] = (), sample_splits: Sequence[str] = (),
-           plane_seeds: Optional[Sequence[int]] = None, arrays: Optional[Mapping[str, np.ndarray]] = None) -> None:
+           plane_seeds: Optional[Sequence[int]] = None, arrays: Optional[Mapping[str, np.ndarray]] = None,
+           build_extra=None) -> None:
     """Create a complete surface file atomically (temporary file + rename; replaces ``path``).
 
     Every dataset is allocated here, contiguous and NaN-filled (or filled from ``values``/``done``),
@@ -201,6 +202,8 @@ def create(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_name
             _write_trajectory(f, trajectory)
         if metrics:
             h5attrs.write_tree(f.create_group("metrics"), metrics)
+        if build_extra is not None:
+            build_extra(f)  # more groups allocated at creation (adaptive/: storage.points)
 
     _atomic_build(path, build)
 
@@ -218,7 +221,8 @@ def save(surface: Surface, path: os.PathLike) -> None:
     create(path, surface.x, surface.y, list(surface.values), surface.attrs, surface.directions,
            surface.trajectory, values=surface.values, done=surface.done(), metrics=surface.metrics or None,
            se_names=list(surface.se), sample_splits=list(surface.samples),
-           plane_seeds=None if p is None else p.seeds, arrays=arrays)
+           plane_seeds=None if p is None else p.seeds, arrays=arrays,
+           build_extra=(lambda f: samples_mod.write_points(f, surface.points)) if surface.points else None)
 
 
 # --- resuming ---------------------------------------------------------------------------------------
@@ -283,7 +287,7 @@ def prepare(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_nam
             attrs: Mapping[str, Any], directions: Optional[Sequence[Mapping[str, torch.Tensor]]] = None,
             trajectory: Optional[Mapping[str, Any]] = None, resume: bool = True, overwrite: bool = False,
             se_names: Sequence[str] = (), sample_splits: Sequence[str] = (),
-            plane_seeds: Optional[Sequence[int]] = None) -> np.ndarray:
+            plane_seeds: Optional[Sequence[int]] = None, build_extra=None) -> np.ndarray:
     """Make ``path`` ready for a job and return its done mask (bool, ``(K, *grid)``: one row per plane,
     K = 1 without an ensemble).
 
@@ -302,7 +306,7 @@ def prepare(path: os.PathLike, x: np.ndarray, y: Optional[np.ndarray], value_nam
                              "(overwrite=True) to replace it, or choose another output path.")
         return read_done(path, planes=True)
     create(path, x, y, value_names, attrs, directions, trajectory, se_names=se_names, sample_splits=sample_splits,
-           plane_seeds=plane_seeds)
+           plane_seeds=plane_seeds, build_extra=build_extra)
     return read_done(path, planes=True)
 
 
@@ -520,8 +524,10 @@ def load(path: os.PathLike) -> Surface:
         for name in _metric_groups(f):  # other metric groups written with save_metrics(group=...)
             if name != "metrics":
                 metrics[name] = h5attrs.read_tree(f[name])
+        points = samples_mod.done_points(samples_mod.read_group(f[samples_mod.GROUP])) if samples_mod.GROUP in f else None
     return Surface(x=x, y=y, values=values, attrs=attrs, directions=directions, trajectory=trajectory,
-                   metrics=metrics, path=str(path), computed=done, se=se, samples=samples, planes=planes)
+                   metrics=metrics, path=str(path), computed=done, se=se, samples=samples, planes=planes,
+                   points=points)
 
 
 def _cell_group(parent, name: str, done: np.ndarray, missing) -> Dict[str, np.ndarray]:

@@ -52,6 +52,8 @@ class Surface:
     samples:    split -> samples each cell was evaluated on (files made with ``tol``), ``self.shape``
     planes:     the direction ensemble (:class:`Planes`, K >= 2 planes) or None; ``values`` etc. are
                 plane 0. :meth:`plane` and :meth:`each_plane` give one Surface per plane.
+    points:     adaptive grids only: the points evaluated, in order (``storage.points.done_points``);
+                ``values`` then holds the grid interpolated from them. None for a uniform grid.
     """
 
     x: np.ndarray
@@ -66,6 +68,7 @@ class Surface:
     se: Dict[str, np.ndarray] = field(default_factory=dict)
     samples: Dict[str, np.ndarray] = field(default_factory=dict)
     planes: Optional[Planes] = None
+    points: Optional[Dict[str, Any]] = None
 
     @property
     def n_planes(self) -> int:

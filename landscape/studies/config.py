@@ -359,7 +359,9 @@ def quick(config: ExperimentConfig) -> ExperimentConfig:
     train = dataclasses.replace(t, epochs=epochs, save_every=1,
                                 milestones=tuple(e for e in t.milestones if e < epochs),
                                 warmup_epochs=min(t.warmup_epochs, epochs / 5))
-    grid = dataclasses.replace(g, plane=(g.plane[0], g.plane[1], min(g.plane[2], 21)),
+    n = min(g.plane[2], 21)
+    adaptive = None if g.adaptive is None else max(18, round(g.adaptive * n * n / g.plane[2] ** 2))  # same share
+    grid = dataclasses.replace(g, plane=(g.plane[0], g.plane[1], n), adaptive=adaptive,
                                line=(g.line[0], g.line[1], min(g.line[2], 31)), pca=min(g.pca, 15))
     metrics = dataclasses.replace(m, n_samples=min(m.n_samples or 256, 256), trace_probes=min(m.trace_probes, 10))
     return dataclasses.replace(config, name=config.name + "-quick", train=train, grid=grid, metrics=metrics)

@@ -134,7 +134,10 @@ class GridSpec:
     test_on: the surfaces that are also evaluated on the test split (the others on the training
     data only, for half the time: Li et al.'s contours are of the training loss); planes: direction
     sets per plane and line (seeds ``directions.seed``, +1, ...), passed to
-    ``landscape.core.surface.compute(planes=)``, so grid metrics come with their spread over planes.
+    ``landscape.core.surface.compute(planes=)``, so grid metrics come with their spread over planes;
+    adaptive: sample
+    the random plane with a budget of this many evaluations instead of every cell, the rest
+    interpolated (``landscape.core.adaptive``; None: the whole grid).
     """
 
     plane: Range = (-1.0, 1.0, 31)
@@ -147,6 +150,7 @@ class GridSpec:
     batch_size: Optional[int] = None
     test_on: Tuple[str, ...] = SURFACE_KINDS
     planes: int = 1
+    adaptive: Optional[int] = None
 
     def __post_init__(self):
         object.__setattr__(self, "test_on", _names("grid.test_on", self.test_on))
@@ -170,6 +174,10 @@ class GridSpec:
             if "planes" not in inspect.signature(compute).parameters:
                 raise ValueError(f"grid.planes = {self.planes} needs landscape.core.surface.compute(planes=...), "
                                  "which this version lacks; set grid.planes = 1.")
+        if self.adaptive is not None:
+            from landscape.core.adaptive import check
+
+            check(self.adaptive, (self.plane[2], self.plane[2]), "grid.adaptive")
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ def run(ctx: Context) -> None:
             more = {"planes": g.planes} if g.planes > 1 and kind != "pca" else {}  # direction sets: seed, seed+1, ...
             compute(model, dirs, x=grid[0], y=grid[1], data=splits, loss=loss, bn=g.bn, precision=c.precision,
                     batch_size=g.batch_size, path=str(path), resume=True,
-                    overwrite=ctx.fresh or state == "other", progress=ctx.bars, attrs=attrs, **more)
+                    overwrite=ctx.fresh or state == "other", progress=ctx.bars, attrs=attrs,
+                    adaptive=g.adaptive if kind == "plane" else None, **more)
             ctx.computed["surfaces"].append(path.name)
             files[kind] = path
 
@@ -87,6 +88,8 @@ def _job(ctx: Context, name: str, kind: str) -> Dict[str, Any]:
         job.update(grid=list(g.plane if kind == "plane" else g.line), norm=d.norm, ignore=d.ignore, seed=d.seed)
         if g.planes > 1:  # (absent for one plane, so files made before the option are still this job)
             job["planes"] = g.planes
+    if kind == "plane" and g.adaptive is not None:  # (absent otherwise: files made before the option stay this job)
+        job["adaptive"] = g.adaptive
     return job
 
 
