@@ -242,3 +242,11 @@ def test_pair_report_over_seeds_says_how_often_a_member_trains():
     table = "\n".join(report.pairs_section({**s, "figures": {}}))
     assert "| λmax (Hessian, largest eigenvalue) | 8 [7, 9] | 900 [852, 2.76e+04] |" in table
     assert "| seeds reaching ≥ 50% test accuracy | 3 of 3 | 2 of 3 |" in table
+
+
+def test_grid_planes_setting():
+    from landscape.studies.specs import GridSpec
+
+    assert GridSpec().planes == 1 and study.from_dict(_toml(GRID)).grid.planes == 1
+    with pytest.raises(ValueError, match="grid.planes"):
+        GridSpec(planes=0)
