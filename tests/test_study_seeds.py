@@ -182,7 +182,7 @@ def test_a_study_with_seeds_end_to_end(tmp_path):
     assert [(p["with"], p["without"]) for p in s["pairs"]] == [("resnet8", "resnet8_noskip")]
     assert set(s["pairs"][0]["comparison"]["judged"]) == {"lambda_max", "trace", "curvature", "basin_width"}
     text = (tmp_path / "out" / "report.md").read_text()
-    assert "## Over seeds" in text and "test accuracy in" in text and " of 2 seeds" in text
+    assert "## Over seeds" in text and "test accuracy with" in text and " of 2 seeds" in text
     assert render(s) == text
 
 
@@ -231,9 +231,9 @@ def test_pair_report_over_seeds_says_how_often_a_member_trains():
             "comparison": experiment.compare_members(folded["r56"], folded["r56_noskip"], 0.1)}
     s = {"config": {"study": {"seeds": [0, 1, 2]}, "model": {"seed": 0}}, "members": folded, "pairs": [pair]}
     text = "\n".join(claims.seeds_section(s))
-    assert "r56_noskip reached ≥ 50% test accuracy in 2 of 3 seeds (13.5%, 60.4%, 71.0%): it is at the edge of " \
-           "trainability" in text
-    assert "r56 reached ≥ 50% test accuracy in 3 of 3 seeds" in text and "trains with every seed" in text
+    assert "r56_noskip reached ≥ 50% test accuracy with 2 of 3 seeds (13.5%, 60.4%, 71.0%): it is at the edge of " \
+           "trainability" in text and "spans 57 points over the seeds" in text
+    assert "r56 reached ≥ 50% test accuracy with 3 of 3 seeds (98.0%, 97.0%, 98.0%)." in text
     judged = pair["comparison"]["judged"]
     assert judged["lambda_max"]["verdict"] == "confirmed" and judged["basin_width"]["verdict"] == "no claim"
     sentences = " ".join(report.pair_sentences(s, pair))
@@ -242,3 +242,11 @@ def test_pair_report_over_seeds_says_how_often_a_member_trains():
     table = "\n".join(report.pairs_section({**s, "figures": {}}))
     assert "| λmax (Hessian, largest eigenvalue) | 8 [7, 9] | 900 [852, 2.76e+04] |" in table
     assert "| seeds reaching ≥ 50% test accuracy | 3 of 3 | 2 of 3 |" in table
+
+
+def test_grid_planes_setting():
+    from landscape.studies.specs import GridSpec
+
+    assert GridSpec().planes == 1 and study.from_dict(_toml(GRID)).grid.planes == 1
+    with pytest.raises(ValueError, match="grid.planes"):
+        GridSpec(planes=0)

@@ -20,6 +20,7 @@ from .columns import columns, coords_text, pct, ranged, value_text
 from .registry import SECTIONS, measure_columns
 
 register_section = SECTIONS.register
+WIDE = 0.10  # test accuracy spread over seeds (10 points) the seeds section calls out
 
 
 def extra_columns(s: Dict[str, Any]) -> Dict[str, str]:
@@ -135,21 +136,26 @@ def claims_section(s: Dict[str, Any]) -> List[str]:
 
 def trainability(s: Dict[str, Any]) -> List[str]:
     """One sentence per member run with several seeds: how many reached the trains-threshold test
-    accuracy, and, when the seeds disagree, that it is at the edge of trainability."""
+    accuracy, whether the seeds disagree (the edge of trainability), and how far its test accuracy
+    moves over the seeds when that is :data:`WIDE` or more."""
     out = []
     for name, m in s["members"].items():
         t = m.get("trains")
         if not t or t["of"] < 2:
             continue
-        accs = ", ".join(pct(a) if a is not None else "diverged"
-                         for a in (m.get("spread", {}).get("test_acc") or {}).get("values", []))
-        head = (f"{name} reached ≥ {100 * t['threshold']:.0f}% test accuracy in {t['count']} of {t['of']} seeds"
-                + (f" ({accs})" if accs else ""))
+        accs = [a for a in (m.get("spread", {}).get("test_acc") or {}).get("values", [])]
+        listed = ", ".join(pct(a) if a is not None else "diverged" for a in accs)
+        text = (f"{name} reached ≥ {100 * t['threshold']:.0f}% test accuracy with {t['count']} of {t['of']} seeds"
+                + (f" ({listed})" if listed else ""))
         if 0 < t["count"] < t["of"]:
-            out.append(f"{head}: it is at the edge of trainability. Whether it trains is decided by the seed, so "
-                       "a single run of it is a draw, not a measurement.")
+            text += ": it is at the edge of trainability, where the seed decides whether it trains."
         else:
-            out.append(head + (": it trains with every seed." if t["count"] == t["of"] else ": no seed trains it."))
+            text += "." if t["count"] else ": none of them trains it that far."
+        known = [a for a in accs if a is not None]
+        if len(known) > 1 and max(known) - min(known) >= WIDE:
+            text += (f" Its test accuracy spans {100 * (max(known) - min(known)):.0f} points over the seeds, so a "
+                     "single run of it is a draw, not a measurement.")
+        out.append(text)
     return out
 
 

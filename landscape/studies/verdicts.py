@@ -2,9 +2,10 @@
 confirmed*, *no claim* (and why), decided on the spread over replicates, never on one pair of numbers.
 
 A replicate is one training seed (or one plane, or one data draw) of the members a claim compares.
-Each replicate *votes*: True (the claim holds for it), False (it does not) or None (no vote: a number
-missing (not computed, or a diverged run), or a difference within the resolution of the measurement, such as one
-grid cell). The rule, stated in every report (:data:`RULE`):
+Each replicate *votes*: True (the claim holds for it), False (it does not) or None (no vote: a
+number missing because it was not computed or the run diverged, or a difference within the
+resolution of the measurement, such as one grid cell). The rule, stated in every report
+(:data:`RULE`):
 
 - **confirmed**: the intervals (``[min, max]`` over replicates) of the compared members do not
   overlap, or every replicate votes and agrees;
@@ -12,7 +13,8 @@ grid cell). The rule, stated in every report (:data:`RULE`):
 - **not confirmed**: none agrees;
 - **no claim**: no replicate can vote (why: a number missing, diverged, within the resolution).
 
-With one replicate, "every replicate agrees" is one draw; the verdict says so ("1 seed only").
+With one replicate, "every replicate agrees" is one draw; the verdict says so ("one seed only: a
+single draw"). Per-seed values of a study member: ``landscape.studies.replicates.values(member, key)``.
 
     from landscape.studies import verdicts
     v = verdicts.order(higher=[0.30, 0.12, 0.85], lower=[0.011, 0.013, 0.010])   # per seed, same order
