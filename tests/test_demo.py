@@ -235,7 +235,8 @@ def test_demo_config_is_the_story():
     assert c.data.dataset == "mnist1d" and c.directions.norm == "filter" and c.directions.ignore == "biasbn"
     assert c.seeds == (0, 1, 2)  # the spread of every number, and how often the no-skip net trains
     q = study.quick(c)
-    assert q.train.epochs == 4 and q.grid.plane[2] == 15 and q.metrics.n_samples == 256 and q.seeds == c.seeds
+    assert q.train.epochs == 4 and q.grid.plane[2] == 11 and q.metrics.n_samples == 256 and q.seeds == c.seeds
+    assert c.grid.planes == 3 and q.grid.planes == 3  # three random planes: grid metrics with their spread
     assert q.train.seed == c.train.seed and q.directions == c.directions
     digits = study.load_config(study.packaged()["digits-demo"])  # the MLP study stays shipped
     assert [(p.model, p.vary) for p in digits.pairs] == [("mlp20", "skip"), ("mlp20", "norm")]
