@@ -129,6 +129,7 @@ def experiment(config_path, out, quick, fresh, device, threads, workers, progres
       vanishing-gradients    depth x activation in plain MLPs (docs/studies.md)
       normalization          batch/layer/group/no norm x batch size (docs/studies.md)
       overfitting            one remedy at a time on a small training set (docs/studies.md)
+      transformer-depth      transformers: depth x residual x Pre-/Post-LN/none, warm-up (docs/studies.md)
       li2018-cifar10-resnet  the paper's CIFAR-10 setup (for a GPU; CIFAR-10 files needed)
 
     \b
