@@ -47,7 +47,7 @@ def transformer_depth(s: Dict[str, Any]) -> List[str]:
              "gradient of the mean training loss with respect to all parameters of a block. Both at the initial "
              "weights (the same for the members that differ only in warm-up).", ""]
     for norm in [n for n in norms if n]:
-        lines += [f"### norm = {norm}", "", "Token residual after the last block:", ""]
+        lines += [f"**norm = {norm}.** Token residual after the last block:", ""]
         lines += _init_table(s, norm, "rank_residual_init")
         lines += ["Gradient norm of the last block / of the first:", ""]
         lines += _init_table(s, norm, "grad_out_in_init")
