@@ -47,7 +47,6 @@ import math
 from typing import Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from landscape.base.errors import check_choice
