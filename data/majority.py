@@ -6,9 +6,9 @@ frequent symbol is tied are redrawn, so every label is unambiguous; the classes 
 by symmetry (each 10% in expectation).
 
 Why this task: attention is an average over tokens, so "count and compare" is what one attention
-layer does naturally; a 12-block Pre-LN transformer (``transformer12``) learns it to 100% test
-accuracy in about 5 epochs (about a minute on one CPU thread; docs/studies.md has the numbers),
-while the same network without residual connections stays at chance: the contrast the
+layer does naturally; a 12-block Pre-LN transformer (``transformer12``) learns it to 98.3% test
+accuracy in 2 epochs and 100% in 3 (35 CPU seconds for 4 epochs on one thread; README), while the
+same network without residual connections reaches 57% in 6 epochs: the contrast the
 ``transformer-depth`` study measures. The sequence order carries no information, so the class is
 order-free and a mean over tokens can read it out; what the network must learn is to compare the
 counts of ten symbols.

@@ -3,6 +3,7 @@
     landscape experiment vanishing-gradients --out runs/vanishing-gradients
     landscape experiment normalization --out runs/normalization
     landscape experiment overfitting --out runs/overfitting
+    landscape experiment transformer-depth --out runs/transformer-depth
     python docs/make_studies.py --runs runs [--note "load average 12 (six other jobs on 2 cores)"]
 
 For each study it copies the report's members table, the claims checked against the numbers and
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDIES = ("vanishing-gradients", "normalization", "overfitting", "edge-of-stability", "edge-of-stability-conv")
+STUDIES = ("vanishing-gradients", "normalization", "overfitting", "edge-of-stability", "edge-of-stability-conv",
+           "transformer-depth")
 KEEP = ("## All members", "## What the numbers say", "## Vanishing gradients, measured",
         "## Normalization and batch size, measured", "## Overfitting and its remedies, measured",
-        "## The landscapes side by side", "## Training curves", "## Edge of stability")
+        "## Per block at initialization", "## The landscapes side by side", "## Training curves", "## Edge of stability")
 
 
 def sections(report: str) -> List[str]:

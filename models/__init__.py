@@ -13,7 +13,8 @@ Families (also valid names for ``create``): ``"resnet"`` (:class:`models.resnet.
 ``norm`` is ``"pre"``/``"post"``/``"none"`` LayerNorm placement; builders ``transformer12``,
 ``transformer12_noskip``, ``transformer12_postnorm``, ``transformer12_nonorm``).
 All share the options ``norm``, ``activation``, ``dropout``, ``width``, ``depth``, ``in_shape``,
-``num_classes`` and ``seed``; ResNet and MLP also have ``skip``. Builders are thin names for option
+``num_classes`` and ``seed``; ResNet, MLP and the transformer also have ``skip`` (the transformer's
+``norm`` is a LayerNorm placement, and it has ``heads``, ``patch``, ``vocab``). Builders are thin names for option
 sets (``resnet56_noskip`` = resnet with depth=56, skip=False); ``models.resnet56(...)`` works too.
 
 Both members of a pair have identical parameter names and shapes, and with one seed identical

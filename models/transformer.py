@@ -47,7 +47,6 @@ import math
 from typing import Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from landscape.base.errors import check_choice
@@ -220,7 +219,9 @@ class Transformer(nn.Module):
                      "dropout": dropout, "width": width, "heads": heads, "vocab": vocab, "patch": patch,
                      "in_shape": list(in_shape), "num_classes": num_classes, "seed": seed}
         with seeded(seed):
-            self.embed = nn.Embedding(vocab, features) if vocab else nn.Linear(channels * patch, features)
+            # (an Embedding given its tensor skips its own init, which on the meta device is slow; _init fills it)
+            self.embed = (nn.Embedding(vocab, features, _weight=torch.empty(vocab, features)) if vocab
+                          else nn.Linear(channels * patch, features))
             self.pos = PositionEmbedding(self.tokens, features)
             self.emb_drop = dropout_layer(dropout)
             self.blocks = nn.Sequential(*[

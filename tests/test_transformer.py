@@ -159,7 +159,7 @@ def test_hvp_through_attention_matches_finite_differences(norm, skip):
 def test_top_eigenvalue_matches_an_exact_hessian():
     model, xy = _tiny(depth=1)
     loss, w = _flat_loss(model, xy)
-    exact = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, w))  # ascending
+    exact = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, w, vectorize=True))  # ascending
     found = sharpness.hessian_eigs(model, xy, k=3, tol=1e-8, seed=0)
     np.testing.assert_allclose(found.values, exact.flip(0)[:3].numpy(), rtol=1e-6)
 

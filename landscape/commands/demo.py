@@ -169,6 +169,7 @@ def experiment(config_path, out, quick, fresh, device, threads, workers, progres
       overfitting            one remedy at a time on a small training set (docs/studies.md)
       edge-of-stability      sharpness along training: full-batch GD at 2/lr, Adam at 38/lr (docs/studies.md)
       edge-of-stability-conv the same claims for a small 1D conv net, with and without skips
+      transformer-depth      transformers: depth x residual x Pre-/Post-LN/none, warm-up (docs/studies.md)
       li2018-cifar10-resnet  the paper's CIFAR-10 setup (for a GPU; CIFAR-10 files needed)
 
     \b

@@ -47,8 +47,10 @@ def transformer_depth(s: Dict[str, Any]) -> List[str]:
              "gradient of the mean training loss with respect to all parameters of a block. Both at the initial "
              "weights (the same for the members that differ only in warm-up).", ""]
     for norm in [n for n in norms if n]:
-        lines += [f"### norm = {norm}", "", "Token residual after the last block:", ""]
+        lines += [f"**norm = {norm}.** Token residual after the last block:", ""]
         lines += _init_table(s, norm, "rank_residual_init")
+        lines += ["Blocks whose tokens agree to 4 digits (residual < 1e-4: collapsed to rank one):", ""]
+        lines += _init_table(s, norm, "collapsed_blocks_init")
         lines += ["Gradient norm of the last block / of the first:", ""]
         lines += _init_table(s, norm, "grad_out_in_init")
         lines += _figure(s, f"block_profiles_{norm}", f"token residual and gradient norm per block, norm = {norm}")
