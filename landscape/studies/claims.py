@@ -193,7 +193,7 @@ def margin_lines(s: Dict[str, Any]) -> List[str]:
                       if test else "")
                    + "basin widths by more than one grid cell, and every other number by more than "
                    f"{100 * m['margin']:.0f}% of the larger of the two (a stated margin: with one seed the "
-                   "seed-to-seed spread is not measured); a smaller difference gets no vote.")
+                   "seed-to-seed spread is unknown); a smaller difference gets no vote.")
     why = not_learned(s)
     if why:
         out.append(f"**No claim is made from this run**: {why}. Its nets are at or near chance, so what they "

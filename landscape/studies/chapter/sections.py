@@ -18,6 +18,8 @@ from landscape.studies.report import register_section
 
 QUARTER = 0.25
 KEPT = 0.1  # "ReLU keeps the gradient": its first layer gets at least this share of the last layer's
+VANISHED = 1e-3  # a first/last-layer gradient ratio below this at initialization: the gradient vanished
+TARGET = 0.9  # test accuracy a member of the chapter's studies that learns is expected to reach (issue 30)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -118,12 +120,52 @@ def _matrix(s: Dict[str, Any], key: str, rows: str, cols: str, fmt=num) -> List[
     return lines + [""]
 
 
+def learned_lines(s: Dict[str, Any], why_below=None) -> List[str]:
+    """How many members reach :data:`TARGET` test accuracy, and for each one that does not, its
+    accuracy and (``why_below(name, member)``, when given) why. A ``--quick`` run whose nets did not
+    learn says so once (:func:`landscape.studies.claims.not_learned`)."""
+    ms = [(n, m) for n, m in s["members"].items() if m.get("test_acc") is not None and not m.get("diverged")]
+    if not ms:
+        return []
+    unlearned = claims.not_learned(s)
+    if unlearned:
+        return [f"- Test accuracy: {unlearned}; nothing below is claimed from these nets.", ""]
+    hit = [n for n, m in ms if m["test_acc"] >= TARGET]
+    lines = [f"- {len(hit)} of {len(ms)} members reach ≥ {100 * TARGET:.0f}% test accuracy "
+             f"(on {s['data'].get('test_samples', 0):,} test examples; best {pct(max(m['test_acc'] for _, m in ms))})"
+             + ("." if len(hit) == len(ms) else "; below it:")]
+    for n, m in ms:
+        if m["test_acc"] < TARGET:
+            why = why_below(n, m) if why_below else None
+            lines.append(f"  - {n}: {pct(m['test_acc'])} test, {pct(m.get('train_acc'))} train"
+                         + (f" — {why}" if why else "") + ".")
+    diverged = [n for n, m in s["members"].items() if m.get("diverged")]
+    if diverged:
+        lines.append(f"- Diverged: {', '.join(diverged)}.")
+    return lines + [""]
+
+
 # --- vanishing gradients ---------------------------------------------------------------------------
+
+def _why_untrained(name: str, m: Dict[str, Any]) -> str:
+    """Why a vanishing-gradients member stayed below the target: its gradient vanished (the finding)
+    or it did not (then it is not the vanishing gradient that held it back)."""
+    r = m.get("grad_ratio_init")
+    if r is None:
+        return ""
+    if r < VANISHED:
+        return (f"it cannot train: at initialization its first layer gets {num(r)} of the last layer's gradient, "
+                f"so the early layers barely move (first layer moved {num(m.get('first_layer_change'))} of its norm). "
+                "That is the vanishing gradient this study measures, not a failed run")
+    return (f"its gradient does not vanish (first/last-layer ratio {num(r)} at initialization, first layer moved "
+            f"{num(m.get('first_layer_change'))}), so something else held it back: a plain net (no skip, no "
+            "normalization) with this activation trains slowly or unstably with the one shared recipe at this depth")
 
 @register_section("vanishing_gradients")
 def vanishing_gradients(s: Dict[str, Any]) -> List[str]:
     depths = values(s, "depth")
     lines = ["## Vanishing gradients, measured", ""]
+    lines += learned_lines(s, _why_untrained)
     lines += figure(s, "activations", "each activation (blue) and its derivative (red), 1/4 dashed")
 
     slope: Dict[str, float] = {}  # activation -> largest slope over its members, initial weights
@@ -193,6 +235,7 @@ def normalization(s: Dict[str, Any]) -> List[str]:
     sizes = sorted(values(s, "batch_size"), key=lambda b: _batch_of(s, b))
     lo, hi = sizes[0], sizes[-1]
     lines = ["## Normalization and batch size, measured", ""]
+    lines += learned_lines(s)
     lines += figure(s, "accuracy_vs_batch", "test accuracy against batch size, one line per normalization; "
                                             "eval-mode minus train-mode loss on the training data")
     lines += ["Test accuracy:", ""] + _matrix(s, "test_acc", "norm", "batch_size", fmt=pct)
@@ -257,6 +300,7 @@ def overfitting(s: Dict[str, Any]) -> List[str]:
     base_name = remedies[0]
     base = member(s, remedy=base_name)
     lines = ["## Overfitting and its remedies, measured", ""]
+    lines += learned_lines(s)
     if base is None:
         return lines + [f"The baseline `{base_name}` diverged, so no remedy can be compared with it.", ""]
     gap = base.get("error_gap")
