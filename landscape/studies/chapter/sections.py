@@ -235,7 +235,20 @@ def normalization(s: Dict[str, Any]) -> List[str]:
     sizes = sorted(values(s, "batch_size"), key=lambda b: _batch_of(s, b))
     lo, hi = sizes[0], sizes[-1]
     lines = ["## Normalization and batch size, measured", ""]
-    lines += learned_lines(s)
+
+    def why_below(name: str, m: Dict[str, Any]) -> str:
+        b, n, epochs = m.get("batch_size"), m.get("train_samples"), m.get("epochs_trained")
+        if not (b and n and epochs):
+            return ""
+        steps = math.ceil(n / b) * epochs
+        if m.get("coords", {}).get("norm") == "batch" and b == _batch_of(s, lo):
+            return (f"BatchNorm's statistics over {b} examples per step, {steps:,} steps: the small-batch effect this "
+                    "study measures")
+        if b == _batch_of(s, hi):
+            return f"only {steps:,} SGD steps of batch {b} in {epochs} epochs: the largest batch takes the fewest steps"
+        return f"{steps:,} SGD steps of batch {b}"
+
+    lines += learned_lines(s, why_below)
     lines += figure(s, "accuracy_vs_batch", "test accuracy against batch size, one line per normalization; "
                                             "eval-mode minus train-mode loss on the training data")
     lines += ["Test accuracy:", ""] + _matrix(s, "test_acc", "norm", "batch_size", fmt=pct)
