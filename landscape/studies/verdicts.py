@@ -143,6 +143,8 @@ def _vote(a: Number, b: Number, resolution: Optional[float], relative: Optional[
 
 def _why_silent(pairs, resolution: Optional[float], relative: Optional[float] = None) -> str:
     measured = [(a, b) for a, b in pairs if _known(a) and _known(b)]
+    if measured and all(a == b for a, b in measured):
+        return "no difference: the numbers are equal"
     if measured and relative is not None and all(abs(a - b) <= relative * max(abs(a), abs(b)) for a, b in measured):
         return f"a difference within the margin ({100 * relative:.3g}% of the larger value)"
     if resolution is not None and measured:
