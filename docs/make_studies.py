@@ -120,7 +120,8 @@ def main() -> None:
              "The study notes behind landscape make claims beyond skip connections (DESIGN.md, \"Why it exists\"). "
              "Each is a packaged study run by the ordinary pipeline — `landscape experiment NAME`, with a "
              "`--quick` version that the default test run exercises — and each claim is stated below as measured: "
-             "confirmed, partly confirmed, not confirmed, or no claim (and why). This page is made by `python docs/make_studies.py --runs runs` from those runs; every "
+             "confirmed, partly confirmed, not confirmed, or no claim (and why). This page is made by "
+             "`python docs/make_studies.py --runs runs` from those runs; every "
              "number, sentence and figure on it comes from them.", ""]
     missing = [n for n in only if not (runs / n / "report.md").is_file()]
     missing += [n for n in STUDIES if n not in only and n not in kept]

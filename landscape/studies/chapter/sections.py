@@ -278,7 +278,8 @@ def normalization(s: Dict[str, Any]) -> List[str]:
                   for b in sizes]
     if per_sample and None not in per_sample:
         lines.append(f"- Claim *LayerNorm (statistics per sample) does not depend on the batch*: "
-                     f"{held(max(per_sample) < 1e-5, s)} for the train/test mismatch (largest |eval − train-mode loss| "
+                     f"{held(max(per_sample) < 1e-5, s)} for the train/test mismatch "
+                     "(largest |eval − train-mode loss| "
                      f"of LayerNorm and GroupNorm members: {num(max(per_sample))}). Its test accuracy still "
                      f"moved {100 * spread.get('layer', float('nan')):.1f} points over batch sizes: the number and "
                      "the noise of the steps change with the batch size, its statistics do not.")
@@ -361,7 +362,8 @@ def overfitting(s: Dict[str, Any]) -> List[str]:
                  + ("; the two measures disagree here" if n_flat != n_wide else "") + ".")
     worked = [r for r, ok in helped.items() if ok]
     lines.append(f"- Remedies that raised test accuracy above the baseline's by more than the noise "
-                 f"({100 * accuracy_noise(s):.1f} points): {', '.join(worked) or 'none'}; {len(worked)} of {len(helped)}.")
+                 f"({100 * accuracy_noise(s):.1f} points): {', '.join(worked) or 'none'}; "
+                 f"{len(worked)} of {len(helped)}.")
     for r in remedies:
         m = member(s, remedy=r)
         if m is None or not m.get("val_fraction"):
