@@ -123,3 +123,9 @@ def test_packaged_configs_are_listed_and_bad_study_variables_fail(tmp_path):
     path.write_text(bad)
     result = CliRunner().invoke(cli.main, ["experiment", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "lyer" in result.output and "Traceback" not in result.output
+    bad = text.replace("margin = 0.2 ", "margin = 2 ")
+    assert bad != text
+    path.write_text(bad)
+    result = CliRunner().invoke(cli.main, ["experiment", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "report.margin" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
