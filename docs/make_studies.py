@@ -90,25 +90,48 @@ def study_page(name: str, run: Path, figures: Path, note: str) -> List[str]:
     return lines
 
 
+def title_of(name: str) -> str:
+    """The packaged study's title: the heading of its section on the page."""
+    import tomllib
+
+    return tomllib.loads((ROOT / "landscape" / "studies" / "configs" / f"{name}.toml").read_text())["title"]
+
+
+def kept_blocks(page: Path) -> Dict[str, List[str]]:
+    """Each study's section as the page has it now (its ``## title`` line to the next ``## ``)."""
+    if not page.is_file():
+        return {}
+    blocks = [b.rstrip() for b in re.split(r"(?m)^(?=## )", page.read_text()) if b.startswith("## ")]
+    by_title = {b.splitlines()[0][3:].strip(): b for b in blocks}
+    return {n: [by_title[title_of(n)], ""] for n in STUDIES if title_of(n) in by_title}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", required=True, help="directory holding one finished output directory per study")
     ap.add_argument("--out", default=str(ROOT / "docs" / "studies.md"), help="the page to write")
     ap.add_argument("--note", default="", help="where and under what load it ran (said next to the times)")
+    ap.add_argument("--only", nargs="+", choices=STUDIES, metavar="STUDY",
+                    help="remake only these studies' sections (e.g. --only normalization overfitting); the others "
+                         "are kept as the page has them")
     args = ap.parse_args()
     runs, out = Path(args.runs), Path(args.out)
+    only = list(args.only or STUDIES)
+    kept = kept_blocks(out) if args.only else {}
     lines = ["# The rest of the chapter, as studies", "",
              "The study notes behind landscape make claims beyond skip connections (DESIGN.md, \"Why it exists\"). "
              "Each is a packaged study run by the ordinary pipeline — `landscape experiment NAME`, with a "
              "`--quick` version that the default test run exercises — and each claim is stated below as measured: "
-             "held or not. This page is made by `python docs/make_studies.py --runs runs` from those runs; every "
+             "confirmed, partly confirmed, not confirmed, or no claim (and why). This page is made by "
+             "`python docs/make_studies.py --runs runs` from those runs; every "
              "number, sentence and figure on it comes from them.", ""]
-    missing = [n for n in STUDIES if not (runs / n / "report.md").is_file()]
+    missing = [n for n in only if not (runs / n / "report.md").is_file()]
+    missing += [n for n in STUDIES if n not in only and n not in kept]
     if missing:
-        raise SystemExit(f"No finished run of {', '.join(missing)} under {runs}; run `landscape experiment NAME "
-                         f"--out {runs}/NAME` first.")
+        raise SystemExit(f"No finished run of {', '.join(missing)} under {runs} (nor, with --only, a section of it in "
+                         f"{out}); run `landscape experiment NAME --out {runs}/NAME` first.")
     for name in STUDIES:
-        lines += study_page(name, runs / name, out.parent / "studies", args.note)
+        lines += study_page(name, runs / name, out.parent / "studies", args.note) if name in only else kept[name]
     out.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     print(f"wrote {out} and {out.parent / 'studies'}/")
 

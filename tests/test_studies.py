@@ -74,7 +74,12 @@ def test_vanishing_gradients_quick_numbers_and_figures(runs):
             assert m["dead_share"] == 0.0
     figs = {p.name for p in (out / "figures").glob("*.png")}
     assert {"activations.png", "gradient_by_layer.png", "landscapes_1d.png"} <= figs
-    assert "Claim *sigmoid's derivative is at most 1/4*: held" in (out / "report.md").read_text()
+    # --quick nets stay at chance: the report says so and claims nothing from them
+    report = (out / "report.md").read_text()
+    assert max(m["test_acc"] for m in s["members"].values()) < 0.5
+    assert "**No claim is made from this run**: no member learned the task" in report
+    assert "Claim *sigmoid's derivative is at most 1/4*: **No claim**" in report
+    assert "**Confirmed**" not in report and "**Not confirmed**" not in report and " held" not in report
 
 
 def test_normalization_quick_gap_only_with_batch_statistics(runs):
@@ -118,3 +123,9 @@ def test_packaged_configs_are_listed_and_bad_study_variables_fail(tmp_path):
     path.write_text(bad)
     result = CliRunner().invoke(cli.main, ["experiment", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "lyer" in result.output and "Traceback" not in result.output
+    bad = text.replace("margin = 0.2 ", "margin = 2 ")
+    assert bad != text
+    path.write_text(bad)
+    result = CliRunner().invoke(cli.main, ["experiment", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "report.margin" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()

@@ -244,3 +244,34 @@ def test_claims_verdicts_come_from_the_numbers():
     assert report.claim_results(s)[1]["verdict"] == "partly confirmed"
     s["members"]["f"]["diverged"] = True
     assert report.claim_results(s)[0]["verdict"] == "no claim"
+
+
+def test_claims_need_a_margin_above_the_noise_and_nets_that_learn():
+    def member(act, loss, acc):
+        return {"coords": {"activation": act}, "train_loss": loss, "test_acc": acc}
+
+    claims = [{"text": "l", "measure": "train_loss", "kind": "order", "higher": {"activation": "sigmoid"},
+               "lower": {"activation": "relu"}},
+              {"text": "a", "measure": "test_acc", "kind": "order", "higher": {"activation": "relu"},
+               "lower": {"activation": "sigmoid"}}]
+    s = {"config": {"study": {"variables": [{"name": "activation", "values": ["relu", "sigmoid"]}]},
+                    "report": {"claims": claims, "margin": 0.2}},
+         "data": {"test_samples": 1000, "train_samples": 4000, "num_classes": 10},
+         "members": {"r": member("relu", 2.0, 0.93), "s": member("sigmoid", 2.3, 0.91)}}
+    loss, acc = report.claim_results(s)
+    # 2.3 vs 2.0 is within 20% of 2.3; 91% vs 93% is within two binomial standard errors (3.2 points)
+    assert loss["verdict"] == "no claim" and "margin (20%" in loss["judged"]["why"]
+    assert acc["verdict"] == "no claim" and "resolution (0.0316)" in acc["judged"]["why"]
+    s["members"]["s"].update(train_loss=2.9, test_acc=0.10)
+    assert [r["verdict"] for r in report.claim_results(s)] == ["confirmed", "confirmed"]
+    text = "\n".join(report.claims_section(s))
+    assert "3.2 points on 1,000 test examples" in text and "20% of the larger" in text
+    # without a margin every difference votes, as before
+    del s["config"]["report"]["margin"]
+    s["members"]["s"].update(train_loss=2.3, test_acc=0.91)
+    assert [r["verdict"] for r in report.claim_results(s)] == ["confirmed", "confirmed"]
+    # nets at chance: no claim from them, and the section says why
+    s["members"]["r"]["test_acc"], s["members"]["s"]["test_acc"] = 0.13, 0.11
+    assert [r["verdict"] for r in report.claim_results(s)] == ["no claim", "no claim"]
+    text = "\n".join(report.claims_section(s))
+    assert "No claim is made from this run" in text and "best test accuracy 13.0%, below 50%" in text

@@ -64,3 +64,16 @@ def test_round_trip_and_labels():
         V.Verdict("probably")
     for word in V.VERDICTS:
         assert word in V.RULE
+
+
+def test_a_relative_margin_silences_small_differences():
+    assert V.order([2.3], [2.0], relative=0.2).verdict == "no claim"
+    assert "margin (20%" in V.order([2.3], [2.0], relative=0.2).why
+    assert V.order([2.3], [0.2], relative=0.2).verdict == "confirmed"
+    assert V.order([0.004], [0.0], relative=0.2).verdict == "confirmed"  # a zero is not within 20% of 0.004
+    assert V.order([0.0], [0.0], relative=0.2).why == "no difference: the numbers are equal"
+    assert V.trend([[6e-6], [7e-10]], "decreasing", relative=0.2).verdict == "confirmed"
+    assert V.trend([[1.0], [0.9], [0.1]], "decreasing", relative=0.2).verdict == "no claim"
+    # over seeds: intervals separated only by more than the margin
+    assert V.order([1.1, 1.15], [1.0, 1.05], relative=0.2).verdict == "no claim"
+    assert V.order([2.0, 2.1], [1.0, 1.05], relative=0.2).verdict == "confirmed"

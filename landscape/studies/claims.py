@@ -51,6 +51,47 @@ def resolutions(c: Dict[str, Any]) -> Dict[str, float]:
     return {"basin_width_x": cell, "basin_width_y": cell}
 
 
+ACCURACIES = {"test_acc": "test_samples", "test_error": "test_samples", "train_acc": "train_samples",
+              "train_error": "train_samples"}
+
+
+def noise(s: Dict[str, Any]) -> Dict[str, Any]:
+    """The margins a difference must exceed to vote, for a study whose ``[report] margin`` is set
+    (None: only the grid's resolution, as before).
+
+    ``absolute``: per column, a difference at or below it gets no vote: basin widths one grid cell
+    (:func:`resolutions`), accuracies and errors two binomial standard errors of the examples they
+    were counted on at p = 0.5, 2 * sqrt(0.25 / n) (3.2 points on 1,000 test examples: two nets of equal
+    true accuracy differ by that much on one draw of the test set one time in twenty).
+    ``relative``: every other column: a difference at or below ``margin`` times the larger of the two
+    numbers gets no vote (a stated margin for what one seed cannot measure: the seed-to-seed spread).
+    """
+    c = s["config"]
+    absolute = resolutions(c)
+    margin = c.get("report", {}).get("margin")
+    if margin is None:
+        return {"absolute": absolute, "relative": None, "margin": None}
+    for col, size_key in ACCURACIES.items():
+        n = (s.get("data") or {}).get(size_key)
+        if n:
+            absolute[col] = 2.0 * (0.25 / n) ** 0.5
+    return {"absolute": absolute, "relative": float(margin), "margin": float(margin)}
+
+
+def not_learned(s: Dict[str, Any]) -> Optional[str]:
+    """Why no claim can be made from a study whose members all stayed near chance (None when some
+    member learned): no member reached ``replicates.TRAINS_AT`` test accuracy (a ``--quick`` run
+    trains for seconds on a few hundred examples). Members without a test accuracy are not judged."""
+    accs = [m.get("test_acc") for m in s.get("members", {}).values() if not m.get("diverged")]
+    accs = [a for a in accs if isinstance(a, (int, float))]
+    if not accs or max(accs) >= replicates.TRAINS_AT:
+        return None
+    classes = (s.get("data") or {}).get("num_classes")
+    chance = f"; chance {pct(1.0 / classes)}" if classes else ""
+    return (f"no member learned the task (best test accuracy {pct(max(accs))}, below "
+            f"{100 * replicates.TRAINS_AT:.0f}%{chance})")
+
+
 def _values(m: Optional[Dict[str, Any]], key: str, n: int) -> List[Optional[float]]:
     """Per-seed values of ``key`` (n Nones for a missing member, so that it gets no vote)."""
     if m is None:
@@ -69,7 +110,9 @@ def claim_results(s: Dict[str, Any]) -> List[Dict[str, Any]]:
     ``verdict`` and ``holds`` (True confirmed, False not confirmed, None otherwise)."""
     c = s["config"]
     variables = {v["name"]: list(v["values"]) for v in c.get("study", {}).get("variables", [])}
-    res, n = resolutions(c), len(seeds(s))
+    margins, n = noise(s), len(seeds(s))
+    res, rel = margins["absolute"], margins["relative"]
+    unlearned = not_learned(s)
     out = []
     for claim in c.get("report", {}).get("claims", []):
         where, measure = claim.get("where", {}), claim["measure"]
@@ -83,12 +126,15 @@ def claim_results(s: Dict[str, Any]) -> List[Dict[str, Any]]:
             at = dict(zip(free, combo))
             if claim["kind"] == "trend":
                 points = [(x, find_member(s, {**where, **at, claim["along"]: x})) for x in variables[claim["along"]]]
-                v = verdicts.trend([_values(m, measure, n) for _, m in points], claim["direction"], res.get(measure))
+                v = verdicts.trend([_values(m, measure, n) for _, m in points], claim["direction"], res.get(measure),
+                                   relative=None if measure in res else rel)
             else:
                 points = [("higher", find_member(s, {**at, **claim["higher"]})),
                           ("lower", find_member(s, {**at, **claim["lower"]}))]
                 v = verdicts.order(_values(points[0][1], measure, n), _values(points[1][1], measure, n),
-                                   res.get(measure))
+                                   res.get(measure), relative=None if measure in res else rel)
+            if unlearned:
+                v = verdicts.no_claim("no member learned the task: see above", n)
             groups.append({"at": at, "numbers": [(x, None if m is None else m.get(measure)) for x, m in points],
                            "spread": [None if m is None else (m.get("spread") or {}).get(measure) for _, m in points],
                            "verdict": v.to_dict(), "holds": v.holds})
@@ -112,6 +158,7 @@ def claims_section(s: Dict[str, Any]) -> List[str]:
     else:
         lines.append(f"Each claim is judged on one training seed per member ({used[0]}): a single draw, no spread "
                      "(rerun with `--seeds 3` for intervals). " + verdicts.RULE)
+    lines += margin_lines(s)
     lines.append("")
     for r in results:
         claim = r["claim"]
@@ -132,6 +179,28 @@ def claims_section(s: Dict[str, Any]) -> List[str]:
         overall = f" Overall: {whole}." if len(r["groups"]) > 1 else ""
         lines.append(f"- {verdicts.mark(whole)}: {claim['text']} ({label}: {'; '.join(parts)}).{overall}")
     return lines + [""]
+
+
+def margin_lines(s: Dict[str, Any]) -> List[str]:
+    """The report's statement of the margins a difference must exceed (:func:`noise`), and of a
+    study whose nets did not learn (:func:`not_learned`)."""
+    m, out = noise(s), []
+    if m["margin"] is not None:
+        acc = {k: v for k, v in m["absolute"].items() if k in ACCURACIES}
+        test = acc.get("test_acc")
+        out.append("A difference votes only when it is larger than the noise: "
+                   + (f"accuracies must differ by more than two binomial standard errors ({100 * test:.1f} points on "
+                      f"{s['data']['test_samples']:,} test examples; train accuracy likewise on its examples), "
+                      if test else "")
+                   + "basin widths by more than one grid cell, and every other number by more than "
+                   f"{100 * m['margin']:.0f}% of the larger of the two (a stated margin: with one seed the "
+                   "seed-to-seed spread is unknown); a smaller difference gets no vote.")
+    why = not_learned(s)
+    if why:
+        out.append(f"**No claim is made from this run**: {why}. Its nets are at or near chance, so what they "
+                   "show says nothing about nets that learn; every claim below is *no claim*. Run the study "
+                   "without `--quick` for nets that learn.")
+    return [line for x in out for line in ("", x)]
 
 
 def trainability(s: Dict[str, Any]) -> List[str]:

@@ -24,7 +24,7 @@ The TOML layout (every key optional but the members; the defaults are those of t
     [directions]  norm, ignore, seed
     [metrics]     n_samples, data_seed, seed, trace_probes, eig_tol, thresholds, window, batch_size, extra
     [figures]     format, style, dpi, draw, member, pair, grid, curves, extra
-    [report]      intro, sections, table, [[report.claims]]
+    [report]      intro, sections, table, margin, [[report.claims]]
     [quick]       what ``--quick`` changes, as tables of the sections above (``train = {epochs = 5}``)
 
 A variable's values are either values of one setting (``name = "depth"``, ``values = [20, 56]``)
@@ -172,7 +172,8 @@ class ExperimentConfig:
             out[key] = _plain(getattr(self, key))
         r = self.report
         out["report"] = {"intro": r.intro, **({"sections": list(r.sections)} if r.sections is not None else {}),
-                         "table": list(r.table), "claims": [c.to_plain() for c in r.claims]}
+                         "table": list(r.table), "claims": [c.to_plain() for c in r.claims],
+                         **({"margin": r.margin} if r.margin is not None else {})}
         if self.quick:
             out["quick"] = json.loads(json.dumps(self.quick))
         return out

@@ -430,17 +430,25 @@ class ReportSpec:
     """What ``report.md`` holds: ``intro`` (the study's question, in words, under the title),
     ``sections`` in order (None: the default for pairs or for a grid; names in
     ``landscape.report.SECTIONS``), the columns of the members ``table`` (``landscape.report.COLUMNS``
-    and the columns of extra measurements) and the ``claims`` checked against the numbers."""
+    and the columns of extra measurements) and the ``claims`` checked against the numbers.
+    ``margin``: when set, a claim's difference votes only when larger than the noise: accuracies by
+    two binomial standard errors, other numbers by this fraction of the larger one
+    (:func:`landscape.studies.claims.noise`); None: every difference votes (basin widths: beyond one cell)."""
 
     intro: str = ""
     sections: Optional[Tuple[str, ...]] = None
     table: Tuple[str, ...] = ("test_error", "train_loss", "lambda_max", "trace", "n_local_minima",
                               "residual_energy")
     claims: Tuple[ClaimSpec, ...] = ()
+    margin: Optional[float] = None
 
     def __post_init__(self):
         if not isinstance(self.intro, str):
             raise ValueError(f"The value for `report.intro` must be text, but {self.intro!r} was passed.")
+        if self.margin is not None and not (isinstance(self.margin, (int, float)) and not isinstance(self.margin, bool)
+                                            and 0 <= self.margin < 1):
+            raise ValueError(f"The value for `report.margin` must be a number in [0, 1), e.g. 0.2, but "
+                             f"{self.margin!r} was passed.")
         if self.sections is not None:
             object.__setattr__(self, "sections", _names("report.sections", self.sections))
         object.__setattr__(self, "table", _names("report.table", self.table))

@@ -131,17 +131,24 @@ def _known(v: Number) -> bool:
     return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def _vote(a: Number, b: Number, resolution: Optional[float]) -> Optional[bool]:
-    """a > b? None when either is missing or they differ by no more than ``resolution``."""
+def _vote(a: Number, b: Number, resolution: Optional[float], relative: Optional[float] = None) -> Optional[bool]:
+    """a > b? None when either is missing, or they differ by no more than ``resolution``, or by no
+    more than ``relative`` times the larger magnitude of the two."""
     if not (_known(a) and _known(b)):
         return None
     if resolution is not None and abs(a - b) <= resolution:
         return None
+    if relative is not None and abs(a - b) <= relative * max(abs(a), abs(b)):
+        return None
     return a > b
 
 
-def _why_silent(pairs, resolution: Optional[float]) -> str:
+def _why_silent(pairs, resolution: Optional[float], relative: Optional[float] = None) -> str:
     measured = [(a, b) for a, b in pairs if _known(a) and _known(b)]
+    if measured and all(a == b for a, b in measured):
+        return "no difference: the numbers are equal"
+    if measured and relative is not None and all(abs(a - b) <= relative * max(abs(a), abs(b)) for a, b in measured):
+        return f"a difference within the margin ({100 * relative:.3g}% of the larger value)"
     if resolution is not None and measured:
         return f"a difference within the resolution ({resolution:.3g})"
     return "a number missing: not computed, or diverged"
@@ -153,26 +160,28 @@ def _span(values: Sequence[Number]):
 
 
 def order(higher: Sequence[Number], lower: Sequence[Number], resolution: Optional[float] = None,
-          unit: str = "seed") -> Verdict:
+          unit: str = "seed", relative: Optional[float] = None) -> Verdict:
     """Is ``higher`` above ``lower``? ``higher[i]`` and ``lower[i]`` are replicate ``i`` (the same
-    seed) of the two members; None: not measured. A difference of at most ``resolution`` gets no vote."""
+    seed) of the two members; None: not measured. A difference of at most ``resolution``, or of at
+    most ``relative`` times the larger of the two magnitudes, gets no vote."""
     if len(higher) != len(lower):
         raise ValueError(f"`higher` and `lower` must hold one value per {unit} each, but {len(higher)} and "
                          f"{len(lower)} were passed.")
     pairs = list(zip(higher, lower))
-    votes = [_vote(a, b, resolution) for a, b in pairs]
+    votes = [_vote(a, b, resolution, relative) for a, b in pairs]
     hi, lo = _span(higher), _span(lower)
     complete = all(_known(a) and _known(b) for a, b in pairs)
-    separated = complete and len(pairs) > 1 and hi is not None and lo is not None and hi[0] - lo[1] > (resolution or 0)
-    return judge(votes, separated, unit, _why_silent(pairs, resolution))
+    separated = (complete and len(pairs) > 1 and hi is not None and lo is not None
+                 and _vote(hi[0], lo[1], resolution, relative) is True)
+    return judge(votes, separated, unit, _why_silent(pairs, resolution, relative))
 
 
 def trend(series: Sequence[Sequence[Number]], direction: str = "increasing", resolution: Optional[float] = None,
-          unit: str = "seed") -> Verdict:
+          unit: str = "seed", relative: Optional[float] = None) -> Verdict:
     """Does the measure rise (``"increasing"``) or fall (``"decreasing"``) at every step along a
     variable? ``series[j][i]``: step ``j``, replicate ``i``. A replicate agrees when each of its
     steps goes the claimed way by more than ``resolution``, and cannot vote when a value is missing
-    or a step is within the resolution."""
+    or a step is within the resolution (or within ``relative`` times the larger magnitude)."""
     if direction not in ("increasing", "decreasing"):
         raise ValueError(f"The value for `direction` must be one of ['increasing', 'decreasing'], but "
                          f"{direction!r} was passed.")
@@ -184,13 +193,14 @@ def trend(series: Sequence[Sequence[Number]], direction: str = "increasing", res
     steps = list(zip(series, series[1:]))
     votes = []
     for i in range(len(series[0])):
-        step_votes = [_vote(sign * _or_none(b[i]), sign * _or_none(a[i]), resolution) for a, b in steps]
+        step_votes = [_vote(sign * _or_none(b[i]), sign * _or_none(a[i]), resolution, relative) for a, b in steps]
         votes.append(None if None in step_votes else all(step_votes))
     separated = len(series[0]) > 1 and all(
-        all(_known(x) for x in a + b) and sign * ((min if sign > 0 else max)(b) - (max if sign > 0 else min)(a))
-        > (resolution or 0) for a, b in steps)
+        all(_known(x) for x in a + b)
+        and _vote(sign * (min if sign > 0 else max)(b), sign * (max if sign > 0 else min)(a), resolution, relative)
+        is True for a, b in steps)
     pairs = [(a[i], b[i]) for a, b in steps for i in range(len(a))]
-    return judge(votes, separated, unit, _why_silent(pairs, resolution))
+    return judge(votes, separated, unit, _why_silent(pairs, resolution, relative))
 
 
 def _or_none(v: Number) -> float:
