@@ -52,7 +52,9 @@ def plane_metrics(surf: Surface, value: str = "train_loss", thresholds: Sequence
         out.update({key: arr, f"{key}_median": s.median, f"{key}_lo": s.lo, f"{key}_hi": s.hi})
     for key in ("curvature_x", "curvature_y"):  # the mean along random directions estimates a (weighted) trace
         if key in out and len(per) > 1:
-            ms = mean_se(out[key], level, method="bootstrap-t")
+            # bootstrap-t suits skewed curvatures over many planes; with a few its resampled s.e. can be
+            # ~0 and the interval explodes (K = 3 gave [-1e17, 1456]): Student's t there
+            ms = mean_se(out[key], level, method="bootstrap-t" if len(per) >= 20 else "t")
             out.update({f"{key}_mean": ms.mean, f"{key}_mean_se": ms.se, f"{key}_mean_lo": ms.lo,
                         f"{key}_mean_hi": ms.hi})
     for key in PER_THRESHOLD:
