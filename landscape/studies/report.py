@@ -261,7 +261,8 @@ def members_table(s: Dict[str, Any]) -> List[str]:
     notes = [n for m in s["members"].values() for n in m.get("notes", [])]
     lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
     if any(k in keys for k in ("n_local_minima", "residual_energy", "residual_energy_below_cap")):
-        lines += ["Local minima: cells of the 2D train-loss grid lower than all 8 neighbours. Roughness: the share "
+        lines += ["Local minima: cells of the 2D train-loss grid below all 8 neighbours by more than twice the larger "
+                  "standard error (the grid's lowest cell always counts). Roughness: the share "
                   "of the grid's variance that one quadratic bowl does not explain (0: a perfect bowl); below the "
                   "figure's cap: the same over the cells the figures draw (loss up to their cap of 10), so steep "
                   "walls beyond the picture do not count.", ""]
