@@ -124,7 +124,7 @@ def test_no_private_name_across_packages():
         package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
         for target, name, line in _imports(module, path):
             owner = target if MODULES[target].name == "__init__.py" else target.rsplit(".", 1)[0]
-            private = (name or target.rsplit(".", 1)[1]).startswith("_") and not (name or "").startswith("__")
+            private = (name or target.rsplit(".", 1)[-1]).startswith("_") and not (name or "").startswith("__")
             if private and owner != package:
                 bad.append(f"{path.relative_to(ROOT.parent)}:{line} takes {target}{'.' + name if name else ''}")
     assert not bad, "private names imported across packages:\n" + "\n".join(bad)

@@ -33,9 +33,8 @@ from landscape.base import atomic, flock
 from landscape.base.errors import FileFormatError
 
 from . import h5attrs, points as samples_mod
+from .reference import REFERENCE_FORMAT, VALUE_NAMES, load_reference, value_order  # noqa: F401
 from .surfacedata import Planes, Surface  # noqa: F401  (io.Surface, io.Planes: the public names)
-
-VALUE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
 
 FORMAT = "landscape-surface"
 FORMAT_VERSION = "1.1"          # major.minor: a newer major is refused, a newer minor is read
@@ -46,7 +45,6 @@ SE = "se"            # group: each value's standard error per cell (data noise),
 SAMPLES = "samples"  # group: samples each cell was evaluated on, per split (only with tol)
 PLANES = "planes"    # group: a direction ensemble, every array with a leading plane axis
 CELL_GROUPS = (SE, SAMPLES)
-REFERENCE_FORMAT = "loss-landscape (reference layout)"
 _RESERVED = frozenset({"directions", "trajectory", samples_mod.GROUP, "xcoordinates", "ycoordinates", DONE, SE, SAMPLES, PLANES,
                        *VALUE_NAMES})
 # every other group holds metrics of the cells
@@ -494,7 +492,7 @@ def load(path: os.PathLike) -> Surface:
     with f:
         attrs = h5attrs.read_attrs(f)
         if attrs.get("format") != FORMAT:
-            return _load_reference(f, attrs, path)
+            return load_reference(f, attrs, path)
         _check_version(attrs, path)
         x = f["xcoordinates"][()]
         y = f["ycoordinates"][()] if "ycoordinates" in f else None
@@ -505,7 +503,7 @@ def load(path: os.PathLike) -> Surface:
                 v = ds[()].astype(np.float64)
                 v[~done] = np.nan
                 values[name] = v
-        values = {k: values[k] for k in sorted(values, key=_value_order)}
+        values = {k: values[k] for k in sorted(values, key=value_order)}
         se, samples = _cell_group(f, SE, done, np.nan), _cell_group(f, SAMPLES, done, 0)
         planes = None
         if PLANES in f:
@@ -540,48 +538,7 @@ def _cell_group(parent, name: str, done: np.ndarray, missing) -> Dict[str, np.nd
         v = v.astype(np.float64) if isinstance(missing, float) else v
         v[~done] = missing
         out[key] = v
-    return dict(sorted(out.items(), key=lambda kv: _value_order(kv[0])))
-
-
-def _value_order(name: str) -> tuple:
-    """train_loss, train_acc, test_loss, test_acc first (the reference order), then others by name."""
-    return (VALUE_NAMES.index(name), "") if name in VALUE_NAMES else (len(VALUE_NAMES), name)
-
-
-def _load_reference(f, attrs: Dict[str, Any], path) -> Surface:
-    """The reference code's layout (tomgoldstein/loss-landscape, plot_surface.py).
-
-    It fills value arrays with -1 for "not computed" and stores a 2D array with shape
-    (len(x), len(y)) whose flat buffer is the row-major [y, x] grid (``losses.ravel()[ind]`` with
-    ``ind`` from ``np.meshgrid(x, y)``); so we reshape the buffer to (ny, nx) — for square grids this
-    changes nothing. Accuracies are in percent there and become fractions here.
-    """
-    import h5py
-
-    if "format" in attrs:  # another landscape file: a path file (`landscape connect`), a direction file
-        raise FileFormatError(f"{str(path)!r} is a {attrs['format']} file, not a surface file; `landscape info` "
-                              "shows what it holds (path files: landscape.pathfile.load).")
-    if "xcoordinates" not in f:
-        raise FileFormatError(f"{str(path)!r} is neither a landscape surface file nor in the reference layout "
-                              "(no 'xcoordinates' dataset).")
-    x = np.asarray(f["xcoordinates"][()], dtype=np.float64).reshape(-1)
-    y = np.asarray(f["ycoordinates"][()], dtype=np.float64).reshape(-1) if "ycoordinates" in f else None
-    shape = (len(x),) if y is None else (len(y), len(x))
-    values = {}
-    for name, ds in f.items():
-        if not isinstance(ds, h5py.Dataset) or name in ("xcoordinates", "ycoordinates"):
-            continue
-        if ds.dtype.kind in "fi" and ds.size == int(np.prod(shape)) and ds.ndim == len(shape):
-            v = np.asarray(ds[()], dtype=np.float64).reshape(shape)
-            v[v == -1] = np.nan
-            if name.endswith("_acc"):
-                v = v / 100.0
-            values[name] = v
-        elif ds.dtype.kind in "SOU" and ds.shape == ():
-            attrs[name] = h5attrs.plain(ds[()])
-    values = {k: values[k] for k in sorted(values, key=_value_order)}
-    attrs.setdefault("format", REFERENCE_FORMAT)
-    return Surface(x=x, y=y, values=values, attrs=attrs, path=str(path))
+    return dict(sorted(out.items(), key=lambda kv: value_order(kv[0])))
 
 
 # --- direction files --------------------------------------------------------------------------------

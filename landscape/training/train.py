@@ -43,6 +43,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import torch
 from torch import nn
 
+import landscape
 from landscape.base import progress
 from landscape.base.joblock import output_lock
 from landscape.base.words import plural
@@ -54,7 +55,7 @@ from landscape.storage.rundir import COLUMNS, check_run_dir, display_name, load_
 from . import gradflow
 from .inputs import as_tensors, default_augment, full_batch_chunks, rng_state, set_rng_state, split_validation  # noqa: F401
 from .schedules import lr_at
-from .trainconfig import OPTIMIZERS, TrainConfig, recommended  # noqa: F401  (public here too)
+from .trainconfig import OPTIMIZERS, TrainConfig, make_optimizer, recommended  # noqa: F401  (public here too)
 
 log = logging.getLogger(__name__)
 
@@ -116,18 +117,6 @@ def _check_resumable(state: Dict[str, Any], model: nn.Module, spec: Optional[dic
 
 
 # ------------------------------------------------------------------------------------- training
-
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer ``config`` names, over every trainable parameter (the rate is set per step)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("The model has no trainable parameters (requires_grad=True) to train.")
-    if config.optimizer in ("sgd", "gd"):  # gd: the whole set's gradient, no momentum (TrainConfig checks)
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                               weight_decay=config.weight_decay)
-    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
-
 
 def _spec_of(model: nn.Module) -> Optional[dict]:
     try:
@@ -438,7 +427,7 @@ class _Loop:
     def _write_config(self) -> None:
         rundir.write_json({"name": self.name, "train": self.config.to_dict(), "model": self.spec, "data": self.data_meta,
                     "device": str(self.X.device), "threads": torch.get_num_threads(),
-                    "landscape_version": _version(), "torch_version": torch.__version__},
+                    "landscape_version": landscape.__version__, "torch_version": torch.__version__},
                    self.run_dir / "config.json")
 
     def _save_state(self, epoch: int) -> None:
@@ -605,9 +594,3 @@ def _postfix(row: Dict[str, Any], epoch: int, epochs: int) -> str:
         if row.get(key) is not None:
             parts.append(f"{key} {row[key]:.1%}")
     return ", ".join(parts)
-
-
-def _version() -> str:
-    from landscape import __version__
-
-    return __version__

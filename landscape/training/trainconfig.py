@@ -6,6 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
+import torch
+from torch import nn
+
 from landscape.base.errors import check_choice, check_int, check_number
 from landscape.core.evaluate import LOSSES
 
@@ -155,8 +158,6 @@ class TrainConfig:
         return cls(**d)
 
 
-
-
 # Recipes per dataset. digits: measured (see docs / the issue report); cifar10: He et al. 2016 and
 # Li et al. 2018 (SGD 0.1, momentum 0.9, weight decay 5e-4, batch 128, /10 at epochs 150, 225, 275).
 _RECIPES: Dict[str, Dict[str, Any]] = {
@@ -182,3 +183,15 @@ def recommended(dataset: Optional[str] = None, **overrides: Any) -> TrainConfig:
     if overrides.get("optimizer") == "gd":
         base.update(GD_RECIPE)
     return TrainConfig(**{**base, **overrides})
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``config`` names, over every trainable parameter (the rate is set per step)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("The model has no trainable parameters (requires_grad=True) to train.")
+    if config.optimizer in ("sgd", "gd"):  # gd: the whole set's gradient, no momentum (TrainConfig checks)
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=config.weight_decay)
+    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
