@@ -164,7 +164,7 @@ def experiment(config_path, out, quick, fresh, device, threads, workers, progres
                              skips on MNIST-1D (about 10 min on 2 cores)
       mnist1d-demo           what `landscape demo` runs
       digits-demo            a 20-layer MLP on 8x8 digits, with and without skips and BN
-      vanishing-gradients    depth x activation in plain MLPs (docs/studies.md)
+      vanishing-gradients    depth x activation in plain 1D conv nets (docs/studies.md)
       normalization          batch/layer/group/no norm x batch size (docs/studies.md)
       overfitting            one remedy at a time on a small training set (docs/studies.md)
       edge-of-stability      sharpness along training: full-batch GD at 2/lr, Adam at 38/lr (docs/studies.md)

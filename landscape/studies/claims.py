@@ -92,8 +92,9 @@ def not_learned(s: Dict[str, Any]) -> Optional[str]:
             f"{100 * replicates.TRAINS_AT:.0f}%{chance})")
 
 
-def _values(m: Optional[Dict[str, Any]], key: str, n: int) -> List[Optional[float]]:
-    """Per-seed values of ``key`` (n Nones for a missing member, so that it gets no vote)."""
+def per_seed(m: Optional[Dict[str, Any]], key: str, n: int) -> List[Optional[float]]:
+    """Per-seed values of ``key`` of a summary member (n Nones for a missing member, so that it gets
+    no vote)."""
     if m is None:
         return [None] * n
     v = replicates.values(m, key)
@@ -126,12 +127,12 @@ def claim_results(s: Dict[str, Any]) -> List[Dict[str, Any]]:
             at = dict(zip(free, combo))
             if claim["kind"] == "trend":
                 points = [(x, find_member(s, {**where, **at, claim["along"]: x})) for x in variables[claim["along"]]]
-                v = verdicts.trend([_values(m, measure, n) for _, m in points], claim["direction"], res.get(measure),
+                v = verdicts.trend([per_seed(m, measure, n) for _, m in points], claim["direction"], res.get(measure),
                                    relative=None if measure in res else rel)
             else:
                 points = [("higher", find_member(s, {**at, **claim["higher"]})),
                           ("lower", find_member(s, {**at, **claim["lower"]}))]
-                v = verdicts.order(_values(points[0][1], measure, n), _values(points[1][1], measure, n),
+                v = verdicts.order(per_seed(points[0][1], measure, n), per_seed(points[1][1], measure, n),
                                    res.get(measure), relative=None if measure in res else rel)
             if unlearned:
                 v = verdicts.no_claim("no member learned the task: see above", n)

@@ -10,6 +10,7 @@ figures show the first seed's. The summary then folds the replicates of each mem
     entry["spread"]["test_error"]             # {"median", "min", "max", "values": one per seed (None: not measured)}
     entry["seeds"], entry["replicates"]       # [0, 1, 2], ["resnet56_noskip_s0", ...]
     entry["trains"]      # {"count": 2, "of": 3, "threshold": 0.5}: seeds reaching 50% test accuracy
+    entry["stopped_early"]                    # a yes/no fact: true when true of every seed that trained
 
 A diverged replicate has no numbers (None in ``values``); the member is "diverged" only when every
 seed diverged.
@@ -53,10 +54,14 @@ def fold(entries: Dict[str, Dict[str, Any]], groups: Dict[str, List[str]], seeds
         for k in keys:
             s = seed_spread([e.get(k) if ok else None for e, ok in zip(es, live)])
             entry["spread"][k] = s
-            entry[k] = s["median"]
-        for k in ("basin_clipped",):
-            if any(k in e for e in es):
-                entry[k] = any(bool(e.get(k)) for e, ok in zip(es, live) if ok)
+            counts = all(isinstance(e.get(k), int) for e in es if k in e)  # epochs, samples: a whole median stays one
+            entry[k] = int(s["median"]) if counts and s["median"] is not None and s["median"].is_integer() \
+                else s["median"]
+        for k in dict.fromkeys(k for e in es for k in e):  # yes/no facts: true of every live seed
+            if k not in _KEEP and k != "diverged" and all(isinstance(e.get(k), bool) for e in es if k in e):
+                entry[k] = all(bool(e.get(k)) for e, ok in zip(es, live) if ok)
+        if any("basin_clipped" in e for e in es):  # a clipped basin in any seed caps the median's width too
+            entry["basin_clipped"] = any(bool(e.get("basin_clipped")) for e, ok in zip(es, live) if ok)
         n_div = sum(not ok for ok in live)
         entry["diverged"] = n_div == len(es)
         entry["diverged_seeds"] = n_div
