@@ -329,8 +329,8 @@ def overfitting(s: Dict[str, Any]) -> List[str]:
                  f"{pct(base.get('train_acc'))} train and {pct(base.get('test_acc'))} test accuracy"
                  + (" (medians over seeds)" if several else "") + f": a gap of {cell(base, 'error_gap', pct)}, test "
                  f"loss − train loss {num(base.get('loss_gap'))}; its test loss was lowest at epoch "
-                 f"{num(base.get('best_test_epoch'))} of {num(base.get('epochs_trained'))}. Claim *this setting overfits* "
-                 f"(a train − test accuracy gap of at least 10 points): "
+                 f"{num(base.get('best_test_epoch'))} of {num(base.get('epochs_trained'))}. Claim *this setting "
+                 f"overfits* (a train − test accuracy gap of at least 10 points): "
                  f"{said(verdicts.bound(gaps, 0.10, side='at_least'), s)}.")
     noise = accuracy_noise(s)
     margin = claims.noise(s)["relative"]
@@ -455,12 +455,13 @@ def _dropout(s: Dict[str, Any], remedies: List[Any]) -> List[str]:
              "passes):", ""]
     for r, m in rows:
         ratio = m.get("dropout_error_ratio")
+        expected = verdicts.bound(seeds_of(s, "dropout_error_ratio", remedy=r), 3.0, side="at_most")
         lines.append(
             f"- {r}: eval-mode outputs deterministic: {yes(m.get('dropout_eval_deterministic'))}; each dropout "
             f"layer the identity in eval mode: {yes(m.get('dropout_eval_identity'))}; the mean of the training-mode "
             f"outputs of every dropout layer differs from its eval output by {num(m.get('dropout_rel_error'))} "
             f"(relative), {num(ratio)}x the Monte-Carlo noise {num(m.get('dropout_expected_rel_error'))} — equal "
-            f"to the expectation: {said(verdicts.bound(seeds_of(s, 'dropout_error_ratio', remedy=r), 3.0, side='at_most'), s)}; a test-time output off by the "
+            f"to the expectation: {said(expected, s)}; a test-time output off by the "
             f"factor q would be off by {m.get('dropout_p'):g}. For the whole network, whose non-linear layers "
             f"follow the dropout, the mean of training-mode outputs differs from the eval output by "
             f"{num(m.get('dropout_network_rel_error'))} (relative): there the test-time rule is an approximation.")
