@@ -47,9 +47,9 @@ def test_a_basin_width_at_the_grid_resolution_gets_no_vote():
     from landscape.studies.pipeline.summary import compare_members
 
     a = {"lambda_max": 1.0, "trace": 5.0, "curvature_x": 1.0, "curvature_y": 1.0, "basin_width_x": 0.5,
-         "basin_width_y": 0.5, "grid_step": 0.1}
+         "basin_width_y": 0.5, "cell_x": 0.1, "cell_y": 0.1}
     b = {"lambda_max": 9.0, "trace": 20.0, "curvature_x": 3.0, "curvature_y": 3.0, "basin_width_x": 0.1,
-         "basin_width_y": 0.1, "grid_step": 0.1}  # one grid step: the basin is narrower than the grid sees
+         "basin_width_y": 0.1, "cell_x": 0.1, "cell_y": 0.1}  # one grid step: the basin is narrower than the grid sees
     comp = compare_members(a, b)
     assert comp["measures"]["basin_width"]["b_sharper"] is None and comp["measures"]["basin_width"]["at_resolution"]
     assert comp["measured"] == 3 and comp["sharper_count"] == 3

@@ -133,11 +133,9 @@ def _grid_metrics(ctx: Context, path: Path, geometry) -> Dict[str, Any]:
             "basin_cells_x": int(metrics["basin_cells_x"][i]), "basin_cells_y": int(metrics["basin_cells_y"][i]),
             "cell_x": float(metrics["cell_x"]), "cell_y": float(metrics["cell_y"]),
             "residual_energy": finite(metrics["residual_energy"]),
-            # roughness where the figure draws the surface (cells below its loss cap), and the grid's
-            # step, below which a basin width says nothing (issue 30.5)
+            # roughness where the figure draws the surface (cells below its loss cap)
             "residual_energy_below_cap": finite(metrics["residual_energy_below_cap"]),
-            "roughness_cap": finite(metrics["roughness_cap"]),
-            "grid_step": float(min(np.min(np.diff(surf.x)), np.min(np.diff(surf.y))))}
+            "roughness_cap": finite(metrics["roughness_cap"])}
 
 
 def _same_metrics(stored: Optional[Dict[str, Any]], new: Dict[str, Any]) -> bool:

@@ -160,9 +160,10 @@ def _seed_values(m: Dict[str, Any], measure: str) -> list:
 
 
 def _at_resolution(a: Dict[str, Any], b: Dict[str, Any], va: Optional[float], vb: Optional[float]) -> bool:
-    """Whether either basin width is at the grid's resolution (at most one step of its plane)."""
+    """Whether either basin width is at the grid's resolution (at most one cell of its plane)."""
     for m, v in ((a, va), (b, vb)):
-        step = m.get("grid_step")
+        cells = [c for c in (m.get("cell_x"), m.get("cell_y")) if c]
+        step = min(cells) if cells else None
         if v is not None and step and v <= step * (1 + 1e-9):
             return True
     return False
