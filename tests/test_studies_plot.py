@@ -50,10 +50,21 @@ def test_accuracy_vs_batch_lines_per_norm_and_gap_panel():
     acc = {"batch": {2: 0.5, 128: 0.8}, "layer": {2: 0.7, 128: 0.75}}
     fig = studies.accuracy_vs_batch(acc, {"batch": {2: 0.3, 128: 0.01}, "layer": {2: 0.0, 128: 0.0}})
     ax, gap = _visible(fig)
-    assert [list(ln.get_ydata()) for ln in ax.get_lines()] == [[50.0, 80.0], [70.0, 75.0]]
-    assert list(gap.get_lines()[0].get_ydata()) == [0.3, 0.01]
+    assert [c.get_label() for c in ax.containers] == ["batch", "layer"]  # one errorbar line per norm
+    assert [list(c.lines[0].get_ydata()) for c in ax.containers] == [[50.0, 80.0], [70.0, 75.0]]
+    assert list(gap.containers[0].lines[0].get_ydata()) == [0.3, 0.01]
     with pytest.raises(ValueError, match="accuracy"):
         studies.accuracy_vs_batch({})
+
+
+def test_accuracy_vs_batch_draws_the_median_and_range_over_seeds():
+    fig = studies.accuracy_vs_batch({"batch": {2: [0.5, 0.9, 0.6], 128: [0.8, 0.8, 0.7]}})
+    ax = _visible(fig)[0]
+    line, _, (bars,) = ax.containers[0]
+    assert list(line.get_ydata()) == [60.0, 80.0]  # the medians, not the last seed's
+    bars = bars.get_segments()  # one vertical bar per batch size: lowest to highest seed
+    assert [sorted(seg[:, 1].tolist()) for seg in bars] == [[50.0, 90.0], [70.0, 80.0]]
+    assert "over 3 seeds" in ax.get_title()
 
 
 def test_train_test_curves_mark_the_kept_epoch_and_skip_initialization():

@@ -23,7 +23,7 @@ def test_one_seed_is_said_to_be_a_single_draw():
 def test_no_vote_for_missing_values_or_differences_within_the_resolution():
     assert V.order([None, None], [1.0, 2.0]).verdict == "no claim"
     v = V.order([0.2, 0.2, 0.5], [0.1, 0.1, 0.1], resolution=0.1)  # two seeds one cell apart
-    assert v.verdict == "partly confirmed" and v.agree == 1 and "within the resolution (0.1)" in v.why
+    assert v.verdict == "partly confirmed" and v.agree == 1 and "within the noise or resolution (0.1)" in v.why
     v = V.order([0.2, 0.2], [0.1, 0.1], resolution=0.1)
     assert v.verdict == "no claim" and "resolution" in str(v) and v.holds is None
     with pytest.raises(ValueError, match="one value per seed"):

@@ -12,7 +12,7 @@ Figure and returns it; none reads files, saves, shows or prints (``landscape.plo
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -118,13 +118,25 @@ def gradient_by_layer(init: Mapping[int, Mapping[str, Sequence[float]]],
     return fig
 
 
-def accuracy_vs_batch(accuracy: Mapping[str, Mapping[int, float]],
-                      gap: Optional[Mapping[str, Mapping[int, float]]] = None, *, figsize=None) -> Figure:
+def _per_seed(value: Union[float, Sequence[float]]) -> List[float]:
+    return [float(v) for v in value] if isinstance(value, (list, tuple, np.ndarray)) else [float(value)]
+
+
+def _median_range(groups: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, lowest and highest of each group of per-seed values."""
+    return (np.array([np.median(g) for g in groups]), np.array([np.min(g) for g in groups]),
+            np.array([np.max(g) for g in groups]))
+
+
+def accuracy_vs_batch(accuracy: Mapping[str, Mapping[int, Union[float, Sequence[float]]]],
+                      gap: Optional[Mapping[str, Mapping[int, Union[float, Sequence[float]]]]] = None, *,
+                      figsize=None) -> Figure:
     """Test accuracy against batch size, one line per normalization (log2 x axis).
 
-    accuracy: ``{norm: {batch_size: test accuracy in [0, 1]}}``.
-    gap: optional ``{norm: {batch_size: eval-mode loss - train-mode loss}}``, drawn in a second panel
-    (BatchNorm's train/test mismatch; zero for per-sample norms).
+    accuracy: ``{norm: {batch_size: test accuracy in [0, 1]}}``; a list of accuracies (one per seed)
+    draws their median with a bar from the lowest to the highest.
+    gap: optional ``{norm: {batch_size: eval-mode loss - train-mode loss}}`` (or a list per seed),
+    drawn in a second panel (BatchNorm's train/test mismatch; zero for per-sample norms).
     """
     _check_nonempty("accuracy", accuracy)
     panels = 2 if gap else 1
@@ -133,14 +145,17 @@ def accuracy_vs_batch(accuracy: Mapping[str, Mapping[int, float]],
     ax = axes[0, 0]
     norms = list(accuracy)
     all_sizes = sorted({int(b) for v in accuracy.values() for b in v})
+    seeds = max(len(_per_seed(v)) for a in accuracy.values() for v in a.values())
     for k, norm in enumerate(norms):
         sizes = sorted(accuracy[norm])
-        ax.plot(sizes, [100 * accuracy[norm][b] for b in sizes], marker="o", color=_color(k), label=norm)
+        mid, low, high = _median_range([100 * np.asarray(_per_seed(accuracy[norm][b])) for b in sizes])
+        ax.errorbar(sizes, mid, yerr=[mid - low, high - mid], marker="o", color=_color(k), label=norm, capsize=3)
     ax.set_xscale("log", base=2)
     ax.set_xticks(all_sizes, [str(b) for b in all_sizes])
     ax.set_xlabel("batch size")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("test accuracy", fontsize="medium")
+    ax.set_title("test accuracy" + (f" (median, [min, max] over {seeds} seeds)" if seeds > 1 else ""),
+                 fontsize="medium")
     ax.legend(title="norm", fontsize="small", frameon=False)
     if gap:
         ax = axes[0, 1]
@@ -148,14 +163,16 @@ def accuracy_vs_batch(accuracy: Mapping[str, Mapping[int, float]],
             if norm not in gap:
                 continue
             sizes = sorted(gap[norm])
+            mid, low, high = _median_range([np.asarray(_per_seed(gap[norm][b])) for b in sizes])
             # shrinking markers and lines: norms with equal gaps (all zero) stay visible, nested
-            ax.plot(sizes, [gap[norm][b] for b in sizes], marker="o", color=_color(k), label=norm,
-                    markersize=9 - 1.8 * k, linewidth=2.4 - 0.4 * k)
+            ax.errorbar(sizes, mid, yerr=[mid - low, high - mid], marker="o", color=_color(k), label=norm,
+                        markersize=9 - 1.8 * k, linewidth=2.4 - 0.4 * k, capsize=3)
         ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=0)
         ax.set_xscale("log", base=2)
         ax.set_xticks(all_sizes, [str(b) for b in all_sizes])
         ax.set_yscale("symlog", linthresh=1e-2)
-        top = max([abs(v) for g in gap.values() for v in g.values() if np.isfinite(v)] + [1e-2])
+        top = max([abs(v) for g in gap.values() for vs in g.values() for v in _per_seed(vs) if np.isfinite(v)]
+                  + [1e-2])
         ax.set_ylim(-3 * top, 3 * top)  # symmetric about 0, with room beyond the largest gap
         ax.legend(title="norm", fontsize="small", frameon=False)
         ax.set_xlabel("batch size")

@@ -325,8 +325,8 @@ def grids(members: Dict[str, Member], study: StudySpec) -> List[Grid]:
 def axis_label(var: str, value: Any, bundle: bool = False) -> str:
     """Words for one value beside a grid's row or above its column: "depth 56", "no skip", "activation tanh"."""
     key = var.split(".")[-1].replace("_", " ")
-    if bundle:
-        return str(value)
+    if bundle:  # a bundle's label: a word says itself ("dropout_0.1"), a bare number needs its variable's name
+        return f"{key} {value}" if str(value).replace(".", "", 1).isdigit() else str(value)
     if isinstance(value, str):
         return f"{key} {value}"
     if isinstance(value, bool):

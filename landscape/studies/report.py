@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional
 from landscape.base.words import plural
 
 from . import verdicts
-from .claims import claim_results, claims_section, extra_columns, seeds_section  # noqa: F401  (public here too)
+from .claims import claim_results, claims_section, extra_columns, seeds, seeds_section  # noqa: F401  (public here too)
 from .columns import COLUMNS, cell, columns, coords_text, num as _num, pct as _pct, value_text  # noqa: F401
 from .registry import SECTIONS
 
@@ -78,13 +78,13 @@ def _pair_table(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
     def acc(m):
         return "diverged" if m.get("diverged") else cell(m, "test_acc", _pct)
 
-    seeds = "spread" in a or "spread" in b
+    several = "spread" in a or "spread" in b
     rows = [
-        ("test accuracy" + (" (median [min, max] over seeds)" if seeds else ""), acc(a), acc(b)),
+        ("test accuracy" + (" (median [min, max] over seeds)" if several else ""), acc(a), acc(b)),
         ("test loss", cell(a, "test_loss", _num), cell(b, "test_loss", _num)),
         ("train loss (final weights)", cell(a, "train_loss", _num), cell(b, "train_loss", _num)),
         ("λmax (Hessian, largest eigenvalue)", cell(a, "lambda_max", _num), cell(b, "lambda_max", _num)),
-        ("trace of the Hessian" + ("" if seeds else " (± std. error)"), trace(a), trace(b)),
+        ("trace of the Hessian" + ("" if several else " (± std. error)"), trace(a), trace(b)),
         ("grid curvature x / y", xy(a, "curvature"), xy(b, "curvature")),
         (f"basin width x / y at +{_num(delta)} loss" if delta is not None else "basin width x / y",
          xy(a, "basin_width") + clipped(a), xy(b, "basin_width") + clipped(b)),
@@ -92,7 +92,7 @@ def _pair_table(s: Dict[str, Any], pair: Dict[str, Any]) -> List[str]:
          cell(b, "n_local_minima", COLUMNS["n_local_minima"][1])),
         ("highest loss on the 2D grid", cell(a, "grid_max", _num), cell(b, "grid_max", _num)),
     ]
-    if seeds:
+    if several:
         rows.append(("seeds reaching ≥ 50% test accuracy", *(f"{m['trains']['count']} of {m['trains']['of']}"
                                                              if m.get("trains") else "–" for m in (a, b))))
     lines = [f"| | {pair['with']} | {pair['without']} |", "|---|---:|---:|"]
@@ -283,10 +283,15 @@ def grid_section(s: Dict[str, Any]) -> List[str]:
         lines += [f"## The landscapes side by side{fixed}", "",
                   f"Train loss around each member's final weights, {what} (rows x columns), along filter-normalized "
                   "random directions, all panels on one set of contour levels and one colour scale (Li et al. "
-                  "2018, Fig. 5).", ""]
+                  "2018, Fig. 5)" + _first_seed(s) + ".", ""]
         lines += _figure(f.get("contour"), f"train loss contours, {what}, shared levels")
         lines += _figure(f.get("surface"), f"3D train loss surfaces, {what}, shared scale")
     return lines
+
+
+def _first_seed(s: Dict[str, Any]) -> str:
+    used = seeds(s)
+    return f"; each panel is the member's seed {used[0]} (the tables give every seed)" if len(used) > 1 else ""
 
 
 @register_section("curves")

@@ -150,7 +150,7 @@ def _why_silent(pairs, resolution: Optional[float], relative: Optional[float] = 
     if measured and relative is not None and all(abs(a - b) <= relative * max(abs(a), abs(b)) for a, b in measured):
         return f"a difference within the margin ({100 * relative:.3g}% of the larger value)"
     if resolution is not None and measured:
-        return f"a difference within the resolution ({resolution:.3g})"
+        return f"a difference within the noise or resolution ({resolution:.3g})"
     return "a number missing: not computed, or diverged"
 
 

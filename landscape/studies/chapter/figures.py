@@ -20,6 +20,7 @@ from collections import defaultdict
 from typing import Any, Dict, List
 
 from landscape.storage import rundir
+from landscape.studies import members
 from landscape.studies.pipeline.figures import register_drawer, register_maker
 
 STUDY = "study"  # owner of the figures that span all members
@@ -49,6 +50,13 @@ def _coord(ctx, member: str, variable: str) -> Any:
     return coords[variable]
 
 
+def shown(ctx, live: bool = False) -> List[str]:
+    """The members a figure draws: with ``[study] seeds``, each member's first seed (the others are in
+    the tables' intervals); ``live``: only those that trained to finite weights."""
+    first = members.shown(ctx.members)
+    return [m for m in (ctx.live() if live else ctx.members) if m in first]
+
+
 def label(ctx, member: str) -> str:
     """A member's legend label: its variable values ("dropout 0.3", "batch, 16"), else its name."""
     coords = ctx.members[member].coords
@@ -66,14 +74,14 @@ def _activations(ctx, add) -> None:
 @register_maker("gradient_by_layer")
 def _gradient_by_layer(ctx, add) -> None:
     # every member, a diverged one too: its gradient flow at initialization was measured all the same
-    members = list(ctx.members)
-    keys = [[_coord(ctx, m, "depth"), _coord(ctx, m, "activation")] for m in members]
-    _add(add, "gradient_by_layer", [ctx.runs[m]["run_dir"] for m in members], keys=keys)
+    drawn = shown(ctx)
+    keys = [[_coord(ctx, m, "depth"), _coord(ctx, m, "activation")] for m in drawn]
+    _add(add, "gradient_by_layer", [ctx.runs[m]["run_dir"] for m in drawn], keys=keys)
 
 
 @register_maker("accuracy_vs_batch")
 def _accuracy_vs_batch(ctx, add) -> None:
-    rows = []
+    rows = []  # every seed: the figure draws the median and the range over seeds
     for m in ctx.live():
         acc = ctx.runs[m]["final"].get("test_acc")
         gap = ctx.sharp.get(m, {}).get("mode_gap")
@@ -84,16 +92,16 @@ def _accuracy_vs_batch(ctx, add) -> None:
 
 @register_maker("remedy_curves")
 def _remedy_curves(ctx, add) -> None:
-    members = list(ctx.members)
-    _add(add, "remedy_curves", [ctx.runs[m]["run_dir"] for m in members],
-         names=[label(ctx, m) for m in members],
+    drawn = shown(ctx)
+    _add(add, "remedy_curves", [ctx.runs[m]["run_dir"] for m in drawn],
+         names=[label(ctx, m) for m in drawn],
          # the kept epoch is worth a mark only where early stopping chose it
-         kept=[ctx.runs[m]["epoch"] if ctx.members[m].train.patience is not None else None for m in members])
+         kept=[ctx.runs[m]["epoch"] if ctx.members[m].train.patience is not None else None for m in drawn])
 
 
 @register_maker("landscapes_1d")
 def _landscapes_1d(ctx, add) -> None:
-    have = [m for m in ctx.live() if "line" in ctx.surfaces.get(m, {})]
+    have = [m for m in shown(ctx, live=True) if "line" in ctx.surfaces.get(m, {})]
     if not have:
         return
     # a study of two or more variables: one panel per value of its column variable (depth, batch size),
@@ -136,14 +144,14 @@ def _draw_gradient_by_layer(inputs, keys: List[List[Any]]):
 def _draw_accuracy_vs_batch(inputs, rows: List[List[Any]]):
     from landscape.plot import studies
 
-    acc: Dict[str, Dict[int, float]] = defaultdict(dict)
-    gap: Dict[str, Dict[int, float]] = defaultdict(dict)
-    for norm, batch, a, g in rows:
+    acc: Dict[str, Dict[int, List[float]]] = defaultdict(lambda: defaultdict(list))
+    gap: Dict[str, Dict[int, List[float]]] = defaultdict(lambda: defaultdict(list))
+    for norm, batch, a, g in rows:  # one row per member and seed
         if a is not None:
-            acc[norm][batch] = a
+            acc[norm][batch].append(a)
         if g is not None:
-            gap[norm][batch] = g
-    return studies.accuracy_vs_batch(dict(acc), dict(gap) or None)
+            gap[norm][batch].append(g)
+    return studies.accuracy_vs_batch({n: dict(v) for n, v in acc.items()}, {n: dict(v) for n, v in gap.items()} or None)
 
 
 @_drawer("remedy_curves")

@@ -101,6 +101,12 @@ def at_each_seed(fn, *series: List[Optional[float]]) -> List[Optional[float]]:
     return [None if any(x is None for x in xs) else fn(*xs) for xs in zip(*series)]
 
 
+def first_seed(s: Dict[str, Any]) -> str:
+    """A caption's note that a figure draws only the first seed's member of each (the tables give all)."""
+    used = claims.seeds(s)
+    return f" (seed {used[0]}; the tables give every seed)" if len(used) > 1 else ""
+
+
 def figure(s: Dict[str, Any], stem: str, caption: str) -> List[str]:
     """The study figure ``figures/<stem>.<format>`` if this run drew or kept it."""
     rel = f"figures/{stem}.{s['config']['figures'].get('format', 'png')}"
@@ -122,24 +128,36 @@ def _matrix(s: Dict[str, Any], key: str, rows: str, cols: str, fmt=num) -> List[
 
 
 def learned_lines(s: Dict[str, Any], why_below=None) -> List[str]:
-    """How many members reach :data:`TARGET` test accuracy, and for each one that does not, its
-    accuracy and (``why_below(name, member)``, when given) why. A ``--quick`` run whose nets did not
-    learn says so once (:func:`landscape.studies.claims.not_learned`)."""
+    """How many members reach :data:`TARGET` test accuracy with every seed, and for each one that does
+    not, its accuracy per seed and (``why_below(name, member)``, when given) why; a member whose seeds
+    disagree is said to depend on the seed. A ``--quick`` run whose nets did not learn says so once
+    (:func:`landscape.studies.claims.not_learned`)."""
     ms = [(n, m) for n, m in s["members"].items() if m.get("test_acc") is not None and not m.get("diverged")]
     if not ms:
         return []
     unlearned = claims.not_learned(s)
     if unlearned:
         return [f"- Test accuracy: {unlearned}; nothing below is claimed from these nets.", ""]
-    hit = [n for n, m in ms if m["test_acc"] >= TARGET]
-    lines = [f"- {len(hit)} of {len(ms)} members reach ≥ {100 * TARGET:.0f}% test accuracy "
-             f"(on {s['data'].get('test_samples', 0):,} test examples; best {pct(max(m['test_acc'] for _, m in ms))})"
+    n_seeds = len(claims.seeds(s))
+    accs = {n: [a for a in claims.per_seed(m, "test_acc", n_seeds) if a is not None] or [m["test_acc"]]
+            for n, m in ms}
+    hit = [n for n, _ in ms if min(accs[n]) >= TARGET]
+    best = max(a for v in accs.values() for a in v)
+    lines = [f"- {len(hit)} of {len(ms)} members reach ≥ {100 * TARGET:.0f}% test accuracy"
+             + (" with every seed" if n_seeds > 1 else "")
+             + f" (on {s['data'].get('test_samples', 0):,} test examples; best {pct(best)})"
              + ("." if len(hit) == len(ms) else "; below it:")]
     for n, m in ms:
-        if m["test_acc"] < TARGET:
-            why = why_below(n, m) if why_below else None
-            lines.append(f"  - {n}: {pct(m['test_acc'])} test, {pct(m.get('train_acc'))} train"
-                         + (f" — {why}" if why else "") + ".")
+        if n in hit:
+            continue
+        why = why_below(n, m) if why_below else None
+        reached = [a for a in accs[n] if a >= TARGET]
+        if reached:
+            why = (f"the seed decides: {len(reached)} of {len(accs[n])} seeds reach it"
+                   + (f"; where it falls short, {why}" if why else ""))
+        per_seed = f" (seeds: {', '.join(pct(a) for a in accs[n])})" if len(accs[n]) > 1 else ""
+        lines.append(f"  - {n}: {pct(m['test_acc'])} test{per_seed}, {pct(m.get('train_acc'))} train"
+                     + (f" — {why}" if why else "") + ".")
     diverged = [n for n, m in s["members"].items() if m.get("diverged")]
     if diverged:
         lines.append(f"- Diverged: {', '.join(diverged)}.")
@@ -180,8 +198,8 @@ def vanishing_gradients(s: Dict[str, Any]) -> List[str]:
                      f"example, every seed): {parts}.")
         if "sigmoid" in slope:
             v = verdicts.bound(slope["sigmoid"], QUARTER, side="at_most")
-            lines.append(f"- Claim *sigmoid's derivative is at most 1/4*: {said(v, s)} (largest measured "
-                         f"{num(max(x for x in slope['sigmoid'] if x is not None), 4)}).")
+            lines.append(f"- Claim *sigmoid's derivative is at most 1/4*: {said(v, s)}; largest measured "
+                         f"{num(max(x for x in slope['sigmoid'] if x is not None), 4)}.")
     lines += ["", "First-layer gradient norm divided by the last layer's, at initialization (1: level; a "
               "vanishing gradient is many orders of magnitude below 1):", ""]
     lines += _matrix(s, "grad_ratio_init", "activation", "depth")
@@ -214,15 +232,17 @@ def vanishing_gradients(s: Dict[str, Any]) -> List[str]:
             for key in ("grad_ratio_init", "grad_ratio_last")}
     at = ", ".join(map(str, depths))
     lines.append(f"- Claim *ReLU keeps the gradient* (its first layer gets at least {KEPT:g} of the last layer's "
-                 f"gradient, at every depth and seed): at initialization {said(kept['grad_ratio_init'], s)} "
-                 f"({', '.join(num(get(s, 'grad_ratio_init', depth=d, activation='relu')) for d in depths)} at depths "
-                 f"{at}); in the last epoch of training {said(kept['grad_ratio_last'], s)} "
-                 f"({', '.join(num(get(s, 'grad_ratio_last', depth=d, activation='relu')) for d in depths)}).")
+                 f"gradient, at every depth and seed): at initialization {said(kept['grad_ratio_init'], s)}: "
+                 f"{', '.join(num(get(s, 'grad_ratio_init', depth=d, activation='relu')) for d in depths)} at depths "
+                 f"{at}; in the last epoch of training {said(kept['grad_ratio_last'], s)}: "
+                 f"{', '.join(num(get(s, 'grad_ratio_last', depth=d, activation='relu')) for d in depths)}.")
     lines += ["", "Dead units (derivative zero on every training example) of the final weights:", ""]
     lines += _matrix(s, "dead_share", "activation", "depth", fmt=pct)
     lines.append("")
-    lines += figure(s, "gradient_by_layer", "gradient norm by layer, one panel per depth, one line per activation")
-    lines += figure(s, "landscapes_1d", "1D train loss of every member along its own filter-normalized direction")
+    lines += figure(s, "gradient_by_layer", "gradient norm by layer, one panel per depth, one line per activation"
+                    + first_seed(s))
+    lines += figure(s, "landscapes_1d", "1D train loss of every member along its own filter-normalized direction"
+                    + first_seed(s))
     return lines
 
 
@@ -272,12 +292,12 @@ def normalization(s: Dict[str, Any]) -> List[str]:
         median = {n: get(s, "test_acc", norm=n, batch_size=lo) - get(s, "test_acc", norm=n, batch_size=hi)
                   if None not in (get(s, "test_acc", norm=n, batch_size=lo), get(s, "test_acc", norm=n, batch_size=hi))
                   else math.nan for n in change}
-        lines.append(f"- Claim *BatchNorm suffers from small batches more than LayerNorm*: {said(more, s)} "
-                     f"(from batch {hi} to {lo} BatchNorm's test accuracy changed by {100 * median['batch']:+.1f} "
+        lines.append(f"- Claim *BatchNorm suffers from small batches more than LayerNorm*: {said(more, s)}: "
+                     f"from batch {hi} to {lo} BatchNorm's test accuracy changed by {100 * median['batch']:+.1f} "
                      f"points, LayerNorm's by {100 * median['layer']:+.1f}" + (", medians over seeds" if
                                                                               len(claims.seeds(s)) > 1 else "")
                      + f"; judged seed by seed, a difference counts when larger than {100 * noise:.1f} points, two "
-                     "binomial standard errors of a difference of two such changes).")
+                     "binomial standard errors of a difference of two such changes.")
     per_sample = [seeds_of(s, "mode_gap_abs", norm=n, batch_size=b) for n in norms if n in ("layer", "group")
                   for b in sizes]
     if per_sample:
@@ -301,7 +321,7 @@ def normalization(s: Dict[str, Any]) -> List[str]:
     lines += ["Basin width along the plane's first direction (loss within the first threshold of the grid "
               "minimum):", ""]
     lines += _matrix(s, "basin_width_x", "norm", "batch_size")
-    lines += figure(s, "landscapes_1d", "1D train loss of every member on shared axes")
+    lines += figure(s, "landscapes_1d", "1D train loss of every member on shared axes" + first_seed(s))
     return lines
 
 
@@ -383,8 +403,9 @@ def overfitting(s: Dict[str, Any]) -> List[str]:
                      f"{num(base.get('best_test_epoch'))}" + (" (medians over seeds)." if several else "."))
     lines.append("")
     lines += _dropout(s, remedies)
-    lines += figure(s, "remedy_curves", "train, validation and test loss per epoch, one panel per remedy")
-    lines += figure(s, "landscapes_1d", "1D train loss of every member on shared axes")
+    lines += figure(s, "remedy_curves", "train, validation and test loss per epoch, one panel per remedy"
+                    + first_seed(s))
+    lines += figure(s, "landscapes_1d", "1D train loss of every member on shared axes" + first_seed(s))
     return lines
 
 

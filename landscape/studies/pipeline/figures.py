@@ -92,8 +92,11 @@ def _grid(inputs, kind: str, cells: List[Any], shape: List[int], row_labels: Lis
 
     loaded = [io.load(p) for p in inputs]
     surfaces = [None if i is None else loaded[i] for i in cells]
+    # the row and column labels name each member's values: a member name above every panel repeats them
+    # (and, long, ran into its neighbour's)
     return plot.compare(surfaces, kind=kind, grid=tuple(shape), row_labels=row_labels,
-                        col_labels=None if col_labels == [""] else col_labels)
+                        col_labels=None if col_labels == [""] else col_labels,
+                        titles=None if col_labels == [""] else [""] * len(surfaces))
 
 
 @register_drawer("curves")
