@@ -195,6 +195,7 @@ def run(ctx: Context) -> None:
     matplotlib.use("Agg")  # files only; never a window
     import matplotlib.pyplot as plt
 
+    import landscape
     from landscape import plot
 
     todo = jobs(ctx)
@@ -204,9 +205,9 @@ def run(ctx: Context) -> None:
     f = ctx.config.figures
     with plot.style(f.style) if f.style else contextlib.nullcontext():
         for job in progress.track(todo, desc="figures", enabled=ctx.bars):
-            # redrawn when an input file, the recipe or the figure settings change
+            # redrawn when an input file, the recipe, the figure settings or landscape's version change
             stamp = key({"inputs": [_stamp(p) for p in job.stamped()], "how": job.how,
-                         "format": f.format, "style": f.style, "dpi": f.dpi})
+                         "format": f.format, "style": f.style, "dpi": f.dpi, "version": landscape.__version__})
             rel = str(job.path.relative_to(ctx.out))
             ctx.figures.setdefault(job.owner, {})[job.kind] = job.path
             if manifest.get(rel) == stamp and job.path.is_file():
