@@ -65,7 +65,10 @@ def study_page(name: str, run: Path, figures: Path, note: str) -> List[str]:
     stages = (("members", "workers: train, surfaces, sharpness"),) if t.get("members") else (
         ("train", "train"), ("surfaces", "surfaces"), ("sharpness", "sharpness"))
     parts = ", ".join(f"{label} {t.get(key, 0):.0f}" for key, label in stages + (("figures", "figures"),))
-    lines = [f"## {title}", "", f"`landscape experiment {name} --out runs/{name}`: {len(summary['members'])} networks "
+    seeds = summary["config"].get("study", {}).get("seeds") or []
+    count = len(summary["members"])
+    trained = f"{count} networks" + (f" × {len(seeds)} seeds ({count * len(seeds)} trained)" if len(seeds) > 1 else "")
+    lines = [f"## {title}", "", f"`landscape experiment {name} --out runs/{name}`: {trained} "
              f"on {summary['data']['dataset']}, {t.get('total', 0):.0f} s wall ({parts})"
              + (f" and {cpu:.0f} CPU seconds ({100 * cpu / t['total']:.0f}% of a core)"
                 if cpu is not None and t.get("total") else "")
