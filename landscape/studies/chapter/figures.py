@@ -112,7 +112,8 @@ def _landscapes_1d(ctx, add) -> None:
         for m in have:
             coords = ctx.members[m].coords
             rest = ", ".join(str(v) for k, v in coords.items() if k != cols)
-            panels.setdefault(f"{cols} {coords[cols]}", []).append([label(ctx, m), rest])
+            title = members.axis_label(cols, coords[cols], ctx.config.study.variable(cols).bundle)
+            panels.setdefault(title, []).append([label(ctx, m), rest])
     _add(add, "landscapes_1d", [ctx.surfaces[m]["line"] for m in have],
          names=[label(ctx, m) for m in have], panels=panels)
 
