@@ -19,7 +19,7 @@ import hashlib
 import logging
 import os
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -30,12 +30,18 @@ from landscape.base.errors import FileFormatError, check_choice
 from landscape.base.joblock import output_lock
 from landscape.storage import h5attrs, io
 
-from . import adaptive as adaptive_mod, directions as directions_mod, distributed, ensemble
+from . import adaptive as adaptive_mod, directions as directions_mod, distributed, ensemble, inplace, seeded
 from .cells import Tolerance, blocked
 from .engine import BN_MODES, PRECISIONS, EngineOptions, PointEvaluator, auto_batch_size, bf16_cpu_warning
-from .evaluate import DEFAULT_BATCH_SIZE, batch_size_of, batches as make_batches, check_model_accepts, head, objective as make_objective
+from .evaluate import (
+    DEFAULT_BATCH_SIZE,
+    batch_size_of,
+    batches as make_batches,
+    check_model_accepts,
+    head,
+    objective as make_objective,
+)
 from .params import ParamFilter, first_device, restored, select
-from . import inplace, seeded
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +252,150 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
             an existing ``path`` holding a different job (pass ``overwrite=True``), or a ``path``
             that another live job is filling (``landscape.joblock``).
     """
+    req = _check_request(model, directions, x, y, data, bn, precision, params, planes, tol, adaptive)
+    dirs, xs, ys, lowmem, trajectory = req.dirs, req.xs, req.ys, req.lowmem, req.trajectory
+    planes, tol, adaptive, ndim = req.planes, req.tol, req.adaptive, 1 if req.ys is None else 2
+
+    home = first_device(model)
+    dev = torch.device(device) if device is not None else home
+    slow = bf16_cpu_warning(precision, dev)
+    if slow:
+        log.warning(slow)
+    ctx = distributed.init(dev) if distributed.from_env().active else distributed.Context()
+    if ctx.active and device is not None:
+        dev = distributed.device_for(dev, ctx)
+    obj = make_objective(loss)
+    fingerprint = weights_fingerprint(model)
+    if ctx.active and lowmem:
+        raise ValueError("directions.random(..., store=False) is for one process; under torchrun use stored "
+                         "directions.")
+    if ctx.active:
+        dirs = _agree(ctx, fingerprint, dirs, dev)
+    moved = False
+    job = contextlib.ExitStack()  # holds the output's job lock (joblock) on rank 0
+    try:
+        if dev != home:
+            model.to(dev)
+            moved = True
+        named = _named_splits(data, test_data)
+        if batch_size is None:
+            batch_size = (distributed.on_main(lambda: _resumed_batch_size(path, resume, overwrite), ctx)
+                          or _auto_batch_size(model, named, dev))
+        splits = {name: make_batches(d, batch_size, dev) for name, d in named.items()}
+        if bn == "recompute":
+            bn_batches = make_batches(bn_data, batch_size, dev) if bn_data is not None else splits.get("train")
+            if bn_batches is None:
+                raise ValueError("bn='recompute' re-estimates BatchNorm statistics on training data: include a "
+                                 "'train' split in data= or pass bn_data=.")
+        else:
+            bn_batches = None
+        if tol is not None:  # each split as one seeded permutation, cut on block ends (landscape.core.cells)
+            cut = {name: blocked(d, tol, batch_size or DEFAULT_BATCH_SIZE) for name, d in named.items()}
+            splits = {name: make_batches(b, None, dev) for name, (b, _) in cut.items()}
+            blocks = {name: ends for name, (_, ends) in cut.items()}
+            population = {name: (population or {}).get(name) or batch_size_of(d[0]) for name, d in named.items()}
+        else:
+            blocks = None
+        with (inplace.guard(model, dirs) if lowmem else restored(model)) as kept:
+            model.eval()
+            for batches in splits.values():  # a few samples suffice to catch a shape mismatch
+                check_model_accepts(model, [head(batches[0], 2)], obj)
+
+            def evaluator_for(plane_dirs):
+                if lowmem:
+                    return inplace.InPlaceEvaluator(model, plane_dirs, splits, obj, kept, metrics, precision,
+                                                    engine.threads if engine else None)
+                buffer_range = (getattr(plane_dirs, "attrs", {}) or {}).get("buffer_range")
+                return PointEvaluator(model, plane_dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
+                                      precision=precision, options=engine, population=population, tol=tol,
+                                      blocks=blocks, tol_batch=batch_size or DEFAULT_BATCH_SIZE,
+                                      buffer_range=buffer_range)
+
+            evaluator = evaluator_for(dirs)
+            names = evaluator.value_names
+            settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
+                                 evaluator, attrs)
+            settings.update(_ensemble_settings(planes, tol, population))
+            shape = (len(xs),) if ys is None else (len(ys), len(xs))
+            if adaptive is not None:
+                settings.update(adaptive_mod.settings(adaptive, shape, names))
+            if ctx.active and not distributed.same_everywhere("settings", _digest(settings)):
+                raise ValueError("The ranks of this job were given different settings or data (see the log); "
+                                 "every rank must run the same command.")
+            seeds = ensemble.seeds(settings.get("seed", 0), planes) if planes > 1 else None
+            layout = dict(se_names=getattr(evaluator, "se_names", ()),
+                          sample_splits=getattr(evaluator, "sample_splits", ()),
+                          plane_seeds=seeds, build_extra=adaptive_mod.allocator(adaptive, ndim, names)
+                          if adaptive is not None else None)
+            if path is not None:
+                distributed.on_main(lambda: job.enter_context(output_lock(path)), ctx)
+                out = _Output(path, ctx, distributed.on_main(
+                    lambda: io.prepare(path, xs, ys, names, settings, None if lowmem else dirs, trajectory,
+                                       resume=resume, overwrite=overwrite, **layout), ctx))
+            else:
+                out = _Output(None, ctx, np.zeros((planes,) + shape, dtype=bool))
+            done, arrays = out.done, out.arrays
+
+            total = int(np.prod(shape)) * planes
+            todo = int((~done).sum())
+            log.info("surface: %d of %d cells to compute (%s)%s%s", todo, total, ", ".join(names),
+                     f", {planes} planes" if planes > 1 else "", f" on {ctx.world_size} ranks" if ctx.active else "")
+            coords_of = lambda idx: cell_coords(xs, ys, idx)  # noqa: E731
+            if adaptive is not None:  # the budget's points, then the grid interpolated from them
+                def evaluate(todo_cells, put, bar):  # the sampler keeps the values it refines on
+                    keep = lambda idx, vals: put(idx, {n: vals[n] for n in names})  # noqa: E731
+                    if ctx.active:
+                        distributed.run_sharded(evaluator, todo_cells, coords_of, keep, bar, round_seconds, ctx=ctx)
+                    else:
+                        run_rounds(evaluator, todo_cells, coords_of, keep, bar, round_seconds)
+
+                points = adaptive_mod.sample(evaluate, xs, ys, names, adaptive, path, ctx, progress and ctx.is_main,
+                                             coords_of)
+                if arrays is not None:
+                    arrays.update({n: g[None] for n, g in points["grid"].items()})
+                    done[...] = True
+            with progress_bar(total, total - todo, progress and ctx.is_main and adaptive is None) as bar:
+                for k in range(planes if adaptive is None else 0):
+                    pending = np.flatnonzero(~done[k].reshape(-1))
+                    if not len(pending):
+                        continue
+                    if k > 0:  # plane k: the same kind of directions from seed + k, its own evaluator
+                        evaluator = evaluator_for(ensemble.redraw(model, dirs, seeds[k]))
+                    plane_sink = lambda idx, vals, k=k: out.put(k, idx, vals)  # noqa: E731
+                    if ctx.active:
+                        distributed.run_sharded(evaluator, pending, coords_of, plane_sink, bar, round_seconds, ctx=ctx)
+                    else:
+                        run_rounds(evaluator, pending, coords_of, plane_sink, bar, round_seconds)
+                    evaluator = None  # frees its copy of the model before the next plane's
+    finally:
+        job.close()
+        if moved:
+            model.to(home)
+    if path is not None:
+        return distributed.on_main(lambda: io.load(path), ctx)
+    surf = _in_memory(xs, ys, names, arrays, done, {**io.stamp(), **settings}, None if lowmem else dirs, trajectory,
+                      seeds)
+    if adaptive is not None:
+        surf.points = _memory_points(points, xs, ys, adaptive)
+    return surf
+
+
+class _Request(NamedTuple):
+    """What ``compute`` was asked for, checked: the directions as a list (or a seeded set), the axes,
+    whether the model moves in place, the trajectory of PCA directions, and the ensemble options."""
+
+    dirs: Any
+    xs: np.ndarray
+    ys: Optional[np.ndarray]
+    lowmem: bool
+    trajectory: Any
+    planes: int
+    tol: Optional[Tolerance]
+    adaptive: Optional[int]
+
+
+def _check_request(model, directions, x, y, data, bn, precision, params, planes, tol, adaptive) -> _Request:
+    """``compute``'s arguments checked against each other (ValueError naming what is wrong)."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}; wrap a function in an "
                          "nn.Module whose forward calls it.")
@@ -283,135 +433,26 @@ def compute(model: nn.Module, directions, x: AxisSpec = (-1.0, 1.0, 51), y: Opti
         if planes != 1 or tol is not None or lowmem:
             raise ValueError("adaptive=N samples one plane of stored directions on every sample: pass planes=1 and "
                              "tol=None (a direction ensemble or a tolerance needs the whole grid).")
+    return _Request(dirs, xs, ys, lowmem, trajectory, planes, tol, adaptive)
 
-    home = first_device(model)
-    dev = torch.device(device) if device is not None else home
-    slow = bf16_cpu_warning(precision, dev)
-    if slow:
-        log.warning(slow)
-    ctx = distributed.init(dev) if distributed.from_env().active else distributed.Context()
-    if ctx.active and device is not None:
-        dev = distributed.device_for(dev, ctx)
-    obj = make_objective(loss)
-    fingerprint = weights_fingerprint(model)
-    if ctx.active and lowmem:
-        raise ValueError("directions.random(..., store=False) is for one process; under torchrun use stored directions.")
-    if ctx.active:
-        dirs = _agree(ctx, fingerprint, dirs, dev)
-    moved = False
-    job = contextlib.ExitStack()  # holds the output's job lock (joblock) on rank 0
-    try:
-        if dev != home:
-            model.to(dev)
-            moved = True
-        named = _named_splits(data, test_data)
-        if batch_size is None:
-            batch_size = (distributed.on_main(lambda: _resumed_batch_size(path, resume, overwrite), ctx)
-                          or _auto_batch_size(model, named, dev))
-        splits = {name: make_batches(d, batch_size, dev) for name, d in named.items()}
-        if bn == "recompute":
-            bn_batches = make_batches(bn_data, batch_size, dev) if bn_data is not None else splits.get("train")
-            if bn_batches is None:
-                raise ValueError("bn='recompute' re-estimates BatchNorm statistics on training data: include a "
-                                 "'train' split in data= or pass bn_data=.")
-        else:
-            bn_batches = None
-        if tol is not None:  # each split as one seeded permutation, cut on block ends (landscape.core.cells)
-            cut = {name: blocked(d, tol, batch_size or DEFAULT_BATCH_SIZE) for name, d in named.items()}
-            splits = {name: make_batches(b, None, dev) for name, (b, _) in cut.items()}
-            blocks = {name: ends for name, (_, ends) in cut.items()}
-            population = {name: (population or {}).get(name) or batch_size_of(d[0]) for name, d in named.items()}
-        else:
-            blocks = None
-        with (inplace.guard(model, dirs) if lowmem else restored(model)) as kept:
-            model.eval()
-            for batches in splits.values():  # a few samples suffice to catch a shape mismatch
-                check_model_accepts(model, [head(batches[0], 2)], obj)
 
-            def evaluator_for(plane_dirs):
-                if lowmem:
-                    return inplace.InPlaceEvaluator(model, plane_dirs, splits, obj, kept, metrics, precision,
-                                                    engine.threads if engine else None)
-                return PointEvaluator(model, plane_dirs, splits, obj, metrics, bn=bn, bn_batches=bn_batches,
-                                      precision=precision, options=engine, population=population, tol=tol,
-                                      blocks=blocks, tol_batch=batch_size or DEFAULT_BATCH_SIZE, buffer_range=(getattr(plane_dirs, "attrs", {}) or {}).get("buffer_range"))
+class _Output:
+    """Where a job's cells go: the HDF5 file at ``path`` (rank 0 writes; ``done`` is what it already
+    held) or, with no path, ``arrays`` in memory: one ``(planes, *grid)`` array per value name."""
 
-            evaluator = evaluator_for(dirs)
-            names = evaluator.value_names
-            settings = _settings(model, dirs, obj.name, bn, precision, batch_size, splits, names, fingerprint,
-                                 evaluator, attrs)
-            settings.update(_ensemble_settings(planes, tol, population))
-            shape = (len(xs),) if ys is None else (len(ys), len(xs))
-            if adaptive is not None:
-                settings.update(adaptive_mod.settings(adaptive, shape, names))
-            if ctx.active and not distributed.same_everywhere("settings", _digest(settings)):
-                raise ValueError("The ranks of this job were given different settings or data (see the log); "
-                                 "every rank must run the same command.")
-            seeds = ensemble.seeds(settings.get("seed", 0), planes) if planes > 1 else None
-            layout = dict(se_names=getattr(evaluator, "se_names", ()), sample_splits=getattr(evaluator, "sample_splits", ()),
-                          plane_seeds=seeds, build_extra=adaptive_mod.allocator(adaptive, ndim, names)
-                          if adaptive is not None else None)
-            if path is not None:
-                distributed.on_main(lambda: job.enter_context(output_lock(path)), ctx)
-                done = distributed.on_main(lambda: io.prepare(path, xs, ys, names, settings, None if lowmem else dirs,
-                                                              trajectory, resume=resume, overwrite=overwrite, **layout), ctx)
-                arrays = None
+    def __init__(self, path: Optional[str], ctx: distributed.Context, done: np.ndarray):
+        self.path, self.ctx, self.done = path, ctx, done
+        self.arrays: Optional[Dict[str, np.ndarray]] = None if path is not None else {}
 
-                def sink(k, idx, vals):
-                    if ctx.is_main:
-                        io.write_cells(path, idx, vals, plane=k)
-            else:
-                done = np.zeros((planes,) + shape, dtype=bool)
-                arrays = {}
-
-                def sink(k, idx, vals):
-                    for n, v in vals.items():
-                        arrays.setdefault(n, np.full((planes,) + shape, 0 if n.startswith("samples/") else np.nan))
-                        arrays[n][k].reshape(-1)[idx] = v
-                    done[k].reshape(-1)[idx] = True
-
-            total = int(np.prod(shape)) * planes
-            todo = int((~done).sum())
-            log.info("surface: %d of %d cells to compute (%s)%s%s", todo, total, ", ".join(names),
-                     f", {planes} planes" if planes > 1 else "", f" on {ctx.world_size} ranks" if ctx.active else "")
-            coords_of = lambda idx: cell_coords(xs, ys, idx)  # noqa: E731
-            if adaptive is not None:  # the budget's points, then the grid interpolated from them
-                def evaluate(todo_cells, put, bar):  # the sampler keeps the values it refines on
-                    keep = lambda idx, vals: put(idx, {n: vals[n] for n in names})  # noqa: E731
-                    if ctx.active:
-                        distributed.run_sharded(evaluator, todo_cells, coords_of, keep, bar, round_seconds, ctx=ctx)
-                    else:
-                        run_rounds(evaluator, todo_cells, coords_of, keep, bar, round_seconds)
-
-                points = adaptive_mod.sample(evaluate, xs, ys, names, adaptive, path, ctx, progress and ctx.is_main,
-                                             coords_of)
-                if arrays is not None:
-                    arrays.update({n: g[None] for n, g in points["grid"].items()})
-                    done[...] = True
-            with progress_bar(total, total - todo, progress and ctx.is_main and adaptive is None) as bar:
-                for k in range(planes if adaptive is None else 0):
-                    pending = np.flatnonzero(~done[k].reshape(-1))
-                    if not len(pending):
-                        continue
-                    if k > 0:  # plane k: the same kind of directions from seed + k, its own evaluator
-                        evaluator = evaluator_for(ensemble.redraw(model, dirs, seeds[k]))
-                    plane_sink = lambda idx, vals, k=k: sink(k, idx, vals)  # noqa: E731
-                    if ctx.active:
-                        distributed.run_sharded(evaluator, pending, coords_of, plane_sink, bar, round_seconds, ctx=ctx)
-                    else:
-                        run_rounds(evaluator, pending, coords_of, plane_sink, bar, round_seconds)
-                    evaluator = None  # frees its copy of the model before the next plane's
-    finally:
-        job.close()
-        if moved:
-            model.to(home)
-    if path is not None:
-        return distributed.on_main(lambda: io.load(path), ctx)
-    surf = _in_memory(xs, ys, names, arrays, done, {**io.stamp(), **settings}, None if lowmem else dirs, trajectory,
-                      seeds)
-    if adaptive is not None:
-        surf.points = _memory_points(points, xs, ys, adaptive)
-    return surf
+    def put(self, plane: int, idx: np.ndarray, vals: Mapping[str, np.ndarray]) -> None:
+        if self.arrays is None:
+            if self.ctx.is_main:
+                io.write_cells(self.path, idx, vals, plane=plane)
+            return
+        for n, v in vals.items():  # a cell's sample count starts at 0, a value at NaN (not computed)
+            self.arrays.setdefault(n, np.full(self.done.shape, 0 if n.startswith("samples/") else np.nan))
+            self.arrays[n][plane].reshape(-1)[idx] = v
+        self.done[plane].reshape(-1)[idx] = True
 
 
 def _ensemble_settings(planes: int, tol, population) -> Dict[str, Any]:
@@ -436,7 +477,8 @@ def _in_memory(xs, ys, names, arrays, done, settings, dirs, trajectory, seeds) -
     values = {n: arrays[n][0] if n in arrays else np.full(shape, np.nan) for n in names}
     planes = None
     if seeds is not None:
-        planes = io.Planes(seeds=np.asarray(seeds), values={n: arrays.get(n, np.full(done.shape, np.nan)) for n in names},
+        planes = io.Planes(seeds=np.asarray(seeds),
+                           values={n: arrays.get(n, np.full(done.shape, np.nan)) for n in names},
                            done=done.copy(), se={n[3:]: v for n, v in arrays.items() if n.startswith("se/")},
                            samples={n[8:]: v for n, v in arrays.items() if n.startswith("samples/")})
     return io.Surface(x=xs, y=ys, values=values, attrs=settings,
@@ -468,7 +510,8 @@ def _auto_batch_size(model: nn.Module, named: Mapping[str, Any], device: torch.d
     """The engine's batch size for (X, Y) tensor data (``landscape.engine.auto_batch_size``); other
     data keeps the library default (DataLoaders and iterables keep their own batches anyway)."""
     first = next(iter(named.values()))
-    if isinstance(first, (tuple, list)) and len(first) == 2 and isinstance(first[0], torch.Tensor) and len(first[0]) > 1:
+    tensors = isinstance(first, (tuple, list)) and len(first) == 2 and isinstance(first[0], torch.Tensor)
+    if tensors and len(first[0]) > 1:
         was = model.training
         model.eval()
         try:
