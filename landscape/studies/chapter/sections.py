@@ -2,8 +2,9 @@
 
 Each section is ``fn(summary) -> Markdown lines`` (``landscape.report.register_section``). Every
 sentence states a measured number and says whether the notes' claim holds for it in the vocabulary of
-:mod:`landscape.studies.verdicts` (confirmed, not confirmed, no claim) — decided by a comparison
-written next to it, with the noise margin stated, never in advance; nothing is claimed from a run
+:mod:`landscape.studies.verdicts` (confirmed, partly confirmed, not confirmed, no claim) — decided seed by
+seed on the per-seed numbers of a study with ``[study] seeds`` (:func:`seeds_of`), by a comparison written
+next to it, with the noise margin stated, never in advance; nothing is claimed from a run
 whose nets did not learn the task (:func:`landscape.studies.claims.not_learned`). The generic
 ``claims`` section checks the configs' ``[[report.claims]]``; these add what a trend or an order
 cannot say (a bound, a spread over batch sizes, a remedy against the baseline) and the figures.

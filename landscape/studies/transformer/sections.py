@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional
 
+from landscape.studies.claims import seeds
+from landscape.studies.columns import cell
 from landscape.studies.report import register_section
 
 
@@ -22,19 +24,20 @@ def _figure(s: Dict[str, Any], stem: str, caption: str) -> List[str]:
 
 
 def _init_table(s: Dict[str, Any], norm: str, key: str) -> List[str]:
-    """One row per (skip), one column per depth: ``key`` of the members with model norm ``norm``."""
+    """One row per (skip), one column per depth: ``key`` of the members with model norm ``norm`` (with
+    seeds, the median and [min, max])."""
     cells: Dict[tuple, Any] = {}
     for m in s["members"].values():
         spec = m.get("spec") or {}
         if spec.get("norm") == norm and m.get(key) is not None:
-            cells.setdefault((bool(spec["skip"]), int(spec["depth"])), m[key])
+            cells.setdefault((bool(spec["skip"]), int(spec["depth"])), cell(m, key, _num))
     depths = sorted({d for _, d in cells})
     if not depths:
         return []
     lines = ["| | " + " | ".join(f"depth {d}" for d in depths) + " |", "|---" + "|---:" * len(depths) + "|"]
     for skip in (True, False):
         lines.append(f"| {'residual' if skip else 'no residual'} | "
-                     + " | ".join(_num(cells.get((skip, d))) for d in depths) + " |")
+                     + " | ".join(cells.get((skip, d), "–") for d in depths) + " |")
     return lines + [""]
 
 
@@ -53,5 +56,7 @@ def transformer_depth(s: Dict[str, Any]) -> List[str]:
         lines += _init_table(s, norm, "collapsed_blocks_init")
         lines += ["Gradient norm of the last block / of the first:", ""]
         lines += _init_table(s, norm, "grad_out_in_init")
-        lines += _figure(s, f"block_profiles_{norm}", f"token residual and gradient norm per block, norm = {norm}")
+        first = f" (seed {seeds(s)[0]}; the tables give every seed)" if len(seeds(s)) > 1 else ""
+        lines += _figure(s, f"block_profiles_{norm}", f"token residual and gradient norm per block, norm = {norm}"
+                         + first)
     return lines
