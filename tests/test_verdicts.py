@@ -77,3 +77,12 @@ def test_a_relative_margin_silences_small_differences():
     # over seeds: intervals separated only by more than the margin
     assert V.order([1.1, 1.15], [1.0, 1.05], relative=0.2).verdict == "no claim"
     assert V.order([2.0, 2.1], [1.0, 1.05], relative=0.2).verdict == "confirmed"
+
+
+def test_the_reason_given_is_that_of_the_seeds_without_a_vote():
+    # seed 1 differs by far more than the margin, seeds 0 and 2 by less: they abstain for the margin,
+    # not for "a number missing"
+    v = V.order([0.0337, 0.0655, 0.034], [0.0328, 0.034, 0.0335], relative=0.2)
+    assert v.verdict == "partly confirmed" and "2 seeds without a vote: a difference within the margin" in v.why
+    t = V.trend([[1.0, 1.0, 1.0], [2.0, 1.05, 3.0], [3.0, 4.0, 5.0]], relative=0.2)
+    assert t.agree == 2 and "1 seed without a vote: a difference within the margin" in t.why

@@ -173,7 +173,8 @@ def order(higher: Sequence[Number], lower: Sequence[Number], resolution: Optiona
     complete = all(_known(a) and _known(b) for a, b in pairs)
     separated = (complete and len(pairs) > 1 and hi is not None and lo is not None
                  and _vote(hi[0], lo[1], resolution, relative) is True)
-    return judge(votes, separated, unit, _why_silent(pairs, resolution, relative))
+    silent = [p for p, v in zip(pairs, votes) if v is None]  # why the seeds without a vote have none
+    return judge(votes, separated, unit, _why_silent(silent or pairs, resolution, relative))
 
 
 def trend(series: Sequence[Sequence[Number]], direction: str = "increasing", resolution: Optional[float] = None,
@@ -191,15 +192,16 @@ def trend(series: Sequence[Sequence[Number]], direction: str = "increasing", res
                          f"{[len(s) for s in series]} were passed.")
     sign = 1 if direction == "increasing" else -1
     steps = list(zip(series, series[1:]))
-    votes = []
+    votes, silent = [], []  # silent: the steps that cost a replicate its vote (for the reason said)
     for i in range(len(series[0])):
         step_votes = [_vote(sign * _or_none(b[i]), sign * _or_none(a[i]), resolution, relative) for a, b in steps]
         votes.append(None if None in step_votes else all(step_votes))
+        silent += [(a[i], b[i]) for (a, b), v in zip(steps, step_votes) if v is None]
     separated = len(series[0]) > 1 and all(
         all(_known(x) for x in a + b)
         and _vote(sign * (min if sign > 0 else max)(b), sign * (max if sign > 0 else min)(a), resolution, relative)
         is True for a, b in steps)
-    pairs = [(a[i], b[i]) for a, b in steps for i in range(len(a))]
+    pairs = silent or [(a[i], b[i]) for a, b in steps for i in range(len(a))]
     return judge(votes, separated, unit, _why_silent(pairs, resolution, relative))
 
 
