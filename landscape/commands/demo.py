@@ -161,16 +161,18 @@ def experiment(config_path, out, quick, fresh, device, threads, workers, progres
 
     \b
       li2018-mnist1d-resnet  Li et al. 2018 Fig. 5 on a CPU: ResNet-20/56/110 with and without
-                             skips on MNIST-1D (about 10 min on 2 cores)
+                             skips on MNIST-1D, 3 seeds (~20 min)
       mnist1d-demo           what `landscape demo` runs
       digits-demo            a 20-layer MLP on 8x8 digits, with and without skips and BN
-      vanishing-gradients    depth x activation in plain 1D conv nets (docs/studies.md)
-      normalization          batch/layer/group/no norm x batch size (docs/studies.md)
-      overfitting            one remedy at a time on a small training set (docs/studies.md)
-      edge-of-stability      sharpness along training: full-batch GD at 2/lr, Adam at 38/lr (docs/studies.md)
+      vanishing-gradients    depth x activation in plain 1D conv nets, 2 seeds (~6 min)
+      normalization          batch/layer/group/no norm x batch size, 3 seeds (~6 min)
+      overfitting            one remedy at a time on 500 examples, 3 seeds (~4 min)
+      edge-of-stability      sharpness along training: full-batch GD at 2/lr, Adam at 38/lr
       edge-of-stability-conv the same claims for a small 1D conv net, with and without skips
-      transformer-depth      transformers: depth x residual x Pre-/Post-LN/none, warm-up (docs/studies.md)
+      transformer-depth      transformers: depth x residual x Pre-/Post-LN/none, warm-up, 3 seeds (~16 min)
       li2018-cifar10-resnet  the paper's CIFAR-10 setup (for a GPU; CIFAR-10 files needed)
+
+    Times: a quiet 2-core CPU; docs/studies.md has each study's report as measured.
 
     \b
     Examples:
