@@ -15,7 +15,7 @@ import pytest
 from landscape.studies import config as study
 from landscape.studies.registry import MEASURES, load_plugins
 
-CLAIM = re.compile(r"^- \*\*(Confirmed|Partly confirmed|Not confirmed)\*\*: ", re.M)
+CLAIM = re.compile(r"^- \*\*(Confirmed|Partly confirmed|Not confirmed|No claim)\*\*: ", re.M)
 
 
 def test_config_members_measures_and_claims():
@@ -46,7 +46,11 @@ def test_quick_run_reports_every_claim_within_budget(tmp_path):
     # the budget is 3 minutes on 2 idle cores; on a shared machine wall time says little, CPU time does
     assert cpu < 2 * 180, f"--quick used {cpu:.0f} CPU seconds ({wall:.0f} s wall)"
     report = (out / "report.md").read_text()
-    assert len(CLAIM.findall(report)) == 8, report.split("## What the numbers say")[1][:3000]
+    # every claim judged (a quick run's small differences may fall within the margin: "No claim"), and
+    # the rank-collapse claims, orders of magnitude apart even at depth 3, still voted
+    found = CLAIM.findall(report)
+    assert len(found) == 8, report.split("## What the numbers say")[1][:3000]
+    assert found[:2] != ["No claim", "No claim"], found
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["members"]) == 20
     for m in summary["members"].values():
