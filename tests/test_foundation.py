@@ -182,3 +182,21 @@ def test_progress_writes_plain_lines_with_eta_when_not_a_tty():
     assert len(lines) == 4 and "\r" not in stream.getvalue()
     assert lines[0].startswith("surface: 1/4 (25.0%)") and "ETA" in lines[0]
     assert list(progress.track([1, 2, 3], enabled=False)) == [1, 2, 3]
+
+
+def test_a_disabled_bar_makes_no_semaphore_a_killed_worker_would_leak():
+    # a study worker ends with os._exit on Ctrl-C: anything it registered with multiprocessing's
+    # resource tracker is then reported as leaked (two warning lines after the one-line message)
+    import subprocess
+    import sys
+
+    code = ("import os, multiprocessing.resource_tracker as rt\n"
+            "made = []\n"
+            "rt.register = lambda name, kind: made.append(kind)\n"
+            "from landscape.base import progress\n"
+            "with progress.bar(total=3, enabled=False) as b:\n"
+            "    b.update(2); b.set_postfix_str('x')\n"
+            "    assert b.n == 2\n"
+            "print(made)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

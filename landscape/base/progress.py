@@ -67,6 +67,33 @@ class _LogBar:
         self.close()
 
 
+class _NoBar:
+    """The bar of ``enabled=False``: it counts and does nothing else. Not ``tqdm(disable=True)``: that
+    still makes tqdm's multiprocessing lock, a named semaphore that a study worker ended by
+    ``os._exit`` leaves behind for Python's resource tracker to warn about."""
+
+    def __init__(self, total: Optional[int] = None, initial: int = 0):
+        self.total, self.n = total, initial
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        pass
+
+    def set_postfix(self, **kw) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def in_notebook() -> bool:
     """Whether this process is a Jupyter kernel (IPython running under IPKernelApp), as tqdm.auto decides."""
     ipython = sys.modules.get("IPython")
@@ -82,7 +109,7 @@ def bar(total: Optional[int] = None, desc: str = "", enabled: bool = True, initi
     ``stream``, a Jupyter kernel gets a notebook widget.
     """
     if not enabled:
-        return tqdm(total=total, disable=True)
+        return _NoBar(total, initial)
     if stream is None and in_notebook():
         return tqdm(total=total, desc=desc, initial=initial, leave=True)
     stream = stream or sys.stderr
