@@ -23,12 +23,39 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
-class _LogBar:
+class _NoBar:
+    """The bar of ``enabled=False``: it counts and does nothing else. Not ``tqdm(disable=True)``: that
+    still makes tqdm's multiprocessing lock, a named semaphore that a study worker ended by
+    ``os._exit`` leaves behind for Python's resource tracker to warn about."""
+
+    def __init__(self, total: Optional[int] = None, initial: int = 0):
+        self.total, self.n = total, initial
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        pass
+
+    def set_postfix(self, **kw) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _LogBar(_NoBar):
     """A tqdm-like object that writes one line per interval to a non-TTY stream."""
 
     def __init__(self, total: Optional[int], desc: str, stream, log_every: float, initial: int = 0):
-        self.total, self.desc, self.stream, self.log_every = total, desc, stream, log_every
-        self.n = initial
+        super().__init__(total, initial)
+        self.desc, self.stream, self.log_every = desc, stream, log_every
         self._start_n = initial
         self._start = self._last = time.monotonic()
         self._postfix = ""
@@ -56,42 +83,6 @@ class _LogBar:
         if self._postfix:
             parts.append(self._postfix)
         print(", ".join(parts), file=self.stream, flush=True)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class _NoBar:
-    """The bar of ``enabled=False``: it counts and does nothing else. Not ``tqdm(disable=True)``: that
-    still makes tqdm's multiprocessing lock, a named semaphore that a study worker ended by
-    ``os._exit`` leaves behind for Python's resource tracker to warn about."""
-
-    def __init__(self, total: Optional[int] = None, initial: int = 0):
-        self.total, self.n = total, initial
-
-    def update(self, k: int = 1) -> None:
-        self.n += k
-
-    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
-        pass
-
-    def set_postfix(self, **kw) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def in_notebook() -> bool:
