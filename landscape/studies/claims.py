@@ -32,6 +32,19 @@ def seeds(s: Dict[str, Any]) -> List[int]:
     return list(s["config"].get("study", {}).get("seeds") or []) or [s["config"].get("model", {}).get("seed", 0)]
 
 
+def drawn_seed(s: Dict[str, Any]) -> Optional[int]:
+    """The seed whose replicates the figures draw, when a study has several (None: one seed, nothing
+    to say): ``landscape.studies.members.shown`` takes each member's first."""
+    used = seeds(s)
+    return used[0] if len(used) > 1 else None
+
+
+def seed_caption(s: Dict[str, Any]) -> str:
+    """A figure caption's note on the seed it draws: `` (seed 0; the tables give every seed)`` or ''."""
+    seed = drawn_seed(s)
+    return "" if seed is None else f" (seed {seed}; the tables give every seed)"
+
+
 def find_member(s: Dict[str, Any], coords: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The member with these variable values (None: none, or every seed of it diverged)."""
     for m in s["members"].values():

@@ -48,8 +48,8 @@ def fold(entries: Dict[str, Dict[str, Any]], groups: Dict[str, List[str]], seeds
         es = [entries[r] for r in reps]
         live = [not e.get("diverged") for e in es]
         entry: Dict[str, Any] = {k: es[0][k] for k in _KEEP if k in es[0]}
-        keys = [k for k in dict.fromkeys(k for e in es for k in e)
-                if k not in _KEEP and any(_number(e.get(k)) for e in es)]
+        every = [k for k in dict.fromkeys(k for e in es for k in e) if k not in _KEEP]
+        keys = [k for k in every if any(_number(e.get(k)) for e in es)]
         entry["spread"] = {}
         for k in keys:
             s = seed_spread([e.get(k) if ok else None for e, ok in zip(es, live)])
@@ -57,8 +57,8 @@ def fold(entries: Dict[str, Dict[str, Any]], groups: Dict[str, List[str]], seeds
             counts = all(isinstance(e.get(k), int) for e in es if k in e)  # epochs, samples: a whole median stays one
             entry[k] = int(s["median"]) if counts and s["median"] is not None and s["median"].is_integer() \
                 else s["median"]
-        for k in dict.fromkeys(k for e in es for k in e):  # yes/no facts: true of every live seed
-            if k not in _KEEP and k != "diverged" and all(isinstance(e.get(k), bool) for e in es if k in e):
+        for k in every:  # yes/no facts: true of every live seed
+            if k != "diverged" and all(isinstance(e.get(k), bool) for e in es if k in e):
                 entry[k] = all(bool(e.get(k)) for e, ok in zip(es, live) if ok)
         if any("basin_clipped" in e for e in es):  # a clipped basin in any seed caps the median's width too
             entry["basin_clipped"] = any(bool(e.get("basin_clipped")) for e, ok in zip(es, live) if ok)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional
 from landscape.base.words import plural
 
 from . import verdicts
-from .claims import claim_results, claims_section, extra_columns, seeds, seeds_section  # noqa: F401  (public here too)
+from .claims import claim_results, claims_section, drawn_seed, extra_columns, seeds_section  # noqa: F401 (public here too)
 from .columns import COLUMNS, cell, columns, coords_text, num as _num, pct as _pct, value_text  # noqa: F401
 from .registry import SECTIONS
 
@@ -290,8 +290,8 @@ def grid_section(s: Dict[str, Any]) -> List[str]:
 
 
 def _first_seed(s: Dict[str, Any]) -> str:
-    used = seeds(s)
-    return f"; each panel is the member's seed {used[0]} (the tables give every seed)" if len(used) > 1 else ""
+    seed = drawn_seed(s)
+    return "" if seed is None else f"; each panel is the member's seed {seed} (the tables give every seed)"
 
 
 @register_section("curves")

@@ -102,12 +102,6 @@ def at_each_seed(fn, *series: List[Optional[float]]) -> List[Optional[float]]:
     return [None if any(x is None for x in xs) else fn(*xs) for xs in zip(*series)]
 
 
-def first_seed(s: Dict[str, Any]) -> str:
-    """A caption's note that a figure draws only the first seed's member of each (the tables give all)."""
-    used = claims.seeds(s)
-    return f" (seed {used[0]}; the tables give every seed)" if len(used) > 1 else ""
-
-
 def figure(s: Dict[str, Any], stem: str, caption: str) -> List[str]:
     """The study figure ``figures/<stem>.<format>`` if this run drew or kept it."""
     rel = f"figures/{stem}.{s['config']['figures'].get('format', 'png')}"
@@ -241,9 +235,9 @@ def vanishing_gradients(s: Dict[str, Any]) -> List[str]:
     lines += _matrix(s, "dead_share", "activation", "depth", fmt=pct)
     lines.append("")
     lines += figure(s, "gradient_by_layer", "gradient norm by layer, one panel per depth, one line per activation"
-                    + first_seed(s))
+                    + claims.seed_caption(s))
     lines += figure(s, "landscapes_1d", "1D train loss of every member along its own filter-normalized direction"
-                    + first_seed(s))
+                    + claims.seed_caption(s))
     return lines
 
 
@@ -290,9 +284,9 @@ def normalization(s: Dict[str, Any]) -> List[str]:
         # a difference of two differences of four accuracies: its noise is twice one accuracy's
         noise = 2 * accuracy_noise(s)
         more = verdicts.order(change["layer"], change["batch"], resolution=noise)
-        median = {n: get(s, "test_acc", norm=n, batch_size=lo) - get(s, "test_acc", norm=n, batch_size=hi)
-                  if None not in (get(s, "test_acc", norm=n, batch_size=lo), get(s, "test_acc", norm=n, batch_size=hi))
-                  else math.nan for n in change}
+        ends = {n: (get(s, "test_acc", norm=n, batch_size=lo), get(s, "test_acc", norm=n, batch_size=hi))
+                for n in change}
+        median = {n: math.nan if None in ab else ab[0] - ab[1] for n, ab in ends.items()}
         lines.append(f"- Claim *BatchNorm suffers from small batches more than LayerNorm*: {said(more, s)}: "
                      f"from batch {hi} to {lo} BatchNorm's test accuracy changed by {100 * median['batch']:+.1f} "
                      f"points, LayerNorm's by {100 * median['layer']:+.1f}" + (", medians over seeds" if
@@ -322,7 +316,7 @@ def normalization(s: Dict[str, Any]) -> List[str]:
     lines += ["Basin width along the plane's first direction (loss within the first threshold of the grid "
               "minimum):", ""]
     lines += _matrix(s, "basin_width_x", "norm", "batch_size")
-    lines += figure(s, "landscapes_1d", "1D train loss of every member on shared axes" + first_seed(s))
+    lines += figure(s, "landscapes_1d", "1D train loss of every member on shared axes" + claims.seed_caption(s))
     return lines
 
 
@@ -405,8 +399,8 @@ def overfitting(s: Dict[str, Any]) -> List[str]:
     lines.append("")
     lines += _dropout(s, remedies)
     lines += figure(s, "remedy_curves", "train, validation and test loss per epoch, one panel per remedy"
-                    + first_seed(s))
-    lines += figure(s, "landscapes_1d", "1D train loss of every member on shared axes" + first_seed(s))
+                    + claims.seed_caption(s))
+    lines += figure(s, "landscapes_1d", "1D train loss of every member on shared axes" + claims.seed_caption(s))
     return lines
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional
 
-from landscape.studies.claims import seeds
+from landscape.studies.claims import seed_caption
 from landscape.studies.columns import cell
 from landscape.studies.report import register_section
 
@@ -56,7 +56,6 @@ def transformer_depth(s: Dict[str, Any]) -> List[str]:
         lines += _init_table(s, norm, "collapsed_blocks_init")
         lines += ["Gradient norm of the last block / of the first:", ""]
         lines += _init_table(s, norm, "grad_out_in_init")
-        first = f" (seed {seeds(s)[0]}; the tables give every seed)" if len(seeds(s)) > 1 else ""
         lines += _figure(s, f"block_profiles_{norm}", f"token residual and gradient norm per block, norm = {norm}"
-                         + first)
+                         + seed_caption(s))
     return lines
